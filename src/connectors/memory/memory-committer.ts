@@ -1,0 +1,38 @@
+import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../../engine/checkpoint.ts';
+import { CompactedSnapshot, decodeSnapshot, encodeSnapshot } from '../../engine/snapshot.ts';
+
+/**
+ * Keeps checkpoints in memory: the compacted state and every committed output row. Each
+ * snapshot goes through the byte format (encode, then decode), so what is restored is exactly
+ * what a durable store would give back. A commit is atomic: it happens in one synchronous step.
+ */
+export class MemoryCommitter implements CheckpointCommitter {
+  readonly state = new CompactedSnapshot();
+  readonly #rows = new Map<string, unknown[]>();
+  commits = 0;
+  /** Encoded size of each committed snapshot delta, in commit order. */
+  readonly snapshotBytes: number[] = [];
+
+  async load(): Promise<RestorePoint | undefined> {
+    if (this.commits === 0) return undefined;
+    return { checkpointId: this.state.checkpointId, meta: this.state.meta, entries: this.state.entries() };
+  }
+
+  async commit(checkpoint: Checkpoint): Promise<void> {
+    const bytes = encodeSnapshot(checkpoint.snapshot);
+    const snapshot = decodeSnapshot(bytes);
+    for (const [sink, rows] of checkpoint.outputs) {
+      let all = this.#rows.get(sink);
+      if (all === undefined) this.#rows.set(sink, (all = []));
+      for (const r of rows) all.push(structuredClone(r));
+    }
+    this.state.apply(snapshot);
+    this.snapshotBytes.push(bytes.length);
+    this.commits++;
+  }
+
+  /** Every row committed to `sink`, in order. */
+  rows<T = unknown>(sink: string): T[] {
+    return (this.#rows.get(sink) ?? []) as T[];
+  }
+}

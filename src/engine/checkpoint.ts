@@ -1,0 +1,27 @@
+import type { Snapshot, SnapshotEntry, SnapshotMeta } from './snapshot.ts';
+
+/** What a restart resumes from: the compacted state of the last committed checkpoint. */
+export interface RestorePoint {
+  checkpointId: number;
+  meta: SnapshotMeta;
+  entries: Iterable<SnapshotEntry>;
+}
+
+/** One checkpoint: the outputs produced since the previous one, and the state delta. */
+export interface Checkpoint {
+  id: number;
+  snapshot: Snapshot;
+  /** Sink id → rows, in emission order. */
+  outputs: ReadonlyMap<string, readonly unknown[]>;
+}
+
+/**
+ * Makes checkpoints durable. `commit` must be atomic (ARCHITECTURE §3.7): after a crash at any
+ * instant, `load` returns either the state before the checkpoint or the state after it, with the
+ * outputs written exactly when the state is. The runtime acknowledges source offsets upstream only
+ * after `commit` resolves.
+ */
+export interface CheckpointCommitter {
+  load(): Promise<RestorePoint | undefined>;
+  commit(checkpoint: Checkpoint): Promise<void>;
+}

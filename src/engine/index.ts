@@ -1,0 +1,64 @@
+/**
+ * The public entry of the event-time dataflow engine. Everything else in src/engine is internal.
+ * The engine does no I/O and imports nothing from the rest of flowmark.
+ */
+export type { Checkpoint, CheckpointCommitter, RestorePoint } from './checkpoint.ts';
+export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError } from './errors.ts';
+export type { IntervalJoinSpec } from './interval-join-types.ts';
+export type { LookupFn, LookupJoinSpec } from './lookup-types.ts';
+export {
+  type CounterHook,
+  type GaugeHook,
+  type HistogramHook,
+  type Labels,
+  type MetricsRegistry,
+  noopMetrics,
+} from './metrics.ts';
+export type { Key, Operator, OperatorContext, Output } from './operator.ts';
+export type {
+  KeyedProcessContext,
+  KeyedProcessFunction,
+  MapState,
+  SortedListState,
+  StateDeclarer,
+  ValueState,
+} from './operators/keyed-process-operator.ts';
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_OUT_OF_ORDERNESS_MS,
+  KeyedStream,
+  Pipeline,
+  type SourceSpec,
+  Stream,
+} from './pipeline.ts';
+export { type NodeStats, type RunOptions, Runtime, type RuntimeOptions, type RunSummary } from './runtime.ts';
+export {
+  CompactedSnapshot,
+  decodeSnapshot,
+  encodeSnapshot,
+  SNAPSHOT_FORMAT_VERSION,
+  type Snapshot,
+  type SnapshotEntry,
+  type SnapshotMeta,
+} from './snapshot.ts';
+export { type InvalidRecord, type PollResult, Rejected, type SourceReader, type SourceRecord } from './source.ts';
+export { StateTable, type StateSize, type StateTableOptions } from './state/state-table.ts';
+export {
+  type Clock,
+  formatEventTime,
+  MAX_WATERMARK,
+  MIN_WATERMARK,
+  ManualClock,
+  parseDurationMs,
+  systemClock,
+} from './time.ts';
+export {
+  type AggregateFunction,
+  cumulate,
+  hopping,
+  session,
+  tumbling,
+  type WindowAssigner,
+  type WindowOptions,
+  type WindowResult,
+} from './windows/window-types.ts';

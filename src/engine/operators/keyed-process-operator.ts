@@ -1,0 +1,247 @@
+import { MinHeap } from '../heap.ts';
+import type { Key, Operator, OperatorContext, Output } from '../operator.ts';
+import type { StateTable, StateTableOptions } from '../state/state-table.ts';
+import { MIN_WATERMARK } from '../time.ts';
+
+/** A value per key. */
+export interface ValueState<V> {
+  get(): V | undefined;
+  set(value: V): void;
+  clear(): void;
+}
+
+/** A list per key kept sorted by event time (stable for equal times). */
+export interface SortedListState<V> {
+  add(eventTimeMs: number, value: V): void;
+  /** Entries with `fromMs ≤ t ≤ toMs`, in time order. */
+  range(fromMs: number, toMs: number): Array<readonly [number, V]>;
+  all(): ReadonlyArray<readonly [number, V]>;
+  /** Removes entries with `t < beforeMs`; returns how many. */
+  removeBefore(beforeMs: number): number;
+  size(): number;
+  clear(): void;
+}
+
+/** A map per key. */
+export interface MapState<V> {
+  get(mapKey: string): V | undefined;
+  set(mapKey: string, value: V): void;
+  delete(mapKey: string): void;
+  entries(): Array<[string, V]>;
+  clear(): void;
+}
+
+/** Declares the named state of a keyed process function, once, when the operator opens. */
+export interface StateDeclarer {
+  value<V>(name: string, options?: StateTableOptions): ValueState<V>;
+  sortedList<V>(name: string, options?: StateTableOptions): SortedListState<V>;
+  map<V>(name: string, options?: StateTableOptions): MapState<V>;
+}
+
+export interface KeyedProcessContext<O> {
+  readonly key: Key;
+  /** The event time of the record being processed, or of the timer firing. */
+  readonly eventTimeMs: number;
+  readonly watermarkMs: number;
+  /** Emits a result; its event time defaults to the current record's or timer's. */
+  emit(value: O, eventTimeMs?: number): void;
+  /** An event-time timer for the current key; it fires once the watermark is > `timeMs`. */
+  registerTimer(timeMs: number): void;
+  deleteTimer(timeMs: number): void;
+}
+
+/**
+ * Per-key logic with state and event-time timers (like Flink's KeyedProcessFunction).
+ * Records later than the watermark never reach `onElement`: they go to the `late` output.
+ */
+export interface KeyedProcessFunction<I, O, S> {
+  state?(declare: StateDeclarer): S;
+  onElement(value: I, ctx: KeyedProcessContext<O>, state: S): void;
+  onTimer?(timerMs: number, ctx: KeyedProcessContext<O>, state: S): void;
+}
+
+type TimerEntry = readonly [timeMs: number, key: Key];
+
+/**
+ * Runs a {@link KeyedProcessFunction}. Semantics:
+ * - a record with event time < the operator's watermark is late: sent unchanged to `late`;
+ * - a timer registered for `t` fires once the watermark is > t (every record with time ≤ t has
+ *   arrived), in order of (t, registration), before the watermark is forwarded;
+ * - TTL state is dropped once the watermark passes its last write time + TTL.
+ */
+export class KeyedProcessOperator<I, O, S> implements Operator {
+  readonly #fn: KeyedProcessFunction<I, O, S>;
+  readonly #keyOf: (value: I) => Key;
+  #out!: Output<O>;
+  #late!: Output<I>;
+  #ctx!: OperatorContext;
+  #state!: S;
+  #tables: StateTable<unknown>[] = [];
+  #timers!: StateTable<TimerEntry>;
+  #timerHeap = new MinHeap<string>();
+  #watermarkMs = MIN_WATERMARK;
+  #key: Key = '';
+  #eventTimeMs = 0;
+  readonly #processCtx: KeyedProcessContext<O>;
+
+  constructor(keyOf: (value: I) => Key, fn: KeyedProcessFunction<I, O, S>) {
+    this.#keyOf = keyOf;
+    this.#fn = fn;
+    const self = this;
+    this.#processCtx = {
+      get key() {
+        return self.#key;
+      },
+      get eventTimeMs() {
+        return self.#eventTimeMs;
+      },
+      get watermarkMs() {
+        return self.#watermarkMs;
+      },
+      emit: (value, eventTimeMs) => self.#out.push(value, eventTimeMs ?? self.#eventTimeMs),
+      registerTimer: (timeMs) => self.#registerTimer(timeMs),
+      deleteTimer: (timeMs) => {
+        self.#timers.delete(`${timeMs}|${self.#key}`);
+      },
+    };
+  }
+
+  open(ctx: OperatorContext): void {
+    this.#ctx = ctx;
+    this.#out = ctx.output();
+    this.#late = ctx.output('late');
+    this.#timers = ctx.table<TimerEntry>('timers');
+    this.#state = this.#fn.state ? this.#fn.state(this.#declarer()) : (undefined as S);
+  }
+
+  #declarer(): StateDeclarer {
+    const table = <V>(name: string, options?: StateTableOptions): StateTable<V> => {
+      if (name === 'timers') throw new RangeError('state name "timers" is reserved');
+      const t = this.#ctx.table<V>(name, options);
+      this.#tables.push(t as StateTable<unknown>);
+      return t;
+    };
+    return {
+      value: <V>(name: string, options?: StateTableOptions): ValueState<V> => {
+        const t = table<V>(name, options);
+        return {
+          get: () => t.get(this.#key),
+          set: (v) => t.set(this.#key, v, this.#eventTimeMs),
+          clear: () => void t.delete(this.#key),
+        };
+      },
+      sortedList: <V>(name: string, options?: StateTableOptions): SortedListState<V> => {
+        const t = table<Array<[number, V]>>(name, options);
+        return {
+          add: (ts, v) => {
+            const list = t.get(this.#key);
+            if (list === undefined) {
+              t.set(this.#key, [[ts, v]], this.#eventTimeMs);
+              return;
+            }
+            // Insert after every entry with time ≤ ts: stable for equal times.
+            let lo = 0;
+            let hi = list.length;
+            while (lo < hi) {
+              const mid = (lo + hi) >> 1;
+              if ((list[mid] as [number, V])[0] <= ts) lo = mid + 1;
+              else hi = mid;
+            }
+            list.splice(lo, 0, [ts, v]);
+            t.set(this.#key, list, this.#eventTimeMs);
+          },
+          range: (fromMs, toMs) => (t.get(this.#key) ?? []).filter(([ts]) => ts >= fromMs && ts <= toMs),
+          all: () => t.get(this.#key) ?? [],
+          removeBefore: (beforeMs) => {
+            const list = t.get(this.#key);
+            if (list === undefined) return 0;
+            let n = 0;
+            while (n < list.length && (list[n] as [number, V])[0] < beforeMs) n++;
+            if (n === 0) return 0;
+            if (n === list.length) t.delete(this.#key);
+            else {
+              list.splice(0, n);
+              t.touch(this.#key);
+            }
+            return n;
+          },
+          size: () => t.get(this.#key)?.length ?? 0,
+          clear: () => void t.delete(this.#key),
+        };
+      },
+      map: <V>(name: string, options?: StateTableOptions): MapState<V> => {
+        const t = table<Record<string, V>>(name, options);
+        return {
+          get: (k) => t.get(this.#key)?.[k],
+          set: (k, v) => {
+            const m = t.get(this.#key) ?? {};
+            m[k] = v;
+            t.set(this.#key, m, this.#eventTimeMs);
+          },
+          delete: (k) => {
+            const m = t.get(this.#key);
+            if (m === undefined || !(k in m)) return;
+            delete m[k];
+            if (Object.keys(m).length === 0) t.delete(this.#key);
+            else t.touch(this.#key);
+          },
+          entries: () => Object.entries(t.get(this.#key) ?? {}),
+          clear: () => void t.delete(this.#key),
+        };
+      },
+    };
+  }
+
+  #registerTimer(timeMs: number): void {
+    const id = `${timeMs}|${this.#key}`;
+    if (this.#timers.has(id)) return;
+    this.#timers.set(id, [timeMs, this.#key]);
+    this.#timerHeap.push(timeMs, id);
+  }
+
+  processRecord(_input: number, value: unknown, eventTimeMs: number): void {
+    if (eventTimeMs < this.#watermarkMs) {
+      this.#late.push(value as I, eventTimeMs);
+      return;
+    }
+    this.#key = this.#keyOf(value as I);
+    this.#eventTimeMs = eventTimeMs;
+    this.#fn.onElement(value as I, this.#processCtx, this.#state);
+  }
+
+  processWatermark(watermarkMs: number): void {
+    this.#watermarkMs = watermarkMs;
+    const heap = this.#timerHeap;
+    while (heap.size > 0 && heap.peekPriority() < watermarkMs) {
+      // Timers due at the same time fire in key order, so that a restored run (whose heap was
+      // rebuilt from the table) fires them exactly as the uninterrupted one did.
+      const dueMs = heap.peekPriority();
+      const due: TimerEntry[] = [];
+      while (heap.size > 0 && heap.peekPriority() === dueMs) {
+        const id = heap.pop() as string;
+        const timer = this.#timers.get(id);
+        if (timer === undefined) continue; // deleted, or a duplicate heap entry
+        this.#timers.delete(id);
+        due.push(timer);
+      }
+      due.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+      for (const [timeMs, key] of due) {
+        this.#key = key;
+        this.#eventTimeMs = timeMs;
+        this.#fn.onTimer?.(timeMs, this.#processCtx, this.#state);
+      }
+    }
+    for (const t of this.#tables) t.expire(watermarkMs);
+    this.#ctx.emitWatermark(watermarkMs);
+  }
+
+  afterRestore(watermarkMs: number): void {
+    this.#watermarkMs = watermarkMs;
+    this.#timerHeap.clear();
+    for (const [id, [timeMs]] of this.#timers.entries()) this.#timerHeap.push(timeMs, id);
+  }
+
+  describe(): Record<string, unknown> {
+    return { timers: this.#timers.size };
+  }
+}

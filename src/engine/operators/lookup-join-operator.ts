@@ -1,0 +1,10 @@
+import type { Operator, OperatorContext } from '../operator.ts';
+
+// Placeholder while the operator is being written.
+export class LookupJoinOperator implements Operator {
+  constructor(..._args: unknown[]) {}
+  open(_ctx: OperatorContext): void {
+    throw new Error('LookupJoinOperator: not implemented yet');
+  }
+  processRecord(): void {}
+}

@@ -1,0 +1,10 @@
+import type { Operator, OperatorContext } from '../operator.ts';
+
+// Placeholder while the operator is being written.
+export class SessionWindowOperator implements Operator {
+  constructor(..._args: unknown[]) {}
+  open(_ctx: OperatorContext): void {
+    throw new Error('SessionWindowOperator: not implemented yet');
+  }
+  processRecord(): void {}
+}

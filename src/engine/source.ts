@@ -1,0 +1,54 @@
+/**
+ * The source interface that connectors implement (log, Kafka, files, memory).
+ *
+ * A reader delivers raw records per partition in offset order. The engine decodes them, assigns
+ * event times, tracks one bounded-out-of-orderness watermark per partition, and tells the reader
+ * which offsets are durable downstream (`commit`), never before.
+ */
+export interface SourceRecord<R> {
+  partition: number;
+  offset: number;
+  value: R;
+}
+
+export interface PollResult<R> {
+  records: readonly SourceRecord<R>[];
+  /**
+   * Partitions that had nothing to deliver at this poll (caught up). Only these can become idle:
+   * a partition that is merely behind is never treated as idle, however slow the pipeline.
+   */
+  caughtUp?: readonly number[];
+  /** True once a bounded source has delivered everything: its watermark becomes +∞. */
+  ended?: boolean;
+}
+
+export interface SourceReader<R> {
+  /** The partitions this reader owns. */
+  readonly partitions: readonly number[];
+  /** Positions the reader at the next offset to read, per partition (after a restore). */
+  seek(nextOffsets: ReadonlyMap<number, number>): void | Promise<void>;
+  poll(maxRecords: number): PollResult<R> | Promise<PollResult<R>>;
+  /** The records before these offsets are durable downstream: the reader may acknowledge them. */
+  commit?(nextOffsets: ReadonlyMap<number, number>): void | Promise<void>;
+  close?(): void | Promise<void>;
+}
+
+/** A record that a source's `decode` refused; it goes to the source's `invalid` output. */
+export class Rejected {
+  readonly reason: string;
+  readonly detail: string;
+  constructor(reason: string, detail: string) {
+    this.reason = reason;
+    this.detail = detail;
+  }
+}
+
+/** What the `invalid` output of a source carries: the raw record and why it was refused. */
+export interface InvalidRecord<R> {
+  source: string;
+  partition: number;
+  offset: number;
+  raw: R;
+  reason: string;
+  detail: string;
+}
