@@ -7,7 +7,7 @@ import { MIN_WATERMARK } from './time.ts';
  *
  * A partition becomes idle only after it has been *caught up* (nothing to read) for
  * `idleTimeoutMs` of processing time; then it stops holding the watermark back, until it
- * delivers again. A partition that is behind is never idle, however slow the pipeline is —
+ * delivers again; when all are idle, the largest partition watermark holds. A partition that is behind is never idle, however slow the pipeline is —
  * which is the failure that makes other systems drop good records as late.
  * @internal
  */
@@ -24,7 +24,9 @@ export class PartitionWatermarks {
     this.partitions = partitions;
     this.maxOutOfOrdernessMs = maxOutOfOrdernessMs;
     this.idleTimeoutMs = idleTimeoutMs;
-    partitions.forEach((p, i) => this.#index.set(p, i));
+    partitions.forEach((p, i) => {
+      this.#index.set(p, i);
+    });
     this.#maxTs = partitions.map(() => MIN_WATERMARK);
     this.#caughtUpSinceMs = partitions.map(() => undefined);
     this.#idle = partitions.map(() => false);
@@ -76,15 +78,20 @@ export class PartitionWatermarks {
     return this.#idle[this.indexOf(partition)] === true;
   }
 
-  /** The source watermark over active partitions (−∞ if all are idle; check `allIdle`). */
+  /**
+   * The source watermark: the minimum over active partitions. When every partition is idle none
+   * holds it back, so it is the largest partition watermark (everything available was read).
+   */
   watermark(): number {
     let min = Number.POSITIVE_INFINITY;
+    let max = MIN_WATERMARK;
     for (let i = 0; i < this.#maxTs.length; i++) {
-      if (this.#idle[i]) continue;
       const w = (this.#maxTs[i] as number) - this.maxOutOfOrdernessMs;
+      if (w > max) max = w;
+      if (this.#idle[i]) continue;
       if (w < min) min = w;
     }
-    return min === Number.POSITIVE_INFINITY ? MIN_WATERMARK : min;
+    return min === Number.POSITIVE_INFINITY ? max : min;
   }
 
   maxEventTimes(): Record<string, number> {

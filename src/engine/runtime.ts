@@ -315,11 +315,13 @@ export class Runtime {
   }
 
   #advanceSource(src: SourceRunner): void {
+    const w = src.tracker.watermark();
     if (src.tracker.allIdle()) {
+      // Progress first, then idleness: an idle source must not hold back the others of a union.
+      if (w > src.node.outWm) this.#emitWatermark(src.node, w);
       this.#emitIdle(src.node);
       return;
     }
-    const w = src.tracker.watermark();
     if (w > src.node.outWm || src.node.idle) this.#emitWatermark(src.node, Math.max(w, src.node.outWm));
   }
 

@@ -73,18 +73,23 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 4 + 2 + 4 + header.length + 4;
   for (const e of snapshot.entries) {
-    let json: string | undefined;
-    if (e.value === undefined) json = JSON.stringify([e.node, e.table, e.key]);
-    else {
-      const arr: unknown[] = [e.node, e.table, e.key, e.value];
-      if (e.expiresAtMs !== undefined) arr.push(e.expiresAtMs);
-      json = JSON.stringify(arr);
-    }
-    if (json === undefined) {
-      throw new FlowmarkError(
+    const notSerializable = (why: string) =>
+      new FlowmarkError(
         'FM_STATE_NOT_SERIALIZABLE',
-        `state ${e.node}/${e.table} key ${e.key} is not JSON-serializable`,
+        `state ${e.node}/${e.table} key ${e.key} cannot be snapshotted (${why}): state values must be JSON-serializable plain data`,
       );
+    const t = typeof e.value;
+    if (t === 'function' || t === 'symbol' || t === 'bigint') throw notSerializable(`a ${t}`);
+    let json: string;
+    try {
+      if (e.value === undefined) json = JSON.stringify([e.node, e.table, e.key]);
+      else {
+        const arr: unknown[] = [e.node, e.table, e.key, e.value];
+        if (e.expiresAtMs !== undefined) arr.push(e.expiresAtMs);
+        json = JSON.stringify(arr);
+      }
+    } catch (err) {
+      throw notSerializable((err as Error).message);
     }
     const bytes = encoder.encode(json);
     parts.push(bytes);

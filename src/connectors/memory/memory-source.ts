@@ -23,6 +23,8 @@ export class MemorySource<R> implements SourceReader<R> {
   readonly committed = new Map<number, number>();
   readonly #records: SourceRecord<R>[] = [];
   readonly #nextOffset = new Map<number, number>();
+  /** Records not yet delivered, per partition: a partition with none is caught up. */
+  readonly #remaining = new Map<number, number>();
   #position = 0;
   #bounded: boolean;
   #delivered = 0;
@@ -32,7 +34,10 @@ export class MemorySource<R> implements SourceReader<R> {
     this.partitions = options.partitions ?? [0];
     this.#bounded = options.bounded ?? true;
     this.#failAfter = options.failAfterRecords;
-    for (const p of this.partitions) this.#nextOffset.set(p, 0);
+    for (const p of this.partitions) {
+      this.#nextOffset.set(p, 0);
+      this.#remaining.set(p, 0);
+    }
   }
 
   /** A bounded, single-partition source holding `values` in order. */
@@ -49,6 +54,7 @@ export class MemorySource<R> implements SourceReader<R> {
       throw new RangeError(`partition ${partition} is not one of ${this.partitions.join(', ')}`);
     this.#records.push({ partition, offset, value });
     this.#nextOffset.set(partition, offset + 1);
+    this.#remaining.set(partition, (this.#remaining.get(partition) ?? 0) + 1);
     return offset;
   }
 
@@ -71,6 +77,11 @@ export class MemorySource<R> implements SourceReader<R> {
       i++;
     }
     this.#position = i;
+    for (const p of this.partitions) this.#remaining.set(p, 0);
+    for (let j = i; j < this.#records.length; j++) {
+      const p = (this.#records[j] as SourceRecord<R>).partition;
+      this.#remaining.set(p, (this.#remaining.get(p) ?? 0) + 1);
+    }
   }
 
   poll(maxRecords: number): PollResult<R> {
@@ -85,7 +96,8 @@ export class MemorySource<R> implements SourceReader<R> {
     const records = this.#records.slice(this.#position, end);
     this.#position = end;
     this.#delivered += records.length;
-    const caughtUp = this.#position >= this.#records.length ? this.partitions : [];
+    for (const r of records) this.#remaining.set(r.partition, (this.#remaining.get(r.partition) as number) - 1);
+    const caughtUp = this.partitions.filter((p) => this.#remaining.get(p) === 0);
     return { records, caughtUp, ended: this.#bounded && this.#position >= this.#records.length };
   }
 

@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Checkpoint, CheckpointCommitter } from '../../src/engine/checkpoint.ts';
+import { isFlowmarkError } from '../../src/engine/errors.ts';
+import type { MetricsRegistry } from '../../src/engine/metrics.ts';
+import { type InvalidRecord, Rejected } from '../../src/engine/source.ts';
+import {
+  type Ev,
+  ev,
+  ids,
+  ManualClock,
+  MemoryCommitter,
+  MemorySource,
+  observedReader,
+  Pipeline,
+  passThrough,
+  passThroughPipeline,
+  Runtime,
+  runBounded,
+  sinkProcess,
+} from './engine-fixtures.ts';
+
+test('§3.2 a record is late iff its event time < the watermark of earlier arrivals', async () => {
+  // bound 10: after t=100 the watermark is 90; 90 is on time, 89 is late.
+  const src = MemorySource.of([ev('a', 100), ev('a', 95), ev('a', 89), ev('a', 90), ev('a', 120), ev('a', 109)]);
+  const { committer } = await runBounded(passThroughPipeline(src, 10));
+  assert.deepEqual(ids(committer.rows('out')), ['a@100', 'a@95', 'a@90', 'a@120']);
+  assert.deepEqual(ids(committer.rows('late')), ['a@89', 'a@109']);
+});
+
+test('§3.2 a record never makes itself late: the watermark moves after it is processed', async () => {
+  const src = MemorySource.of([ev('a', 100), ev('a', 100), ev('a', 99)]);
+  const { committer } = await runBounded(passThroughPipeline(src, 0));
+  assert.deepEqual(ids(committer.rows('out')), ['a@100', 'a@100']);
+  assert.deepEqual(ids(committer.rows('late')), ['a@99']);
+});
+
+test('§3.2 the source watermark is the minimum over its partitions', async () => {
+  const src = new MemorySource<Ev>({ partitions: [0, 1] });
+  src.append(ev('a', 1000), 0);
+  src.append(ev('b', 100_000), 0); // partition 0 races ahead
+  src.append(ev('c', 500), 1); // partition 1 holds the watermark back: not late
+  src.append(ev('d', 1), 0); // behind partition 1's watermark (490): late
+  const { committer } = await runBounded(passThroughPipeline(src, 10));
+  assert.deepEqual(ids(committer.rows('out')), ['a@1000', 'b@100000', 'c@500']);
+  assert.deepEqual(ids(committer.rows('late')), ['d@1']);
+});
+
+test('§3.2 the watermark is −∞ until every partition has data: nothing is late before', async () => {
+  const src = new MemorySource<Ev>({ partitions: [0, 1] });
+  src.append(ev('a', 10_000), 0);
+  src.append(ev('a', 1), 0);
+  src.append(ev('b', 5), 1);
+  src.append(ev('b', 4), 1); // now both partitions have data: W = min(9990, -5) = -5; 4 is on time
+  const { committer } = await runBounded(passThroughPipeline(src, 10));
+  assert.equal(committer.rows('late').length, 0);
+  assert.equal(committer.rows('out').length, 4);
+});
+
+/** Keyed process that emits the number of records of a key when the watermark passes t=1000. */
+const countAt1000 = {
+  state: (s: import('../../src/engine/operators/keyed-process-operator.ts').StateDeclarer) => ({
+    n: s.value<number>('n'),
+  }),
+  onElement(_v: Ev, ctx: import('../../src/engine/index.ts').KeyedProcessContext<string>, st: { n: { get(): number | undefined; set(v: number): void } }) {
+    st.n.set((st.n.get() ?? 0) + 1);
+    ctx.registerTimer(1000);
+  },
+  onTimer(_t: number, ctx: import('../../src/engine/index.ts').KeyedProcessContext<string>, st: { n: { get(): number | undefined } }) {
+    ctx.emit(`${ctx.key}:${st.n.get()}`);
+  },
+};
+
+function liveCountPipeline(src: MemorySource<Ev>, idleTimeoutMs: number, reader = src): Pipeline {
+  const p = new Pipeline();
+  const { out, invalid } = p.source<Ev, Ev>('in', { reader, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0, idleTimeoutMs });
+  invalid.sink('invalid');
+  sinkProcess(out, 'count', countAt1000 as never);
+  return p;
+}
+
+test('§3.2 a caught-up partition stops holding the watermark back after idle_timeout (processing time)', async () => {
+  const src = new MemorySource<Ev>({ partitions: [0, 1], bounded: false });
+  src.append(ev('a', 5000), 0); // partition 1 never produces
+  const clock = new ManualClock();
+  const stop = new AbortController();
+  const seenAt: number[] = [];
+  const reader = observedReader(src, () => {
+    if (clock.nowMs() >= 400) stop.abort();
+  });
+  const committer = new MemoryCommitter();
+  const runtime = new Runtime(liveCountPipeline(src, 300, reader as MemorySource<Ev>), {
+    committer,
+    clock,
+    idleWaitMs: 10,
+    checkpointIntervalMs: 1,
+  });
+  // Observe when the result first appears: never before the idle timeout.
+  const origCommit = committer.commit.bind(committer);
+  committer.commit = async (cp: Checkpoint) => {
+    if ((cp.outputs.get('out') ?? []).length > 0) seenAt.push(clock.nowMs());
+    return origCommit(cp);
+  };
+  await runtime.run({ signal: stop.signal });
+  assert.deepEqual(committer.rows('out'), ['a:1']);
+  assert.ok((seenAt[0] as number) >= 300, `fired at ${seenAt[0]} ms, before the 300 ms idle timeout`);
+});
+
+test('§5 a partition that is behind is never idle, however slow the pipeline (no good record dropped as late)', async () => {
+  // Partition 1 delivers one record per poll while processing time leaps 1 h per poll: it is
+  // never caught up, so it must keep holding the watermark and its old records stay on time.
+  const src = new MemorySource<Ev>({ partitions: [0, 1] });
+  src.append(ev('a', 100_000), 0);
+  for (let i = 0; i < 5; i++) src.append(ev('b', i * 10), 1);
+  const clock = new ManualClock();
+  const reader = observedReader(src, () => clock.advance(3_600_000));
+  const p = passThroughPipeline(reader as MemorySource<Ev>, 0, 1000);
+  const { committer } = await runBounded(p, { clock, pollMaxRecords: 1 });
+  assert.equal(committer.rows('late').length, 0);
+  assert.equal(committer.rows('out').length, 6);
+});
+
+test('§3.2 the end of a bounded input is +∞: every timer fires and keyed state is released', async () => {
+  const src = MemorySource.of([ev('a', 1), ev('b', 2), ev('a', 3)]);
+  const p = liveCountPipeline(src, 30_000);
+  const { committer, runtime } = await runBounded(p);
+  assert.deepEqual(committer.rows('out'), ['a:2', 'b:1']);
+  const count = runtime.stats().find((s) => s.id === 'count');
+  assert.equal(count?.watermarkMs, Number.POSITIVE_INFINITY);
+});
+
+test('§3.2 a union has the minimum watermark of its inputs', async () => {
+  const fast = MemorySource.of([ev('f', 100_000)]);
+  const slow = MemorySource.of([ev('s', 10), ev('s', 20)]);
+  const p = new Pipeline();
+  const a = p.source<Ev, Ev>('fast', { reader: fast, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0 });
+  const b = p.source<Ev, Ev>('slow', { reader: slow, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0 });
+  a.invalid.sink('inv-a');
+  b.invalid.sink('inv-b');
+  sinkProcess(a.out.union('both', b.out), 'pass', passThrough);
+  const { committer } = await runBounded(p, { pollMaxRecords: 1 });
+  assert.deepEqual(ids(committer.rows('out')).sort(), ['f@100000', 's@10', 's@20']);
+  assert.equal(committer.rows('late').length, 0);
+});
+
+test('§3.6 records that do not decode go to the invalid output with the raw payload and reason', async () => {
+  const src = MemorySource.of(['{"k":"a","t":5}', 'not json', '{"k":"b","t":"soon"}']);
+  const p = new Pipeline();
+  const { out, invalid } = p.source<string, Ev>('in', {
+    reader: src,
+    decode: (raw) => {
+      try {
+        return JSON.parse(raw) as Ev;
+      } catch (e) {
+        return new Rejected('malformed_json', (e as Error).message);
+      }
+    },
+    eventTimeMs: (e) => (typeof e.t === 'number' ? e.t : Number.NaN),
+  });
+  invalid.sink('invalid');
+  out.sink('out');
+  const { committer } = await runBounded(p);
+  const bad = committer.rows<InvalidRecord<string>>('invalid');
+  assert.deepEqual(
+    bad.map((r) => [r.offset, r.raw, r.reason]),
+    [
+      [1, 'not json', 'malformed_json'],
+      [2, '{"k":"b","t":"soon"}', 'invalid_event_time'],
+    ],
+  );
+  assert.match(bad[0]?.detail ?? '', /JSON/);
+  assert.equal(committer.rows('out').length, 1);
+});
+
+test('a pipeline whose late or invalid output goes nowhere is refused (nothing may vanish)', () => {
+  const p = new Pipeline();
+  const { out, invalid } = p.source<Ev, Ev>('in', { reader: MemorySource.of<Ev>([]), eventTimeMs: (e) => e.t });
+  invalid.sink('invalid');
+  out
+    .keyBy((e) => e.k)
+    .process('pass', passThrough)
+    .out.sink('out');
+  assert.throws(
+    () => new Runtime(p, { committer: new MemoryCommitter(), clock: new ManualClock() }),
+    (e) => isFlowmarkError(e, 'FM_PIPELINE_INVALID') && /"late" output of step "pass"/.test(e.message),
+  );
+});
+
+test('step ids must be unique and well-formed', () => {
+  const p = new Pipeline();
+  const { out } = p.source<Ev, Ev>('in', { reader: MemorySource.of<Ev>([]), eventTimeMs: (e) => e.t });
+  out.map('m', (e) => e);
+  assert.throws(() => out.map('m', (e) => e), (e) => isFlowmarkError(e, 'FM_PIPELINE_DUPLICATE_ID'));
+  assert.throws(() => out.map('has space', (e) => e), (e) => isFlowmarkError(e, 'FM_PIPELINE_INVALID'));
+});
+
+test('§3.7 offsets are acknowledged upstream only after the checkpoint is durable', async () => {
+  const src = MemorySource.of([ev('a', 1), ev('a', 2), ev('a', 3), ev('a', 4), ev('a', 5)]);
+  const seenAtCommit: (number | undefined)[] = [];
+  const inner = new MemoryCommitter();
+  const committer: CheckpointCommitter = {
+    load: () => inner.load(),
+    commit: async (cp) => {
+      seenAtCommit.push(src.committed.get(0));
+      await inner.commit(cp);
+    },
+  };
+  await runBounded(passThroughPipeline(src), { committer: committer as MemoryCommitter, checkpointEveryRecords: 2 });
+  assert.deepEqual(seenAtCommit, [undefined, 2, 4]);
+  assert.equal(src.committed.get(0), 5);
+});
+
+test('back-pressure: sink rows are buffered only up to maxBufferedRows before a checkpoint', async () => {
+  const src = MemorySource.of(Array.from({ length: 100 }, (_, i) => ev('a', i)));
+  const sizes: number[] = [];
+  const inner = new MemoryCommitter();
+  const committer: CheckpointCommitter = {
+    load: () => inner.load(),
+    commit: async (cp) => {
+      sizes.push(cp.outputs.get('out')?.length ?? 0);
+      await inner.commit(cp);
+    },
+  };
+  await runBounded(passThroughPipeline(src), { committer: committer as MemoryCommitter, maxBufferedRows: 10 });
+  assert.ok(Math.max(...sizes) <= 10, `a checkpoint carried ${Math.max(...sizes)} rows`);
+  assert.equal(
+    sizes.reduce((a, b) => a + b, 0),
+    100,
+  );
+  assert.ok(sizes.length >= 10);
+});
+
+test('§3.7 a crash after a checkpoint resumes from it: no output lost or doubled', async () => {
+  const events = Array.from({ length: 50 }, (_, i) => ev(`k${i % 3}`, i * 7, `e${i}`));
+  const uninterrupted = await runBounded(passThroughPipeline(MemorySource.of(events)));
+
+  const committer = new MemoryCommitter();
+  const crashing = MemorySource.of(events, { failAfterRecords: 33 });
+  await assert.rejects(
+    runBounded(passThroughPipeline(crashing), { committer, checkpointEveryRecords: 10 }),
+    (e) => isFlowmarkError(e, 'FM_SOURCE_FAILED'),
+  );
+  assert.equal(committer.rows('out').length, 30, 'rows of the last checkpoint only');
+  await runBounded(passThroughPipeline(MemorySource.of(events)), { committer });
+  assert.deepEqual(ids(committer.rows('out')), ids(uninterrupted.committer.rows('out')));
+});
+
+test('restoring a checkpoint into a pipeline without its state is refused', async () => {
+  const committer = new MemoryCommitter();
+  await runBounded(liveCountPipeline(MemorySource.of([ev('a', 1)], { failAfterRecords: 100 }), 30_000), {
+    committer,
+    checkpointEveryRecords: 1,
+  }).catch(() => undefined);
+  // A run that stopped mid-way has state for "count"; a pipeline named differently cannot take it.
+  const c2 = new MemoryCommitter();
+  await c2.commit({
+    id: 1,
+    outputs: new Map(),
+    snapshot: {
+      version: 1,
+      checkpointId: 1,
+      kind: 'full',
+      meta: { sources: {}, nodes: {} },
+      entries: [{ node: 'gone', table: 'n', key: 'a', value: 1 }],
+    },
+  });
+  await assert.rejects(runBounded(passThroughPipeline(MemorySource.of([ev('a', 1)])), { committer: c2 }), (e) =>
+    isFlowmarkError(e, 'FM_SNAPSHOT_MISMATCH'),
+  );
+});
+
+test('metrics hooks receive records in/out, lateness, state and checkpoint duration', async () => {
+  const seen: string[] = [];
+  const registry: MetricsRegistry = {
+    counter: (name) => ({ inc: (labels, v = 1) => void (v > 0 && seen.push(`${name}${JSON.stringify(labels)}=${v}`)) }),
+    gauge: (name) => ({ set: (labels, v) => void seen.push(`${name}${JSON.stringify(labels)}=${v}`) }),
+    histogram: (name) => ({ observe: () => void seen.push(name) }),
+  };
+  const src = MemorySource.of([ev('a', 100), ev('a', 1)]);
+  await runBounded(passThroughPipeline(src, 0), { metrics: registry });
+  assert.ok(seen.includes('flowmark_operator_records_in_total{"operator":"pass"}=2'));
+  assert.ok(seen.includes('flowmark_operator_late_records_total{"operator":"pass"}=1'));
+  assert.ok(seen.includes('flowmark_engine_checkpoint_duration_seconds'));
+  assert.ok(seen.some((s) => s.startsWith('flowmark_operator_state_entries{"operator":"pass"}')));
+});
+
+test('stats() shows the graph: ids, kinds, inputs and per-port counts', async () => {
+  const src = MemorySource.of([ev('a', 100), ev('a', 1)]);
+  const { runtime } = await runBounded(passThroughPipeline(src, 0));
+  const byId = new Map(runtime.stats().map((s) => [s.id, s]));
+  assert.deepEqual(byId.get('pass')?.inputs, ['in']);
+  assert.deepEqual(byId.get('late')?.inputs, ['pass.late']);
+  assert.deepEqual(byId.get('pass')?.recordsOut, { out: 1, late: 1 });
+  assert.equal(byId.get('in')?.kind, 'source');
+});
+
+test('§5 an idle source does not stall a union: the active source alone moves the watermark', async () => {
+  const quiet = new MemorySource<Ev>({ bounded: false });
+  quiet.append(ev('a', 10));
+  const busy = new MemorySource<Ev>({ bounded: false });
+  const clock = new ManualClock();
+  const stop = new AbortController();
+  let t = 500;
+  const busyReader = observedReader(busy, () => {
+    busy.append(ev('b', (t += 100)));
+    clock.advance(10);
+    if (clock.nowMs() >= 1000) stop.abort();
+  });
+  const p = new Pipeline();
+  const a = p.source<Ev, Ev>('quiet', { reader: quiet, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0, idleTimeoutMs: 300 });
+  const b = p.source<Ev, Ev>('busy', { reader: busyReader, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0 });
+  a.invalid.sink('inv-a');
+  b.invalid.sink('inv-b');
+  sinkProcess(a.out.union('both', b.out), 'count', countAt1000 as never);
+  const committer = new MemoryCommitter();
+  await new Runtime(p, { committer, clock, idleWaitMs: 10 }).run({ signal: stop.signal });
+  // Without idleness the quiet source would pin the watermark at 10 and nothing would fire.
+  assert.ok((committer.rows<string>('out') as string[]).includes('a:1'), JSON.stringify(committer.rows('out')));
+});

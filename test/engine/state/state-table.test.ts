@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { StateTable } from '../../../src/engine/state/state-table.ts';
+
+test('changes since the last take are reported once, deletions as undefined', () => {
+  const t = new StateTable<number>('t');
+  t.set('a', 1);
+  t.set('b', 2);
+  assert.deepEqual(t.takeChanges(), [
+    ['a', 1],
+    ['b', 2],
+  ]);
+  assert.deepEqual(t.takeChanges(), [], 'a second take has nothing new');
+  t.delete('a');
+  t.set('c', 3);
+  assert.deepEqual(t.takeChanges(), [
+    ['a', undefined],
+    ['c', 3],
+  ]);
+});
+
+test('a value mutated in place reaches the next delta only when touched', () => {
+  const t = new StateTable<number[]>('t');
+  t.set('k', [1]);
+  t.takeChanges();
+  t.get('k')?.push(2);
+  assert.deepEqual(t.takeChanges(), []);
+  t.touch('k');
+  assert.deepEqual(t.takeChanges(), [['k', [1, 2]]]);
+});
+
+test('TTL: an entry is dropped once the watermark passes its write time + ttl, not before', () => {
+  const t = new StateTable<string>('t', { ttlMs: 100 });
+  t.set('a', 'x', 1000);
+  assert.deepEqual(t.expire(1100), [], 'watermark = t + ttl keeps the entry');
+  assert.equal(t.get('a'), 'x');
+  assert.deepEqual(t.expire(1101), ['a']);
+  assert.equal(t.has('a'), false);
+  assert.deepEqual(t.takeChanges(), [['a', undefined]], 'the expiry is a change for the next snapshot');
+});
+
+test('TTL: a later write extends the life of an entry', () => {
+  const t = new StateTable<string>('t', { ttlMs: 100 });
+  t.set('a', 'x', 1000);
+  t.set('a', 'y', 1500);
+  assert.deepEqual(t.expire(1200), []);
+  assert.equal(t.get('a'), 'y');
+  assert.deepEqual(t.expire(1601), ['a']);
+});
+
+test('restored entries are not changes, and keep their expiry', () => {
+  const t = new StateTable<number>('t', { ttlMs: 10 });
+  t.restoreEntry('a', 1, 50);
+  assert.deepEqual(t.takeChanges(), []);
+  assert.equal(t.expiryOf('a'), 50);
+  assert.deepEqual(t.expire(51), ['a']);
+});
+
+test('measure reports entries and a byte estimate that grows with the values', () => {
+  const small = new StateTable<string>('s');
+  const big = new StateTable<string>('b');
+  for (let i = 0; i < 100; i++) {
+    small.set(`k${i}`, 'x');
+    big.set(`k${i}`, 'x'.repeat(1000));
+  }
+  assert.equal(small.measure().entries, 100);
+  assert.ok(big.measure().bytes > 10 * small.measure().bytes);
+  assert.deepEqual(new StateTable('e').measure(), { entries: 0, bytes: 0 });
+});
