@@ -1,3 +1,4 @@
+import type { StateStore } from './state/state-store.ts';
 import type { StateTable, StateTableOptions } from './state/state-table.ts';
 import type { Clock } from './time.ts';
 
@@ -12,6 +13,8 @@ export interface OperatorContext {
   readonly clock: Clock;
   /** Declares a state table that the runtime snapshots and restores. Call in `open` only. */
   table<V>(name: string, options?: StateTableOptions): StateTable<V>;
+  /** Registers state the operator keeps in its own structures; snapshotted through `store`. */
+  registerState(name: string, store: StateStore): void;
   /** The output port `port` ('out' by default). */
   output<T = unknown>(port?: string): Output<T>;
   /** Forwards a watermark downstream; never call with a value lower than a previous one. */
@@ -25,6 +28,8 @@ export interface OperatorContext {
  * have the defaults described on each.
  *
  * The runtime calls `processRecord` and `processWatermark` on one thread, never re-entrantly.
+ * An asynchronous operator may also emit from its own callbacks, which run only while the
+ * runtime's loop is awaiting (never in the middle of another operator's call).
  * `processWatermark` receives the operator's watermark: the minimum over its active inputs,
  * only when it advances.
  */
@@ -38,6 +43,11 @@ export interface Operator {
    * watermark at that checkpoint: rebuild in-memory indexes and remember the watermark.
    */
   afterRestore?(watermarkMs: number): void;
+  /**
+   * Called before the runtime reads the state tables' changes for a checkpoint: an operator that
+   * tracks changes itself (to keep its hot path cheap) announces them to its tables here.
+   */
+  prepareSnapshot?(): void;
   /** Whether asynchronous work is in flight. Default: none. */
   hasPending?(): boolean;
   /** Completes in-flight asynchronous work, emitting its results. */

@@ -12,7 +12,8 @@ import {
 } from './pipeline.ts';
 import { type SnapshotEntry, type SnapshotMeta, SNAPSHOT_FORMAT_VERSION } from './snapshot.ts';
 import { type InvalidRecord, Rejected, type SourceRecord } from './source.ts';
-import { StateTable, type StateSize } from './state/state-table.ts';
+import type { StateStore } from './state/state-store.ts';
+import { type StateSize, StateTable } from './state/state-table.ts';
 import { type Clock, MAX_WATERMARK, MIN_WATERMARK } from './time.ts';
 
 export interface RuntimeOptions {
@@ -73,20 +74,32 @@ class RuntimeNode {
   outWm = MIN_WATERMARK;
   idle = false;
   readonly edges = new Map<string, Edge[]>();
-  readonly tables = new Map<string, StateTable<unknown>>();
+  readonly tables = new Map<string, StateStore>();
   recordsIn = 0;
-  readonly recordsOut: Record<string, number> = {};
+  readonly #outCounters = new Map<string, { n: number }>();
   constructor(spec: NodeSpec) {
     this.spec = spec;
     this.inputWm = spec.inputs.map(() => MIN_WATERMARK);
     this.inputIdle = spec.inputs.map(() => false);
     for (const port of spec.ports) {
       this.edges.set(port, []);
-      this.recordsOut[port] = 0;
+      this.#outCounters.set(port, { n: 0 });
     }
   }
+  /** A mutable counter per output port (an object, so the hot path does no keyed look-up). */
+  outCounter(port: string): { n: number } {
+    return this.#outCounters.get(port) as { n: number };
+  }
+  get recordsOut(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [port, c] of this.#outCounters) out[port] = c.n;
+    return out;
+  }
+  #downstream: Edge[] | undefined;
+  /** Every edge leaving the node, over all ports (watermarks go to all of them). */
   downstream(): Edge[] {
-    return [...this.edges.values()].flat();
+    this.#downstream ??= [...this.edges.values()].flat();
+    return this.#downstream;
   }
 }
 
@@ -202,17 +215,21 @@ export class Runtime {
   }
 
   #context(node: RuntimeNode): OperatorContext {
+    const register = (name: string, store: StateStore): void => {
+      if (node.tables.has(name)) {
+        throw new FlowmarkError('FM_PIPELINE_INVALID', `step "${node.spec.id}" declares state "${name}" twice`);
+      }
+      node.tables.set(name, store);
+    };
     return {
       nodeId: node.spec.id,
       clock: this.#clock,
       table: <V>(name: string, options?: { ttlMs?: number }) => {
-        if (node.tables.has(name)) {
-          throw new FlowmarkError('FM_PIPELINE_INVALID', `step "${node.spec.id}" declares state "${name}" twice`);
-        }
         const t = new StateTable<V>(name, options);
-        node.tables.set(name, t as StateTable<unknown>);
+        register(name, t);
         return t;
       },
+      registerState: (name, store) => register(name, store),
       output: <T>(port = 'out') => this.#output(node, port) as Output<T>,
       emitWatermark: (wm) => this.#emitWatermark(node, wm),
       signalPressure: () => {
@@ -226,21 +243,21 @@ export class Runtime {
     if (edges === undefined) {
       throw new FlowmarkError('FM_PIPELINE_INVALID', `step "${node.spec.id}" has no output "${port}"`);
     }
-    const counts = node.recordsOut;
+    const counter = node.outCounter(port);
     const deliver = edges.map((e) => this.#deliverTo(e));
-    if (deliver.length === 0) return { push: () => void counts[port]!++ };
+    if (deliver.length === 0) return { push: () => void counter.n++ };
     if (deliver.length === 1) {
       const one = deliver[0] as Output['push'];
       return {
         push: (v, ts) => {
-          counts[port]!++;
+          counter.n++;
           one(v, ts);
         },
       };
     }
     return {
       push: (v, ts) => {
-        counts[port]!++;
+        counter.n++;
         for (const d of deliver) d(v, ts);
       },
     };
@@ -459,10 +476,11 @@ export class Runtime {
     await this.#drainAsync();
     const entries: SnapshotEntry[] = [];
     for (const node of this.#order) {
+      node.operator?.prepareSnapshot?.();
       for (const [name, table] of node.tables) {
         for (const [key, value] of table.takeChanges()) {
           const entry: SnapshotEntry = { node: node.spec.id, table: name, key, value };
-          const exp = value === undefined ? undefined : table.expiryOf(key);
+          const exp = value === undefined ? undefined : table.expiryOf?.(key);
           if (exp !== undefined) entry.expiresAtMs = exp;
           entries.push(entry);
         }
@@ -530,7 +548,7 @@ export class Runtime {
         kind: node.spec.kind,
         inputs: node.spec.inputs.map((r) => (r.port === 'out' ? r.node : `${r.node}.${r.port}`)),
         recordsIn: node.recordsIn,
-        recordsOut: { ...node.recordsOut },
+        recordsOut: node.recordsOut,
         watermarkMs: node.spec.kind === 'source' ? node.outWm : node.wm,
         idle: node.idle,
         state: { entries, bytes },

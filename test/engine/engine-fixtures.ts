@@ -23,7 +23,11 @@ export const passThrough: KeyedProcessFunction<Ev, Ev, void> = {
 };
 
 /** source → keyBy(k) → pass-through, with `out`, `late` and `invalid` sinks. */
-export function passThroughPipeline(reader: SourceReader<Ev>, maxOutOfOrdernessMs = 10, idleTimeoutMs?: number): Pipeline {
+export function passThroughPipeline(
+  reader: SourceReader<Ev>,
+  maxOutOfOrdernessMs = 10,
+  idleTimeoutMs?: number,
+): Pipeline {
   const p = new Pipeline();
   const { out, invalid } = p.source<Ev, Ev>('in', {
     reader,

@@ -62,18 +62,31 @@ const countAt1000 = {
   state: (s: import('../../src/engine/operators/keyed-process-operator.ts').StateDeclarer) => ({
     n: s.value<number>('n'),
   }),
-  onElement(_v: Ev, ctx: import('../../src/engine/index.ts').KeyedProcessContext<string>, st: { n: { get(): number | undefined; set(v: number): void } }) {
+  onElement(
+    _v: Ev,
+    ctx: import('../../src/engine/index.ts').KeyedProcessContext<string>,
+    st: { n: { get(): number | undefined; set(v: number): void } },
+  ) {
     st.n.set((st.n.get() ?? 0) + 1);
     ctx.registerTimer(1000);
   },
-  onTimer(_t: number, ctx: import('../../src/engine/index.ts').KeyedProcessContext<string>, st: { n: { get(): number | undefined } }) {
+  onTimer(
+    _t: number,
+    ctx: import('../../src/engine/index.ts').KeyedProcessContext<string>,
+    st: { n: { get(): number | undefined } },
+  ) {
     ctx.emit(`${ctx.key}:${st.n.get()}`);
   },
 };
 
 function liveCountPipeline(src: MemorySource<Ev>, idleTimeoutMs: number, reader = src): Pipeline {
   const p = new Pipeline();
-  const { out, invalid } = p.source<Ev, Ev>('in', { reader, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0, idleTimeoutMs });
+  const { out, invalid } = p.source<Ev, Ev>('in', {
+    reader,
+    eventTimeMs: (e) => e.t,
+    maxOutOfOrdernessMs: 0,
+    idleTimeoutMs,
+  });
   invalid.sink('invalid');
   sinkProcess(out, 'count', countAt1000 as never);
   return p;
@@ -190,8 +203,14 @@ test('step ids must be unique and well-formed', () => {
   const p = new Pipeline();
   const { out } = p.source<Ev, Ev>('in', { reader: MemorySource.of<Ev>([]), eventTimeMs: (e) => e.t });
   out.map('m', (e) => e);
-  assert.throws(() => out.map('m', (e) => e), (e) => isFlowmarkError(e, 'FM_PIPELINE_DUPLICATE_ID'));
-  assert.throws(() => out.map('has space', (e) => e), (e) => isFlowmarkError(e, 'FM_PIPELINE_INVALID'));
+  assert.throws(
+    () => out.map('m', (e) => e),
+    (e) => isFlowmarkError(e, 'FM_PIPELINE_DUPLICATE_ID'),
+  );
+  assert.throws(
+    () => out.map('has space', (e) => e),
+    (e) => isFlowmarkError(e, 'FM_PIPELINE_INVALID'),
+  );
 });
 
 test('§3.7 offsets are acknowledged upstream only after the checkpoint is durable', async () => {
@@ -236,9 +255,8 @@ test('§3.7 a crash after a checkpoint resumes from it: no output lost or double
 
   const committer = new MemoryCommitter();
   const crashing = MemorySource.of(events, { failAfterRecords: 33 });
-  await assert.rejects(
-    runBounded(passThroughPipeline(crashing), { committer, checkpointEveryRecords: 10 }),
-    (e) => isFlowmarkError(e, 'FM_SOURCE_FAILED'),
+  await assert.rejects(runBounded(passThroughPipeline(crashing), { committer, checkpointEveryRecords: 10 }), (e) =>
+    isFlowmarkError(e, 'FM_SOURCE_FAILED'),
   );
   assert.equal(committer.rows('out').length, 30, 'rows of the last checkpoint only');
   await runBounded(passThroughPipeline(MemorySource.of(events)), { committer });
@@ -307,7 +325,12 @@ test('§5 an idle source does not stall a union: the active source alone moves t
     if (clock.nowMs() >= 1000) stop.abort();
   });
   const p = new Pipeline();
-  const a = p.source<Ev, Ev>('quiet', { reader: quiet, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0, idleTimeoutMs: 300 });
+  const a = p.source<Ev, Ev>('quiet', {
+    reader: quiet,
+    eventTimeMs: (e) => e.t,
+    maxOutOfOrdernessMs: 0,
+    idleTimeoutMs: 300,
+  });
   const b = p.source<Ev, Ev>('busy', { reader: busyReader, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0 });
   a.invalid.sink('inv-a');
   b.invalid.sink('inv-b');

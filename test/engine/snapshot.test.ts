@@ -35,13 +35,20 @@ test('the byte format starts with FMSN and the version', () => {
 
 test('truncated, foreign and future-version bytes are refused with a clear code', () => {
   const bytes = encodeSnapshot(snap(1, 'full', [{ node: 'n', table: 't', key: 'k', value: 1 }]));
-  assert.throws(() => decodeSnapshot(bytes.subarray(0, bytes.length - 3)), (e) => isFlowmarkError(e, 'FM_SNAPSHOT_CORRUPT'));
-  assert.throws(() => decodeSnapshot(new TextEncoder().encode('{"not":"a snapshot"}')), (e) =>
-    isFlowmarkError(e, 'FM_SNAPSHOT_CORRUPT'),
+  assert.throws(
+    () => decodeSnapshot(bytes.subarray(0, bytes.length - 3)),
+    (e) => isFlowmarkError(e, 'FM_SNAPSHOT_CORRUPT'),
+  );
+  assert.throws(
+    () => decodeSnapshot(new TextEncoder().encode('{"not":"a snapshot"}')),
+    (e) => isFlowmarkError(e, 'FM_SNAPSHOT_CORRUPT'),
   );
   const future = bytes.slice();
   future[5] = 99;
-  assert.throws(() => decodeSnapshot(future), (e) => isFlowmarkError(e, 'FM_SNAPSHOT_VERSION'));
+  assert.throws(
+    () => decodeSnapshot(future),
+    (e) => isFlowmarkError(e, 'FM_SNAPSHOT_VERSION'),
+  );
 });
 
 test('a value that JSON cannot carry is refused when the snapshot is taken', () => {
@@ -67,12 +74,9 @@ test('compaction: a full snapshot then deltas equal the latest state, deletions 
   );
   c.apply(snap(3, 'delta', [{ node: 'n', table: 't', key: 'b', value: 20 }]));
   assert.equal(c.checkpointId, 3);
-  assert.deepEqual(
-    [...c.entries()].map((e) => [e.key, e.value]).sort(),
-    [
-      ['b', 20],
-      ['c', 3],
-    ],
-  );
+  assert.deepEqual([...c.entries()].map((e) => [e.key, e.value]).sort(), [
+    ['b', 20],
+    ['c', 3],
+  ]);
   assert.equal(c.toSnapshot().kind, 'full');
 });

@@ -43,7 +43,11 @@ export class MemorySource<R> implements SourceReader<R> {
   /** A bounded, single-partition source holding `values` in order. */
   static of<R>(values: Iterable<R>, options: MemorySourceOptions = {}): MemorySource<R> {
     const src = new MemorySource<R>(options);
-    for (const v of values) src.append(v);
+    const partition = src.partitions[0] as number;
+    let offset = 0;
+    for (const value of values) src.#records.push({ partition, offset: offset++, value });
+    src.#nextOffset.set(partition, offset);
+    src.#remaining.set(partition, offset);
     return src;
   }
 

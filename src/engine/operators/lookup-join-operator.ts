@@ -246,7 +246,7 @@ export class LookupJoinOperator<T, V, O> implements Operator {
         continue;
       }
       const request = slot.request;
-      if (request !== undefined && !request.done) continue;
+      if (request !== undefined && !request.done) break;
       const joined = this.#spec.join(slot.value as T, request === undefined ? slot.found : request.found);
       this.#head++;
       this.#pendingRecords--;

@@ -12,6 +12,10 @@ interface Cell<A> {
   readonly tk: string;
   /** The state-table value itself: mutated in place, then announced with `touch`. */
   readonly st: CellState<A>;
+  /** Scratch for {@link WindowOperator} key ordering. */
+  mark: number;
+  /** The snapshot epoch in which the cell last changed (see `prepareSnapshot`). */
+  dirty: number;
 }
 
 interface Bucket<A> {
@@ -74,6 +78,13 @@ export class WindowOperator<T, A, R> implements Operator {
   // Most records land in the window of the previous one.
   #lastEnd = Number.NaN;
   #lastBucket: Bucket<A> | undefined;
+  /** The keys of the window fired last, in string order. */
+  #prevKeys: Key[] = [];
+  #markEpoch = 0;
+  // Changed cells are announced to the table once per snapshot, not on every record: a number
+  // compare on the hot path instead of a hash-set insert.
+  #snapshotEpoch = 1;
+  #dirtyCells: Cell<A>[] = [];
 
   constructor(
     keyOf: (value: T) => Key,
@@ -162,12 +173,20 @@ export class WindowOperator<T, A, R> implements Operator {
     this.#lastBucket = b;
     let cell = b.cells.get(key);
     if (cell === undefined) {
-      cell = { tk: `${start}:${end}:${key}`, st: [this.#agg.add(this.#agg.create(), value), 0] };
+      cell = {
+        tk: `${start}:${end}:${key}`,
+        st: [this.#agg.add(this.#agg.create(), value), 0],
+        mark: 0,
+        dirty: this.#snapshotEpoch,
+      };
       b.cells.set(key, cell);
       this.#table.set(cell.tk, cell.st);
     } else {
       cell.st[0] = this.#agg.add(cell.st[0], value);
-      this.#table.touch(cell.tk);
+      if (cell.dirty !== this.#snapshotEpoch) {
+        cell.dirty = this.#snapshotEpoch;
+        this.#dirtyCells.push(cell);
+      }
     }
     // Only possible under allowed lateness: the window already fired, so update its result now.
     if (end <= this.#wm) this.#emit(b, key, cell);
@@ -202,7 +221,7 @@ export class WindowOperator<T, A, R> implements Operator {
       const end = ends[i] as number;
       const b = this.#buckets.get(end) as Bucket<A>;
       const kept = end + lateness > watermarkMs;
-      for (const key of [...b.cells.keys()].sort()) {
+      for (const key of this.#sortedKeys(b.cells)) {
         const cell = b.cells.get(key) as Cell<A>;
         this.#emit(b, key, cell);
         // The emitted count is state only while the window can still receive late records.
@@ -224,6 +243,43 @@ export class WindowOperator<T, A, R> implements Operator {
     this.#ctx.emitWatermark(watermarkMs);
   }
 
+  /**
+   * The keys of `cells` in string order. Sorting strings is the main cost of firing, and
+   * consecutive windows mostly share keys, so this reuses the previous window's order: its keys
+   * still present (one look-up each) merged with the sorted new ones.
+   */
+  #sortedKeys(cells: Map<Key, Cell<A>>): Key[] {
+    const prev = this.#prevKeys;
+    let keys: Key[];
+    if (prev.length === 0 || prev.length > 2 * cells.size) {
+      keys = [...cells.keys()].sort();
+    } else {
+      const mark = ++this.#markEpoch;
+      const kept: Key[] = [];
+      for (const k of prev) {
+        const c = cells.get(k);
+        if (c === undefined) continue;
+        c.mark = mark;
+        kept.push(k);
+      }
+      if (kept.length === cells.size) keys = kept;
+      else {
+        const fresh: Key[] = [];
+        for (const [k, c] of cells) if (c.mark !== mark) fresh.push(k);
+        keys = mergeSorted(kept, fresh.sort());
+      }
+    }
+    this.#prevKeys = keys;
+    return keys;
+  }
+
+  prepareSnapshot(): void {
+    const table = this.#table;
+    for (const cell of this.#dirtyCells) if (table.has(cell.tk)) table.touch(cell.tk);
+    this.#dirtyCells = [];
+    this.#snapshotEpoch++;
+  }
+
   afterRestore(watermarkMs: number): void {
     this.#wm = watermarkMs;
     this.#buckets.clear();
@@ -239,7 +295,7 @@ export class WindowOperator<T, A, R> implements Operator {
         b = { start, end, cells: new Map() };
         this.#buckets.set(end, b);
       }
-      b.cells.set(tk.slice(c2 + 1), { tk, st });
+      b.cells.set(tk.slice(c2 + 1), { tk, st, mark: 0, dirty: 0 });
     }
     this.#ends = [...this.#buckets.keys()].sort((a, b) => a - b);
   }
@@ -268,6 +324,27 @@ function firstAbove(xs: readonly number[], x: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Merges two ascending string arrays. */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as string;
+    const y = b[j] as string;
+    if (x < y) {
+      out.push(x);
+      i++;
+    } else {
+      out.push(y);
+      j++;
+    }
+  }
+  while (i < a.length) out.push(a[i++] as string);
+  while (j < b.length) out.push(b[j++] as string);
+  return out;
 }
 
 function invalid(message: string): never {

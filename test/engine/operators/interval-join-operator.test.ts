@@ -23,17 +23,25 @@ const pair = (l: Ev, r: Ev | undefined): string => `${l.id}+${r?.id ?? '-'}`;
 
 function harness(lowerMs: number, upperMs: number, kind: 'inner' | 'leftOuter' = 'inner'): OperatorHarness {
   const spec: IntervalJoinSpec<Ev, Ev, string> = { lowerMs, upperMs, kind, join: pair };
-  return new OperatorHarness(() => new IntervalJoinOperator<Ev, Ev, string>((l) => l.k, (r) => r.k, spec), {
-    inputs: 2,
-    ports: ['out', 'lateLeft', 'lateRight'],
-  });
+  return new OperatorHarness(
+    () =>
+      new IntervalJoinOperator<Ev, Ev, string>(
+        (l) => l.k,
+        (r) => r.k,
+        spec,
+      ),
+    {
+      inputs: 2,
+      ports: ['out', 'lateLeft', 'lateRight'],
+    },
+  );
 }
 
 /** Buffered records of one side, summed over keys. */
 function buffered(h: OperatorHarness, side: 'left' | 'right'): number {
   const table = h.table(side);
   let n = 0;
-  for (const [, list] of table?.entries() ?? []) n += (list as unknown[]).length;
+  for (const [, list] of table?.allEntries() ?? []) n += (list as unknown[]).length;
   return n;
 }
 
@@ -144,10 +152,18 @@ describe('IntervalJoinOperator', () => {
       // Record how many watermarks had been forwarded when each row was made.
       join: (l, r) => `${pair(l, r)}@${h?.watermarks.length}`,
     };
-    h = new OperatorHarness(() => new IntervalJoinOperator<Ev, Ev, string>((l) => l.k, (r) => r.k, spec), {
-      inputs: 2,
-      ports: ['out', 'lateLeft', 'lateRight'],
-    });
+    h = new OperatorHarness(
+      () =>
+        new IntervalJoinOperator<Ev, Ev, string>(
+          (l) => l.k,
+          (r) => r.k,
+          spec,
+        ),
+      {
+        inputs: 2,
+        ports: ['out', 'lateLeft', 'lateRight'],
+      },
+    );
     h.element(ev('a', 'k1'), 12, LEFT)
       .element(ev('b', 'k2'), 10, LEFT)
       .element(ev('c', 'k3'), 12, LEFT)
@@ -267,7 +283,10 @@ describe('IntervalJoinOperator', () => {
       }
       const actual = h.emitted().map((e: Emitted) => `${e.value}@${e.ts}`);
       assert.deepEqual(actual.sort(), expected.sort(), `seed ${seed}`);
-      assert.equal(h.emitted('lateLeft').length + h.emitted('lateRight').length, steps.filter((s) => s.kind === 'el').length - onTime.length);
+      assert.equal(
+        h.emitted('lateLeft').length + h.emitted('lateRight').length,
+        steps.filter((s) => s.kind === 'el').length - onTime.length,
+      );
       assert.equal(h.stateEntries(), 0, `seed ${seed}: state empty at +∞`);
     }
   });
@@ -292,7 +311,8 @@ describe('IntervalJoinOperator', () => {
       };
       const uninterrupted = run(0);
       assert.ok(uninterrupted.out && uninterrupted.out.length > 0);
-      for (const every of [1, 7, 50]) assert.deepEqual(run(every), uninterrupted, `seed ${seed}, restart every ${every}`);
+      for (const every of [1, 7, 50])
+        assert.deepEqual(run(every), uninterrupted, `seed ${seed}, restart every ${every}`);
     }
   });
 
@@ -319,7 +339,12 @@ describe('IntervalJoinOperator', () => {
       [5, 4],
     ] as const) {
       assert.throws(
-        () => new IntervalJoinOperator<Ev, Ev, Ev>((l) => l.k, (r) => r.k, { lowerMs, upperMs, join }),
+        () =>
+          new IntervalJoinOperator<Ev, Ev, Ev>(
+            (l) => l.k,
+            (r) => r.k,
+            { lowerMs, upperMs, join },
+          ),
         (err) => isFlowmarkError(err, 'FM_PIPELINE_INVALID'),
       );
     }
@@ -395,12 +420,18 @@ function attribution(clicks: MemorySource<Click>, orders: MemorySource<Click>): 
   const p = new Pipeline();
   const c = p.source('clicks', { reader: clicks, eventTimeMs: (v: Click) => v.t, maxOutOfOrdernessMs: 0 });
   const o = p.source('orders', { reader: orders, eventTimeMs: (v: Click) => v.t, maxOutOfOrdernessMs: 0 });
-  const joined = c.out.keyBy((v) => v.user).intervalJoin('attribute', o.out.keyBy((v) => v.user), {
-    lowerMs: 0,
-    upperMs: 1_000,
-    kind: 'leftOuter',
-    join: (click, order) => `${click.id}:${order?.id ?? 'none'}`,
-  });
+  const joined = c.out
+    .keyBy((v) => v.user)
+    .intervalJoin(
+      'attribute',
+      o.out.keyBy((v) => v.user),
+      {
+        lowerMs: 0,
+        upperMs: 1_000,
+        kind: 'leftOuter',
+        join: (click, order) => `${click.id}:${order?.id ?? 'none'}`,
+      },
+    );
   joined.out.sink('attributed');
   joined.lateLeft.sink('late-clicks');
   joined.lateRight.sink('late-orders');

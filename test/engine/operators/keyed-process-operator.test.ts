@@ -82,16 +82,35 @@ test('sorted list state keeps time order (stable for ties), ranges inclusively, 
     onElement: (e, ctx, st) => {
       st.l.add(e.t, e.v);
       list = st.l;
-      ctx.emit(st.l.all().map(([t, v]) => `${t}${v}`).join(','));
+      ctx.emit(
+        st.l
+          .all()
+          .map(([t, v]) => `${t}${v}`)
+          .join(','),
+      );
     },
   };
-  const h = new OperatorHarness(() => new KeyedProcessOperator<E & { v: string }, string, { l: SortedListState<string> }>((e) => e.k, fn));
-  for (const [t, v] of [[30, 'x'], [10, 'y'], [30, 'z'], [20, 'w']] as const) h.element({ k: 'a', t, v }, t);
+  const h = new OperatorHarness(
+    () => new KeyedProcessOperator<E & { v: string }, string, { l: SortedListState<string> }>((e) => e.k, fn),
+  );
+  for (const [t, v] of [
+    [30, 'x'],
+    [10, 'y'],
+    [30, 'z'],
+    [20, 'w'],
+  ] as const)
+    h.element({ k: 'a', t, v }, t);
   assert.equal(h.out().at(-1), '10y,20w,30x,30z');
-  assert.deepEqual(list.range(20, 30).map(([, v]) => v), ['w', 'x', 'z']);
+  assert.deepEqual(
+    list.range(20, 30).map(([, v]) => v),
+    ['w', 'x', 'z'],
+  );
   assert.deepEqual(list.range(11, 19), []);
   assert.equal(list.removeBefore(30), 2);
-  assert.deepEqual(list.all().map(([, v]) => v), ['x', 'z']);
+  assert.deepEqual(
+    list.all().map(([, v]) => v),
+    ['x', 'z'],
+  );
   assert.equal(list.removeBefore(31), 2);
   assert.equal(h.stateEntries(), 0, 'an emptied list leaves no entry');
 });
@@ -105,7 +124,9 @@ test('map state per key: set, get, delete, entries', () => {
       ctx.emit(JSON.stringify(st.m.entries()));
     },
   };
-  const h = new OperatorHarness(() => new KeyedProcessOperator<E & { f: string }, string, { m: MapState<number> }>((e) => e.k, fn));
+  const h = new OperatorHarness(
+    () => new KeyedProcessOperator<E & { f: string }, string, { m: MapState<number> }>((e) => e.k, fn),
+  );
   h.element({ k: 'a', t: 1, f: 'x' }, 1).element({ k: 'a', t: 1, f: 'x' }, 1).element({ k: 'a', t: 1, f: 'y' }, 1);
   h.element({ k: 'b', t: 1, f: 'x' }, 1).element({ k: 'a', t: 1, f: 'del' }, 1);
   assert.deepEqual(h.out(), ['[["x",1]]', '[["x",2]]', '[["x",2],["y",1]]', '[["x",1]]', '[["y",1]]']);

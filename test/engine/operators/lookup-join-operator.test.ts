@@ -98,11 +98,7 @@ describe('LookupJoinOperator', () => {
     for (const k of ['k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7']) h.element(rec(k), 1);
     assert.equal(lookup.calls.length, 2, 'two full batches, the partial one waits for drain');
     await h.drain();
-    assert.deepEqual(lookup.calls, [
-      ['k1', 'k2', 'k3'],
-      ['k4', 'k5', 'k6'],
-      ['k7'],
-    ]);
+    assert.deepEqual(lookup.calls, [['k1', 'k2', 'k3'], ['k4', 'k5', 'k6'], ['k7']]);
     assert.deepEqual(h.out(), ['k1=?', 'k2=?', 'k3=?', 'k4=?', 'k5=?', 'k6=?', 'k7=?']);
   });
 
@@ -120,7 +116,13 @@ describe('LookupJoinOperator', () => {
     for (const c of lookup.calls) c.resolve(rowsFor(c.keys));
     await drained;
     assert.deepEqual(h.out(), ['1=A', '2=B', '3=A', '4=C', '5=C', '6=B']);
-    assert.deepEqual(h.operator.describe?.(), { cacheEntries: 3, cacheHits: 0, cacheMisses: 6, lookups: 2, pending: 0 });
+    assert.deepEqual(h.operator.describe?.(), {
+      cacheEntries: 3,
+      cacheHits: 0,
+      cacheMisses: 6,
+      lookups: 2,
+      pending: 0,
+    });
   });
 
   it('answers a cached key without a look-up, at once', async () => {
@@ -131,7 +133,13 @@ describe('LookupJoinOperator', () => {
     h.element(rec('2', 'a'), 2);
     assert.deepEqual(h.out(), ['1=A', '2=A'], 'emitted without a drain');
     assert.equal(lookup.calls.length, 1);
-    assert.deepEqual(h.operator.describe?.(), { cacheEntries: 1, cacheHits: 1, cacheMisses: 1, lookups: 1, pending: 0 });
+    assert.deepEqual(h.operator.describe?.(), {
+      cacheEntries: 1,
+      cacheHits: 1,
+      cacheMisses: 1,
+      lookups: 1,
+      pending: 0,
+    });
   });
 
   it('looks a key up again once its answer is older than cacheTtlMs of processing time', async () => {
@@ -271,7 +279,11 @@ describe('LookupJoinOperator', () => {
     }
     const clicks = Array.from({ length: 60 }, (_, n): Click => ({ n, user: `u${(n * 7) % 6}`, t: 1_000 * n }));
     const p = new Pipeline();
-    const src = p.source('clicks', { reader: MemorySource.of(clicks), eventTimeMs: (c: Click) => c.t, maxOutOfOrdernessMs: 0 });
+    const src = p.source('clicks', {
+      reader: MemorySource.of(clicks),
+      eventTimeMs: (c: Click) => c.t,
+      maxOutOfOrdernessMs: 0,
+    });
     src.invalid.sink('dead-letters');
     const enriched = src.out.lookupJoin('users', {
       key: (c) => c.user,

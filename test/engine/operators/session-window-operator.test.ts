@@ -6,7 +6,7 @@ import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import { SessionWindowOperator } from '../../../src/engine/operators/session-window-operator.ts';
 import { Pipeline } from '../../../src/engine/pipeline.ts';
 import { Runtime } from '../../../src/engine/runtime.ts';
-import { ManualClock, MAX_WATERMARK } from '../../../src/engine/time.ts';
+import { MAX_WATERMARK, ManualClock } from '../../../src/engine/time.ts';
 import {
   type AggregateFunction,
   session,
@@ -18,6 +18,11 @@ import { OperatorHarness } from '../operator-harness.ts';
 interface Ev {
   k: string;
   n?: number;
+}
+
+interface Click {
+  k: string;
+  t: number;
 }
 
 /** Collects the `n` of every record; merge concatenates, so a merged session shows its parts in order. */
@@ -322,9 +327,13 @@ describe('SessionWindowOperator', () => {
       { k: 'b', t: 70_000 },
       { k: 'a', t: 90_000 },
     ];
-    const build = (src: MemorySource<{ k: string; t: number }>) => {
+    const build = (src: MemorySource<Click>) => {
       const p = new Pipeline();
-      const { out, invalid } = p.source('clicks', { reader: src, eventTimeMs: (c) => c.t, maxOutOfOrdernessMs: 15_000 });
+      const { out, invalid } = p.source<Click, Click>('clicks', {
+        reader: src,
+        eventTimeMs: (c) => c.t,
+        maxOutOfOrdernessMs: 15_000,
+      });
       const { out: sessions, late } = out.keyBy((c) => c.k).window('sessions', session(15_000), count);
       sessions.sink('out');
       late.sink('late');

@@ -6,7 +6,7 @@ import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import { WindowOperator } from '../../../src/engine/operators/window-operator.ts';
 import { Pipeline } from '../../../src/engine/pipeline.ts';
 import { Runtime } from '../../../src/engine/runtime.ts';
-import { ManualClock, MAX_WATERMARK } from '../../../src/engine/time.ts';
+import { MAX_WATERMARK, ManualClock } from '../../../src/engine/time.ts';
 import {
   type AggregateFunction,
   cumulate,
@@ -22,6 +22,11 @@ import { OperatorHarness } from '../operator-harness.ts';
 interface Ev {
   k: string;
   n?: number;
+}
+
+interface Click {
+  k: string;
+  t: number;
 }
 
 const count: AggregateFunction<Ev, number, number> = {
@@ -220,14 +225,19 @@ describe('WindowOperator', () => {
     const h = harness(tumbling(10), count, { allowedLatenessMs: 10 });
     const table = h.table('windows');
     assert.ok(table);
+    // What a checkpoint reads: the operator announces its changes, then the table hands them over.
+    const takeChanges = () => {
+      h.operator.prepareSnapshot?.();
+      return [...table.takeChanges()];
+    };
     h.element({ k: 'a' }, 1);
-    assert.deepEqual(table.takeChanges(), [['0:10:a', [1, 0]]]);
+    assert.deepEqual(takeChanges(), [['0:10:a', [1, 0]]]);
     h.element({ k: 'a' }, 2);
-    assert.deepEqual(table.takeChanges(), [['0:10:a', [2, 0]]], 'an update of an existing accumulator');
+    assert.deepEqual(takeChanges(), [['0:10:a', [2, 0]]], 'an update of an existing accumulator');
     h.watermark(10);
-    assert.deepEqual(table.takeChanges(), [['0:10:a', [2, 1]]], 'the emitted count');
+    assert.deepEqual(takeChanges(), [['0:10:a', [2, 1]]], 'the emitted count');
     h.watermark(20);
-    assert.deepEqual(table.takeChanges(), [['0:10:a', undefined]], 'the cleanup');
+    assert.deepEqual(takeChanges(), [['0:10:a', undefined]], 'the cleanup');
   });
 
   it('emits the same sequence when restarted through a snapshot at any point', () => {
@@ -274,7 +284,10 @@ describe('WindowOperator', () => {
   });
 
   it('rejects invalid parameters with FM_PIPELINE_INVALID naming the parameter', () => {
-    const make = (a: WindowAssigner, o: WindowOptions = {}) => () => new WindowOperator<Ev, number, number>((v) => v.k, a, count, o);
+    const make =
+      (a: WindowAssigner, o: WindowOptions = {}) =>
+      () =>
+        new WindowOperator<Ev, number, number>((v) => v.k, a, count, o);
     expectInvalid(make(tumbling(0)), /sizeMs/);
     expectInvalid(make(tumbling(-5)), /sizeMs/);
     expectInvalid(make(tumbling(Number.NaN)), /sizeMs/);
@@ -301,9 +314,13 @@ describe('WindowOperator', () => {
       { k: 'b', t: 200_001 },
       { k: 'c', t: 240_000 },
     ];
-    const build = (src: MemorySource<{ k: string; t: number }>) => {
+    const build = (src: MemorySource<Click>) => {
       const p = new Pipeline();
-      const { out, invalid } = p.source('clicks', { reader: src, eventTimeMs: (c) => c.t, maxOutOfOrdernessMs: 0 });
+      const { out, invalid } = p.source<Click, Click>('clicks', {
+        reader: src,
+        eventTimeMs: (c) => c.t,
+        maxOutOfOrdernessMs: 0,
+      });
       const { out: counts, late } = out
         .keyBy((c) => c.k)
         .window('per-minute', tumbling(60_000), {

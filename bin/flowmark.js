@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// The `flowmark` command. flowmark is TypeScript run directly by Node (type stripping), which
+// Node does without flags from 22.18 on (and 23.6 on the 23 line). This file is plain JavaScript
+// so that an older Node gets a clear message instead of a syntax error from a .ts file.
+const [major, minor] = process.versions.node.split('.').map(Number);
+const supported = major >= 24 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18);
+if (!supported) {
+  process.stderr.write(
+    `flowmark needs Node.js >= 22.18 (it runs its TypeScript sources directly); this is Node ${process.versions.node}.\n` +
+      'Install Node 24 with your version manager (for example: nvm install 24), or without root through npm:\n' +
+      '  npm install --prefix "$HOME/.cache/flowmark-node" node@24\n' +
+      '  export PATH="$HOME/.cache/flowmark-node/node_modules/.bin:$PATH"\n',
+  );
+  process.exit(1);
+}
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv);

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ATTRIBUTION_MODELS, EXIT_NOT_BUILT } from '../../src/cli/main.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Runs `node bin/flowmark.js …args` (optionally with extra node flags) and returns what it did. */
+function flowmark(args: string[], nodeFlags: string[] = []) {
+  const res = spawnSync(process.execPath, [...nodeFlags, BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+test('flowmark --help explains the tool, lists every command and says what is built today', () => {
+  const r = flowmark(['--help']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /click attribution/);
+  for (const cmd of ['demo', 'generate', 'replay', 'import', 'run', 'produce', 'version']) {
+    assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, 'm'), `--help does not list ${cmd}`);
+  }
+  assert.match(r.stdout, /today flowmark provides the event-time engine library/);
+});
+
+test('the commands that are not built yet say so, name their issue, and exit with code 2', () => {
+  const cases: Array<[string[], string]> = [
+    [['demo'], 'flowmark demo is not built yet (see issue #3)'],
+    [['generate', '--out', 'x'], 'flowmark generate is not built yet (see issue #3)'],
+    [['replay', '--events', 'e.jsonl', '--model', 'linear'], 'flowmark replay is not built yet (see issue #3)'],
+    [['import', '--data-dir', 'd'], 'flowmark import is not built yet (see issue #3)'],
+    [['run', '--drain'], 'flowmark run is not built yet (see issue #3)'],
+    [['run', '--database-url', 'postgres://localhost/x'], 'flowmark run is not built yet (see issue #4)'],
+    [['run', '--kafka', '127.0.0.1:9092'], 'flowmark run is not built yet (see issue #7)'],
+    [['produce', '--kafka', '127.0.0.1:9092'], 'flowmark produce is not built yet (see issue #7)'],
+  ];
+  for (const [args, message] of cases) {
+    const r = flowmark(args);
+    assert.equal(r.status, EXIT_NOT_BUILT, `flowmark ${args.join(' ')}: ${r.stderr}`);
+    assert.ok(r.stderr.includes(message), `flowmark ${args.join(' ')} printed: ${r.stderr}`);
+    assert.match(r.stderr, /today flowmark provides the engine library and its tests/);
+  }
+});
+
+test('each command documents its flags in its --help', () => {
+  const flags: Record<string, string[]> = {
+    demo: ['--data-dir', '--port', '--rate'],
+    generate: ['--out', '--users', '--products', '--events', '--seed'],
+    replay: ['--events', '--clicks', '--checkouts', '--users', '--products', '--out', '--dead-letter', '--model'],
+    import: ['--data-dir', '--database-url', '--users', '--products', '--events', '--clicks', '--checkouts'],
+    run: ['--data-dir', '--database-url', '--drain', '--kafka', '--group', '--port'],
+  };
+  for (const [cmd, expected] of Object.entries(flags)) {
+    const r = flowmark([cmd, '--help']);
+    assert.equal(r.status, 0, r.stderr);
+    for (const flag of expected) assert.ok(r.stdout.includes(flag), `flowmark ${cmd} --help lacks ${flag}`);
+  }
+  const replay = flowmark(['replay', '--help']).stdout;
+  for (const flag of ['--scope', '--lookback', '--max-out-of-orderness']) assert.ok(replay.includes(flag), flag);
+});
+
+test('bad flags are refused before anything runs: an unknown model, an unknown option', () => {
+  const model = flowmark(['replay', '--model', 'u_shaped']);
+  assert.equal(model.status, 1);
+  assert.match(model.stderr, /argument 'u_shaped' is invalid/);
+  for (const m of ATTRIBUTION_MODELS) assert.ok(model.stderr.includes(m), `the error should list ${m}`);
+  const unknown = flowmark(['run', '--no-such-flag']);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /unknown option '--no-such-flag'/);
+});
+
+test('flowmark version and --version print the version of package.json', () => {
+  const r = flowmark(['version']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, `flowmark ${VERSION} (Node ${process.version})\n`);
+  assert.equal(flowmark(['--version']).stdout, `${VERSION}\n`);
+});
+
+test('on a Node older than 22.18 the command says what it needs and how to get it', () => {
+  // Pretend to be an older Node: the shim must refuse before it loads any TypeScript.
+  for (const old of ['20.19.0', '22.17.1', '23.5.0']) {
+    const fake = `data:text/javascript,Object.defineProperty(process,"versions",{value:{...process.versions,node:"${old}"}})`;
+    const r = flowmark(['version'], ['--import', fake]);
+    assert.equal(r.status, 1, `Node ${old}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`flowmark needs Node.js >= 22.18 .*this is Node ${old.replaceAll('.', '\\.')}`));
+    assert.match(r.stderr, /npm install --prefix "\$HOME\/.cache\/flowmark-node" node@24/);
+    assert.equal(r.stdout, '');
+  }
+});
