@@ -9,31 +9,30 @@ export interface BenchResult {
   rows: Array<[label: string, value: string]>;
 }
 
-/** Runs `fn` and returns seconds taken. */
-export async function timeIt(fn: () => unknown | Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await fn();
-  return (performance.now() - t0) / 1000;
-}
-
 /**
  * Measures variants side by side: `rounds` rounds, each running every variant once in turn, so
- * that a noisy neighbour hurts all variants alike. Returns the median seconds per variant.
+ * that a noisy neighbour hurts all variants alike. Each variant is a factory called untimed
+ * (to build its input) that returns the work to time. Returns the median seconds per variant,
+ * and the last result of each (so that callers can check the variants computed the same thing).
  */
 export async function sideBySide(
-  variants: Record<string, () => unknown | Promise<unknown>>,
+  variants: Record<string, () => () => unknown | Promise<unknown>>,
   rounds = 3,
-): Promise<Record<string, number>> {
+): Promise<{ seconds: Record<string, number>; results: Record<string, unknown> }> {
   const times: Record<string, number[]> = {};
+  const results: Record<string, unknown> = {};
   for (let r = 0; r < rounds; r++) {
-    for (const [name, fn] of Object.entries(variants)) {
+    for (const [name, prepare] of Object.entries(variants)) {
+      const work = prepare();
       globalThis.gc?.();
-      (times[name] ??= []).push(await timeIt(fn));
+      const t0 = performance.now();
+      results[name] = await work();
+      (times[name] ??= []).push((performance.now() - t0) / 1000);
     }
   }
-  const out: Record<string, number> = {};
-  for (const [name, ts] of Object.entries(times)) out[name] = median(ts);
-  return out;
+  const seconds: Record<string, number> = {};
+  for (const [name, ts] of Object.entries(times)) seconds[name] = median(ts);
+  return { seconds, results };
 }
 
 export function median(xs: number[]): number {

@@ -85,5 +85,6 @@ export class MinHeap<T> {
     this.#prio = [];
     this.#seq = [];
     this.#items = [];
+    this.#nextSeq = 0;
   }
 }

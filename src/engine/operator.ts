@@ -50,6 +50,11 @@ export interface Operator {
   prepareSnapshot?(): void;
   /** Whether asynchronous work is in flight. Default: none. */
   hasPending?(): boolean;
+  /**
+   * The source loop has pushed a whole poll batch: start any partial asynchronous work now,
+   * without waiting for it (so that a slow stream is not held until the next checkpoint).
+   */
+  endOfBatch?(): void;
   /** Completes in-flight asynchronous work, emitting its results. */
   drain?(): Promise<void>;
   /** Extra facts for the dashboard's graph view. */

@@ -89,6 +89,18 @@ export class Pipeline {
         );
       }
     }
+    if (spec.create !== undefined) {
+      // Operators check their parameters when constructed: do it now, so that a bad step is
+      // reported while the pipeline is built, with its id, not later when it starts.
+      try {
+        spec.create();
+      } catch (err) {
+        if (err instanceof FlowmarkError) {
+          throw new FlowmarkError(err.code, `step "${spec.id}": ${err.message}`, { cause: err });
+        }
+        throw err;
+      }
+    }
     this.#nodes.set(spec.id, spec);
   }
 

@@ -401,6 +401,7 @@ export class Runtime {
             await this.checkpoint();
           }
         }
+        for (const op of this.#asyncOps) op.endOfBatch?.();
         if (src.tracker.afterPoll(res.caughtUp, this.#clock.nowMs())) this.#advanceSource(src);
         if (res.ended === true) {
           src.ended = true;

@@ -340,3 +340,59 @@ test('§5 an idle source does not stall a union: the active source alone moves t
   // Without idleness the quiet source would pin the watermark at 10 and nothing would fire.
   assert.ok((committer.rows<string>('out') as string[]).includes('a:1'), JSON.stringify(committer.rows('out')));
 });
+
+test('a bad operator parameter is reported when the pipeline is built, naming the step', async () => {
+  const { tumbling } = await import('../../src/engine/windows/window-types.ts');
+  const p = new Pipeline();
+  const { out } = p.source<Ev, Ev>('in', { reader: MemorySource.of<Ev>([]), eventTimeMs: (e) => e.t });
+  const count = { create: () => 0, add: (n: number) => n + 1, result: (n: number) => n };
+  assert.throws(
+    () => out.keyBy((e) => e.k).window('per-minute', tumbling(0), count),
+    (e) => isFlowmarkError(e, 'FM_PIPELINE_INVALID') && e.message.startsWith('step "per-minute"'),
+  );
+  const keyed = out.keyBy((e) => e.k);
+  assert.throws(
+    () =>
+      keyed.intervalJoin('j', keyed, {
+        lowerMs: Number.NEGATIVE_INFINITY,
+        upperMs: 0,
+        join: (l) => l,
+      }),
+    (e) => isFlowmarkError(e, 'FM_PIPELINE_INVALID') && /step "j"/.test(e.message),
+  );
+});
+
+test('a lookup join issues a partial batch at the end of each source batch, not only at checkpoints', async () => {
+  const src = new MemorySource<Ev>({ bounded: false });
+  src.append(ev('a', 1));
+  const clock = new ManualClock();
+  const stop = new AbortController();
+  const calls: number[] = [];
+  const pollsAtLookup: number[] = [];
+  let polls = 0;
+  const committer = new MemoryCommitter();
+  const p = new Pipeline();
+  const { out, invalid } = p.source<Ev, Ev>('in', {
+    reader: observedReader(src, (n) => {
+      polls = n;
+      if (n === 3) stop.abort();
+    }),
+    eventTimeMs: (e) => e.t,
+  });
+  invalid.sink('invalid');
+  out
+    .lookupJoin('enrich', {
+      key: (e) => e.k,
+      lookup: async (keys) => {
+        calls.push(keys.length);
+        pollsAtLookup.push(polls);
+        return new Map(keys.map((k) => [k, k.toUpperCase()]));
+      },
+      join: (e, found) => `${e.id}:${found}`,
+    })
+    .sink('out');
+  await new Runtime(p, { committer, clock, checkpointIntervalMs: 60_000 }).run({ signal: stop.signal });
+  assert.deepEqual(calls, [1]);
+  assert.deepEqual(pollsAtLookup, [1], 'looked up right after the first batch, before any checkpoint drained it');
+  assert.deepEqual(committer.rows('out'), ['a@1:A']);
+});

@@ -37,7 +37,8 @@ type Slot<V> =
  * - answers (unknown keys too) are kept in an LRU cache of `cacheEntries` keys; an answer older
  *   than `cacheTtlMs` of processing time (`ctx.clock`) is stale and looked up again;
  * - missing keys are collected into batches of at most `batchSize` distinct keys; a full batch
- *   is issued at once without waiting for it, the partial one by `drain`. A key is in at most
+ *   is issued at once without waiting for it, a partial one at the end of each source batch
+ *   (`endOfBatch`) or by `drain`. A key is in at most
  *   one outstanding request: records needing the same key share it;
  * - output order is input order: records wait in a FIFO and leave when they and everything
  *   before them are resolved. A watermark arriving while records wait is queued behind them, so
@@ -117,6 +118,10 @@ export class LookupJoinOperator<T, V, O> implements Operator {
     const last = queue[queue.length - 1];
     if (last?.kind === 'watermark') last.watermarkMs = watermarkMs;
     else queue.push({ kind: 'watermark', watermarkMs });
+  }
+
+  endOfBatch(): void {
+    if (this.#batch.length > 0) this.#issue();
   }
 
   hasPending(): boolean {

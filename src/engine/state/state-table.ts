@@ -98,7 +98,7 @@ export class StateTable<V> {
 
   /**
    * Drops every entry whose time-to-live the watermark has passed. Returns the dropped keys.
-   * Called by the runtime whenever the owning operator's watermark advances.
+   * The owning operator calls it whenever its watermark advances.
    */
   expire(watermarkMs: number): string[] {
     const heap = this.#expiryHeap;
