@@ -2,17 +2,18 @@
  * Engine benchmarks: the engine against a hand-written loop doing the same computation, in the
  * same process, over the same pre-built in-memory events (no I/O, no parsing).
  */
-import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../src/engine/checkpoint.ts';
-import { encodeSnapshot } from '../src/engine/snapshot.ts';
+
 import { MemorySource } from '../src/connectors/memory/memory-source.ts';
+import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../src/engine/checkpoint.ts';
 import {
+  type AggregateFunction,
   Pipeline,
   Runtime,
   systemClock,
   tumbling,
-  type AggregateFunction,
   type WindowResult,
 } from '../src/engine/index.ts';
+import { encodeSnapshot } from '../src/engine/snapshot.ts';
 import { type BenchResult, fmt, sideBySide } from './bench-lib.ts';
 
 export interface BenchEvent {
@@ -197,7 +198,12 @@ function compare(name: string, n: number, t: Awaited<ReturnType<typeof sideBySid
   }
   return {
     name,
-    figures: { events: n, engine_events_per_s: engineRate, hand_events_per_s: handRate, ratio_to_hand: engineRate / handRate },
+    figures: {
+      events: n,
+      engine_events_per_s: engineRate,
+      hand_events_per_s: handRate,
+      ratio_to_hand: engineRate / handRate,
+    },
     rows: [
       ['events', fmt(n)],
       ['output rows (engine = hand-written)', fmt(t.results.engine as number)],

@@ -123,6 +123,10 @@ service_postgres() {
   local bin
   bin=$(_services_pg_bin)
   if [ -z "$bin" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      services_die "postgres: PostgreSQL is not installed; install it (sudo apt-get install postgresql) or set FLOWMARK_TEST_PG_URL"
+      return 1
+    fi
     # Debian's postinst would create and start a system cluster on 5432; tests want their own.
     mkdir -p /etc/postgresql-common/createcluster.d
     echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/flowmark-no-main-cluster.conf
@@ -147,7 +151,20 @@ service_postgres() {
   local dir
   dir=$(mktemp -d "$FLOWMARK_SERVICES_DIR/postgres.XXXXXX")
   chmod 755 "$dir"
-  [ "$user" = "$(id -un)" ] || chown "$user" "$dir"
+  if [ "$user" != "$(id -un)" ]; then
+    chown "$user" "$dir"
+    chmod go+x "$FLOWMARK_SERVICES_DIR" # the server's user must reach its directory
+  fi
+  # A wrapper around pg_ctl for this server, usable by tests whether or not they run as root:
+  # `$FLOWMARK_TEST_PG_CTL stop -m immediate`, `$FLOWMARK_TEST_PG_CTL start`, `… status`.
+  local ctl="$dir/pg_ctl" as_user=""
+  [ "$(id -u)" -eq 0 ] && as_user="runuser -u $user -- "
+  printf '#!/bin/bash\nexec %s%q -D %q -l %q -w "$@"\n' "$as_user" "$bin/pg_ctl" "$dir/data" "$dir/server.log" >"$ctl"
+  chmod 755 "$ctl"
+  local stop_cmd
+  printf -v stop_cmd '{ %q stop -m fast || %q stop -m immediate; } >/dev/null 2>&1; rm -rf %q' "$ctl" "$ctl" "$dir"
+  services_on_stop "$stop_cmd" # registered before the start, so a failed start is cleaned up too
+
   services_log "postgres: initdb in $dir/data ($("$bin/postgres" --version))"
   _services_as "$user" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
     >"$dir/initdb.log" 2>&1 || {
@@ -180,20 +197,11 @@ service_postgres() {
     services_log "postgres: start on port $port failed (attempt $attempt), retrying"
   done
 
-  # A wrapper around pg_ctl for this server, usable by tests whether or not they run as root:
-  # `$FLOWMARK_TEST_PG_CTL stop -m immediate`, `$FLOWMARK_TEST_PG_CTL start`, `… status`.
-  local ctl="$dir/pg_ctl" as_user=""
-  [ "$(id -u)" -eq 0 ] && as_user="runuser -u $user -- "
-  printf '#!/bin/bash\nexec %s%q -D %q -l %q -w "$@"\n' "$as_user" "$bin/pg_ctl" "$dir/data" "$dir/server.log" >"$ctl"
-  chmod 755 "$ctl"
-  local stop_cmd
-  printf -v stop_cmd '{ %q stop -m fast || %q stop -m immediate; } >/dev/null 2>&1; rm -rf %q' "$ctl" "$ctl" "$dir"
   if [ "$started" -ne 1 ]; then
     tail -n 30 "$dir/server.log" >&2 || true
     services_die "postgres: the server did not start (log above: $dir/server.log)"
     return 1
   fi
-  services_on_stop "$stop_cmd"
 
   "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres flowmark_test || {
     services_die "postgres: createdb flowmark_test failed"

@@ -31,7 +31,7 @@ export {
   type SourceSpec,
   Stream,
 } from './pipeline.ts';
-export { type NodeStats, type RunOptions, Runtime, type RuntimeOptions, type RunSummary } from './runtime.ts';
+export { type NodeStats, type RunOptions, type RunSummary, Runtime, type RuntimeOptions } from './runtime.ts';
 export {
   CompactedSnapshot,
   decodeSnapshot,
@@ -42,13 +42,13 @@ export {
   type SnapshotMeta,
 } from './snapshot.ts';
 export { type InvalidRecord, type PollResult, Rejected, type SourceReader, type SourceRecord } from './source.ts';
-export { StateTable, type StateSize, type StateTableOptions } from './state/state-table.ts';
+export { type StateSize, StateTable, type StateTableOptions } from './state/state-table.ts';
 export {
   type Clock,
   formatEventTime,
   MAX_WATERMARK,
-  MIN_WATERMARK,
   ManualClock,
+  MIN_WATERMARK,
   parseDurationMs,
   systemClock,
 } from './time.ts';

@@ -10,7 +10,7 @@ import {
   type Pipeline,
   type SourceSpec,
 } from './pipeline.ts';
-import { type SnapshotEntry, type SnapshotMeta, SNAPSHOT_FORMAT_VERSION } from './snapshot.ts';
+import { SNAPSHOT_FORMAT_VERSION, type SnapshotEntry, type SnapshotMeta } from './snapshot.ts';
 import { type InvalidRecord, Rejected, type SourceRecord } from './source.ts';
 import type { StateStore } from './state/state-store.ts';
 import { type StateSize, StateTable } from './state/state-table.ts';

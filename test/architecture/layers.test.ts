@@ -167,7 +167,7 @@ test('only src/cli imports concrete connectors', () => {
   );
 });
 
-test('src/observability imports the engine only; src/server the engine, attribution and observability', () => {
+test('src/observability imports the engine; src/server engine, attribution, observability; src/generator engine, attribution', () => {
   const allowed: Record<string, string[]> = {
     observability: ['engine', 'observability'],
     server: ['engine', 'attribution', 'observability', 'server'],

@@ -41,7 +41,7 @@ test('without the service under CI, the test fails and says to start it in .ci/r
 });
 
 test('with the variable set, the test runs and receives its value, under CI or not', () => {
-  for (const ci of [{}, { CI: 'true' }]) {
+  for (const ci of [{}, { CI: 'true' }] as Record<string, string>[]) {
     const r = runFixture({ ...ci, FLOWMARK_TEST_FAKE_URL: 'fake://127.0.0.1:1' });
     assert.equal(r.status, 0, r.all);
     assert.match(r.stdout, /^ok 1 - needs the fake service$/m);

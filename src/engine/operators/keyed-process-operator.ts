@@ -66,7 +66,7 @@ type TimerEntry = readonly [timeMs: number, key: Key];
  * Runs a {@link KeyedProcessFunction}. Semantics:
  * - a record with event time < the operator's watermark is late: sent unchanged to `late`;
  * - a timer registered for `t` fires once the watermark is > t (every record with time ≤ t has
- *   arrived), in order of (t, registration), before the watermark is forwarded;
+ *   arrived), in order of (t, key), before the watermark is forwarded;
  * - TTL state is dropped once the watermark passes its last write time + TTL.
  */
 export class KeyedProcessOperator<I, O, S> implements Operator {
