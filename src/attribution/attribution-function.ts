@@ -1,0 +1,119 @@
+import type { KeyedProcessFunction, SortedListState, ValueState } from '../engine/index.ts';
+import type { AttributionOptions } from './attribution-options.ts';
+import type { Checkout, Click } from './event-types.ts';
+import { byTimeThenId, type CandidateClick, type Credit, credits } from './models/attribution-models.ts';
+
+/** What enters attribution: a click or a (de-duplicated) checkout, with the same key. */
+export type AttributionInput = { kind: 'click'; click: Click } | { kind: 'checkout'; checkout: Checkout };
+
+/** The attribution of one checkout; `credits` is empty when no click can be credited. */
+export interface AttributionResult {
+  checkout: Checkout;
+  credits: Credit[];
+  isFinal: boolean;
+}
+
+interface AttributionState {
+  /** Every click of this key that can still match a checkout, by event time. */
+  clicks: SortedListState<CandidateClick>;
+  /** Checkouts whose result is not final yet (the watermark has not passed them), by time. */
+  pending: SortedListState<Checkout>;
+  /** The time of the pending clean-up timer, if any. */
+  cleanupAtMs: ValueState<number>;
+}
+
+/** The attribution key: (user, product), or the user alone with `scope: user`. */
+export function attributionKey(userId: string, productId: string | null, scope: AttributionOptions['scope']): string {
+  return scope === 'user' ? userId : `${userId}\u0000${productId ?? ''}`;
+}
+
+/**
+ * First-click (and multi-touch) attribution per key, exactly as ARCHITECTURE §3.3:
+ *
+ * - the candidates of checkout c at t_c are the on-time clicks of its key with
+ *   t_c − lookback ≤ t_k ≤ t_c (both ends inclusive), excluding `excludedSources`, ordered by
+ *   (t_k, click_id); the model turns them into credits (first_click: the smallest);
+ * - the result of c is final once the watermark is > t_c: a timer at t_c. Clicks that arrive after
+ *   the checkout but on time still count. With `provisional`, a row is also emitted when the
+ *   checkout (or a click inside its window) arrives, and replaced by the final one;
+ * - a click is kept while it can still match: it is dropped once it is below both
+ *   watermark − lookback and every pending checkout's window. Keeping one click per key would
+ *   be wrong (clicks at −70, −50 and −10 min: the answer is −50); the whole window is kept;
+ * - a click id seen twice for a key is kept once (a duplicate delivery must not earn credit twice).
+ *
+ * Late events never reach this function: the operator sends them to its late output.
+ */
+export function attributionFunction(
+  o: AttributionOptions,
+): KeyedProcessFunction<AttributionInput, AttributionResult, AttributionState> {
+  const excluded = new Set(o.excludedSources);
+  const candidatesOf = (st: AttributionState, c: Checkout): CandidateClick[] =>
+    st.clicks
+      .range(c.eventTimeMs - o.lookbackMs, c.eventTimeMs)
+      .map(([, k]) => k)
+      .sort(byTimeThenId);
+  const result = (st: AttributionState, c: Checkout, isFinal: boolean): AttributionResult => ({
+    checkout: c,
+    credits: credits(candidatesOf(st, c), c.eventTimeMs, o),
+    isFinal,
+  });
+  return {
+    state: (s) => ({
+      clicks: s.sortedList<CandidateClick>('clicks'),
+      pending: s.sortedList<Checkout>('pending'),
+      cleanupAtMs: s.value<number>('cleanup-at'),
+    }),
+
+    onElement(input, ctx, st) {
+      if (input.kind === 'checkout') {
+        // The raw line is not needed once on time: keep the state small.
+        const c = { ...input.checkout, raw: '' };
+        st.pending.add(c.eventTimeMs, c);
+        ctx.registerTimer(c.eventTimeMs);
+        if (o.provisional) ctx.emit(result(st, c, false));
+        return;
+      }
+      const k = input.click;
+      if (k.source !== null && excluded.has(k.source)) return;
+      const t = k.eventTimeMs;
+      if (st.clicks.range(t, t).some(([, c]) => c.clickId === k.clickId)) return;
+      st.clicks.add(t, { clickId: k.clickId, source: k.source, eventTimeMs: t });
+      const cleanupAt = t + o.lookbackMs;
+      const armed = st.cleanupAtMs.get();
+      if (armed === undefined || cleanupAt < armed) {
+        ctx.registerTimer(cleanupAt);
+        st.cleanupAtMs.set(cleanupAt);
+      }
+      if (o.provisional) {
+        for (const [, c] of st.pending.range(t, t + o.lookbackMs)) ctx.emit(result(st, c, false));
+      }
+    },
+
+    onTimer(timeMs, ctx, st) {
+      // Final results for the checkouts at this time (earlier ones fired at their own timers).
+      for (const [tc, c] of st.pending.all()) {
+        if (tc > timeMs) break;
+        ctx.emit(result(st, c, true), tc);
+      }
+      st.pending.removeBefore(timeMs + 1);
+      if (st.cleanupAtMs.get() === timeMs) st.cleanupAtMs.clear();
+      // Drop the clicks no future checkout (t_c ≥ watermark) and no pending one can reach.
+      const firstPending = st.pending.all()[0];
+      let horizon = ctx.watermarkMs - o.lookbackMs;
+      if (firstPending !== undefined) horizon = Math.min(horizon, firstPending[0] - o.lookbackMs);
+      st.clicks.removeBefore(horizon);
+      const oldest = st.clicks.all()[0];
+      if (oldest === undefined) {
+        st.cleanupAtMs.clear();
+        return;
+      }
+      // Re-arm for the oldest click, unless a pending checkout holds it (its own timer cleans up).
+      const next = oldest[0] + o.lookbackMs;
+      const armed = st.cleanupAtMs.get();
+      if (next >= ctx.watermarkMs && (armed === undefined || next < armed)) {
+        ctx.registerTimer(next);
+        st.cleanupAtMs.set(next);
+      }
+    },
+  };
+}

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  type AttributionInput,
+  type AttributionResult,
+  attributionFunction,
+  attributionKey,
+} from '../../src/attribution/attribution-function.ts';
+import { type AttributionOptions, attributionOptions } from '../../src/attribution/attribution-options.ts';
+import type { Checkout, Click } from '../../src/attribution/event-types.ts';
+import { KeyedProcessOperator } from '../../src/engine/operators/keyed-process-operator.ts';
+import { OperatorHarness } from '../engine/operator-harness.ts';
+import { checkout, click, MIN, T0 } from './attribution-fixtures.ts';
+
+function harness(options: Partial<AttributionOptions> = {}): OperatorHarness & {
+  click(c: Click): ReturnType<typeof harness>;
+  checkout(c: Checkout): ReturnType<typeof harness>;
+  results(): AttributionResult[];
+  answer(id: string): string | null | undefined;
+} {
+  const o = attributionOptions(options);
+  const h = new OperatorHarness(
+    () =>
+      new KeyedProcessOperator<AttributionInput, AttributionResult, unknown>(
+        (e) =>
+          e.kind === 'click'
+            ? attributionKey(e.click.userId, e.click.productId, o.scope)
+            : attributionKey(e.checkout.userId, e.checkout.productId, o.scope),
+        attributionFunction(o) as never,
+      ),
+  ) as ReturnType<typeof harness>;
+  h.click = (c) => h.element({ kind: 'click', click: c }, c.eventTimeMs) as ReturnType<typeof harness>;
+  h.checkout = (c) => h.element({ kind: 'checkout', checkout: c }, c.eventTimeMs) as ReturnType<typeof harness>;
+  h.results = () => h.out<AttributionResult>();
+  h.answer = (id) => {
+    const finals = h.results().filter((r) => r.isFinal && r.checkout.checkoutId === id);
+    if (finals.length === 0) return undefined;
+    assert.equal(finals.length, 1, `checkout ${id} has ${finals.length} final results`);
+    const cs = (finals[0] as AttributionResult).credits;
+    return cs.length === 0 ? null : (cs[0] as { click: { clickId: string } }).click.clickId;
+  };
+  return h;
+}
+
+const tc = T0 + 2 * 60 * MIN;
+
+describe('first-click attribution (§3.3)', () => {
+  for (const order of ['clicks first', 'checkout first'] as const) {
+    it(`both window edges are inclusive (${order})`, () => {
+      const h = harness();
+      const events = () => {
+        h.click(click('too-old', tc - 60 * MIN - 1));
+        h.click(click('edge', tc - 60 * MIN));
+        h.click(click('at-checkout', tc));
+        h.click(click('after', tc + 1));
+      };
+      if (order === 'clicks first') {
+        events();
+        h.checkout(checkout('c1', tc));
+      } else {
+        h.checkout(checkout('c1', tc));
+        events();
+      }
+      h.watermark(tc + 1);
+      assert.equal(h.answer('c1'), 'edge');
+      const cands = h.results()[0]?.credits.map((c) => c.click.clickId);
+      assert.deepEqual(cands, ['edge']);
+    });
+  }
+
+  it('the smallest (t_k, click_id) wins on equal times, whatever the arrival order', () => {
+    const h = harness().click(click('k-b', tc - MIN)).click(click('k-a', tc - MIN)).checkout(checkout('c1', tc));
+    h.watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'k-a');
+  });
+
+  it('keeps every click in the window: clicks at −70, −50, −10 min → −50', () => {
+    const h = harness()
+      .click(click('m70', tc - 70 * MIN))
+      .click(click('m50', tc - 50 * MIN))
+      .click(click('m10', tc - 10 * MIN))
+      .watermark(tc - 5 * MIN) // the watermark passes −70 + 60 = −10 min before the checkout comes
+      .checkout(checkout('c1', tc))
+      .watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'm50');
+  });
+
+  it('a click arriving after its checkout (on time) still counts; the result is final only when W > t_c', () => {
+    const h = harness().checkout(checkout('c1', tc)).watermark(tc);
+    assert.equal(h.answer('c1'), undefined, 'not final at W = t_c');
+    h.click(click('late-arriving', tc - 30 * MIN + 0)); // t < W would be late: only t ≥ W is on time
+    assert.equal(h.out('late').length, 1, 'a click behind the watermark is late, not used');
+    h.click(click('on-time', tc)).watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'on-time');
+  });
+
+  it('a checkout with no click in its window is output with no click', () => {
+    const h = harness().click(click('other-product', tc - MIN, { productId: 'p2' })).checkout(checkout('c1', tc));
+    h.watermark(tc + 1);
+    assert.equal(h.answer('c1'), null);
+  });
+
+  it('scope user: any click of the user counts, with or without a product', () => {
+    const h = harness({ scope: 'user' })
+      .click(click('no-product', tc - 20 * MIN, { productId: null }))
+      .click(click('other-product', tc - 10 * MIN, { productId: 'p9' }))
+      .checkout(checkout('c1', tc))
+      .watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'no-product');
+  });
+
+  it('excluded sources are never credited; a checkout with only excluded clicks has no click', () => {
+    const h = harness({ excludedSources: ['Direct'] })
+      .click(click('direct', tc - 30 * MIN, { source: 'direct' }))
+      .click(click('ad', tc - 10 * MIN))
+      .checkout(checkout('c1', tc))
+      .click(click('direct2', tc - 50 * MIN, { source: 'direct', userId: 'u2' }))
+      .checkout(checkout('c2', tc, { userId: 'u2' }))
+      .watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'ad');
+    assert.equal(h.answer('c2'), null);
+  });
+
+  it('a click delivered twice earns credit once', () => {
+    const h = harness({ model: 'linear' })
+      .click(click('k1', tc - 20 * MIN))
+      .click(click('k1', tc - 20 * MIN))
+      .click(click('k2', tc - 10 * MIN))
+      .checkout(checkout('c1', tc))
+      .watermark(tc + 1);
+    assert.deepEqual(
+      h.results()[0]?.credits.map((c) => [c.click.clickId, c.credit]),
+      [
+        ['k1', 0.5],
+        ['k2', 0.5],
+      ],
+    );
+  });
+
+  it('provisional rows come first and are replaced by exactly one final row', () => {
+    const h = harness({ provisional: true }).click(click('k2', tc - 10 * MIN)).checkout(checkout('c1', tc));
+    h.click(click('k1', tc - 20 * MIN)); // earlier: changes the provisional answer
+    const provisional = h.results().filter((r) => !r.isFinal);
+    assert.deepEqual(
+      provisional.map((r) => r.credits[0]?.click.clickId),
+      ['k2', 'k1'],
+    );
+    h.watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'k1');
+  });
+
+  it('state is kept only while a click can match, and is empty once the watermark passes', () => {
+    const h = harness().click(click('k1', tc - 50 * MIN)).checkout(checkout('c1', tc));
+    h.watermark(tc - 50 * MIN + 60 * MIN + 1); // W − lookback passed k1, but the pending checkout holds it
+    assert.equal(h.answer('c1'), 'k1');
+    assert.equal(h.stateEntries(), 0, 'the checkout is final, the click can match nothing more');
+    const h2 = harness().click(click('lonely', tc));
+    h2.watermark(tc + 60 * MIN);
+    assert.ok(h2.stateEntries() > 0, 'still within the lookback of a future checkout at W');
+    h2.watermark(tc + 60 * MIN + 1);
+    assert.equal(h2.stateEntries(), 0, 'a click no checkout can reach any more is dropped');
+  });
+
+  it('a restart mid-case gives the same results', () => {
+    const run = (restart: boolean) => {
+      const h = harness({ model: 'position_based' })
+        .click(click('a', tc - 40 * MIN))
+        .click(click('b', tc - 30 * MIN))
+        .watermark(tc - 20 * MIN);
+      if (restart) h.restart();
+      h.click(click('c', tc - 10 * MIN)).checkout(checkout('c1', tc)).watermark(tc + 1);
+      return h.results().map((r) => r.credits.map((c) => [c.click.clickId, c.credit]));
+    };
+    assert.deepEqual(run(true), run(false));
+  });
+});
