@@ -72,7 +72,7 @@ export function buildAttributionPipeline(
       ...watermarks,
     });
     invalidToDeadLetter('events-invalid', invalid);
-    clicks = out.filter('clicks', (e) => e.kind === 'click');
+    clicks = out.filter('clicks', (e): boolean => e.kind === 'click');
     checkouts = out.flatMap('checkouts', (e) => (e.kind === 'checkout' ? [e.checkout] : []));
   } else {
     const c = p.source<string, AttributionInput>('clicks', {
@@ -97,8 +97,8 @@ export function buildAttributionPipeline(
   }
 
   // A checkout id seen again is a duplicate delivery: the first on-time arrival wins (§3.3).
-  const dedupe = checkouts.keyBy((c) => c.checkoutId).process('dedupe', {
-    state: (s) => ({ seen: s.value<boolean>('seen', { ttlMs: o.dedupeWindowMs }) as ValueState<boolean> }),
+  const dedupe = checkouts.keyBy((c) => c.checkoutId).process<Delivery, { seen: ValueState<boolean> }>('dedupe', {
+    state: (s) => ({ seen: s.value<boolean>('seen', { ttlMs: o.dedupeWindowMs }) }),
     onElement: (c, ctx, st) => {
       ctx.emit({ checkout: c, duplicate: st.seen.get() === true });
       st.seen.set(true);
@@ -166,6 +166,11 @@ export function buildAttributionPipeline(
   const [first, ...rest] = deadLetters as [Stream<ReturnType<typeof deadLetter>>, ...Stream<ReturnType<typeof deadLetter>>[]];
   p.union('dead-letters', first, ...rest).sink(SINK.deadLetters);
   return p;
+}
+
+interface Delivery {
+  checkout: Checkout;
+  duplicate: boolean;
 }
 
 function lateDetail(kind: string, eventTimeMs: number): string {

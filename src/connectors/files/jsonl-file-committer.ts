@@ -1,0 +1,47 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../../engine/checkpoint.ts';
+
+/**
+ * Writes chosen sinks' rows as JSON lines, one file per sink, at every checkpoint; other sinks'
+ * rows are discarded on purpose (`flowmark replay` keeps only final rows and dead letters).
+ * A replay is bounded and deterministic, so it does not resume: `load` returns nothing and a run
+ * starts over, truncating its files.
+ */
+export class JsonlFileCommitter implements CheckpointCommitter {
+  readonly #files = new Map<string, WriteStream>();
+  readonly #filter: (sink: string, row: unknown) => boolean;
+  readonly counts = new Map<string, number>();
+
+  /** `files`: sink id → path. `keep`: which rows of a sink to write (default all). */
+  constructor(files: Readonly<Record<string, string>>, keep: (sink: string, row: unknown) => boolean = () => true) {
+    for (const [sink, path] of Object.entries(files)) this.#files.set(sink, createWriteStream(path, { flags: 'w' }));
+    this.#filter = keep;
+  }
+
+  async load(): Promise<RestorePoint | undefined> {
+    return undefined;
+  }
+
+  async commit(checkpoint: Checkpoint): Promise<void> {
+    for (const [sink, rows] of checkpoint.outputs) {
+      const out = this.#files.get(sink);
+      if (out === undefined || rows.length === 0) continue;
+      let text = '';
+      let n = 0;
+      for (const row of rows) {
+        if (!this.#filter(sink, row)) continue;
+        text += `${JSON.stringify(row)}\n`;
+        n++;
+      }
+      this.counts.set(sink, (this.counts.get(sink) ?? 0) + n);
+      // Wait for the stream to drain, so that a slow disk slows the pipeline (back-pressure).
+      if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.#files.values()].map((f) => new Promise<void>((resolve, reject) => f.end((err?: Error | null) => (err ? reject(err) : resolve())))),
+    );
+  }
+}
