@@ -45,7 +45,8 @@ export function attributionOptions(partial: Partial<AttributionOptions> = {}): A
   const bad = (key: string, why: string): never => {
     throw new FlowmarkError('FM_CONFIG_INVALID', `attribution option ${key}: ${why}`);
   };
-  if (!ATTRIBUTION_MODELS.includes(o.model)) bad('model', `"${o.model}" is not one of ${ATTRIBUTION_MODELS.join(', ')}`);
+  if (!ATTRIBUTION_MODELS.includes(o.model))
+    bad('model', `"${o.model}" is not one of ${ATTRIBUTION_MODELS.join(', ')}`);
   if (o.scope !== 'product' && o.scope !== 'user') bad('scope', `"${o.scope}" must be product or user`);
   for (const key of ['lookbackMs', 'halfLifeMs', 'dedupeWindowMs', 'maxOutOfOrdernessMs', 'idleTimeoutMs'] as const) {
     if (!Number.isFinite(o[key]) || o[key] < 0) bad(key, `must be a duration ≥ 0, got ${o[key]}`);
@@ -54,6 +55,7 @@ export function attributionOptions(partial: Partial<AttributionOptions> = {}): A
   for (const key of ['firstWeight', 'lastWeight'] as const) {
     if (!(o[key] >= 0 && o[key] <= 1)) bad(key, `must be in [0, 1], got ${o[key]}`);
   }
-  if (o.firstWeight + o.lastWeight > 1) bad('firstWeight + lastWeight', `must be ≤ 1, got ${o.firstWeight + o.lastWeight}`);
+  if (o.firstWeight + o.lastWeight > 1)
+    bad('firstWeight + lastWeight', `must be ≤ 1, got ${o.firstWeight + o.lastWeight}`);
   return { ...o, excludedSources: o.excludedSources.map((s) => s.toLowerCase()) };
 }

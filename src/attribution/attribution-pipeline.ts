@@ -97,25 +97,40 @@ export function buildAttributionPipeline(
   }
 
   // A checkout id seen again is a duplicate delivery: the first on-time arrival wins (§3.3).
-  const dedupe = checkouts.keyBy((c) => c.checkoutId).process<Delivery, { seen: ValueState<boolean> }>('dedupe', {
-    state: (s) => ({ seen: s.value<boolean>('seen', { ttlMs: o.dedupeWindowMs }) }),
-    onElement: (c, ctx, st) => {
-      ctx.emit({ checkout: c, duplicate: st.seen.get() === true });
-      st.seen.set(true);
-    },
-  });
+  const dedupe = checkouts
+    .keyBy((c) => c.checkoutId)
+    .process<Delivery, { seen: ValueState<boolean> }>('dedupe', {
+      state: (s) => ({ seen: s.value<boolean>('seen', { ttlMs: o.dedupeWindowMs }) }),
+      onElement: (c, ctx, st) => {
+        ctx.emit({ checkout: c, duplicate: st.seen.get() === true });
+        st.seen.set(true);
+      },
+    });
   deadLetters.push(
-    dedupe.late.map('dedupe-late', (c) => deadLetter('checkouts', 'late', c.raw, lateDetail('checkout', c.eventTimeMs), clock.nowMs())),
+    dedupe.late.map('dedupe-late', (c) =>
+      deadLetter('checkouts', 'late', c.raw, lateDetail('checkout', c.eventTimeMs), clock.nowMs()),
+    ),
     dedupe.out
       .filter('duplicates', (d) => d.duplicate)
       .map('duplicates-dead', (d) =>
-        deadLetter('checkouts', 'duplicate', d.checkout.raw, `checkout_id ${d.checkout.checkoutId} was already received`, clock.nowMs()),
+        deadLetter(
+          'checkouts',
+          'duplicate',
+          d.checkout.raw,
+          `checkout_id ${d.checkout.checkoutId} was already received`,
+          clock.nowMs(),
+        ),
       ),
   );
-  const unique = dedupe.out.flatMap('unique', (d): AttributionInput[] => (d.duplicate ? [] : [{ kind: 'checkout', checkout: d.checkout }]));
+  const unique = dedupe.out.flatMap('unique', (d): AttributionInput[] =>
+    d.duplicate ? [] : [{ kind: 'checkout', checkout: d.checkout }],
+  );
 
   // A click without a product can match only with scope: user (§3.3).
-  const attributable = o.scope === 'user' ? clicks : clicks.filter('clicks-with-product', (e) => e.kind !== 'click' || e.click.productId !== null);
+  const attributable =
+    o.scope === 'user'
+      ? clicks
+      : clicks.filter('clicks-with-product', (e) => e.kind !== 'click' || e.click.productId !== null);
   const attribution = attributable
     .union('clicks-and-checkouts', unique)
     .keyBy((e) =>
@@ -128,7 +143,13 @@ export function buildAttributionPipeline(
     attribution.late.map('attribute-late', (e) =>
       e.kind === 'click'
         ? deadLetter('clicks', 'late', e.click.raw, lateDetail('click', e.click.eventTimeMs), clock.nowMs())
-        : deadLetter('checkouts', 'late', e.checkout.raw, lateDetail('checkout', e.checkout.eventTimeMs), clock.nowMs()),
+        : deadLetter(
+            'checkouts',
+            'late',
+            e.checkout.raw,
+            lateDetail('checkout', e.checkout.eventTimeMs),
+            clock.nowMs(),
+          ),
     ),
   );
 
@@ -160,10 +181,15 @@ export function buildAttributionPipeline(
   // Final rows carry their checkout's time, which the watermark has not passed when they are
   // emitted, so no fact is ever late here; the sink is kept so that one would not vanish.
   deadLetters.push(
-    lateFacts.map('analytics-late', (f) => deadLetter('analytics', 'late', JSON.stringify(f), 'analytics fact behind the watermark', clock.nowMs())),
+    lateFacts.map('analytics-late', (f) =>
+      deadLetter('analytics', 'late', JSON.stringify(f), 'analytics fact behind the watermark', clock.nowMs()),
+    ),
   );
 
-  const [first, ...rest] = deadLetters as [Stream<ReturnType<typeof deadLetter>>, ...Stream<ReturnType<typeof deadLetter>>[]];
+  const [first, ...rest] = deadLetters as [
+    Stream<ReturnType<typeof deadLetter>>,
+    ...Stream<ReturnType<typeof deadLetter>>[],
+  ];
   p.union('dead-letters', first, ...rest).sink(SINK.deadLetters);
   return p;
 }

@@ -1,8 +1,8 @@
 import type { AttributionResult } from './attribution-function.ts';
 import type { AttributionModel } from './attribution-options.ts';
 import type { DeadLetterRow, ProductRow, UserRow } from './event-types.ts';
-import { money } from './money.ts';
 import { headlineClick } from './models/attribution-models.ts';
+import { money } from './money.ts';
 
 /** A row of `attributed_checkouts`: keys are the table's column names (ARCHITECTURE §3.5). */
 export interface AttributedCheckoutRow {
@@ -90,10 +90,21 @@ export function attributedRow(e: EnrichedResult, model: AttributionModel): Attri
 /** The credit rows of a final multi-touch result (none for single-touch models). */
 export function creditRows(r: AttributionResult, model: AttributionModel): CreditRow[] {
   if (!r.isFinal || !MULTI_TOUCH_MODELS.has(model)) return [];
-  return r.credits.map((c) => ({ checkout_id: r.checkout.checkoutId, click_id: c.click.clickId, model, credit: c.credit }));
+  return r.credits.map((c) => ({
+    checkout_id: r.checkout.checkoutId,
+    click_id: c.click.clickId,
+    model,
+    credit: c.credit,
+  }));
 }
 
 /** A dead letter for a record that never reached the pipeline's logic. */
-export function deadLetter(source: string, reason: string, raw: string, detail: string, receivedAtMs: number): DeadLetterRow {
+export function deadLetter(
+  source: string,
+  reason: string,
+  raw: string,
+  detail: string,
+  receivedAtMs: number,
+): DeadLetterRow {
   return { source, reason, raw, detail, received_at: isoTime(receivedAtMs) };
 }

@@ -1,10 +1,10 @@
-import type { ProductRow, UserRow } from '../attribution/event-types.ts';
 import {
   collectProducts,
   collectUsers,
   PRODUCT_COLUMN_NAMES,
   USER_COLUMN_NAMES,
 } from '../attribution/dimensions/index.ts';
+import type { ProductRow, UserRow } from '../attribution/event-types.ts';
 import { readDimensionBatches } from '../connectors/files/dimension-file-reader.ts';
 
 /** Users of a CSV or JSON-lines file, by id (only the columns flowmark uses are read). */

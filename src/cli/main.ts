@@ -2,12 +2,16 @@
  * The `flowmark` command (bin/flowmark.js loads this file). It wires the pieces per mode:
  * embedded (own log + PGlite), production (Kafka + PostgreSQL) and scale-out.
  *
- * Today only `version` and `--help` do their work: the other commands declare the flags they
- * will take (from the project's issues) and exit with code 2 and a message saying they are not
- * built yet. What exists is the engine library (src/engine) and its tests.
+ * generate, replay, import and run work (embedded mode); demo, --database-url, --kafka and
+ * produce declare their flags and exit with code 2, naming the issue that builds them.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { FlowmarkError } from '../engine/errors.ts';
+import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
+import { type ImportFlags, runImport } from './import-command.ts';
+import { type ReplayFlags, runReplay } from './replay-command.ts';
+import { type RunFlags, runRun } from './run-command.ts';
 
 /** Exit code of a command that is declared but not built yet. */
 export const EXIT_NOT_BUILT = 2;
@@ -29,16 +33,17 @@ const DESCRIPTION = [
 ].join('\n');
 
 const STATUS = `
-Status: today flowmark provides the event-time engine library (src/engine) and its tests.
-The commands above are declared with their flags and exit with code ${EXIT_NOT_BUILT}, saying they are not
-built yet: demo, generate, replay, import, run (issue #3; with --database-url: issue #4;
-with --kafka, and produce: issue #7).
+Status: generate, replay, import and run (embedded: own log + PGlite) work. Not built yet, exiting
+with code ${EXIT_NOT_BUILT} and naming the issue: demo (issue #3), --database-url (issue #4), --kafka and
+produce (issue #7).
 
-Examples (once built):
-  npx flowmark demo                      # generator → log → pipeline → PGlite, dashboard on :3000
+Examples:
   npx flowmark generate --out data/      # users.csv, products.csv, events.jsonl
   npx flowmark replay --events data/events.jsonl --users data/users.csv \\
-                      --products data/products.csv --out attributed.jsonl`;
+                      --products data/products.csv --out attributed.jsonl
+  npx flowmark import --data-dir .flowmark --users data/users.csv --products data/products.csv \\
+                      --events data/events.jsonl
+  npx flowmark run --data-dir .flowmark --drain`;
 
 /**
  * The action of a command that is not built yet: says so, naming the issue that builds it
@@ -47,11 +52,39 @@ Examples (once built):
 function notBuilt(command: string, defaultIssue: number): (options: Record<string, unknown>) => never {
   return (options) => {
     const issue = options.kafka !== undefined ? 7 : options.databaseUrl !== undefined ? 4 : defaultIssue;
-    const message = `flowmark ${command} is not built yet (see issue #${issue}); today flowmark provides the engine library and its tests`;
+    const message = `flowmark ${command} is not built yet (see issue #${issue})`;
     process.stderr.write(`${message}\n`);
     throw new CommanderError(EXIT_NOT_BUILT, 'flowmark.notBuilt', message);
   };
 }
+
+/**
+ * The action of a built command: a FlowmarkError (bad flag, missing file, …) is printed as one
+ * line naming the command, with exit code 1; --kafka is not built yet (issue #7).
+ */
+function action<F extends object>(command: string, run: (flags: F) => Promise<void>): (flags: F) => Promise<void> {
+  return async (flags) => {
+    if ((flags as { kafka?: string }).kafka !== undefined) notBuilt(command, 7)(flags as Record<string, unknown>);
+    try {
+      await run(flags);
+    } catch (err) {
+      if (!(err instanceof FlowmarkError)) throw err;
+      process.stderr.write(`flowmark ${command}: ${err.message}\n`);
+      throw new CommanderError(1, err.code, err.message);
+    }
+  };
+}
+
+const attributionFlags = (c: Command): Command =>
+  c
+    .addOption(new Option('--model <model>', 'attribution model').choices(ATTRIBUTION_MODELS).default('first_click'))
+    .addOption(
+      new Option('--scope <scope>', 'which clicks can match: same user and product, or any of the user')
+        .choices(['product', 'user'])
+        .default('product'),
+    )
+    .option('--lookback <duration>', 'how far before a checkout a click may be (e.g. 30m, 1h, 7d)', '1h')
+    .option('--max-out-of-orderness <duration>', 'the bound of disorder of the watermark', '15s');
 
 const dataDir = () =>
   new Option('--data-dir <dir>', 'where the embedded log, PGlite and checkpoints live').default('.flowmark');
@@ -89,13 +122,20 @@ export function buildProgram(): Command {
     .command('generate')
     .description('write a generated data set: users.csv, products.csv and events.jsonl (arrival order)')
     .option('--out <dir>', 'directory to write into (required)')
-    .option('--users <n>', 'number of users')
-    .option('--products <n>', 'number of products')
-    .option('--events <n>', 'number of click and checkout events')
-    .option('--seed <s>', 'random seed: the same seed writes the same files')
-    .action(notBuilt('generate', 3));
+    .option('--users <n>', `number of users (default: ${GENERATE_DEFAULTS.users})`)
+    .option('--products <n>', `number of products (default: ${GENERATE_DEFAULTS.products})`)
+    .option('--events <n>', `number of lines of click and checkout events (default: ${GENERATE_DEFAULTS.events})`)
+    .option('--seed <s>', `random seed: the same seed writes the same files (default: ${GENERATE_DEFAULTS.seed})`)
+    .option('--rate <events_per_s>', `events per second of event time (default: ${GENERATE_DEFAULTS.rate})`)
+    .option('--start <time>', `event time of the first event, UTC (default: ${GENERATE_DEFAULTS.start})`)
+    .option('--disorder <f>', 'fraction of events delivered out of order, within --max-disorder (default: 0)')
+    .option('--max-disorder <duration>', `the bound of that disorder (default: ${GENERATE_DEFAULTS.maxDisorder})`)
+    .option('--late <f>', 'fraction of events delivered after more than the bound: 1–5 min late (default: 0)')
+    .option('--duplicates <f>', 'fraction of checkouts delivered twice (default: 0)')
+    .option('--malformed <f>', 'fraction of lines that are broken: bad JSON, types, times or type (default: 0)')
+    .action(generateAction);
 
-  program
+  const replay = program
     .command('replay')
     .description('a bounded, deterministic run over files: one JSON line per checkout (final rows only)')
     .option('--events <file>', 'clicks and checkouts in one JSON-lines file, in arrival order ("type" says which)')
@@ -104,16 +144,13 @@ export function buildProgram(): Command {
     .option('--users <file>', 'users: CSV with a header, or JSON lines')
     .option('--products <file>', 'products: CSV with a header, or JSON lines')
     .option('--out <file>', 'where to write the attributed checkouts (JSON lines)')
-    .option('--dead-letter <file>', 'where to write bad or late input, with reason and raw line (JSON lines)')
-    .addOption(new Option('--model <model>', 'attribution model').choices(ATTRIBUTION_MODELS).default('first_click'))
-    .addOption(
-      new Option('--scope <scope>', 'which clicks can match: same user and product, or any of the user')
-        .choices(['product', 'user'])
-        .default('product'),
+    .option(
+      '--dead-letter <file>',
+      'where to write bad or late input, with reason and raw line (default: next to --out)',
     )
-    .option('--lookback <duration>', 'how far before a checkout a click may be (e.g. 30m, 1h, 7d)', '1h')
-    .option('--max-out-of-orderness <duration>', 'the bound of disorder of the watermark', '15s')
-    .action(notBuilt('replay', 3));
+    .option('--half-life <duration>', 'time_decay: credit halves every half-life before the checkout', '15m')
+    .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
+  attributionFlags(replay).action(action<ReplayFlags>('replay', runReplay));
 
   program
     .command('import')
@@ -128,9 +165,9 @@ export function buildProgram(): Command {
     .addOption(kafka())
     .option('--partitions <n>', 'with --kafka: partitions of topics it creates')
     .addOption(config())
-    .action(notBuilt('import', 3));
+    .action(action<ImportFlags>('import', runImport));
 
-  program
+  const run = program
     .command('run')
     .description('run the pipeline alone: from the log (or Kafka) into the database, with the dashboard')
     .addOption(dataDir())
@@ -139,8 +176,8 @@ export function buildProgram(): Command {
     .addOption(kafka())
     .option('--group <group>', 'with --kafka: the consumer group of the workers')
     .addOption(port())
-    .addOption(config())
-    .action(notBuilt('run', 3));
+    .addOption(config());
+  attributionFlags(run).action(action<RunFlags>('run', runRun));
 
   program
     .command('produce')

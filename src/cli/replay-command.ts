@@ -37,7 +37,8 @@ function configError(message: string): FlowmarkError {
 
 function duration(flag: string, value: string): number {
   const ms = parseDurationMs(value);
-  if (ms === undefined) throw configError(`--${flag} must be a duration such as 250ms, 15s, 30m, 1h or 7d, got "${value}"`);
+  if (ms === undefined)
+    throw configError(`--${flag} must be a duration such as 250ms, 15s, 30m, 1h or 7d, got "${value}"`);
   return ms;
 }
 
@@ -88,14 +89,20 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
     lookbackMs: duration('lookback', flags.lookback),
     maxOutOfOrdernessMs: duration('max-out-of-orderness', flags.maxOutOfOrderness),
     halfLifeMs: duration('half-life', flags.halfLife),
-    excludedSources: (flags.excludedSources ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    excludedSources: (flags.excludedSources ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   });
 
   const [users, products] = await Promise.all([loadUsers(usersPath), loadProducts(productsPath)]);
   // Dead letters are always kept: next to --out unless --dead-letter says where.
   const deadLetterPath = flags.deadLetter ?? `${flags.out.replace(/\.jsonl?$/, '')}.dead-letters.jsonl`;
   const outputs: Record<string, string> = { [SINK.attributed]: flags.out, [SINK.deadLetters]: deadLetterPath };
-  const committer = new JsonlFileCommitter(outputs, (sink, row) => sink !== SINK.attributed || (row as { is_final: boolean }).is_final);
+  const committer = new JsonlFileCommitter(
+    outputs,
+    (sink, row) => sink !== SINK.attributed || (row as { is_final: boolean }).is_final,
+  );
   const pipeline = buildAttributionPipeline(
     sources,
     { users: mapLookup<UserRow>(users), products: mapLookup<ProductRow>(products) },
@@ -108,15 +115,17 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
     pollMaxRecords: 4096,
     checkpointIntervalMs: 1000,
   });
-  const progress = flags.quiet ? undefined : new Progress('replay', () => {
-    let done = 0;
-    let total = 0;
-    for (const f of files) {
-      done += f.bytesRead;
-      total += f.sizeBytes;
-    }
-    return { done, total, unit: 'bytes' };
-  });
+  const progress = flags.quiet
+    ? undefined
+    : new Progress('replay', () => {
+        let done = 0;
+        let total = 0;
+        for (const f of files) {
+          done += f.bytesRead;
+          total += f.sizeBytes;
+        }
+        return { done, total, unit: 'bytes' };
+      });
   const started = performance.now();
   try {
     await runtime.run();

@@ -4,7 +4,15 @@ export const MIN = 60_000;
 export const T0 = Date.UTC(2026, 2, 1, 10, 0, 0);
 
 export function click(id: string, t: number, over: Partial<Click> = {}): Click {
-  return { clickId: id, userId: 'u1', productId: 'p1', source: 'google_ads', eventTimeMs: t, raw: `click ${id}`, ...over };
+  return {
+    clickId: id,
+    userId: 'u1',
+    productId: 'p1',
+    source: 'google_ads',
+    eventTimeMs: t,
+    raw: `click ${id}`,
+    ...over,
+  };
 }
 
 export function checkout(id: string, t: number, over: Partial<Checkout> = {}): Checkout {

@@ -69,7 +69,10 @@ describe('first-click attribution (§3.3)', () => {
   }
 
   it('the smallest (t_k, click_id) wins on equal times, whatever the arrival order', () => {
-    const h = harness().click(click('k-b', tc - MIN)).click(click('k-a', tc - MIN)).checkout(checkout('c1', tc));
+    const h = harness()
+      .click(click('k-b', tc - MIN))
+      .click(click('k-a', tc - MIN))
+      .checkout(checkout('c1', tc));
     h.watermark(tc + 1);
     assert.equal(h.answer('c1'), 'k-a');
   });
@@ -95,7 +98,9 @@ describe('first-click attribution (§3.3)', () => {
   });
 
   it('a checkout with no click in its window is output with no click', () => {
-    const h = harness().click(click('other-product', tc - MIN, { productId: 'p2' })).checkout(checkout('c1', tc));
+    const h = harness()
+      .click(click('other-product', tc - MIN, { productId: 'p2' }))
+      .checkout(checkout('c1', tc));
     h.watermark(tc + 1);
     assert.equal(h.answer('c1'), null);
   });
@@ -138,7 +143,9 @@ describe('first-click attribution (§3.3)', () => {
   });
 
   it('provisional rows come first and are replaced by exactly one final row', () => {
-    const h = harness({ provisional: true }).click(click('k2', tc - 10 * MIN)).checkout(checkout('c1', tc));
+    const h = harness({ provisional: true })
+      .click(click('k2', tc - 10 * MIN))
+      .checkout(checkout('c1', tc));
     h.click(click('k1', tc - 20 * MIN)); // earlier: changes the provisional answer
     const provisional = h.results().filter((r) => !r.isFinal);
     assert.deepEqual(
@@ -150,7 +157,9 @@ describe('first-click attribution (§3.3)', () => {
   });
 
   it('state is kept only while a click can match, and is empty once the watermark passes', () => {
-    const h = harness().click(click('k1', tc - 50 * MIN)).checkout(checkout('c1', tc));
+    const h = harness()
+      .click(click('k1', tc - 50 * MIN))
+      .checkout(checkout('c1', tc));
     h.watermark(tc - 50 * MIN + 60 * MIN + 1); // W − lookback passed k1, but the pending checkout holds it
     assert.equal(h.answer('c1'), 'k1');
     assert.equal(h.stateEntries(), 0, 'the checkout is final, the click can match nothing more');
@@ -168,7 +177,9 @@ describe('first-click attribution (§3.3)', () => {
         .click(click('b', tc - 30 * MIN))
         .watermark(tc - 20 * MIN);
       if (restart) h.restart();
-      h.click(click('c', tc - 10 * MIN)).checkout(checkout('c1', tc)).watermark(tc + 1);
+      h.click(click('c', tc - 10 * MIN))
+        .checkout(checkout('c1', tc))
+        .watermark(tc + 1);
       return h.results().map((r) => r.credits.map((c) => [c.click.clickId, c.credit]));
     };
     assert.deepEqual(run(true), run(false));

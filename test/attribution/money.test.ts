@@ -20,7 +20,11 @@ test('order_value = round2(price × quantity × (1 − discount)); revenue; prof
 });
 
 test('a failed payment has revenue 0 and profit 0, but keeps its order value', () => {
-  assert.deepEqual(money(checkout('c', 0, { paymentStatus: 'failed' }), lamp), { orderValue: 37.12, revenue: 0, profit: 0 });
+  assert.deepEqual(money(checkout('c', 0, { paymentStatus: 'failed' }), lamp), {
+    orderValue: 37.12,
+    revenue: 0,
+    profit: 0,
+  });
 });
 
 test('total_amount, when carried, is the order value', () => {
@@ -33,5 +37,9 @@ test('total_amount, when carried, is the order value', () => {
 
 test('an unknown product gives nulls, never a dropped checkout', () => {
   assert.deepEqual(money(checkout('c', 0), undefined), { orderValue: null, revenue: null, profit: null });
-  assert.deepEqual(money(checkout('c', 0, { totalAmount: 10 }), undefined), { orderValue: 10, revenue: 10, profit: null });
+  assert.deepEqual(money(checkout('c', 0, { totalAmount: 10 }), undefined), {
+    orderValue: 10,
+    revenue: 10,
+    profit: null,
+  });
 });

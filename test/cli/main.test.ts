@@ -23,17 +23,12 @@ test('flowmark --help explains the tool, lists every command and says what is bu
   for (const cmd of ['demo', 'generate', 'replay', 'import', 'run', 'produce', 'version']) {
     assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, 'm'), `--help does not list ${cmd}`);
   }
-  assert.match(r.stdout, /today flowmark provides the event-time engine library/);
+  assert.match(r.stdout, /Status: generate, replay, import and run/);
 });
 
 test('the commands that are not built yet say so, name their issue, and exit with code 2', () => {
   const cases: Array<[string[], string]> = [
     [['demo'], 'flowmark demo is not built yet (see issue #3)'],
-    [['generate', '--out', 'x'], 'flowmark generate is not built yet (see issue #3)'],
-    [['replay', '--events', 'e.jsonl', '--model', 'linear'], 'flowmark replay is not built yet (see issue #3)'],
-    [['import', '--data-dir', 'd'], 'flowmark import is not built yet (see issue #3)'],
-    [['run', '--drain'], 'flowmark run is not built yet (see issue #3)'],
-    [['run', '--database-url', 'postgres://localhost/x'], 'flowmark run is not built yet (see issue #4)'],
     [['run', '--kafka', '127.0.0.1:9092'], 'flowmark run is not built yet (see issue #7)'],
     [['produce', '--kafka', '127.0.0.1:9092'], 'flowmark produce is not built yet (see issue #7)'],
   ];
@@ -41,7 +36,6 @@ test('the commands that are not built yet say so, name their issue, and exit wit
     const r = flowmark(args);
     assert.equal(r.status, EXIT_NOT_BUILT, `flowmark ${args.join(' ')}: ${r.stderr}`);
     assert.ok(r.stderr.includes(message), `flowmark ${args.join(' ')} printed: ${r.stderr}`);
-    assert.match(r.stderr, /today flowmark provides the engine library and its tests/);
   }
 });
 

@@ -21,9 +21,15 @@ const readJsonl = (path: string): Record<string, unknown>[] =>
         .map((l) => JSON.parse(l) as Record<string, unknown>)
     : [];
 
-for (const name of readdirSync(here, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+for (const name of readdirSync(here, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort()) {
   const dir = join(here, name);
-  const meta = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as { description: string; flags: Record<string, string> };
+  const meta = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as {
+    description: string;
+    flags: Record<string, string>;
+  };
   test(`golden ${name}: ${meta.description}`, async (t) => {
     const out = mkdtempSync(join(tmpdir(), `flowmark-golden-${name}-`));
     t.after(() => rmSync(out, { recursive: true, force: true }));

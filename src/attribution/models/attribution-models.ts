@@ -29,7 +29,11 @@ export function byTimeThenId(a: CandidateClick, b: CandidateClick): number {
  *   the middle clicks; one click gets 1; two clicks split first:last in proportion
  *   (50/50 with the default 40/40).
  */
-export function credits(candidates: readonly CandidateClick[], checkoutTimeMs: number, o: AttributionOptions): Credit[] {
+export function credits(
+  candidates: readonly CandidateClick[],
+  checkoutTimeMs: number,
+  o: AttributionOptions,
+): Credit[] {
   const n = candidates.length;
   if (n === 0) return [];
   const first = candidates[0] as CandidateClick;

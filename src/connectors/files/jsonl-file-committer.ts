@@ -41,7 +41,9 @@ export class JsonlFileCommitter implements CheckpointCommitter {
 
   async close(): Promise<void> {
     await Promise.all(
-      [...this.#files.values()].map((f) => new Promise<void>((resolve, reject) => f.end((err?: Error | null) => (err ? reject(err) : resolve())))),
+      [...this.#files.values()].map(
+        (f) => new Promise<void>((resolve, reject) => f.end((err?: Error | null) => (err ? reject(err) : resolve()))),
+      ),
     );
   }
 }

@@ -1,32 +1,60 @@
 import { FlowmarkError } from '../errors.ts';
 import type { Key, Operator, OperatorContext, Output } from '../operator.ts';
-import type { StateTable } from '../state/state-table.ts';
+import type { StateStore } from '../state/state-store.ts';
+import type { StateSize, TableChange } from '../state/state-table.ts';
 import { MIN_WATERMARK } from '../time.ts';
 import type { AggregateFunction, WindowAssigner, WindowOptions, WindowResult } from '../windows/window-types.ts';
 
-/** The state of one key in one window: the accumulator and how many results were emitted for it. */
+/** The state of one key in one window as snapshotted: the accumulator and how many results were emitted. */
 type CellState<A> = [acc: A, emitted: number];
 
-interface Cell<A> {
-  /** The state-table key, built once when the cell is created. */
-  readonly tk: string;
-  /** The state-table value itself: mutated in place, then announced with `touch`. */
-  readonly st: CellState<A>;
-  /** Scratch for {@link WindowOperator} key ordering. */
-  mark: number;
-  /** The snapshot epoch in which the cell last changed (see `prepareSnapshot`). */
-  dirty: number;
-}
-
+/**
+ * One window: its cells (one per key) as parallel arrays indexed by cell number, so that the
+ * per-record path touches a map entry holding a small integer and two array slots, and the
+ * garbage collector sees a few arrays per window rather than an object per cell.
+ */
 interface Bucket<A> {
   readonly start: number;
   readonly end: number;
-  readonly cells: Map<Key, Cell<A>>;
+  /** Key → cell number. */
+  readonly index: Map<Key, number>;
+  readonly keys: Key[];
+  readonly accs: A[];
+  /** How many results were emitted per cell. */
+  readonly emitted: number[];
+  /** The snapshot epoch in which each cell last changed (see `#takeChanges`). */
+  readonly epochs: number[];
+  /**
+   * The store key `${start}:${end}:${key}` of each cell, built when the cell is first reported to
+   * a snapshot (or restored from one); `undefined` while no snapshot holds the cell.
+   */
+  readonly tks: (string | undefined)[];
+  /** How many cells have a store key: their deletion must be reported. */
+  reported: number;
+  /** The cells changed in the current snapshot epoch, each once. */
+  changed: number[];
+}
+
+function newBucket<A>(start: number, end: number): Bucket<A> {
+  return {
+    start,
+    end,
+    index: new Map(),
+    keys: [],
+    accs: [],
+    emitted: [],
+    epochs: [],
+    tks: [],
+    reported: 0,
+    changed: [],
+  };
 }
 
 const TUMBLING = 0;
 const HOPPING = 1;
 const CUMULATE = 2;
+/** Cells sampled by `measure` to estimate bytes per entry. */
+const SAMPLE_SIZE = 32;
 
 /**
  * Event-time windows with incremental aggregation, for the tumbling, hopping and cumulate
@@ -52,11 +80,14 @@ const CUMULATE = 2;
  *   accepted record has e > t ≥ W − L, so it never needs a window that was already deleted.
  * - After firing and cleaning up, the watermark is forwarded unchanged.
  *
- * State: one table `windows`, keyed `${start}:${end}:${key}` (the numbers never contain ':', so
- * the key parses back), holding `[accumulator, emitted]`. The same array objects are held by an
- * in-memory index (window end → key → cell), which is the fast path per record and is rebuilt
- * from the table in `afterRestore`. For these assigners a window's end determines its start, so
- * the end identifies the window.
+ * State: one store `windows`, keyed `${start}:${end}:${key}` (the numbers never contain ':', so
+ * the key parses back), holding `[accumulator, emitted]`. It is implemented over the operator's
+ * own index (window end → key → cell; for these assigners a window's end determines its start,
+ * so the end identifies the window), with no second copy: a changed cell is stamped with the
+ * current snapshot epoch and listed in its window once per epoch (a number compare on the hot
+ * path instead of a hash-set insert), and `takeChanges` reports the listed cells, building a
+ * cell's store key only when it is first reported. A deletion is reported only for a cell some
+ * snapshot holds: a cell created and deleted between two checkpoints leaves no entry.
  */
 export class WindowOperator<T, A, R> implements Operator {
   readonly #keyOf: (value: T) => Key;
@@ -70,21 +101,23 @@ export class WindowOperator<T, A, R> implements Operator {
   #out!: Output<WindowResult<R>>;
   #late!: Output<T>;
   #ctx!: OperatorContext;
-  #table!: StateTable<CellState<A>>;
   #wm = MIN_WATERMARK;
   readonly #buckets = new Map<number, Bucket<A>>();
   /** Ends of the live buckets, ascending: the prefix with end ≤ W has fired. */
   #ends: number[] = [];
+  /** Cells in all live buckets. */
+  #liveCells = 0;
   // Most records land in the window of the previous one.
   #lastEnd = Number.NaN;
   #lastBucket: Bucket<A> | undefined;
   /** The keys of the window fired last, in string order. */
   #prevKeys: Key[] = [];
-  #markEpoch = 0;
-  // Changed cells are announced to the table once per snapshot, not on every record: a number
-  // compare on the hot path instead of a hash-set insert.
+  /** Cells stamped with the current epoch are in their bucket's `changed`; `takeChanges` starts a new one. */
   #snapshotEpoch = 1;
-  #dirtyCells: Cell<A>[] = [];
+  /** Store keys of deleted cells that a snapshot holds. */
+  #deleted: string[] = [];
+  #bytesPerEntry = 0;
+  #bytesSampledAtSize = -1;
 
   constructor(
     keyOf: (value: T) => Key,
@@ -139,7 +172,13 @@ export class WindowOperator<T, A, R> implements Operator {
     this.#ctx = ctx;
     this.#out = ctx.output();
     this.#late = ctx.output('late');
-    this.#table = ctx.table<CellState<A>>('windows');
+    const store: StateStore = {
+      takeChanges: () => this.#takeChanges(),
+      allEntries: () => this.#allEntries(),
+      restoreEntry: (key, value) => this.#restoreEntry(key, value as CellState<A>),
+      measure: () => this.#measure(),
+    };
+    ctx.registerState('windows', store);
   }
 
   processRecord(_input: number, value: unknown, eventTimeMs: number): void {
@@ -167,33 +206,38 @@ export class WindowOperator<T, A, R> implements Operator {
   }
 
   #add(start: number, end: number, key: Key, value: T): void {
-    let b = end === this.#lastEnd ? this.#lastBucket : this.#buckets.get(end);
-    if (b === undefined) b = this.#openBucket(start, end);
-    this.#lastEnd = end;
-    this.#lastBucket = b;
-    let cell = b.cells.get(key);
-    if (cell === undefined) {
-      cell = {
-        tk: `${start}:${end}:${key}`,
-        st: [this.#agg.add(this.#agg.create(), value), 0],
-        mark: 0,
-        dirty: this.#snapshotEpoch,
-      };
-      b.cells.set(key, cell);
-      this.#table.set(cell.tk, cell.st);
+    let b = this.#lastBucket;
+    if (end !== this.#lastEnd || b === undefined) {
+      b = this.#buckets.get(end) ?? this.#openBucket(start, end);
+      this.#lastEnd = end;
+      this.#lastBucket = b;
+    }
+    const epoch = this.#snapshotEpoch;
+    let i = b.index.get(key);
+    if (i === undefined) {
+      i = b.keys.length;
+      b.index.set(key, i);
+      b.keys.push(key);
+      b.accs.push(this.#agg.add(this.#agg.create(), value));
+      b.emitted.push(0);
+      b.epochs.push(epoch);
+      b.tks.push(undefined);
+      b.changed.push(i);
+      this.#liveCells++;
     } else {
-      cell.st[0] = this.#agg.add(cell.st[0], value);
-      if (cell.dirty !== this.#snapshotEpoch) {
-        cell.dirty = this.#snapshotEpoch;
-        this.#dirtyCells.push(cell);
+      b.accs[i] = this.#agg.add(b.accs[i] as A, value);
+      if (b.epochs[i] !== epoch) {
+        b.epochs[i] = epoch;
+        b.changed.push(i);
       }
     }
-    // Only possible under allowed lateness: the window already fired, so update its result now.
-    if (end <= this.#wm) this.#emit(b, key, cell);
+    // Only possible under allowed lateness: the window already fired, so update its result now
+    // (the cell is already listed as changed, so the new emitted count reaches the snapshot).
+    if (end <= this.#wm) this.#emit(b, i);
   }
 
   #openBucket(start: number, end: number): Bucket<A> {
-    const b: Bucket<A> = { start, end, cells: new Map() };
+    const b = newBucket<A>(start, end);
     this.#buckets.set(end, b);
     const ends = this.#ends;
     if (ends.length === 0 || (ends[ends.length - 1] as number) < end) ends.push(end);
@@ -201,13 +245,19 @@ export class WindowOperator<T, A, R> implements Operator {
     return b;
   }
 
-  #emit(b: Bucket<A>, key: Key, cell: Cell<A>): void {
-    const st = cell.st;
+  #emit(b: Bucket<A>, i: number): void {
+    const emitted = b.emitted[i] as number;
     this.#out.push(
-      { key, windowStartMs: b.start, windowEndMs: b.end, value: this.#agg.result(st[0]), firing: st[1] },
+      {
+        key: b.keys[i] as Key,
+        windowStartMs: b.start,
+        windowEndMs: b.end,
+        value: this.#agg.result(b.accs[i] as A),
+        firing: emitted,
+      },
       b.end - 1,
     );
-    st[1]++;
+    b.emitted[i] = emitted + 1;
   }
 
   processWatermark(watermarkMs: number): void {
@@ -215,24 +265,40 @@ export class WindowOperator<T, A, R> implements Operator {
     if (watermarkMs <= prev) return;
     this.#wm = watermarkMs;
     const ends = this.#ends;
+    // Nothing reached its end, so nothing fires or is deleted: the common case, once per advance.
+    if (ends.length > 0 && (ends[0] as number) <= watermarkMs) this.#fireAndCleanUp(prev, watermarkMs);
+    this.#ctx.emitWatermark(watermarkMs);
+  }
+
+  #fireAndCleanUp(prev: number, watermarkMs: number): void {
+    const ends = this.#ends;
     const lateness = this.#latenessMs;
     // Buckets with end ≤ prev fired earlier; fire those in (prev, watermark].
-    for (let i = firstAbove(ends, prev); i < ends.length && (ends[i] as number) <= watermarkMs; i++) {
-      const end = ends[i] as number;
+    for (let n = firstAbove(ends, prev); n < ends.length && (ends[n] as number) <= watermarkMs; n++) {
+      const end = ends[n] as number;
       const b = this.#buckets.get(end) as Bucket<A>;
-      const kept = end + lateness > watermarkMs;
-      for (const key of this.#sortedKeys(b.cells)) {
-        const cell = b.cells.get(key) as Cell<A>;
-        this.#emit(b, key, cell);
-        // The emitted count is state only while the window can still receive late records.
-        if (kept) this.#table.touch(cell.tk);
+      const order = this.#sortedCells(b);
+      if (end + lateness > watermarkMs) {
+        // The emitted count is state while the window can still receive late records.
+        const epoch = this.#snapshotEpoch;
+        const epochs = b.epochs;
+        for (const i of order) {
+          this.#emit(b, i);
+          if (epochs[i] !== epoch) {
+            epochs[i] = epoch;
+            b.changed.push(i);
+          }
+        }
+      } else {
+        for (const i of order) this.#emit(b, i);
       }
     }
     let n = 0;
     while (n < ends.length && (ends[n] as number) + lateness <= watermarkMs) {
       const end = ends[n++] as number;
       const b = this.#buckets.get(end) as Bucket<A>;
-      for (const cell of b.cells.values()) this.#table.delete(cell.tk);
+      this.#liveCells -= b.keys.length;
+      if (b.reported > 0) for (const tk of b.tks) if (tk !== undefined) this.#deleted.push(tk);
       this.#buckets.delete(end);
     }
     if (n > 0) {
@@ -240,64 +306,137 @@ export class WindowOperator<T, A, R> implements Operator {
       this.#lastEnd = Number.NaN;
       this.#lastBucket = undefined;
     }
-    this.#ctx.emitWatermark(watermarkMs);
   }
 
   /**
-   * The keys of `cells` in string order. Sorting strings is the main cost of firing, and
+   * The cells of `b` in string order of their keys. Sorting is the main cost of firing, and
    * consecutive windows mostly share keys, so this reuses the previous window's order: its keys
    * still present (one look-up each) merged with the sorted new ones.
    */
-  #sortedKeys(cells: Map<Key, Cell<A>>): Key[] {
+  #sortedCells(b: Bucket<A>): number[] {
     const prev = this.#prevKeys;
-    let keys: Key[];
-    if (prev.length === 0 || prev.length > 2 * cells.size) {
-      keys = [...cells.keys()].sort();
+    const keys = b.keys;
+    const n = keys.length;
+    let order: number[];
+    if (prev.length === 0 || prev.length > 2 * n) {
+      order = sortByKey(
+        keys,
+        Array.from({ length: n }, (_, i) => i),
+      );
     } else {
-      const mark = ++this.#markEpoch;
-      const kept: Key[] = [];
+      const seen = new Uint8Array(n);
+      const kept: number[] = [];
       for (const k of prev) {
-        const c = cells.get(k);
-        if (c === undefined) continue;
-        c.mark = mark;
-        kept.push(k);
+        const i = b.index.get(k);
+        if (i === undefined) continue;
+        seen[i] = 1;
+        kept.push(i);
       }
-      if (kept.length === cells.size) keys = kept;
+      if (kept.length === n) order = kept;
       else {
-        const fresh: Key[] = [];
-        for (const [k, c] of cells) if (c.mark !== mark) fresh.push(k);
-        keys = mergeSorted(kept, fresh.sort());
+        const fresh: number[] = [];
+        for (let i = 0; i < n; i++) if (seen[i] === 0) fresh.push(i);
+        order = mergeSorted(keys, kept, sortByKey(keys, fresh));
       }
     }
-    this.#prevKeys = keys;
-    return keys;
+    const sorted: Key[] = new Array(n);
+    for (let j = 0; j < n; j++) sorted[j] = keys[order[j] as number] as Key;
+    this.#prevKeys = sorted;
+    return order;
   }
 
-  prepareSnapshot(): void {
-    const table = this.#table;
-    for (const cell of this.#dirtyCells) if (table.has(cell.tk)) table.touch(cell.tk);
-    this.#dirtyCells = [];
+  // ---- the `windows` state store --------------------------------------------------------
+
+  #storeKey(b: Bucket<A>, i: number): string {
+    let tk = b.tks[i];
+    if (tk === undefined) {
+      tk = `${b.start}:${b.end}:${b.keys[i] as Key}`;
+      b.tks[i] = tk;
+      b.reported++;
+    }
+    return tk;
+  }
+
+  /** The cells changed and deleted since the previous call; starts a new snapshot epoch. */
+  #takeChanges(): TableChange<CellState<A>>[] {
+    const out: TableChange<CellState<A>>[] = [];
+    for (const tk of this.#deleted) out.push([tk, undefined]);
+    this.#deleted = [];
+    for (const b of this.#buckets.values()) {
+      if (b.changed.length === 0) continue;
+      for (const i of b.changed) out.push([this.#storeKey(b, i), [b.accs[i] as A, b.emitted[i] as number]]);
+      b.changed = [];
+    }
     this.#snapshotEpoch++;
+    return out;
+  }
+
+  /** Every live cell. A full snapshot holds them, so their deletions will be reported. */
+  #allEntries(): TableChange<CellState<A>>[] {
+    const out: TableChange<CellState<A>>[] = [];
+    for (const b of this.#buckets.values()) {
+      for (let i = 0; i < b.keys.length; i++) {
+        out.push([this.#storeKey(b, i), [b.accs[i] as A, b.emitted[i] as number]]);
+      }
+    }
+    return out;
+  }
+
+  #restoreEntry(tk: string, value: CellState<A>): void {
+    const c1 = tk.indexOf(':');
+    const c2 = tk.indexOf(':', c1 + 1);
+    const start = Number(tk.slice(0, c1));
+    const end = Number(tk.slice(c1 + 1, c2));
+    const key = tk.slice(c2 + 1);
+    let b = this.#buckets.get(end);
+    if (b === undefined) {
+      b = newBucket<A>(start, end);
+      this.#buckets.set(end, b);
+    }
+    let i = b.index.get(key);
+    if (i === undefined) {
+      i = b.keys.length;
+      b.index.set(key, i);
+      b.keys.push(key);
+      // Not a change (epoch 0 is never current), and held by the snapshot.
+      b.epochs.push(0);
+      b.tks.push(tk);
+      b.reported++;
+      this.#liveCells++;
+    }
+    b.accs[i] = value[0];
+    b.emitted[i] = value[1];
+  }
+
+  /** Live cells, and bytes estimated from a sample of serialized cells (cheap to call). */
+  #measure(): StateSize {
+    const n = this.#liveCells;
+    if (n === 0) return { entries: 0, bytes: 0 };
+    // Re-sample when the state has changed size by more than a quarter since the last sample.
+    if (this.#bytesSampledAtSize < 0 || Math.abs(n - this.#bytesSampledAtSize) * 4 > this.#bytesSampledAtSize) {
+      let total = 0;
+      let count = 0;
+      sample: for (const b of this.#buckets.values()) {
+        const prefix = String(b.start).length + String(b.end).length + 2;
+        for (let i = 0; i < b.keys.length; i++) {
+          const json = JSON.stringify([b.accs[i], b.emitted[i]]);
+          total += 2 * (prefix + (b.keys[i] as Key).length) + 2 * json.length + 64;
+          if (++count >= SAMPLE_SIZE) break sample;
+        }
+      }
+      if (count > 0) {
+        this.#bytesPerEntry = total / count;
+        this.#bytesSampledAtSize = n;
+      }
+    }
+    return { entries: n, bytes: Math.round(n * this.#bytesPerEntry) };
   }
 
   afterRestore(watermarkMs: number): void {
     this.#wm = watermarkMs;
-    this.#buckets.clear();
+    this.#ends = [...this.#buckets.keys()].sort((a, b) => a - b);
     this.#lastEnd = Number.NaN;
     this.#lastBucket = undefined;
-    for (const [tk, st] of this.#table.entries()) {
-      const c1 = tk.indexOf(':');
-      const c2 = tk.indexOf(':', c1 + 1);
-      const start = Number(tk.slice(0, c1));
-      const end = Number(tk.slice(c1 + 1, c2));
-      let b = this.#buckets.get(end);
-      if (b === undefined) {
-        b = { start, end, cells: new Map() };
-        this.#buckets.set(end, b);
-      }
-      b.cells.set(tk.slice(c2 + 1), { tk, st, mark: 0, dirty: 0 });
-    }
-    this.#ends = [...this.#buckets.keys()].sort((a, b) => a - b);
   }
 
   describe(): Record<string, unknown> {
@@ -314,6 +453,15 @@ export class WindowOperator<T, A, R> implements Operator {
   }
 }
 
+/** Sorts cell numbers `cells` in place by the string order of their keys; returns them. */
+function sortByKey(keys: readonly Key[], cells: number[]): number[] {
+  return cells.sort((x, y) => {
+    const a = keys[x] as Key;
+    const b = keys[y] as Key;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+}
+
 /** The index of the first element of ascending `xs` that is > `x`. */
 function firstAbove(xs: readonly number[], x: number): number {
   let lo = 0;
@@ -326,15 +474,15 @@ function firstAbove(xs: readonly number[], x: number): number {
   return lo;
 }
 
-/** Merges two ascending string arrays. */
-function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
-  const out: string[] = [];
+/** Merges two lists of cell numbers, each ascending by key. */
+function mergeSorted(keys: readonly Key[], a: readonly number[], b: readonly number[]): number[] {
+  const out: number[] = [];
   let i = 0;
   let j = 0;
   while (i < a.length && j < b.length) {
-    const x = a[i] as string;
-    const y = b[j] as string;
-    if (x < y) {
+    const x = a[i] as number;
+    const y = b[j] as number;
+    if ((keys[x] as Key) < (keys[y] as Key)) {
       out.push(x);
       i++;
     } else {
@@ -342,8 +490,8 @@ function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
       j++;
     }
   }
-  while (i < a.length) out.push(a[i++] as string);
-  while (j < b.length) out.push(b[j++] as string);
+  while (i < a.length) out.push(a[i++] as number);
+  while (j < b.length) out.push(b[j++] as number);
   return out;
 }
 

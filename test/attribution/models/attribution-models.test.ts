@@ -7,7 +7,11 @@ import { isFlowmarkError } from '../../../src/engine/errors.ts';
 
 const MIN = 60_000;
 const tc = 100 * MIN;
-const k = (id: string, minutesBefore: number): CandidateClick => ({ clickId: id, source: 's', eventTimeMs: tc - minutesBefore * MIN });
+const k = (id: string, minutesBefore: number): CandidateClick => ({
+  clickId: id,
+  source: 's',
+  eventTimeMs: tc - minutesBefore * MIN,
+});
 const three = [k('a', 40), k('b', 30), k('c', 10)];
 const ids = (cs: ReturnType<typeof credits>) => cs.map((c) => [c.click.clickId, Number(c.credit.toFixed(6))]);
 
@@ -82,7 +86,10 @@ test('the headline click of a multi-touch result is the highest credit, earliest
 });
 
 test('bad options are refused, naming the option', () => {
-  assert.throws(() => attributionOptions({ model: 'magic' as never }), (e) => isFlowmarkError(e, 'FM_CONFIG_INVALID') && /model/.test(e.message));
+  assert.throws(
+    () => attributionOptions({ model: 'magic' as never }),
+    (e) => isFlowmarkError(e, 'FM_CONFIG_INVALID') && /model/.test(e.message),
+  );
   assert.throws(() => attributionOptions({ firstWeight: 0.7, lastWeight: 0.7 }), /firstWeight \+ lastWeight/);
   assert.throws(() => attributionOptions({ lookbackMs: -1 }), /lookbackMs/);
 });

@@ -221,23 +221,137 @@ describe('WindowOperator', () => {
     );
   });
 
-  it('announces every change to the state table so that incremental snapshots see it', () => {
+  it('reports every change to the windows store so that incremental snapshots see it', () => {
     const h = harness(tumbling(10), count, { allowedLatenessMs: 10 });
-    const table = h.table('windows');
-    assert.ok(table);
-    // What a checkpoint reads: the operator announces its changes, then the table hands them over.
+    const store = h.table('windows');
+    assert.ok(store);
+    // What a checkpoint reads (the runtime's and the harness's `checkpoint` do the same).
     const takeChanges = () => {
       h.operator.prepareSnapshot?.();
-      return [...table.takeChanges()];
+      return [...store.takeChanges()];
     };
     h.element({ k: 'a' }, 1);
     assert.deepEqual(takeChanges(), [['0:10:a', [1, 0]]]);
     h.element({ k: 'a' }, 2);
     assert.deepEqual(takeChanges(), [['0:10:a', [2, 0]]], 'an update of an existing accumulator');
+    assert.deepEqual(takeChanges(), [], 'nothing changed');
     h.watermark(10);
     assert.deepEqual(takeChanges(), [['0:10:a', [2, 1]]], 'the emitted count');
+    h.element({ k: 'a' }, 5);
+    assert.deepEqual(takeChanges(), [['0:10:a', [3, 2]]], 'a late update: accumulator and emitted count');
+    h.element({ k: 'a' }, 15).element({ k: 'a' }, 16);
+    assert.deepEqual(takeChanges(), [['10:20:a', [2, 0]]], 'one entry per cell however often it changed');
     h.watermark(20);
-    assert.deepEqual(takeChanges(), [['0:10:a', undefined]], 'the cleanup');
+    assert.deepEqual(
+      takeChanges().sort(),
+      [
+        ['0:10:a', undefined],
+        ['10:20:a', [2, 1]],
+      ],
+      'the cleanup',
+    );
+  });
+
+  it('reports no entry for a cell created and deleted between two checkpoints', () => {
+    for (const allowedLatenessMs of [0, 5]) {
+      const h = harness(tumbling(10), count, { allowedLatenessMs });
+      const store = h.table('windows');
+      assert.ok(store);
+      h.element({ k: 'a' }, 1);
+      assert.deepEqual([...store.takeChanges()], [['0:10:a', [1, 0]]]);
+      // b is created, updated, fired (and re-fired under lateness) and deleted before the next checkpoint.
+      h.element({ k: 'b' }, 2).element({ k: 'a' }, 3).element({ k: 'b' }, 4).element({ k: 'c' }, 12).watermark(10);
+      if (allowedLatenessMs > 0) h.element({ k: 'b' }, 6);
+      h.watermark(10 + allowedLatenessMs);
+      assert.equal(h.stateEntries(), 1, `L = ${allowedLatenessMs}: only [10, 20) for c is left`);
+      assert.deepEqual(
+        [...store.takeChanges()].sort(),
+        [
+          ['0:10:a', undefined],
+          ['10:20:c', [1, 0]],
+        ],
+        `L = ${allowedLatenessMs}: the deletion of the reported a, nothing for b`,
+      );
+      h.watermark(20 + allowedLatenessMs);
+      assert.deepEqual([...store.takeChanges()], [['10:20:c', undefined]]);
+      assert.deepEqual([...store.takeChanges()], []);
+    }
+  });
+
+  it('reports the changes and deletions of restored cells, and restoring itself as no change', () => {
+    const h = harness(tumbling(10), count);
+    h.element({ k: 'a' }, 1).element({ k: 'b' }, 2).restart();
+    const store = h.table('windows');
+    assert.ok(store);
+    assert.equal(store.measure().entries, 2);
+    assert.deepEqual([...store.takeChanges()], [], 'restoring is not a change');
+    h.element({ k: 'a' }, 3);
+    assert.deepEqual([...store.takeChanges()], [['0:10:a', [2, 0]]]);
+    h.watermark(10);
+    assert.deepEqual(
+      [...store.takeChanges()].sort(),
+      [
+        ['0:10:a', undefined],
+        ['0:10:b', undefined],
+      ],
+      'both were in the snapshot it was restored from',
+    );
+    assert.deepEqual(results(h), [
+      ['a', 0, 10, 2, 0],
+      ['b', 0, 10, 1, 0],
+    ]);
+  });
+
+  it('lists every live cell in allEntries and reports the deletion of cells a full snapshot holds', () => {
+    const h = harness(hopping(10, 5), count);
+    const store = h.table('windows');
+    assert.ok(store);
+    h.element({ k: 'a' }, 7).element({ k: 'b' }, 3);
+    assert.deepEqual([...store.allEntries()].sort(), [
+      ['-5:5:b', [1, 0]],
+      ['0:10:a', [1, 0]],
+      ['0:10:b', [1, 0]],
+      ['5:15:a', [1, 0]],
+    ]);
+    assert.deepEqual(store.measure().entries, 4);
+    assert.ok(store.measure().bytes > 4 * 20, 'an estimate of the serialized size');
+    h.watermark(5);
+    const changes = new Map([...store.takeChanges()]);
+    assert.equal(changes.get('-5:5:b'), undefined);
+    assert.ok(changes.has('-5:5:b'), 'its deletion: a full snapshot held it');
+    assert.equal(store.measure().entries, 3);
+  });
+
+  it('keeps incremental snapshots equal to the live state across many windows, keys and checkpoints', () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+    const h = harness(hopping(40, 20), count, { allowedLatenessMs: 15 });
+    const store = h.table('windows');
+    assert.ok(store);
+    const applied = new Map<string, unknown>();
+    const checkpoint = () => {
+      for (const [key, value] of store.takeChanges()) {
+        if (value === undefined) {
+          assert.ok(applied.delete(key), `a deletion of ${key}, which no snapshot holds`);
+        } else applied.set(key, structuredClone(value));
+      }
+      assert.equal(applied.size, store.measure().entries);
+    };
+    let maxT = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const t = i - Math.floor(rnd() * 30);
+      h.element({ k: `k${Math.floor(rnd() * 300)}` }, t);
+      if (t > maxT) h.watermark((maxT = t) - 10);
+      // Checkpoints far apart (thousands of cells between them) and close together.
+      if (rnd() < (i < 10_000 ? 0.0005 : 0.02)) checkpoint();
+    }
+    checkpoint();
+    const live = new Map([...store.allEntries()]);
+    assert.ok(live.size > 50, `${live.size} live cells`);
+    assert.deepEqual(applied, live);
+    h.watermark(MAX_WATERMARK);
+    checkpoint();
+    assert.equal(applied.size, 0);
   });
 
   it('emits the same sequence when restarted through a snapshot at any point', () => {
@@ -257,10 +371,10 @@ describe('WindowOperator', () => {
       ['e', 'b', 19],
       ['w', MAX_WATERMARK],
     ];
-    const run = (restartAt: number) => {
+    const run = (...restartAt: number[]) => {
       const h = harness(hopping(10, 5), collect, { allowedLatenessMs: 4 });
       script.forEach((step, i) => {
-        if (i === restartAt) h.restart();
+        if (restartAt.includes(i)) h.restart();
         if (step[0] === 'e') h.element({ k: step[1], n: step[2] }, step[2]);
         else h.watermark(step[1]);
       });
@@ -271,6 +385,12 @@ describe('WindowOperator', () => {
     assert.ok(expected.out.some((e) => (e.value as WindowResult<unknown>).firing > 0));
     assert.equal(expected.late.length, 1);
     for (let i = 1; i < script.length; i++) assert.deepEqual(run(i), expected, `restart before step ${i}`);
+    // Twice: the snapshot after a restore holds the restored cells' later changes and deletions.
+    for (let i = 1; i < script.length; i++) {
+      for (let j = i + 1; j < script.length; j++) {
+        assert.deepEqual(run(i, j), expected, `restarts before steps ${i} and ${j}`);
+      }
+    }
   });
 
   it('holds no state once the watermark is +∞', () => {

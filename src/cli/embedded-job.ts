@@ -1,0 +1,147 @@
+/**
+ * Embedded mode, wired: the data directory holds flowmark's own log (`log/`, topics `clicks` and
+ * `checkouts`) and PGlite (`pglite/`, schema `flowmark`). `import` fills them, `run` and `demo`
+ * run the attribution pipeline over them. Only the CLI wires concrete connectors (ARCHITECTURE §2).
+ */
+import { join } from 'node:path';
+import type { AttributionOptions } from '../attribution/attribution-options.ts';
+import { buildAttributionPipeline, SINK } from '../attribution/attribution-pipeline.ts';
+import { deadLetter } from '../attribution/output-rows.ts';
+import { DEFAULT_SCHEMA, outputMigrations, SINK_TABLES } from '../attribution/output-schema.ts';
+import { LogDirectory, LogProducer, LogSource } from '../connectors/log/index.ts';
+import { openPgliteDatabase, type PgliteDatabase } from '../connectors/pglite/index.ts';
+import { productsLookup, SqlCommitter, usersLookup, writeRows } from '../connectors/sql/index.ts';
+import { type Clock, type RunSummary, Runtime } from '../engine/index.ts';
+
+export const TOPICS = { clicks: 'clicks', checkouts: 'checkouts' } as const;
+/** Partitions of each topic: clicks and checkouts are co-partitioned by user id. */
+export const TOPIC_PARTITIONS = 4;
+/** The checkpoint row of the attribution job in `flowmark.checkpoints`. */
+export const JOB = 'attribution';
+
+export interface EmbeddedStores {
+  log: LogDirectory;
+  db: PgliteDatabase;
+  close(): Promise<void>;
+}
+
+/** Opens (creating on first use) the log and PGlite of a data directory. */
+export async function openEmbedded(dataDir: string): Promise<EmbeddedStores> {
+  const log = LogDirectory.open(join(dataDir, 'log'));
+  try {
+    for (const topic of Object.values(TOPICS)) log.createTopic(topic, { partitions: TOPIC_PARTITIONS });
+    const db = await openPgliteDatabase(dataDir, { migrations: outputMigrations(DEFAULT_SCHEMA) });
+    return {
+      log,
+      db,
+      close: async () => {
+        await log.close();
+        await db.close();
+      },
+    };
+  } catch (err) {
+    await log.close();
+    throw err;
+  }
+}
+
+/**
+ * Routes one raw line to its topic by its `type` (or its id field), keyed by user id so that a
+ * user's clicks and checkouts share a partition number. Parsing proper happens in the pipeline,
+ * as with Kafka; a line that cannot be routed is returned as a reason instead.
+ */
+export function routeLine(
+  line: string,
+): { topic: string; key: string | undefined } | { reason: string; detail: string } {
+  let e: unknown;
+  try {
+    e = JSON.parse(line);
+  } catch (err) {
+    return { reason: 'malformed_json', detail: `not JSON: ${(err as Error).message}` };
+  }
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) {
+    return { reason: 'malformed_json', detail: 'a line must be a JSON object' };
+  }
+  const o = e as Record<string, unknown>;
+  const type = o.type ?? ('checkout_id' in o ? 'checkout' : 'click_id' in o ? 'click' : undefined);
+  const key = o.user_id === undefined || o.user_id === null ? undefined : String(o.user_id);
+  if (type === 'click') return { topic: TOPICS.clicks, key };
+  if (type === 'checkout') return { topic: TOPICS.checkouts, key };
+  return {
+    reason: 'unknown_type',
+    detail: `"type" must be "click" or "checkout" (or the line must have click_id or checkout_id), got ${JSON.stringify(type)}`,
+  };
+}
+
+/** Appends lines to the log, routed by type; unroutable ones become dead letters. Returns counts. */
+export async function importLines(
+  stores: EmbeddedStores,
+  lines: AsyncIterable<string>,
+  clock: Clock,
+): Promise<{ clicks: number; checkouts: number; deadLetters: number }> {
+  const producer = new LogProducer(stores.log);
+  const counts = { clicks: 0, checkouts: 0, deadLetters: 0 };
+  let dead: ReturnType<typeof deadLetter>[] = [];
+  const flushDead = async () => {
+    if (dead.length === 0) return;
+    await writeRows(stores.db, DEFAULT_SCHEMA, SINK_TABLES.dead_letters, dead);
+    dead = [];
+  };
+  for await (const raw of lines) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() === '') continue;
+    const r = routeLine(line);
+    if ('reason' in r) {
+      dead.push(deadLetter('import', r.reason, line, r.detail, clock.nowMs()));
+      counts.deadLetters++;
+      if (dead.length >= 10_000) await flushDead();
+      continue;
+    }
+    producer.append(r.topic, line, r.key);
+    if (r.topic === TOPICS.clicks) counts.clicks++;
+    else counts.checkouts++;
+  }
+  await producer.flush();
+  await flushDead();
+  return counts;
+}
+
+export interface PipelineRunOptions {
+  attribution: AttributionOptions;
+  clock: Clock;
+  /** Treat the current end of the log as the end of input, finalize everything, and return. */
+  drain: boolean;
+  signal?: AbortSignal;
+  checkpointIntervalMs?: number;
+  /** Called with the runtime once it is built (the demo reports its stats). */
+  onRuntime?: (runtime: Runtime) => void;
+}
+
+/** Runs the attribution pipeline over the log into PGlite, exactly once (one transaction per checkpoint). */
+export async function runAttribution(stores: EmbeddedStores, o: PipelineRunOptions): Promise<RunSummary> {
+  const sources = {
+    clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB }),
+    checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB }),
+  };
+  const pipeline = buildAttributionPipeline(
+    sources,
+    { users: usersLookup(stores.db), products: productsLookup(stores.db) },
+    o.attribution,
+    o.clock,
+  );
+  const committer = new SqlCommitter(stores.db, { schema: DEFAULT_SCHEMA, job: JOB, sinks: SINK_TABLES });
+  const runtime = new Runtime(pipeline, {
+    committer,
+    clock: o.clock,
+    pollMaxRecords: 4096,
+    checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+  });
+  o.onRuntime?.(runtime);
+  try {
+    return await runtime.run(o.signal === undefined ? {} : { signal: o.signal });
+  } finally {
+    await runtime.close();
+  }
+}
+
+export { SINK };

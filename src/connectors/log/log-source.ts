@@ -1,0 +1,297 @@
+/**
+ * Reads one topic of a {@link LogDirectory} as an engine `SourceReader<string>`: each record's
+ * value is its payload (the raw line), parsed later by the pipeline, as with Kafka.
+ *
+ * Guarantees:
+ * - per partition, records come in offset order, each exactly once from the position the reader
+ *   starts at (the first retained offset, or where `seek` put it); every record's CRC is checked
+ *   (unless `verifyChecksums: false`) and damage throws `FM_LOG_CORRUPT`, never skipped;
+ * - a poll shares `maxRecords` fairly among the partitions that have records (each gets an equal
+ *   quota, and what one cannot use goes to the others; the first partition served rotates);
+ * - `caughtUp` lists the partitions with nothing more to read right now; records appended later
+ *   are seen by later polls (a live tail: file sizes and new segments are checked on each poll);
+ * - with `endAtOpen: true` (drain mode, `flowmark run --drain`) the end offsets when the reader
+ *   was opened are the end of input: records appended later are not delivered, and `ended` is
+ *   true once every partition reached its end offset (at once for an empty topic); without it,
+ *   `ended` is never true;
+ * - a reader in the process that writes the log sees only durable (flushed) records; a reader in
+ *   another process sees what the writer wrote, up to the last whole valid record;
+ * - positions below the first retained offset (deleted by retention) start at the first retained
+ *   one: the offsets in between are gone, and the next record delivered says so by its offset;
+ *   `seek` past the end of the log throws `FM_LOG_CORRUPT` (the log lost processed records).
+ *
+ * Reading is buffered: one read system call fills a buffer of `readBufferBytes` (256 KiB) with
+ * many records.
+ */
+
+import { fstatSync } from 'node:fs';
+import { FlowmarkError } from '../../engine/errors.ts';
+import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import type { LogDirectory } from './log-directory.ts';
+import { behindCheckpointError, corruptSegmentError } from './log-errors.ts';
+import { checkName } from './log-options.ts';
+import type { LogPartition } from './log-partition.ts';
+import { findValidFrameAfter, SegmentCursor } from './log-segment.ts';
+import type { LogTopic } from './log-topic.ts';
+
+export interface LogSourceOptions {
+  /** The partitions to read (default: all of the topic). */
+  partitions?: readonly number[];
+  /** Drain mode: the end offsets at open are the end of input (default false: a live tail). */
+  endAtOpen?: boolean;
+  /** The name under which `commit` records positions in the log directory (default `default`). */
+  consumer?: string;
+  /** Bytes read per system call, per partition (default 256 KiB). */
+  readBufferBytes?: number;
+  /** Check every record's CRC-32 (default true). */
+  verifyChecksums?: boolean;
+}
+
+const DEFAULT_READ_BUFFER_BYTES = 256 * 1024;
+
+/** The reading state of one partition. */
+interface PartitionState {
+  readonly id: number;
+  readonly log: LogPartition;
+  /** The next offset to deliver. */
+  next: number;
+  /** Drain mode: the end of input for this partition. */
+  readonly end: number | undefined;
+  cursor: SegmentCursor | undefined;
+  /** Base of the segment whose end was read again after a newer segment appeared. */
+  recheckedBase: number;
+}
+
+export class LogSource implements SourceReader<string> {
+  readonly partitions: readonly number[];
+  readonly topic: string;
+  readonly #log: LogDirectory;
+  readonly #topic: LogTopic;
+  readonly #states: PartitionState[];
+  readonly #consumer: string;
+  readonly #readBufferBytes: number;
+  readonly #verify: boolean;
+  readonly #drain: boolean;
+  #rotation = 0;
+  #closed = false;
+
+  /**
+   * @example
+   * const reader = new LogSource(log, 'clicks', { endAtOpen: true, consumer: 'pipeline' });
+   * await reader.poll(1024); // { records: [{ partition: 0, offset: 0, value: '{"click_id":…}' }, …], caughtUp: [], ended: false }
+   */
+  constructor(log: LogDirectory, topic: string, options: LogSourceOptions = {}) {
+    this.#log = log;
+    this.topic = topic;
+    this.#topic = log.topic(topic);
+    this.#consumer = options.consumer ?? 'default';
+    checkName('consumer', this.#consumer);
+    this.#readBufferBytes = options.readBufferBytes ?? DEFAULT_READ_BUFFER_BYTES;
+    if (!Number.isSafeInteger(this.#readBufferBytes) || this.#readBufferBytes < 64) {
+      throw new FlowmarkError(
+        'FM_CONFIG_INVALID',
+        `log source readBufferBytes must be an integer ≥ 64, got ${this.#readBufferBytes}`,
+      );
+    }
+    this.#verify = options.verifyChecksums ?? true;
+    this.#drain = options.endAtOpen ?? false;
+    const ids = options.partitions ?? this.#topic.partitions.map((p) => p.id);
+    if (new Set(ids).size !== ids.length)
+      throw new FlowmarkError('FM_CONFIG_INVALID', `log source ${topic}: partitions repeat: ${ids.join(', ')}`);
+    this.partitions = [...ids];
+    this.#states = this.partitions.map((id) => {
+      const p = this.#topic.partition(id);
+      return {
+        id,
+        log: p,
+        next: p.startOffset(),
+        end: this.#drain ? p.endOffset() : undefined,
+        cursor: undefined,
+        recheckedBase: -1,
+      };
+    });
+    if (this.#topic.readCommitted(this.#consumer) === undefined) this.commit(this.#positions());
+  }
+
+  /** The next offset this reader will deliver, per partition. */
+  positions(): Map<number, number> {
+    return this.#positions();
+  }
+
+  /**
+   * Resumes at `nextOffsets` (a partition not named starts at its first retained offset).
+   * Throws `FM_LOG_CORRUPT` for a position past the end of the log.
+   */
+  seek(nextOffsets: ReadonlyMap<number, number>): void {
+    this.#checkOpen();
+    for (const s of this.#states) {
+      const wanted = nextOffsets.get(s.id);
+      let next = s.log.startOffset();
+      if (wanted !== undefined) {
+        if (!Number.isSafeInteger(wanted) || wanted < 0)
+          throw new RangeError(`log source ${this.topic}: bad offset ${wanted} for partition ${s.id}`);
+        const end = s.log.endOffset();
+        if (wanted > end) throw behindCheckpointError(this.topic, s.id, wanted, end);
+        if (wanted > next) next = wanted;
+      }
+      s.cursor?.close();
+      s.cursor = undefined;
+      s.recheckedBase = -1;
+      s.next = next;
+    }
+  }
+
+  poll(maxRecords: number): PollResult<string> {
+    this.#checkOpen();
+    const states = this.#states;
+    const n = states.length;
+    const records: SourceRecord<string>[] = [];
+    const done = new Array<boolean>(n).fill(false);
+    let active = n;
+    const first = this.#rotation;
+    this.#rotation = n === 0 ? 0 : (first + 1) % n;
+    while (records.length < maxRecords && active > 0) {
+      const quota = Math.max(1, Math.floor((maxRecords - records.length) / active));
+      for (let k = 0; k < n && records.length < maxRecords; k++) {
+        const i = (first + k) % n;
+        if (done[i]) continue;
+        if (this.#read(states[i] as PartitionState, Math.min(quota, maxRecords - records.length), records)) {
+          done[i] = true;
+          active--;
+        }
+      }
+    }
+    const caughtUp: number[] = [];
+    for (let i = 0; i < n; i++) if (done[i]) caughtUp.push((states[i] as PartitionState).id);
+    const ended = this.#drain && states.every((s) => s.next >= (s.end as number));
+    return { records, caughtUp, ended };
+  }
+
+  /**
+   * Records the consumer's position in the log directory (`<topic>/consumers/<name>.json`), for
+   * retention (segments at or after it are kept) and inspection. The exactly-once position of a
+   * pipeline is its checkpoint, not this.
+   */
+  commit(nextOffsets: ReadonlyMap<number, number>): void {
+    this.#topic.writeCommitted(this.#consumer, nextOffsets, this.#log.options.nowMs());
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const s of this.#states) {
+      s.cursor?.close();
+      s.cursor = undefined;
+    }
+  }
+
+  #positions(): Map<number, number> {
+    return new Map(this.#states.map((s) => [s.id, s.next]));
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new Error(`log source ${this.topic} is closed`);
+  }
+
+  /**
+   * Delivers up to `quota` records of one partition into `out`. Returns true when the partition
+   * has nothing more to read now (caught up, or at its drain end), false when the quota ran out
+   * with records left.
+   */
+  #read(s: PartitionState, quota: number, out: SourceRecord<string>[]): boolean {
+    let delivered = 0;
+    for (;;) {
+      if (s.end !== undefined && s.next >= s.end) return true;
+      if (s.cursor === undefined && !this.#openSegment(s)) return true;
+      const c = s.cursor as SegmentCursor;
+      const skipping = c.expectedOffset < s.next;
+      const code = c.next(s.log.readLimit(c.base), this.#verify && !skipping);
+      if (code > 0) {
+        if (skipping) continue;
+        if (delivered === quota) {
+          c.unread(code);
+          return false;
+        }
+        out.push({ partition: s.id, offset: c.frameOffset, value: c.payload() });
+        s.next = c.frameOffset + 1;
+        delivered++;
+        continue;
+      }
+      if (code < 0 || c.trailingBytes > 0) {
+        if (this.#checkTail(s, c, code)) continue;
+        return true;
+      }
+      if (!this.#nextSegment(s, c)) return true;
+    }
+  }
+
+  /** Opens the segment holding `s.next` (or the first retained one); false if there is none. */
+  #openSegment(s: PartitionState): boolean {
+    for (let attempt = 0; ; attempt++) {
+      const bases = s.log.segmentBases();
+      if (bases.length === 0) return false;
+      const first = bases[0] as number;
+      if (s.next < first) s.next = first;
+      let lo = 0;
+      let hi = bases.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if ((bases[mid] as number) <= s.next) lo = mid;
+        else hi = mid - 1;
+      }
+      const base = bases[lo] as number;
+      try {
+        s.cursor = new SegmentCursor(s.log.segmentPath(base), base, this.#readBufferBytes);
+        return true;
+      } catch (err) {
+        // Deleted by retention between listing and opening: list again.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  /** At the clean end of the current segment: moves to the next one if it exists; false if none. */
+  #nextSegment(s: PartitionState, c: SegmentCursor): boolean {
+    const bases = s.log.segmentBases();
+    const nextBase = bases.find((b) => b > c.base);
+    if (nextBase === undefined) return false;
+    if (s.recheckedBase !== c.base) {
+      // The writer finishes a segment before it creates the next: read this one's end once more.
+      s.recheckedBase = c.base;
+      return true;
+    }
+    // A segment deleted by retention while it was being read leaves a gap: go on at the first retained offset.
+    const deleted = !bases.includes(c.base);
+    if (!deleted && nextBase !== c.expectedOffset) {
+      throw new FlowmarkError(
+        'FM_LOG_CORRUPT',
+        `log topic ${this.topic} partition ${s.id}: segment ${c.path} ends before offset ${c.expectedOffset}, ` +
+          `but the next segment starts at offset ${nextBase}: records are missing. Restore the partition's directory from a backup.`,
+      );
+    }
+    c.close();
+    s.cursor = undefined;
+    return this.#openSegment(s);
+  }
+
+  /**
+   * Bytes that are not a valid record where one should be. In a segment no longer written, or
+   * followed by a valid record, that is corruption (`FM_LOG_CORRUPT`); at the end of the last
+   * segment it is a write in progress or a torn tail the writer will cut away: wait (false).
+   * Returns true when the segment was just found sealed: its end must be read once more.
+   */
+  #checkTail(s: PartitionState, c: SegmentCursor, code: number): boolean {
+    s.log.segmentBases();
+    if (s.log.isSealed(c.base)) {
+      if (s.recheckedBase !== c.base) {
+        s.recheckedBase = c.base;
+        return true;
+      }
+      throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, undefined);
+    }
+    const end = Math.min(s.log.readLimit(c.base), fstatSync(c.fd).size);
+    const found = findValidFrameAfter(c.fd, c.position, end, c.expectedOffset);
+    if (found >= 0) throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, found);
+    return false;
+  }
+}

@@ -1,0 +1,243 @@
+import { FlowmarkError, type LookupFn } from '../../engine/index.ts';
+import { qualified, quoteIdent, type SqlClient } from './sql-client.ts';
+import { sqlError } from './sql-errors.ts';
+
+/** A user row as the lookup returns it (the same shape as the application's UserRow). */
+export interface UserLookupRow {
+  userId: string;
+  name: string | null;
+  gender: string | null;
+}
+
+/** A product row as the lookup returns it (the same shape as the application's ProductRow). */
+export interface ProductLookupRow {
+  productId: string;
+  name: string | null;
+  category: string | null;
+  price: number | null;
+  commissionRate: number | null;
+}
+
+/**
+ * Where a dimension is read from. Each field of the row maps to a column of the table, or to
+ * `null` when the table has no such column (the field is then always null). Only these columns
+ * are ever selected — never `SELECT *`, so a password column next to them is never read.
+ */
+export interface DimensionTableSpec<F extends string> {
+  schema?: string;
+  table?: string;
+  keyColumn?: string;
+  columns?: Partial<Record<F, string | null>>;
+}
+
+export type UsersTableSpec = DimensionTableSpec<'name' | 'gender'>;
+export type ProductsTableSpec = DimensionTableSpec<'name' | 'category' | 'price' | 'commissionRate'>;
+
+/** flowmark's own `users` table; e.g. `commerce.users(id, username, password)` is
+ * `{ schema: 'commerce', table: 'users', keyColumn: 'id', columns: { name: 'username', gender: null } }`. */
+export const DEFAULT_USERS_TABLE = {
+  schema: 'flowmark',
+  table: 'users',
+  keyColumn: 'user_id',
+  columns: { name: 'name', gender: 'gender' },
+} as const;
+
+/** flowmark's own `products` table, which is also the layout of `shop.products`. */
+export const DEFAULT_PRODUCTS_TABLE = {
+  schema: 'flowmark',
+  table: 'products',
+  keyColumn: 'product_id',
+  columns: { name: 'product_name', category: 'category', price: 'price', commissionRate: 'commission_rate' },
+} as const;
+
+type FieldKind = 'text' | 'number';
+
+interface Resolved {
+  what: string;
+  schema: string;
+  table: string;
+  keyColumn: string;
+  /** Field name, its column (null: not in the table) and how to read it. */
+  fields: { field: string; column: string | null; kind: FieldKind }[];
+}
+
+/** How keys are compared: integer key columns by value (index-friendly), others as text. */
+export type KeyMatch = 'integer' | 'text';
+
+const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
+/** The decimal string of an integer, as ids are written (no sign +, no leading zeros). */
+const CANONICAL_INTEGER = /^-?(0|[1-9]\d{0,18})$/;
+const INT8_MAX = 9223372036854775807n;
+
+/**
+ * The one statement of a look-up: only the key and the configured columns, as text, for a batch
+ * of keys in `$1`. Integer key columns are compared as integers (`id = ANY($1::bigint[])`, which
+ * can use the index; callers pass only canonical decimal strings), others as text
+ * (`key::text = ANY($1::text[])`).
+ */
+function lookupSql(r: Resolved, match: KeyMatch): string {
+  const key = quoteIdent(r.keyColumn);
+  const select = [`${key}::text AS k`];
+  r.fields.forEach((f, i) => {
+    if (f.column !== null) select.push(`${quoteIdent(f.column)}::text AS f${i}`);
+  });
+  const where = match === 'integer' ? `${key} = ANY($1::bigint[])` : `${key}::text = ANY($1::text[])`;
+  return `SELECT ${select.join(', ')} FROM ${qualified(r.schema, r.table)} WHERE ${where}`;
+}
+
+function resolve<F extends string>(
+  what: string,
+  spec: DimensionTableSpec<F>,
+  defaults: { schema: string; table: string; keyColumn: string; columns: Record<F, string> },
+  kinds: Record<F, FieldKind>,
+): Resolved {
+  const columns = { ...defaults.columns, ...spec.columns } as Record<F, string | null>;
+  return {
+    what,
+    schema: spec.schema ?? defaults.schema,
+    table: spec.table ?? defaults.table,
+    keyColumn: spec.keyColumn ?? defaults.keyColumn,
+    fields: (Object.keys(kinds) as F[]).map((field) => ({ field, column: columns[field] ?? null, kind: kinds[field] })),
+  };
+}
+
+/**
+ * Checks that the table and every configured column exist; returns how keys are compared.
+ * Reads only the catalog, and only for the configured columns.
+ */
+async function inspect(client: SqlClient, r: Resolved): Promise<KeyMatch> {
+  const name = `${r.schema}.${r.table}`;
+  const { rows: found } = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [
+    qualified(r.schema, r.table),
+  ]);
+  if (found[0]?.oid == null) {
+    throw new FlowmarkError('FM_CONFIG_INVALID', `${r.what} table ${name} does not exist (check its schema and table)`);
+  }
+  const wanted = [r.keyColumn, ...r.fields.flatMap((f) => (f.column === null ? [] : [f.column]))];
+  const { rows } = await client.query<{ name: string; type: string }>(
+    `SELECT attname::text AS name, format_type(atttypid, NULL) AS type FROM pg_catalog.pg_attribute
+     WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attname = ANY($2::text[])`,
+    [qualified(r.schema, r.table), wanted],
+  );
+  const types = new Map(rows.map((c) => [c.name, c.type]));
+  for (const f of [{ field: 'key', column: r.keyColumn }, ...r.fields]) {
+    if (f.column !== null && !types.has(f.column)) {
+      throw new FlowmarkError(
+        'FM_CONFIG_INVALID',
+        `${r.what} table ${name} has no column "${f.column}" (configured for ${f.field})` +
+          (f.field === 'key' ? '' : `; set ${f.field} to null if the table has no such column`),
+      );
+    }
+  }
+  return INTEGER_TYPES.has(types.get(r.keyColumn) as string) ? 'integer' : 'text';
+}
+
+function isInt8(key: string): boolean {
+  if (!CANONICAL_INTEGER.test(key)) return false;
+  const n = BigInt(key);
+  return n <= INT8_MAX && n >= -INT8_MAX - 1n;
+}
+
+function toNumber(text: string | null): number | null {
+  if (text === null) return null;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** A batched look-up over `r`: one query per call; keys not found are absent from the map. */
+function tableLookup<V>(
+  client: SqlClient,
+  r: Resolved,
+  build: (key: string, f: Record<string, unknown>) => V,
+): LookupFn<V> {
+  let plan: Promise<{ sql: string; match: KeyMatch }> | undefined;
+  const planOf = () => {
+    plan ??= inspect(client, r).then(
+      (match) => ({ sql: lookupSql(r, match), match }),
+      (err) => {
+        plan = undefined; // a database that was down may be back next time
+        throw err;
+      },
+    );
+    return plan;
+  };
+  return async (keys) => {
+    const out = new Map<string, V>();
+    try {
+      const { sql, match } = await planOf();
+      const wanted = match === 'integer' ? keys.filter(isInt8) : [...keys];
+      if (wanted.length === 0) return out;
+      const { rows } = await client.query<Record<string, string | null>>(sql, [wanted]);
+      for (const row of rows) {
+        const key = row.k as string;
+        const fields: Record<string, unknown> = {};
+        r.fields.forEach((f, i) => {
+          const text = f.column === null ? null : (row[`f${i}`] ?? null);
+          fields[f.field] = f.kind === 'number' ? toNumber(text) : text;
+        });
+        out.set(key, build(key, fields));
+      }
+      return out;
+    } catch (err) {
+      throw sqlError(err, 'FM_LOOKUP_FAILED', `looking up ${r.what} in ${r.schema}.${r.table} failed`);
+    }
+  };
+}
+
+/**
+ * Looks users up by id in a users table (flowmark's own by default, or the shop's).
+ *
+ * @example
+ * const users = usersLookup(client, { schema: 'commerce', table: 'users', keyColumn: 'id', columns: { name: 'username', gender: null } });
+ * await users(['1', '7', 'x']); // Map { '1' => { userId: '1', name: 'alice', gender: null } } — 7 unknown, x not an id
+ * // the query: SELECT "id"::text AS k, "username"::text AS f0 FROM "commerce"."users" WHERE "id" = ANY($1::bigint[])
+ */
+export function usersLookup(client: SqlClient, spec: UsersTableSpec = {}): LookupFn<UserLookupRow> {
+  const r = resolve('users', spec, DEFAULT_USERS_TABLE, { name: 'text', gender: 'text' });
+  return tableLookup(client, r, (userId, f) => ({
+    userId,
+    name: f.name as string | null,
+    gender: f.gender as string | null,
+  }));
+}
+
+/** Looks products up by id in a products table (flowmark's own by default, or the shop's). */
+export function productsLookup(client: SqlClient, spec: ProductsTableSpec = {}): LookupFn<ProductLookupRow> {
+  const r = resolve('products', spec, DEFAULT_PRODUCTS_TABLE, {
+    name: 'text',
+    category: 'text',
+    price: 'number',
+    commissionRate: 'number',
+  });
+  return tableLookup(client, r, (productId, f) => ({
+    productId,
+    name: f.name as string | null,
+    category: f.category as string | null,
+    price: f.price as number | null,
+    commissionRate: f.commissionRate as number | null,
+  }));
+}
+
+/**
+ * Checks a users/products configuration against the database before anything starts: the table
+ * and each configured column must exist. Throws FM_CONFIG_INVALID naming what is missing.
+ */
+export async function checkDimensionTables(
+  client: SqlClient,
+  specs: { users?: UsersTableSpec; products?: ProductsTableSpec },
+): Promise<void> {
+  const users = resolve('users', specs.users ?? {}, DEFAULT_USERS_TABLE, { name: 'text', gender: 'text' });
+  const products = resolve('products', specs.products ?? {}, DEFAULT_PRODUCTS_TABLE, {
+    name: 'text',
+    category: 'text',
+    price: 'number',
+    commissionRate: 'number',
+  });
+  for (const r of [users, products]) {
+    try {
+      await inspect(client, r);
+    } catch (err) {
+      throw sqlError(err, 'FM_LOOKUP_FAILED', `checking the ${r.what} table failed`);
+    }
+  }
+}

@@ -1,0 +1,336 @@
+import {
+  type Checkpoint,
+  type CheckpointCommitter,
+  FlowmarkError,
+  type RestorePoint,
+  type SnapshotEntry,
+  type SnapshotMeta,
+} from '../../engine/index.ts';
+import { type SinkTables, validateSinkTables } from './sink-tables.ts';
+import { qualified, type SqlClient } from './sql-client.ts';
+import { sqlError } from './sql-errors.ts';
+import { DEFAULT_BATCH_ROWS, writeRows } from './unnest-writer.ts';
+
+export interface SqlCommitterOptions {
+  /** The schema holding `checkpoints`, `state` and the sink tables (default `flowmark`). */
+  schema?: string;
+  /** The job's name: its row in `checkpoints` and its rows in `state` (several jobs may share a schema). */
+  job: string;
+  /** Where each sink of the pipeline is written. Every sink id of the pipeline must be here. */
+  sinks: SinkTables;
+  /** Most rows per statement (default 50 000). */
+  batchRows?: number;
+  /** State entries read per query when loading (default 10 000). */
+  loadPageSize?: number;
+}
+
+interface StateRow {
+  node: string;
+  tbl: string;
+  key: string;
+  value: string;
+  expires_at_ms: number | null;
+}
+
+/**
+ * Makes checkpoints durable in PostgreSQL (a server, or PGlite): each checkpoint is ONE
+ * transaction that
+ * 1. fences: `UPDATE checkpoints … WHERE job = $job AND epoch = $myEpoch` — no row means another
+ *    instance of the job has loaded since (it took a newer epoch): `FM_FENCED`, nothing written;
+ *    the same statement stores the checkpoint id and the metadata (source offsets, watermarks);
+ * 2. writes the sink rows, one `unnest` statement per table (upsert tables keep the last row
+ *    per primary key; append tables insert every row);
+ * 3. applies the state delta to `state` (upserts and deletions, also with `unnest`).
+ *
+ * Either all of it is committed or none, so a restart resumes exactly where the rows end.
+ * `load()` takes the job's next epoch (fencing out any older instance) and returns the last
+ * checkpoint. Committing a checkpoint id that is already committed under the same epoch (a retry
+ * after the acknowledgement of COMMIT was lost) writes nothing and succeeds.
+ *
+ * Needs the tables of the output schema's migrations: `checkpoints(job, checkpoint_id, epoch,
+ * meta, committed_at)` and `state(job, node, tbl, key, value, expires_at_ms)`.
+ *
+ * @example
+ * const committer = new SqlCommitter(client, { schema: 'flowmark', job: 'attribution', sinks });
+ * const runtime = new Runtime(pipeline, { committer, clock: systemClock });
+ * await runtime.run(); // load() restores the last checkpoint; every checkpoint is one transaction
+ */
+export class SqlCommitter implements CheckpointCommitter {
+  readonly #client: SqlClient;
+  readonly #schema: string;
+  readonly #job: string;
+  readonly #sinks: SinkTables;
+  readonly #batchRows: number;
+  readonly #pageSize: number;
+  readonly #t: { checkpoints: string; state: string };
+  #epoch: number | undefined;
+
+  constructor(client: SqlClient, options: SqlCommitterOptions) {
+    validateSinkTables(options.sinks);
+    this.#client = client;
+    this.#schema = options.schema ?? 'flowmark';
+    this.#job = options.job;
+    this.#sinks = options.sinks;
+    this.#batchRows = positive(options.batchRows ?? DEFAULT_BATCH_ROWS, 'batchRows');
+    this.#pageSize = positive(options.loadPageSize ?? 10_000, 'loadPageSize');
+    this.#t = { checkpoints: qualified(this.#schema, 'checkpoints'), state: qualified(this.#schema, 'state') };
+  }
+
+  /** The epoch taken by the last `load()` (undefined before). */
+  get epoch(): number | undefined {
+    return this.#epoch;
+  }
+
+  async load(): Promise<RestorePoint | undefined> {
+    await this.#checkTables();
+    const { checkpoints } = this.#t;
+    let epoch: number;
+    try {
+      // Its own transaction: the new epoch must be visible (and fence) before anything is read.
+      const { rows } = await this.#client.query<{ epoch: string }>(
+        `INSERT INTO ${checkpoints} AS c (job, checkpoint_id, epoch) VALUES ($1, 0, 1)
+         ON CONFLICT (job) DO UPDATE SET epoch = c.epoch + 1 RETURNING c.epoch::text AS epoch`,
+        [this.#job],
+      );
+      epoch = Number((rows[0] as { epoch: string }).epoch);
+    } catch (err) {
+      throw sqlError(err, 'FM_SINK_FAILED', `taking the epoch of job "${this.#job}" failed`);
+    }
+    this.#epoch = epoch;
+    try {
+      // One snapshot for the metadata and every page of state.
+      return await this.#client.transaction(async (tx) => {
+        await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        const { rows } = await tx.query<{ checkpoint_id: string; epoch: string; meta: string | null }>(
+          `SELECT checkpoint_id::text AS checkpoint_id, epoch::text AS epoch, meta::text AS meta
+           FROM ${checkpoints} WHERE job = $1`,
+          [this.#job],
+        );
+        const head = rows[0];
+        if (head === undefined || Number(head.epoch) !== epoch) throw this.#fenced(Number(head?.epoch));
+        const checkpointId = Number(head.checkpoint_id);
+        if (checkpointId === 0 || head.meta === null) return undefined;
+        const meta = JSON.parse(head.meta, reviveInfinity) as SnapshotMeta;
+        return { checkpointId, meta, entries: await this.#readState(tx) };
+      });
+    } catch (err) {
+      throw sqlError(err, 'FM_SINK_FAILED', `loading the last checkpoint of job "${this.#job}" failed`);
+    }
+  }
+
+  /** Reads the job's state in pages (keyset pagination on the primary key). */
+  async #readState(tx: SqlClient): Promise<SnapshotEntry[]> {
+    const cols = `node, tbl, key, value::text AS value, expires_at_ms`;
+    const order = 'ORDER BY node, tbl, key';
+    const first = `SELECT ${cols} FROM ${this.#t.state} WHERE job = $1 ${order} LIMIT $2`;
+    const next = `SELECT ${cols} FROM ${this.#t.state} WHERE job = $1 AND (node, tbl, key) > ($3, $4, $5) ${order} LIMIT $2`;
+    const entries: SnapshotEntry[] = [];
+    let last: StateRow | undefined;
+    for (;;) {
+      const params =
+        last === undefined ? [this.#job, this.#pageSize] : [this.#job, this.#pageSize, last.node, last.tbl, last.key];
+      const { rows } = await tx.query<StateRow>(last === undefined ? first : next, params);
+      for (const r of rows) {
+        const e: SnapshotEntry = { node: r.node, table: r.tbl, key: decodeStateKey(r.key), value: JSON.parse(r.value) };
+        if (r.expires_at_ms !== null) e.expiresAtMs = Number(r.expires_at_ms);
+        entries.push(e);
+      }
+      if (rows.length < this.#pageSize) return entries;
+      last = rows.at(-1);
+    }
+  }
+
+  async commit(checkpoint: Checkpoint): Promise<void> {
+    const epoch = this.#epoch;
+    if (epoch === undefined) {
+      throw new FlowmarkError('FM_RUNTIME_STATE', `job "${this.#job}": commit() before load(): load() takes the epoch`);
+    }
+    // Everything that can fail without the database fails here, before the transaction.
+    const sinks = [...checkpoint.outputs].map(([id, rows]) => {
+      const table = this.#sinks[id];
+      if (table === undefined) {
+        throw new FlowmarkError(
+          'FM_CONFIG_INVALID',
+          `the pipeline has a sink "${id}" that has no table: describe it in the sink tables given to the committer`,
+        );
+      }
+      return { table, rows };
+    });
+    const state = stateChanges(checkpoint.snapshot.entries);
+    const meta = JSON.stringify(checkpoint.snapshot.meta, replaceInfinity);
+    const { checkpoints, state: stateTable } = this.#t;
+    try {
+      await this.#client.transaction(async (tx) => {
+        const fence = await tx.query(
+          `UPDATE ${checkpoints} SET checkpoint_id = $3, meta = $4::jsonb, committed_at = now()
+           WHERE job = $1 AND epoch = $2 AND checkpoint_id < $3 RETURNING job`,
+          [this.#job, epoch, checkpoint.id, meta],
+        );
+        if (fence.rows.length === 0) {
+          const { rows } = await tx.query<{ epoch: string; checkpoint_id: string }>(
+            `SELECT epoch::text AS epoch, checkpoint_id::text AS checkpoint_id FROM ${checkpoints} WHERE job = $1`,
+            [this.#job],
+          );
+          const now = rows[0];
+          if (now === undefined || Number(now.epoch) !== epoch) throw this.#fenced(Number(now?.epoch));
+          return; // Already committed by this instance: a retry after a lost acknowledgement.
+        }
+        for (const { table, rows } of sinks) await writeRows(tx, this.#schema, table, rows, this.#batchRows);
+        if (checkpoint.snapshot.kind === 'full') {
+          await tx.query(`DELETE FROM ${stateTable} WHERE job = $1`, [this.#job]);
+        }
+        for (let i = 0; i < state.upserts.node.length; i += this.#batchRows) {
+          const j = i + this.#batchRows;
+          await tx.query(
+            `INSERT INTO ${stateTable} (job, node, tbl, key, value, expires_at_ms)
+             SELECT $1, n, t, k, v::json, e FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::double precision[]) AS u(n, t, k, v, e)
+             ON CONFLICT (job, node, tbl, key) DO UPDATE SET value = EXCLUDED.value, expires_at_ms = EXCLUDED.expires_at_ms`,
+            [
+              this.#job,
+              state.upserts.node.slice(i, j),
+              state.upserts.table.slice(i, j),
+              state.upserts.key.slice(i, j),
+              state.upserts.value.slice(i, j),
+              state.upserts.expiresAtMs.slice(i, j),
+            ],
+          );
+        }
+        for (let i = 0; i < state.deletes.node.length; i += this.#batchRows) {
+          const j = i + this.#batchRows;
+          await tx.query(
+            `DELETE FROM ${stateTable} WHERE job = $1 AND (node, tbl, key) IN
+             (SELECT * FROM unnest($2::text[], $3::text[], $4::text[]))`,
+            [this.#job, state.deletes.node.slice(i, j), state.deletes.table.slice(i, j), state.deletes.key.slice(i, j)],
+          );
+        }
+      });
+    } catch (err) {
+      throw sqlError(err, 'FM_SINK_FAILED', `checkpoint ${checkpoint.id} of job "${this.#job}" was not committed`);
+    }
+  }
+
+  #fenced(current: number): FlowmarkError {
+    return new FlowmarkError(
+      'FM_FENCED',
+      `job "${this.#job}" was taken over by another instance (epoch ${Number.isNaN(current) ? 'gone' : current}, ` +
+        `this instance holds ${this.#epoch}): this instance must stop; nothing of its checkpoint was written`,
+    );
+  }
+
+  /** Fails with one clear message when a table or column the committer writes is missing. */
+  async #checkTables(): Promise<void> {
+    const want = new Map<string, string[]>([
+      ['checkpoints', ['job', 'checkpoint_id', 'epoch', 'meta', 'committed_at']],
+      ['state', ['job', 'node', 'tbl', 'key', 'value', 'expires_at_ms']],
+    ]);
+    for (const t of Object.values(this.#sinks)) {
+      const cols = t.columns.map((c) => c.name);
+      if (t.updatedAtColumn !== undefined) cols.push(t.updatedAtColumn);
+      want.set(t.table, [...(want.get(t.table) ?? []), ...cols]);
+    }
+    let rows: { table_name: string; column_name: string }[];
+    try {
+      ({ rows } = await this.#client.query<{ table_name: string; column_name: string }>(
+        `SELECT table_name::text AS table_name, column_name::text AS column_name FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = ANY($2::text[])`,
+        [this.#schema, [...want.keys()]],
+      ));
+    } catch (err) {
+      throw sqlError(err, 'FM_SINK_FAILED', `reading the tables of schema "${this.#schema}" failed`);
+    }
+    const have = new Set(rows.map((r) => `${r.table_name}.${r.column_name}`));
+    const tables = new Set(rows.map((r) => r.table_name));
+    const missing: string[] = [];
+    for (const [table, cols] of want) {
+      if (!tables.has(table)) missing.push(`table ${this.#schema}.${table}`);
+      else for (const c of cols) if (!have.has(`${table}.${c}`)) missing.push(`column ${this.#schema}.${table}.${c}`);
+    }
+    if (missing.length > 0) {
+      throw new FlowmarkError(
+        'FM_CONFIG_INVALID',
+        `the database lacks ${missing.join(', ')}: run flowmark's migrations on schema "${this.#schema}" ` +
+          '(they create the tables), or fix the sink table description',
+      );
+    }
+  }
+}
+
+interface StateChanges {
+  upserts: { node: string[]; table: string[]; key: string[]; value: string[]; expiresAtMs: (number | null)[] };
+  deletes: { node: string[]; table: string[]; key: string[] };
+}
+
+/** The delta as parameter arrays: the last change per (node, table, key) wins. */
+function stateChanges(entries: readonly SnapshotEntry[]): StateChanges {
+  const last = new Map<string, SnapshotEntry>();
+  for (const e of entries) last.set(`${e.node}\u0000${e.table}\u0000${e.key}`, e);
+  const out: StateChanges = {
+    upserts: { node: [], table: [], key: [], value: [], expiresAtMs: [] },
+    deletes: { node: [], table: [], key: [] },
+  };
+  for (const e of last.values()) {
+    const key = encodeStateKey(e.key);
+    if (e.value === undefined) {
+      out.deletes.node.push(e.node);
+      out.deletes.table.push(e.table);
+      out.deletes.key.push(key);
+      continue;
+    }
+    out.upserts.node.push(e.node);
+    out.upserts.table.push(e.table);
+    out.upserts.key.push(key);
+    out.upserts.value.push(stateJson(e));
+    out.upserts.expiresAtMs.push(e.expiresAtMs ?? null);
+  }
+  return out;
+}
+
+function stateJson(e: SnapshotEntry): string {
+  const notSerializable = (why: string) =>
+    new FlowmarkError(
+      'FM_STATE_NOT_SERIALIZABLE',
+      `state ${e.node}/${e.table} key ${e.key} cannot be checkpointed (${why}): state values must be JSON-serializable plain data`,
+    );
+  const t = typeof e.value;
+  if (t === 'function' || t === 'symbol' || t === 'bigint') throw notSerializable(`a ${t}`);
+  try {
+    return JSON.stringify(e.value);
+  } catch (err) {
+    throw notSerializable((err as Error).message);
+  }
+}
+
+/**
+ * State keys are stored as text, which cannot hold U+0000 (flowmark's own keys contain it, e.g.
+ * `user\0product`): `\` becomes `\\` and U+0000 becomes `\0`. Values are JSON text in a `json`
+ * column, where U+0000 is the escape `\u0000` (which `jsonb` would refuse).
+ */
+export function encodeStateKey(key: string): string {
+  if (!key.includes('\\') && !key.includes('\u0000')) return key;
+  return key.replaceAll('\\', '\\\\').replaceAll('\u0000', '\\0');
+}
+
+export function decodeStateKey(stored: string): string {
+  if (!stored.includes('\\')) return stored;
+  return stored.replace(/\\(\\|0)/g, (_m, c: string) => (c === '0' ? '\u0000' : '\\'));
+}
+
+/** ±∞ (watermarks) are not JSON: stored as "+inf"/"-inf", as the snapshot byte format does. */
+function replaceInfinity(_key: string, value: unknown): unknown {
+  if (value === Number.POSITIVE_INFINITY) return '+inf';
+  if (value === Number.NEGATIVE_INFINITY) return '-inf';
+  return value;
+}
+
+function reviveInfinity(_key: string, value: unknown): unknown {
+  if (value === '+inf') return Number.POSITIVE_INFINITY;
+  if (value === '-inf') return Number.NEGATIVE_INFINITY;
+  return value;
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new FlowmarkError('FM_CONFIG_INVALID', `${name} must be a positive integer, got ${n}`);
+  }
+  return n;
+}

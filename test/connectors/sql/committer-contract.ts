@@ -1,0 +1,452 @@
+/**
+ * The contract of a SQL checkpoint committer (ARCHITECTURE §3.7), run against every database
+ * flowmark supports: PGlite here (test/connectors/pglite/pglite-committer.test.ts), a PostgreSQL
+ * server in the postgres connector's tests. Each test works in its own fresh schema.
+ *
+ * @example
+ * committerContract('PGlite', { client: () => sharedPglite() });
+ */
+import assert from 'node:assert/strict';
+import { describe, type TestContext, test } from 'node:test';
+import type { SqlClient } from '../../../src/connectors/sql/sql-client.ts';
+import { SqlCommitter } from '../../../src/connectors/sql/sql-committer.ts';
+import type { Checkpoint } from '../../../src/engine/checkpoint.ts';
+import { isFlowmarkError } from '../../../src/engine/errors.ts';
+import type { SnapshotEntry, SnapshotMeta } from '../../../src/engine/snapshot.ts';
+import { checkoutRow, count, freshSchema, SINKS, type SqlHarness, tableRows, uniqueSchema } from './sql-fixtures.ts';
+
+const META: SnapshotMeta = {
+  sources: {
+    clicks: { offsets: { '0': 17, '1': 4 }, maxEventTimeMs: { '0': 1_714_557_600_000, '1': Number.NEGATIVE_INFINITY } },
+  },
+  nodes: {
+    clicks: { inputWatermarksMs: [], watermarkMs: Number.NEGATIVE_INFINITY, outputWatermarkMs: 1_714_557_585_000 },
+    attribute: {
+      inputWatermarksMs: [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY],
+      watermarkMs: Number.NEGATIVE_INFINITY,
+      outputWatermarkMs: Number.POSITIVE_INFINITY,
+    },
+  },
+};
+
+function checkpoint(
+  id: number,
+  parts: {
+    outputs?: Record<string, unknown[]>;
+    entries?: SnapshotEntry[];
+    kind?: 'full' | 'delta';
+    meta?: SnapshotMeta;
+  } = {},
+): Checkpoint {
+  const outputs = new Map<string, unknown[]>(Object.keys(SINKS).map((sink) => [sink, parts.outputs?.[sink] ?? []]));
+  return {
+    id,
+    outputs,
+    snapshot: {
+      version: 1,
+      checkpointId: id,
+      kind: parts.kind ?? (id === 1 ? 'full' : 'delta'),
+      meta: parts.meta ?? META,
+      entries: parts.entries ?? [],
+    },
+  };
+}
+
+const deadLetter = (raw: string) => ({
+  source: 'clicks',
+  reason: 'malformed_json',
+  raw,
+  detail: 'not JSON',
+  received_at: '2024-05-01T10:00:00.000Z',
+});
+
+/** Sorted copy, so entries compare regardless of the order a store returns them in. */
+function sorted(entries: Iterable<SnapshotEntry>): SnapshotEntry[] {
+  const id = (e: SnapshotEntry) => `${e.node}\u0001${e.table}\u0001${e.key}`;
+  return [...entries].sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+}
+
+/** Everything a commit may touch, to compare before and after. */
+async function everything(client: SqlClient, schema: string) {
+  return {
+    checkouts: await tableRows(client, schema, 'attributed_checkouts', 'checkout_id'),
+    credits: await tableRows(client, schema, 'attribution_credits', 'checkout_id, click_id, model'),
+    deadLetters: await tableRows(client, schema, 'dead_letters', 'id'),
+    analytics: await tableRows(client, schema, 'analytics_minute', 'window_start, dimension, value'),
+    state: await tableRows(client, schema, 'state', 'node, tbl, key'),
+    checkpoints: await tableRows(client, schema, 'checkpoints', 'job'),
+  };
+}
+
+export function committerContract(label: string, harness: SqlHarness): void {
+  const setup = async (t: TestContext, job = 'job') => {
+    const client = await harness.client();
+    const schema = await freshSchema(t, client);
+    const committer = () => new SqlCommitter(client, { schema, job, sinks: SINKS });
+    return { client, schema, committer };
+  };
+
+  describe(`SqlCommitter contract: ${label}`, () => {
+    test('a job without a checkpoint loads as undefined, and each load takes the next epoch', async (t) => {
+      const { committer } = await setup(t);
+      const a = committer();
+      assert.equal(await a.load(), undefined);
+      assert.equal(a.epoch, 1);
+      const b = committer();
+      assert.equal(await b.load(), undefined);
+      assert.equal(b.epoch, 2);
+    });
+
+    test('commit then load gives back the checkpoint id, the meta (±Infinity intact) and the state', async (t) => {
+      const { committer } = await setup(t);
+      const entries: SnapshotEntry[] = [
+        {
+          node: 'attribute',
+          table: 'clicks',
+          key: 'u1\u0000p1',
+          value: [[1000, { clickId: 'c\u00001', raw: '{"a":"\\\\"}' }]],
+        },
+        {
+          node: 'attribute',
+          table: 'timers',
+          key: '1000|u1\u0000p1',
+          value: [1000, 'u1\u0000p1'],
+          expiresAtMs: 3_600_000,
+        },
+        { node: 'dedupe', table: 'seen', key: 'back\\slash\\0', value: true, expiresAtMs: 86_400_000.5 },
+        { node: 'dedupe', table: 'seen', key: '', value: null },
+        { node: 'w', table: 'windows', key: '0:60000:total\u0000all', value: [{ checkouts: 2, cents: -0.5 }, 0] },
+        { node: 'w', table: 'emoji', key: 'é😀"\'{}', value: { nested: { deep: ['x', 1.5e-7, 1e21, false] } } },
+      ];
+      const writer = committer();
+      await writer.load();
+      await writer.commit(checkpoint(1, { entries }));
+
+      const point = await committer().load();
+      assert.ok(point !== undefined);
+      assert.equal(point.checkpointId, 1);
+      assert.deepEqual(point.meta, META);
+      assert.equal(point.meta.nodes.attribute?.watermarkMs, Number.NEGATIVE_INFINITY);
+      assert.equal(point.meta.nodes.attribute?.outputWatermarkMs, Number.POSITIVE_INFINITY);
+      assert.deepEqual(sorted(point.entries), sorted(entries));
+    });
+
+    test('deltas apply in order: upserts replace, deletions remove; a full snapshot replaces everything', async (t) => {
+      const { committer } = await setup(t);
+      const c = committer();
+      await c.load();
+      const e = (key: string, value: unknown): SnapshotEntry => ({ node: 'n', table: 't', key, value });
+      await c.commit(checkpoint(1, { entries: [e('a', 1), e('b', 1), e('c', 1)] }));
+      await c.commit(
+        checkpoint(2, { entries: [e('b', 2), e('c', undefined), e('d', 2), e('e', 2), e('e', undefined)] }),
+      );
+      let point = await committer().load();
+      assert.equal(point?.checkpointId, 2);
+      assert.deepEqual(sorted(point?.entries ?? []), [e('a', 1), e('b', 2), e('d', 2)]);
+
+      const d = committer();
+      await d.load();
+      await d.commit(checkpoint(3, { kind: 'full', entries: [e('z', 3)] }));
+      point = await committer().load();
+      assert.deepEqual(sorted(point?.entries ?? []), [e('z', 3)]);
+    });
+
+    test('state is read back in pages of loadPageSize, every entry exactly once', async (t) => {
+      const { client, schema } = await setup(t);
+      const entries: SnapshotEntry[] = [];
+      for (let i = 0; i < 23; i++) {
+        entries.push({ node: `n${i % 2}`, table: `t${i % 3}`, key: i % 4 === 0 ? `k\u0000${i}` : `k${i}`, value: i });
+      }
+      const writer = new SqlCommitter(client, { schema, job: 'j', sinks: SINKS });
+      await writer.load();
+      await writer.commit(checkpoint(1, { entries }));
+      for (const pageSize of [1, 5, 23, 100]) {
+        const reader = new SqlCommitter(client, { schema, job: 'j', sinks: SINKS, loadPageSize: pageSize });
+        const point = await reader.load();
+        assert.deepEqual(sorted(point?.entries ?? []), sorted(entries), `page size ${pageSize}`);
+      }
+    });
+
+    test('upsert tables keep one row per key, updated in place; within a checkpoint the last row wins', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const c = committer();
+      await c.load();
+      await c.commit(
+        checkpoint(1, {
+          outputs: {
+            attributed_checkouts: [checkoutRow('k1'), checkoutRow('k2'), checkoutRow('k2', { quantity: 5 })],
+            analytics_minute: [
+              {
+                window_start: '2024-05-01T10:00:00.000Z',
+                dimension: 'total',
+                value: 'all',
+                checkouts: 1,
+                revenue: 10,
+                profit: 1,
+              },
+            ],
+            attribution_credits: [{ checkout_id: 'k1', click_id: 'c1', model: 'linear', credit: 0.5 }],
+          },
+        }),
+      );
+      const before = await client.query<{ updated_at: string }>(
+        `SELECT updated_at::text AS updated_at FROM ${schema}.attributed_checkouts WHERE checkout_id = 'k1'`,
+      );
+      await c.commit(
+        checkpoint(2, {
+          outputs: {
+            attributed_checkouts: [
+              checkoutRow('k1', {
+                is_final: true,
+                click_id: 'c1',
+                click_source: 'google_ads',
+                click_time: '2024-05-01T09:59:00.123Z',
+              }),
+            ],
+            analytics_minute: [
+              {
+                window_start: '2024-05-01T10:00:00.000Z',
+                dimension: 'total',
+                value: 'all',
+                checkouts: 2,
+                revenue: 30.5,
+                profit: 3,
+              },
+            ],
+            attribution_credits: [{ checkout_id: 'k1', click_id: 'c1', model: 'linear', credit: 1 }],
+          },
+        }),
+      );
+      const rows = await tableRows(client, schema, 'attributed_checkouts', 'checkout_id', ['updated_at']);
+      assert.equal(rows.length, 2);
+      assert.deepEqual(
+        rows.map((r) => [r.checkout_id, r.is_final, r.click_id, r.click_source, r.click_time, r.quantity]),
+        [
+          ['k1', true, 'c1', 'google_ads', '2024-05-01T09:59:00.123Z', '2'],
+          ['k2', false, null, null, null, '5'],
+        ],
+      );
+      const k1 = rows[0] as Record<string, unknown>;
+      assert.equal(k1.order_value, '35.98');
+      assert.equal(k1.checkout_time, '2024-05-01T10:00:00.000Z');
+      const after = await client.query<{ updated_at: string }>(
+        `SELECT updated_at::text AS updated_at FROM ${schema}.attributed_checkouts WHERE checkout_id = 'k1'`,
+      );
+      assert.notEqual(after.rows[0]?.updated_at, before.rows[0]?.updated_at, 'updated_at moves on update');
+      assert.deepEqual(await tableRows(client, schema, 'analytics_minute', 'window_start'), [
+        {
+          window_start: '2024-05-01T10:00:00.000Z',
+          dimension: 'total',
+          value: 'all',
+          checkouts: '2',
+          revenue: '30.5',
+          profit: '3',
+        },
+      ]);
+      assert.deepEqual(await tableRows(client, schema, 'attribution_credits', 'checkout_id'), [
+        { checkout_id: 'k1', click_id: 'c1', model: 'linear', credit: '1' },
+      ]);
+    });
+
+    test('append tables append every row, even identical ones, across checkpoints', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const c = committer();
+      await c.load();
+      await c.commit(checkpoint(1, { outputs: { dead_letters: [deadLetter('x'), deadLetter('x')] } }));
+      await c.commit(checkpoint(2, { outputs: { dead_letters: [deadLetter('x'), deadLetter('y')] } }));
+      const rows = await tableRows(client, schema, 'dead_letters', 'id', ['id']);
+      assert.deepEqual(
+        rows.map((r) => r.raw),
+        ['x', 'x', 'x', 'y'],
+      );
+    });
+
+    test('text round-trips exactly through the unnest arrays (quotes, braces, NULL, empty, unicode)', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const nasty = [
+        '',
+        'NULL',
+        'null',
+        '"quoted"',
+        'back\\slash',
+        '{a,b}',
+        ' spaced ',
+        'comma,',
+        'é😀',
+        "it's",
+        '\n\t',
+      ];
+      const c = committer();
+      await c.load();
+      await c.commit(checkpoint(1, { outputs: { dead_letters: nasty.map(deadLetter) } }));
+      const rows = await tableRows(client, schema, 'dead_letters', 'id');
+      assert.deepEqual(
+        rows.map((r) => r.raw),
+        nasty,
+      );
+    });
+
+    test('U+0000, which PostgreSQL text cannot hold, is stored as U+FFFD rather than failing the checkpoint', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const c = committer();
+      await c.load();
+      await c.commit(checkpoint(1, { outputs: { dead_letters: [deadLetter('a\u0000b')] } }));
+      const rows = await tableRows(client, schema, 'dead_letters', 'id');
+      assert.equal(rows[0]?.raw, 'a\uFFFDb');
+    });
+
+    for (const where of ['in the last sink table', 'in the state, after every sink row was written']) {
+      test(`a commit that fails midway (${where}) leaves nothing of its checkpoint`, async (t) => {
+        const { client, schema, committer } = await setup(t);
+        const c = committer();
+        await c.load();
+        const e = (key: string, value: unknown, expiresAtMs?: unknown): SnapshotEntry =>
+          ({ node: 'n', table: 't', key, value, expiresAtMs }) as SnapshotEntry;
+        await c.commit(
+          checkpoint(1, {
+            outputs: { attributed_checkouts: [checkoutRow('k1')], dead_letters: [deadLetter('first')] },
+            entries: [e('a', 1), e('b', 1)],
+          }),
+        );
+        const before = await everything(client, schema);
+
+        const good = {
+          attributed_checkouts: [checkoutRow('k1', { is_final: true }), checkoutRow('k2')],
+          attribution_credits: [{ checkout_id: 'k1', click_id: 'c', model: 'linear', credit: 1 }],
+          dead_letters: [deadLetter('second')],
+        };
+        const failing =
+          where === 'in the last sink table'
+            ? checkpoint(2, {
+                outputs: {
+                  ...good,
+                  analytics_minute: [
+                    {
+                      window_start: 'not a time',
+                      dimension: 'total',
+                      value: 'all',
+                      checkouts: 1,
+                      revenue: 1,
+                      profit: 1,
+                    },
+                  ],
+                },
+                entries: [e('a', 2), e('b', undefined), e('c', 2)],
+                meta: { sources: {}, nodes: {} },
+              })
+            : checkpoint(2, {
+                outputs: good,
+                entries: [e('a', 2), e('b', undefined), e('c', 2, 'soon')],
+                meta: { sources: {}, nodes: {} },
+              });
+        const why = where === 'in the last sink table' ? /timestamp/ : /double precision/;
+        await assert.rejects(
+          c.commit(failing),
+          (err) => isFlowmarkError(err, 'FM_SINK_FAILED') && why.test(err.message),
+        );
+        assert.deepEqual(await everything(client, schema), before, 'rows, state and meta are as before');
+        const point = await committer().load();
+        assert.equal(point?.checkpointId, 1);
+        assert.deepEqual(point?.meta, META);
+      });
+    }
+
+    test('after a failed commit the committer still works: the corrected checkpoint commits', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const c = committer();
+      await c.load();
+      const bad = checkpoint(1, {
+        outputs: { attributed_checkouts: [checkoutRow('k1', { quantity: 'many' as never })] },
+      });
+      await assert.rejects(
+        c.commit(bad),
+        (err) => isFlowmarkError(err, 'FM_SINK_FAILED') && /integer/.test(err.message),
+      );
+      await c.commit(checkpoint(1, { outputs: { attributed_checkouts: [checkoutRow('k1')] } }));
+      assert.equal(await count(client, schema, 'attributed_checkouts'), 1);
+    });
+
+    test('fencing: once a second instance loads, the first one cannot commit, and writes nothing', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const first = committer();
+      await first.load();
+      await first.commit(
+        checkpoint(1, {
+          outputs: { dead_letters: [deadLetter('1')] },
+          entries: [{ node: 'n', table: 't', key: 'k', value: 1 }],
+        }),
+      );
+
+      const second = committer();
+      const point = await second.load();
+      assert.equal(point?.checkpointId, 1);
+      assert.equal(second.epoch, (first.epoch as number) + 1);
+      const before = await everything(client, schema);
+
+      const zombie = checkpoint(2, {
+        outputs: { dead_letters: [deadLetter('zombie')], attributed_checkouts: [checkoutRow('z')] },
+        entries: [{ node: 'n', table: 't', key: 'k', value: 'zombie' }],
+      });
+      await assert.rejects(first.commit(zombie), (err) => isFlowmarkError(err, 'FM_FENCED') && !err.retriable);
+      assert.deepEqual(await everything(client, schema), before, 'the fenced commit wrote nothing');
+
+      await second.commit(checkpoint(2, { outputs: { dead_letters: [deadLetter('2')] } }));
+      assert.deepEqual(
+        (await tableRows(client, schema, 'dead_letters', 'id')).map((r) => r.raw),
+        ['1', '2'],
+      );
+      // And the other way round: the first one loading again fences the second.
+      await first.load();
+      await assert.rejects(second.commit(checkpoint(3)), (err) => isFlowmarkError(err, 'FM_FENCED'));
+    });
+
+    test('jobs in one schema are independent: their epochs, checkpoints and state', async (t) => {
+      const { client, schema } = await setup(t);
+      const a = new SqlCommitter(client, { schema, job: 'a', sinks: SINKS });
+      const b = new SqlCommitter(client, { schema, job: 'b', sinks: SINKS });
+      await a.load();
+      await b.load();
+      await a.commit(checkpoint(1, { entries: [{ node: 'n', table: 't', key: 'k', value: 'a' }] }));
+      await b.commit(checkpoint(1, { entries: [{ node: 'n', table: 't', key: 'k', value: 'b' }] }));
+      await b.commit(checkpoint(2, { kind: 'full', entries: [] }));
+      const pa = await new SqlCommitter(client, { schema, job: 'a', sinks: SINKS }).load();
+      assert.deepEqual([...(pa?.entries ?? [])], [{ node: 'n', table: 't', key: 'k', value: 'a' }]);
+    });
+
+    test('committing a checkpoint again (a retry after a lost acknowledgement) writes nothing twice', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const c = committer();
+      await c.load();
+      const cp = checkpoint(1, { outputs: { dead_letters: [deadLetter('once')] } });
+      await c.commit(cp);
+      await c.commit(cp);
+      assert.equal(await count(client, schema, 'dead_letters'), 1);
+    });
+
+    test('commit before load, and a sink without a table, are refused before anything is written', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const c = committer();
+      await assert.rejects(c.commit(checkpoint(1)), (err) => isFlowmarkError(err, 'FM_RUNTIME_STATE'));
+      await c.load();
+      const cp = checkpoint(1, { outputs: { dead_letters: [deadLetter('x')] } });
+      (cp.outputs as Map<string, unknown[]>).set('late-clicks', [{}]);
+      await assert.rejects(
+        c.commit(cp),
+        (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID') && /late-clicks/.test(err.message),
+      );
+      assert.equal(await count(client, schema, 'dead_letters'), 0);
+    });
+
+    test('a schema without flowmark tables is reported by name at load', async () => {
+      const client = await harness.client();
+      const c = new SqlCommitter(client, { schema: uniqueSchema('fm_missing'), job: 'j', sinks: SINKS });
+      await assert.rejects(
+        c.load(),
+        (err) =>
+          isFlowmarkError(err, 'FM_CONFIG_INVALID') &&
+          /checkpoints/.test(err.message) &&
+          /migrations/.test(err.message),
+      );
+    });
+  });
+}

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { outputMigrations } from '../../../src/attribution/output-schema.ts';
+import { type Migration, runMigrations } from '../../../src/connectors/sql/migrations.ts';
+import { isFlowmarkError } from '../../../src/engine/errors.ts';
+import { sharedPglite } from '../pglite/pglite-fixtures.ts';
+import { uniqueSchema } from './sql-fixtures.ts';
+
+const db = sharedPglite();
+
+const table = (version: number, name: string): Migration => ({
+  version,
+  name: `create ${name}`,
+  sql: `CREATE TABLE __S__.${name} (id int); INSERT INTO __S__.${name} VALUES (${version});`,
+});
+const inSchema = (schema: string, ms: Migration[]) => ms.map((m) => ({ ...m, sql: m.sql.replaceAll('__S__', schema) }));
+
+async function versions(schema: string): Promise<Array<{ version: string; name: string; applied: boolean }>> {
+  const client = await db;
+  const { rows } = await client.query<{ version: string; name: string; applied: boolean }>(
+    `SELECT version::text AS version, name, applied_at IS NOT NULL AS applied FROM ${schema}.schema_migrations ORDER BY version`,
+  );
+  return rows;
+}
+
+test("flowmark's migrations create every table and record their version; a second run applies nothing", async () => {
+  const client = await db;
+  const schema = uniqueSchema('fm_mig');
+  assert.deepEqual(await runMigrations(client, schema, outputMigrations(schema)), { applied: [1], version: 1 });
+  assert.deepEqual(await runMigrations(client, schema, outputMigrations(schema)), { applied: [], version: 1 });
+  assert.deepEqual(await versions(schema), [{ version: '1', name: outputMigrations(schema)[0]?.name, applied: true }]);
+  const { rows } = await client.query<{ t: string }>(
+    `SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+    [schema],
+  );
+  assert.deepEqual(
+    rows.map((r) => r.t),
+    [
+      'analytics_minute',
+      'attributed_checkouts',
+      'attribution_credits',
+      'checkpoints',
+      'dead_letters',
+      'products',
+      'schema_migrations',
+      'state',
+      'users',
+    ],
+  );
+});
+
+test('only the migrations not yet applied run, in order, each once', async () => {
+  const client = await db;
+  const schema = uniqueSchema('fm_mig');
+  await runMigrations(client, schema, inSchema(schema, [table(1, 'a'), table(2, 'b')]));
+  const result = await runMigrations(client, schema, inSchema(schema, [table(1, 'a'), table(2, 'b'), table(5, 'c')]));
+  assert.deepEqual(result, { applied: [5], version: 5 });
+  assert.deepEqual(
+    (await versions(schema)).map((v) => v.version),
+    ['1', '2', '5'],
+  );
+  const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${schema}.a`);
+  assert.equal(rows[0]?.n, '1', 'migration 1 ran once');
+});
+
+test('a database migrated by a newer flowmark is refused with a clear error, and left untouched', async () => {
+  const client = await db;
+  const schema = uniqueSchema('fm_mig');
+  await runMigrations(client, schema, inSchema(schema, [table(1, 'a'), table(2, 'b'), table(3, 'c')]));
+  for (const known of [[table(1, 'a'), table(2, 'b')], [table(1, 'a'), table(2, 'b'), table(4, 'd')], []]) {
+    await assert.rejects(
+      runMigrations(client, schema, inSchema(schema, known)),
+      (err) =>
+        isFlowmarkError(err, 'FM_CONFIG_INVALID') &&
+        /migration 3/.test(err.message) &&
+        /newer flowmark/.test(err.message),
+    );
+  }
+  assert.deepEqual(
+    (await versions(schema)).map((v) => v.version),
+    ['1', '2', '3'],
+  );
+});
+
+test('a migration that fails is rolled back entirely and not recorded; the earlier ones stay', async () => {
+  const client = await db;
+  const schema = uniqueSchema('fm_mig');
+  const broken: Migration = {
+    version: 2,
+    name: 'broken',
+    sql: `CREATE TABLE ${schema}.half (id int); SELECT * FROM nowhere;`,
+  };
+  await assert.rejects(
+    runMigrations(client, schema, [...inSchema(schema, [table(1, 'a')]), broken]),
+    (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID') && /nowhere/.test(err.message),
+  );
+  assert.deepEqual(
+    (await versions(schema)).map((v) => v.version),
+    ['1'],
+  );
+  const { rows } = await client.query(`SELECT to_regclass('${schema}.half')::text AS t`);
+  assert.deepEqual(rows, [{ t: null }], 'the half-made table was rolled back');
+});
+
+test('migration lists must be in increasing version order', async () => {
+  const client = await db;
+  const schema = uniqueSchema('fm_mig');
+  await assert.rejects(runMigrations(client, schema, [table(2, 'a'), table(1, 'b')]), (err) =>
+    isFlowmarkError(err, 'FM_CONFIG_INVALID'),
+  );
+  await assert.rejects(runMigrations(client, schema, [table(0, 'a')]), (err) =>
+    isFlowmarkError(err, 'FM_CONFIG_INVALID'),
+  );
+});
+
+test('concurrent runs on one database apply each migration once', async () => {
+  const client = await db;
+  const schema = uniqueSchema('fm_mig');
+  const results = await Promise.all([1, 2, 3].map(() => runMigrations(client, schema, outputMigrations(schema))));
+  assert.deepEqual(
+    results.flatMap((r) => r.applied),
+    [1],
+  );
+});
+
+test('the schema name is checked before any SQL is built from it', () => {
+  assert.throws(
+    () => outputMigrations('flowmark; DROP TABLE x'),
+    (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID'),
+  );
+  assert.throws(
+    () => outputMigrations('Flowmark'),
+    (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID'),
+  );
+});
