@@ -2,12 +2,13 @@
  * The `flowmark` command (bin/flowmark.js loads this file). It wires the pieces per mode:
  * embedded (own log + PGlite), production (Kafka + PostgreSQL) and scale-out.
  *
- * generate, replay, import and run work (embedded mode); demo, --database-url, --kafka and
+ * demo, generate, replay, import and run work (embedded mode); --database-url, --kafka and
  * produce declare their flags and exit with code 2, naming the issue that builds them.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { FlowmarkError } from '../engine/errors.ts';
+import { type DemoFlags, runDemo } from './demo-command.ts';
 import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
 import { type ImportFlags, runImport } from './import-command.ts';
 import { type ReplayFlags, runReplay } from './replay-command.ts';
@@ -33,9 +34,9 @@ const DESCRIPTION = [
 ].join('\n');
 
 const STATUS = `
-Status: generate, replay, import and run (embedded: own log + PGlite) work. Not built yet, exiting
-with code ${EXIT_NOT_BUILT} and naming the issue: demo (issue #3), --database-url (issue #4), --kafka and
-produce (issue #7).
+Status: demo, generate, replay, import and run (embedded: own log + PGlite) work. Not built yet,
+exiting with code ${EXIT_NOT_BUILT} and naming the issue: the dashboard and /metrics (issue #5),
+--database-url (issue #4), --kafka and produce (issue #7).
 
 Examples:
   npx flowmark generate --out data/      # users.csv, products.csv, events.jsonl
@@ -113,10 +114,12 @@ export function buildProgram(): Command {
     .description('run the embedded demo: website simulator → log → pipeline → PGlite, with the live dashboard')
     .addOption(dataDir())
     .addOption(port())
-    .option('--rate <events_per_s>', 'events per second the simulated website produces')
+    .option('--rate <events_per_s>', 'events per second the simulated website produces (default: 200)')
+    .option('--users <n>', 'users of the simulated shop (default: 1000)')
+    .option('--products <n>', 'products of the simulated shop (default: 200)')
     .addOption(kafka())
     .addOption(config())
-    .action(notBuilt('demo', 3));
+    .action(action<DemoFlags>('demo', runDemo));
 
   program
     .command('generate')
