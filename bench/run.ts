@@ -8,9 +8,11 @@
 import { parseArgs } from 'node:util';
 import { appendToBenchmarksMd, type BenchResult, printTable } from './bench-lib.ts';
 import { engineBenchmarks } from './engine-bench.ts';
+import { replayBenchmarks } from './replay-bench.ts';
 
 const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
-  engine: engineBenchmarks,
+  engine: (events) => engineBenchmarks(events),
+  replay: (events) => replayBenchmarks(Math.max(events, 2_000_000)),
 };
 
 const { values, positionals } = parseArgs({
@@ -26,7 +28,9 @@ const { values, positionals } = parseArgs({
 if (values.help) {
   console.log(`usage: npm run bench -- [${Object.keys(SUITES).join('|')}…] [--json] [--events N] [--no-record]
   Runs the named benchmarks (default: all), prints figures and ratios measured side by side,
-  and appends them to docs/BENCHMARKS.md (unless --no-record).`);
+  and appends them to docs/BENCHMARKS.md (unless --no-record).
+    engine  keyed tumbling-window count and interval join vs hand-written loops (--events, default 1 M)
+    replay  flowmark replay vs JSON.parse alone on the same generated lines (at least 2 M events)`);
   process.exit(0);
 }
 

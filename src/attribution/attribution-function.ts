@@ -1,4 +1,4 @@
-import type { KeyedProcessFunction, SortedListState, ValueState } from '../engine/index.ts';
+import type { KeyedProcessFunction, SortedListState } from '../engine/index.ts';
 import type { AttributionOptions } from './attribution-options.ts';
 import type { Checkout, Click } from './event-types.ts';
 import { byTimeThenId, type CandidateClick, type Credit, credits } from './models/attribution-models.ts';
@@ -14,12 +14,14 @@ export interface AttributionResult {
 }
 
 interface AttributionState {
-  /** Every click of this key that can still match a checkout, by event time. */
+  /**
+   * Every click of this key that can still match a checkout, by event time. Its TTL is the
+   * lookback: a key whose last click is more than a lookback behind the watermark is dropped
+   * whole by the state backend, with no timer per key.
+   */
   clicks: SortedListState<CandidateClick>;
   /** Checkouts whose result is not final yet (the watermark has not passed them), by time. */
   pending: SortedListState<Checkout>;
-  /** The time of the pending clean-up timer, if any. */
-  cleanupAtMs: ValueState<number>;
 }
 
 /** The attribution key: (user, product), or the user alone with `scope: user`. */
@@ -37,8 +39,9 @@ export function attributionKey(userId: string, productId: string | null, scope: 
  *   the checkout but on time still count. With `provisional`, a row is also emitted when the
  *   checkout (or a click inside its window) arrives, and replaced by the final one;
  * - a click is kept while it can still match: it is dropped once it is below both
- *   watermark − lookback and every pending checkout's window. Keeping one click per key would
- *   be wrong (clicks at −70, −50 and −10 min: the answer is −50); the whole window is kept;
+ *   watermark − lookback and every pending checkout's window (pruned whenever the key is
+ *   touched, and a key gone quiet expires whole through the TTL of its click list). Keeping one
+ *   click per key would be wrong (clicks at −70, −50 and −10 min: the answer is −50);
  * - a click id seen twice for a key is kept once (a duplicate delivery must not earn credit twice).
  *
  * Late events never reach this function: the operator sends them to its late output.
@@ -57,11 +60,17 @@ export function attributionFunction(
     credits: credits(candidatesOf(st, c), c.eventTimeMs, o),
     isFinal,
   });
+  /** Drops the clicks no future checkout (t_c ≥ watermark) and no pending one can reach. */
+  const prune = (st: AttributionState, watermarkMs: number): void => {
+    const firstPending = st.pending.all()[0];
+    let horizon = watermarkMs - o.lookbackMs;
+    if (firstPending !== undefined) horizon = Math.min(horizon, firstPending[0] - o.lookbackMs);
+    st.clicks.removeBefore(horizon);
+  };
   return {
     state: (s) => ({
-      clicks: s.sortedList<CandidateClick>('clicks'),
+      clicks: s.sortedList<CandidateClick>('clicks', { ttlMs: o.lookbackMs }),
       pending: s.sortedList<Checkout>('pending'),
-      cleanupAtMs: s.value<number>('cleanup-at'),
     }),
 
     onElement(input, ctx, st) {
@@ -77,13 +86,8 @@ export function attributionFunction(
       if (k.source !== null && excluded.has(k.source)) return;
       const t = k.eventTimeMs;
       if (st.clicks.range(t, t).some(([, c]) => c.clickId === k.clickId)) return;
+      prune(st, ctx.watermarkMs);
       st.clicks.add(t, { clickId: k.clickId, source: k.source, eventTimeMs: t });
-      const cleanupAt = t + o.lookbackMs;
-      const armed = st.cleanupAtMs.get();
-      if (armed === undefined || cleanupAt < armed) {
-        ctx.registerTimer(cleanupAt);
-        st.cleanupAtMs.set(cleanupAt);
-      }
       if (o.provisional) {
         for (const [, c] of st.pending.range(t, t + o.lookbackMs)) ctx.emit(result(st, c, false));
       }
@@ -96,24 +100,7 @@ export function attributionFunction(
         ctx.emit(result(st, c, true), tc);
       }
       st.pending.removeBefore(timeMs + 1);
-      if (st.cleanupAtMs.get() === timeMs) st.cleanupAtMs.clear();
-      // Drop the clicks no future checkout (t_c ≥ watermark) and no pending one can reach.
-      const firstPending = st.pending.all()[0];
-      let horizon = ctx.watermarkMs - o.lookbackMs;
-      if (firstPending !== undefined) horizon = Math.min(horizon, firstPending[0] - o.lookbackMs);
-      st.clicks.removeBefore(horizon);
-      const oldest = st.clicks.all()[0];
-      if (oldest === undefined) {
-        st.cleanupAtMs.clear();
-        return;
-      }
-      // Re-arm for the oldest click, unless a pending checkout holds it (its own timer cleans up).
-      const next = oldest[0] + o.lookbackMs;
-      const armed = st.cleanupAtMs.get();
-      if (next >= ctx.watermarkMs && (armed === undefined || next < armed)) {
-        ctx.registerTimer(next);
-        st.cleanupAtMs.set(next);
-      }
+      prune(st, ctx.watermarkMs);
     },
   };
 }

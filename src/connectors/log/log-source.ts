@@ -78,7 +78,7 @@ export class LogSource implements SourceReader<string> {
   /**
    * @example
    * const reader = new LogSource(log, 'clicks', { endAtOpen: true, consumer: 'pipeline' });
-   * await reader.poll(1024); // { records: [{ partition: 0, offset: 0, value: '{"click_id":…}' }, …], caughtUp: [], ended: false }
+   * reader.poll(1024); // { records: [{ partition: 0, offset: 0, value: '{"click_id":…}' }, …], caughtUp: [], ended: false }
    */
   constructor(log: LogDirectory, topic: string, options: LogSourceOptions = {}) {
     this.#log = log;
@@ -124,21 +124,24 @@ export class LogSource implements SourceReader<string> {
    */
   seek(nextOffsets: ReadonlyMap<number, number>): void {
     this.#checkOpen();
-    for (const s of this.#states) {
+    // Check every position before moving any partition.
+    const nexts = this.#states.map((s) => {
       const wanted = nextOffsets.get(s.id);
-      let next = s.log.startOffset();
-      if (wanted !== undefined) {
-        if (!Number.isSafeInteger(wanted) || wanted < 0)
-          throw new RangeError(`log source ${this.topic}: bad offset ${wanted} for partition ${s.id}`);
-        const end = s.log.endOffset();
-        if (wanted > end) throw behindCheckpointError(this.topic, s.id, wanted, end);
-        if (wanted > next) next = wanted;
+      const start = s.log.startOffset();
+      if (wanted === undefined) return start;
+      if (!Number.isSafeInteger(wanted) || wanted < 0) {
+        throw new RangeError(`log source ${this.topic}: bad offset ${wanted} for partition ${s.id}`);
       }
+      const end = s.log.endOffset();
+      if (wanted > end) throw behindCheckpointError(this.topic, s.id, wanted, end);
+      return Math.max(wanted, start);
+    });
+    this.#states.forEach((s, i) => {
       s.cursor?.close();
       s.cursor = undefined;
       s.recheckedBase = -1;
-      s.next = next;
-    }
+      s.next = nexts[i] as number;
+    });
   }
 
   poll(maxRecords: number): PollResult<string> {

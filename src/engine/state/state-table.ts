@@ -34,9 +34,12 @@ const SAMPLE_SIZE = 32;
 export class StateTable<V> {
   readonly name: string;
   readonly ttlMs: number | undefined;
-  #data = new Map<string, V>();
-  #dirty = new Set<string>();
-  #expiryMs: Map<string, number> | undefined;
+  // One map, one entry object per key holding the value, its expiry and its change mark: a write
+  // costs one hash look-up, where separate maps for values, expiries and changes cost three.
+  #data = new Map<string, Entry<V>>();
+  /** Keys changed (or deleted) since the last `takeChanges`; a key appears once per epoch while live. */
+  #changed: string[] = [];
+  #epoch = 1;
   #expiryHeap: MinHeap<string> | undefined;
   #bytesPerEntry = 0;
   #bytesSampledAtSize = -1;
@@ -44,10 +47,7 @@ export class StateTable<V> {
   constructor(name: string, options: StateTableOptions = {}) {
     this.name = name;
     this.ttlMs = options.ttlMs;
-    if (options.ttlMs !== undefined) {
-      this.#expiryMs = new Map();
-      this.#expiryHeap = new MinHeap();
-    }
+    if (options.ttlMs !== undefined) this.#expiryHeap = new MinHeap();
   }
 
   get size(): number {
@@ -55,7 +55,7 @@ export class StateTable<V> {
   }
 
   get(key: string): V | undefined {
-    return this.#data.get(key);
+    return this.#data.get(key)?.v;
   }
 
   has(key: string): boolean {
@@ -64,27 +64,39 @@ export class StateTable<V> {
 
   /** Sets `key`; with a TTL table and an event time, (re)starts the entry's time-to-live. */
   set(key: string, value: V, eventTimeMs?: number): void {
-    this.#data.set(key, value);
-    this.#dirty.add(key);
-    if (this.#expiryMs !== undefined && eventTimeMs !== undefined && this.ttlMs !== undefined) {
-      const expiry = eventTimeMs + this.ttlMs;
-      const prev = this.#expiryMs.get(key);
-      if (prev === undefined || expiry > prev) {
-        this.#expiryMs.set(key, expiry);
-        this.#expiryHeap?.push(expiry, key);
+    let e = this.#data.get(key);
+    if (e === undefined) {
+      e = { v: value, exp: Number.NaN, mark: 0 };
+      this.#data.set(key, e);
+    } else e.v = value;
+    if (e.mark !== this.#epoch) {
+      e.mark = this.#epoch;
+      this.#changed.push(key);
+    }
+    if (this.ttlMs !== undefined && eventTimeMs !== undefined) {
+      const exp = eventTimeMs + this.ttlMs;
+      if (!(exp <= e.exp)) {
+        // The heap is ordered by the start of the expiry's bucket: one push per key per bucket,
+        // not per write; `expire` checks the exact time.
+        const bucket = Math.floor(exp / TTL_BUCKET_MS);
+        if (!(bucket === Math.floor(e.exp / TTL_BUCKET_MS))) this.#expiryHeap?.push(bucket * TTL_BUCKET_MS, key);
+        e.exp = exp;
       }
     }
   }
 
   /** Marks `key` as changed after its value was mutated in place. */
   touch(key: string): void {
-    this.#dirty.add(key);
+    const e = this.#data.get(key);
+    if (e !== undefined && e.mark !== this.#epoch) {
+      e.mark = this.#epoch;
+      this.#changed.push(key);
+    }
   }
 
   delete(key: string): boolean {
     if (!this.#data.delete(key)) return false;
-    this.#dirty.add(key);
-    this.#expiryMs?.delete(key);
+    this.#changed.push(key);
     return true;
   }
 
@@ -92,8 +104,8 @@ export class StateTable<V> {
     return this.#data.keys();
   }
 
-  entries(): IterableIterator<[string, V]> {
-    return this.#data.entries();
+  *entries(): IterableIterator<[string, V]> {
+    for (const [k, e] of this.#data) yield [k, e.v];
   }
 
   /**
@@ -102,18 +114,19 @@ export class StateTable<V> {
    */
   expire(watermarkMs: number): string[] {
     const heap = this.#expiryHeap;
-    const expiry = this.#expiryMs;
-    if (heap === undefined || expiry === undefined) return [];
+    if (heap === undefined || !(heap.peekPriority() < watermarkMs)) return [];
     const dropped: string[] = [];
     while (heap.size > 0 && heap.peekPriority() < watermarkMs) {
-      const at = heap.peekPriority();
       const key = heap.pop() as string;
-      // A later write moved the expiry: this heap entry is stale.
-      if (expiry.get(key) !== at) continue;
-      expiry.delete(key);
-      if (this.#data.delete(key)) {
-        this.#dirty.add(key);
+      const e = this.#data.get(key);
+      if (e === undefined) continue;
+      if (e.exp < watermarkMs) {
+        this.#data.delete(key);
+        this.#changed.push(key);
         dropped.push(key);
+      } else if (Math.floor(e.exp / TTL_BUCKET_MS) * TTL_BUCKET_MS < watermarkMs) {
+        // Its bucket has begun but the entry itself has not expired: look again at its exact time.
+        heap.push(e.exp, key);
       }
     }
     return dropped;
@@ -122,28 +135,32 @@ export class StateTable<V> {
   /** The changes since the previous call (or since creation/restore), and forgets them. */
   takeChanges(): TableChange<V>[] {
     const out: TableChange<V>[] = [];
-    for (const key of this.#dirty) out.push([key, this.#data.get(key)]);
-    this.#dirty.clear();
+    const seen = new Set<string>();
+    for (const key of this.#changed) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push([key, this.#data.get(key)?.v]);
+    }
+    this.#changed = [];
+    this.#epoch++;
     return out;
   }
 
   /** Every entry, for a full snapshot; does not touch the change set. */
   allEntries(): TableChange<V>[] {
-    return [...this.#data.entries()];
+    return [...this.entries()];
   }
 
   /** Loads an entry from a snapshot: not a change. The TTL is re-armed from `expiresAtMs`. */
   restoreEntry(key: string, value: V, expiresAtMs?: number): void {
-    this.#data.set(key, value);
-    if (expiresAtMs !== undefined && this.#expiryMs !== undefined) {
-      this.#expiryMs.set(key, expiresAtMs);
-      this.#expiryHeap?.push(expiresAtMs, key);
-    }
+    this.#data.set(key, { v: value, exp: expiresAtMs ?? Number.NaN, mark: 0 });
+    if (expiresAtMs !== undefined) this.#expiryHeap?.push(expiresAtMs, key);
   }
 
   /** The expiry of `key` (for snapshots), if it has one. */
   expiryOf(key: string): number | undefined {
-    return this.#expiryMs?.get(key);
+    const exp = this.#data.get(key)?.exp;
+    return exp === undefined || Number.isNaN(exp) ? undefined : exp;
   }
 
   /** Approximate size, estimated from a sample of serialized entries (cheap to call). */
@@ -154,8 +171,8 @@ export class StateTable<V> {
     if (this.#bytesSampledAtSize < 0 || Math.abs(n - this.#bytesSampledAtSize) * 4 > this.#bytesSampledAtSize) {
       let total = 0;
       let count = 0;
-      for (const [k, v] of this.#data) {
-        total += 2 * k.length + 2 * (JSON.stringify(v)?.length ?? 0) + 64;
+      for (const [k, e] of this.#data) {
+        total += 2 * k.length + 2 * (JSON.stringify(e.v)?.length ?? 0) + 64;
         if (++count >= SAMPLE_SIZE) break;
       }
       this.#bytesPerEntry = total / count;
@@ -164,3 +181,14 @@ export class StateTable<V> {
     return { entries: n, bytes: Math.round(n * this.#bytesPerEntry) };
   }
 }
+
+interface Entry<V> {
+  v: V;
+  /** Event-time expiry; NaN when the entry has none. */
+  exp: number;
+  /** The epoch in which the entry was last recorded as changed. */
+  mark: number;
+}
+
+/** Granularity of the TTL index (the exact expiry is still honoured to the millisecond). */
+const TTL_BUCKET_MS = 1000;

@@ -209,7 +209,9 @@ test('a damaged length field in the middle is corruption, not a torn tail (nothi
   );
 });
 
-test('kill -9 of a process appending and flushing in a loop: every acknowledged record survives, intact', async (t) => {
+test('kill -9 of a process appending and flushing in a loop: every acknowledged record survives, intact', {
+  timeout: 120_000,
+}, async (t) => {
   const dir = tempDir(t);
   const script = fileURLToPath(new URL('./fixtures/append-until-killed.ts', import.meta.url));
   const child = spawn(process.execPath, [script, dir], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,0 +1,104 @@
+/**
+ * Replay throughput: `flowmark replay` (in process) over a generated data set, next to the
+ * ceiling measured on the same lines in the same run: reading the file and `JSON.parse` of every
+ * line, nothing else.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runReplay } from '../src/cli/replay-command.ts';
+import { EventGenerator, generateCatalog, productsCsvLines, usersCsvLines } from '../src/generator/index.ts';
+import { type BenchResult, fmt, sideBySide } from './bench-lib.ts';
+
+export async function replayBenchmarks(n: number): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'flowmark-bench-replay-'));
+  try {
+    const catalog = generateCatalog({ users: 20_000, products: 2_000, seed: 1 });
+    const events = join(dir, 'events.jsonl');
+    const gen = new EventGenerator(catalog, {
+      events: n,
+      seed: 1,
+      ratePerSecond: 1000,
+      disorder: 0.05,
+      maxDisorderMs: 5000,
+    });
+    let text = '';
+    const parts: string[] = [];
+    for (const line of gen.lines()) {
+      text += `${line}\n`;
+      if (text.length > 1 << 24) {
+        parts.push(text);
+        text = '';
+      }
+    }
+    parts.push(text);
+    writeFileSync(events, parts.join(''));
+    parts.length = 0;
+    writeFileSync(join(dir, 'users.csv'), `${[...usersCsvLines(catalog.users)].join('\n')}\n`);
+    writeFileSync(join(dir, 'products.csv'), `${[...productsCsvLines(catalog.products)].join('\n')}\n`);
+    const bytes = statSync(events).size;
+
+    const t = await sideBySide(
+      {
+        parse: () => () => {
+          let parsed = 0;
+          for (const line of readFileSync(events, 'utf8').split('\n')) {
+            if (line.length === 0) continue;
+            JSON.parse(line);
+            parsed++;
+          }
+          return parsed;
+        },
+        replay: () => async () => {
+          await runReplay({
+            events,
+            users: join(dir, 'users.csv'),
+            products: join(dir, 'products.csv'),
+            out: join(dir, 'out.jsonl'),
+            deadLetter: join(dir, 'dead.jsonl'),
+            model: 'first_click',
+            scope: 'product',
+            lookback: '1h',
+            maxOutOfOrderness: '15s',
+            halfLife: '15m',
+            quiet: true,
+          });
+          return n;
+        },
+      },
+      2,
+    );
+    const parseRate = n / (t.seconds.parse as number);
+    const replayRate = n / (t.seconds.replay as number);
+    const rows = readFileSync(join(dir, 'out.jsonl'), 'utf8').split('\n').length - 1;
+    const rssMiB = process.resourceUsage().maxRSS / 1024;
+    return [
+      {
+        name: `replay: flowmark replay of ${fmt(n)} generated events vs JSON.parse alone`,
+        figures: {
+          events: n,
+          bytes,
+          parse_events_per_s: parseRate,
+          parse_mb_per_s: bytes / 1e6 / (t.seconds.parse as number),
+          events_per_s: replayRate,
+          ratio_to_parse: replayRate / parseRate,
+          rows_written: rows,
+          peak_rss_mib: rssMiB,
+        },
+        rows: [
+          ['events (bytes)', `${fmt(n)} (${(bytes / 2 ** 20).toFixed(0)} MiB)`],
+          [
+            'JSON.parse alone (read + split + parse), events/s',
+            `${fmt(parseRate)} (${(bytes / 1e6 / (t.seconds.parse as number)).toFixed(0)} MB/s)`,
+          ],
+          ['flowmark replay, events/s', fmt(replayRate)],
+          ['replay / JSON.parse ceiling', `${((replayRate / parseRate) * 100).toFixed(0)} %`],
+          ['checkouts written', fmt(rows)],
+          ['peak RSS of the bench process', `${rssMiB.toFixed(0)} MiB`],
+        ],
+      },
+    ];
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
