@@ -94,7 +94,7 @@ export async function replayBenchmarks(n: number): Promise<BenchResult[]> {
           ['flowmark replay, events/s', fmt(replayRate)],
           ['replay / JSON.parse ceiling', `${((replayRate / parseRate) * 100).toFixed(0)} %`],
           ['checkouts written', fmt(rows)],
-          ['peak RSS of the bench process', `${rssMiB.toFixed(0)} MiB`],
+          ['peak RSS of the bench process (both variants)', `${rssMiB.toFixed(0)} MiB`],
         ],
       },
     ];

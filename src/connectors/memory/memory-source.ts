@@ -26,6 +26,7 @@ export class MemorySource<R> implements SourceReader<R> {
   /** Records not yet delivered, per partition: a partition with none is caught up. */
   readonly #remaining = new Map<number, number>();
   #position = 0;
+  #skipBelow = new Map<number, number>();
   #bounded: boolean;
   #delivered = 0;
   #failAfter: number | undefined;
@@ -72,8 +73,9 @@ export class MemorySource<R> implements SourceReader<R> {
   }
 
   seek(nextOffsets: ReadonlyMap<number, number>): void {
-    // Everything before the checkpoint was read in arrival order: resume at the first record
-    // not yet covered by its partition's offset.
+    // Resume at the first record not yet covered by its partition's offset; records of other
+    // partitions after it but below their own offsets are skipped by `poll`.
+    this.#skipBelow = new Map(nextOffsets);
     let i = 0;
     while (i < this.#records.length) {
       const r = this.#records[i] as SourceRecord<R>;
@@ -83,8 +85,9 @@ export class MemorySource<R> implements SourceReader<R> {
     this.#position = i;
     for (const p of this.partitions) this.#remaining.set(p, 0);
     for (let j = i; j < this.#records.length; j++) {
-      const p = (this.#records[j] as SourceRecord<R>).partition;
-      this.#remaining.set(p, (this.#remaining.get(p) ?? 0) + 1);
+      const r = this.#records[j] as SourceRecord<R>;
+      if (r.offset >= (nextOffsets.get(r.partition) ?? 0))
+        this.#remaining.set(r.partition, (this.#remaining.get(r.partition) ?? 0) + 1);
     }
   }
 
@@ -97,8 +100,9 @@ export class MemorySource<R> implements SourceReader<R> {
       }
       end = Math.min(end, this.#position + left);
     }
-    const records = this.#records.slice(this.#position, end);
+    let records = this.#records.slice(this.#position, end);
     this.#position = end;
+    if (this.#skipBelow.size > 0) records = records.filter((r) => r.offset >= (this.#skipBelow.get(r.partition) ?? 0));
     this.#delivered += records.length;
     for (const r of records) this.#remaining.set(r.partition, (this.#remaining.get(r.partition) as number) - 1);
     const caughtUp = this.partitions.filter((p) => this.#remaining.get(p) === 0);
