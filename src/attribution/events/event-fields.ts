@@ -88,12 +88,20 @@ export function readNumber(
 }
 
 /** An optional number with no default: absent or null is null. */
-export function readOptionalNumber(o: JsonObject, field: string, min: number): number | null | Rejected {
+export function readOptionalNumber(o: JsonObject, field: string, min: number, max: number): number | null | Rejected {
   const v = o[field];
-  if (typeof v === 'number' && v >= min && Number.isFinite(v)) return v;
+  if (typeof v === 'number' && v >= min && v <= max) return v;
   if (v === undefined || v === null) return null;
-  return numberProblem(field, v, min, Infinity, false);
+  return numberProblem(field, v, min, max, false);
 }
+
+/**
+ * Upper bounds of checkout amounts: beyond them a row would not fit the output columns
+ * (`integer` quantity, `numeric(14,2)` money) and would fail every commit, so such a line is
+ * invalid input (a dead letter), not a poison row.
+ */
+export const MAX_QUANTITY = 1_000_000;
+export const MAX_AMOUNT = 10_000_000_000;
 
 /** `quantity must be an integer ≥ 1, got 0`; a number in quotes gets a hint. */
 function numberProblem(field: string, v: unknown, min: number, max: number, integer: boolean): Rejected {

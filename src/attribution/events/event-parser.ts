@@ -21,6 +21,8 @@ import { Rejected } from '../../engine/index.ts';
 import type { Checkout, Click } from '../event-types.ts';
 import {
   type JsonObject,
+  MAX_AMOUNT,
+  MAX_QUANTITY,
   readEventTime,
   readId,
   readNumber,
@@ -163,13 +165,13 @@ function checkoutOf(o: JsonObject, raw: string): Checkout | Rejected {
   if (typeof productId !== 'string') return productId;
   const eventTimeMs = readEventTime(o, CHECKOUT_TIME_FIELDS, 'checkout');
   if (typeof eventTimeMs !== 'number') return eventTimeMs;
-  const quantity = readNumber(o, 'quantity', 1, 1, Infinity, true);
+  const quantity = readNumber(o, 'quantity', 1, 1, MAX_QUANTITY, true);
   if (typeof quantity !== 'number') return quantity;
   const discount = readNumber(o, 'discount', 0, 0, 1, false);
   if (typeof discount !== 'number') return discount;
-  const shippingCost = readNumber(o, 'shipping_cost', 0, 0, Infinity, false);
+  const shippingCost = readNumber(o, 'shipping_cost', 0, 0, MAX_AMOUNT, false);
   if (typeof shippingCost !== 'number') return shippingCost;
-  const totalAmount = readOptionalNumber(o, 'total_amount', 0);
+  const totalAmount = readOptionalNumber(o, 'total_amount', 0, MAX_AMOUNT);
   if (totalAmount instanceof Rejected) return totalAmount;
   const paymentMethod = readOptionalString(o, 'payment_method');
   if (paymentMethod instanceof Rejected) return paymentMethod;

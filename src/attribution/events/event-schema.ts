@@ -6,6 +6,7 @@
  */
 import * as z from 'zod';
 import type { Checkout, Click } from '../event-types.ts';
+import { MAX_AMOUNT, MAX_QUANTITY } from './event-fields.ts';
 import { CHECKOUT_TIME_FIELDS, CLICK_TIME_FIELDS } from './event-parser.ts';
 import { eventTimeMsOrNaN } from './event-time.ts';
 
@@ -67,10 +68,10 @@ export const checkoutSchema = z
     checkout_id: id,
     user_id: id,
     product_id: id,
-    quantity: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).nullish(),
+    quantity: z.number().int().min(1).max(MAX_QUANTITY).nullish(),
     discount: z.number().min(0).max(1).nullish(),
-    shipping_cost: z.number().min(0).nullish(),
-    total_amount: z.number().min(0).nullish(),
+    shipping_cost: z.number().min(0).max(MAX_AMOUNT).nullish(),
+    total_amount: z.number().min(0).max(MAX_AMOUNT).nullish(),
     payment_method: optionalString,
     payment_status: z
       .string()

@@ -295,19 +295,23 @@ test('range rules at their boundaries', () => {
     assert.equal(checkout(checkoutLine({ [field]: value }))[key], expected, `${field} ${value}`);
   }
   const bad: Array<[string, unknown, string]> = [
-    ['quantity', 0, 'quantity must be an integer ≥ 1, got 0'],
-    ['quantity', -1, 'quantity must be an integer ≥ 1, got -1'],
-    ['quantity', 1.5, 'quantity must be an integer ≥ 1, got 1.5'],
-    ['quantity', '3', 'quantity must be an integer ≥ 1, got "3" (a string: write the number without quotes)'],
-    ['quantity', 2 ** 53, 'quantity must be an integer ≥ 1, got 9007199254740992'],
+    ['quantity', 0, 'quantity must be an integer in [1, 1000000], got 0'],
+    ['quantity', -1, 'quantity must be an integer in [1, 1000000], got -1'],
+    ['quantity', 1.5, 'quantity must be an integer in [1, 1000000], got 1.5'],
+    [
+      'quantity',
+      '3',
+      'quantity must be an integer in [1, 1000000], got "3" (a string: write the number without quotes)',
+    ],
+    ['quantity', 2 ** 53, 'quantity must be an integer in [1, 1000000], got 9007199254740992'],
     ['discount', -0.01, 'discount must be a number in [0, 1], got -0.01'],
     ['discount', 1.01, 'discount must be a number in [0, 1], got 1.01'],
     ['discount', 15, 'discount must be a number in [0, 1], got 15'],
     ['discount', '0.1', 'discount must be a number in [0, 1], got "0.1" (a string: write the number without quotes)'],
-    ['shipping_cost', -0.01, 'shipping_cost must be a number ≥ 0, got -0.01'],
-    ['shipping_cost', true, 'shipping_cost must be a number ≥ 0, got true'],
-    ['total_amount', -1, 'total_amount must be a number ≥ 0, got -1'],
-    ['total_amount', {}, 'total_amount must be a number ≥ 0, got an object'],
+    ['shipping_cost', -0.01, 'shipping_cost must be a number in [0, 10000000000], got -0.01'],
+    ['shipping_cost', true, 'shipping_cost must be a number in [0, 10000000000], got true'],
+    ['total_amount', -1, 'total_amount must be a number in [0, 10000000000], got -1'],
+    ['total_amount', {}, 'total_amount must be a number in [0, 10000000000], got an object'],
     ['payment_status', 'pending', 'payment_status must be "success" or "failed" (any case), got "pending"'],
     ['payment_status', 1, 'payment_status must be "success" or "failed" (any case), got 1'],
     ['payment_method', 4, 'payment_method must be a string, got 4'],
@@ -323,7 +327,7 @@ test('range rules at their boundaries', () => {
     parseCheckout(checkoutLine({ shipping_cost: 1 }).replace('"shipping_cost":1', '"shipping_cost":1e400')),
   );
   assert.equal(huge.reason, 'invalid_field');
-  assert.match(huge.detail, /^shipping_cost must be a number ≥ 0/);
+  assert.match(huge.detail, /^shipping_cost must be a number in \[0, 10000000000\]/);
   assert.equal(
     rejected(parseClick(clickLine({ source: 5 }))).detail,
     'source must be a string such as "google_ads", got 5',
@@ -696,4 +700,17 @@ test('property: parseEvent never throws: any input gives an event or a Rejected 
     }),
     { numRuns: 5000 },
   );
+});
+
+test('amounts beyond what the output columns hold are invalid input, not poison rows', async () => {
+  const { parseCheckout } = await import('../../../src/attribution/events/index.ts');
+  const { Rejected } = await import('../../../src/engine/index.ts');
+  const line = (extra: Record<string, unknown>) =>
+    JSON.stringify({ checkout_id: 'c', user_id: 'u', product_id: 'p', event_time: 0, ...extra });
+  for (const extra of [{ quantity: 1_000_001 }, { total_amount: 1e13 }, { shipping_cost: 1e11 }]) {
+    const r = parseCheckout(line(extra));
+    assert.ok(r instanceof Rejected && r.reason === 'invalid_field', JSON.stringify(extra));
+    assert.match((r as InstanceType<typeof Rejected>).detail, new RegExp(Object.keys(extra)[0] as string));
+  }
+  assert.ok(!(parseCheckout(line({ quantity: 1_000_000, total_amount: 10_000_000_000 })) instanceof Rejected));
 });
