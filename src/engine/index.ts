@@ -36,6 +36,8 @@ export {
   CompactedSnapshot,
   decodeSnapshot,
   encodeSnapshot,
+  replaceInfinity,
+  reviveInfinity,
   SNAPSHOT_FORMAT_VERSION,
   type Snapshot,
   type SnapshotEntry,

@@ -50,13 +50,15 @@ export interface Snapshot {
   entries: SnapshotEntry[];
 }
 
-function replaceInfinity(_key: string, value: unknown): unknown {
+/** A JSON replacer writing ±∞ (watermarks) as "+inf"/"-inf", as the snapshot header does. */
+export function replaceInfinity(_key: string, value: unknown): unknown {
   if (value === Number.POSITIVE_INFINITY) return '+inf';
   if (value === Number.NEGATIVE_INFINITY) return '-inf';
   return value;
 }
 
-function reviveInfinity(_key: string, value: unknown): unknown {
+/** The reviver matching {@link replaceInfinity}. */
+export function reviveInfinity(_key: string, value: unknown): unknown {
   if (value === '+inf') return Number.POSITIVE_INFINITY;
   if (value === '-inf') return Number.NEGATIVE_INFINITY;
   return value;

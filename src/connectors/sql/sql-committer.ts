@@ -3,6 +3,8 @@ import {
   type CheckpointCommitter,
   FlowmarkError,
   type RestorePoint,
+  replaceInfinity,
+  reviveInfinity,
   type SnapshotEntry,
   type SnapshotMeta,
 } from '../../engine/index.ts';
@@ -313,19 +315,6 @@ export function encodeStateKey(key: string): string {
 export function decodeStateKey(stored: string): string {
   if (!stored.includes('\\')) return stored;
   return stored.replace(/\\(\\|0)/g, (_m, c: string) => (c === '0' ? '\u0000' : '\\'));
-}
-
-/** ±∞ (watermarks) are not JSON: stored as "+inf"/"-inf", as the snapshot byte format does. */
-function replaceInfinity(_key: string, value: unknown): unknown {
-  if (value === Number.POSITIVE_INFINITY) return '+inf';
-  if (value === Number.NEGATIVE_INFINITY) return '-inf';
-  return value;
-}
-
-function reviveInfinity(_key: string, value: unknown): unknown {
-  if (value === '+inf') return Number.POSITIVE_INFINITY;
-  if (value === '-inf') return Number.NEGATIVE_INFINITY;
-  return value;
 }
 
 function positive(n: number, name: string): number {
