@@ -85,8 +85,15 @@ export function attributionFunction(
       const k = input.click;
       if (k.source !== null && excluded.has(k.source)) return;
       const t = k.eventTimeMs;
-      if (st.clicks.range(t, t).some(([, c]) => c.clickId === k.clickId)) return;
-      prune(st, ctx.watermarkMs);
+      // One read of the list for both checks: this runs for every click.
+      const list = st.clicks.all();
+      for (let i = list.length - 1; i >= 0; i--) {
+        const [tk, c] = list[i] as readonly [number, CandidateClick];
+        if (tk < t) break;
+        if (tk === t && c.clickId === k.clickId) return;
+      }
+      const oldest = list[0];
+      if (oldest !== undefined && oldest[0] < ctx.watermarkMs - o.lookbackMs) prune(st, ctx.watermarkMs);
       st.clicks.add(t, { clickId: k.clickId, source: k.source, eventTimeMs: t });
       if (o.provisional) {
         for (const [, c] of st.pending.range(t, t + o.lookbackMs)) ctx.emit(result(st, c, false));
