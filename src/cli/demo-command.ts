@@ -57,6 +57,8 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   const release = stopOnSignals(controller, 'demo');
   let producing: NodeJS.Timeout | undefined;
   let status: NodeJS.Timeout | undefined;
+  // Never rejects (failures are caught where it is chained), so it can be awaited on every path.
+  let flushing: Promise<void> = Promise.resolve();
   try {
     const catalog = generateCatalog({ users, products, seed: CATALOG_SEED });
     await upsertUsers(stores.db, catalog.users, { schema: DEFAULT_SCHEMA });
@@ -90,7 +92,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     });
     const producer = new LogProducer(stores.log);
     let produced = 0;
-    let flushing: Promise<void> = Promise.resolve();
+    let flushFailure: unknown;
     const produce = () => {
       for (const line of traffic.poll()) {
         const r = routeLine(line);
@@ -99,7 +101,14 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
         producer.append('reason' in r ? TOPICS.clicks : r.topic, line, 'reason' in r ? undefined : r.key);
         produced++;
       }
-      flushing = flushing.then(() => producer.flush());
+      // A failed flush stops the demo (the pipeline checkpoints what it has) instead of leaving
+      // later lines unacknowledged.
+      flushing = flushing
+        .then(() => producer.flush())
+        .catch((err: unknown) => {
+          flushFailure ??= err;
+          controller.abort();
+        });
     };
     producing = setInterval(produce, PRODUCE_EVERY_MS);
     let runtime: Runtime | undefined;
@@ -117,11 +126,21 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     });
     clearInterval(producing);
     await flushing;
+    if (flushFailure !== undefined) {
+      throw new FlowmarkError(
+        'FM_SINK_FAILED',
+        `the demo could not write to its log: ${(flushFailure as Error).message}`,
+        {
+          cause: flushFailure,
+        },
+      );
+    }
     if (runtime !== undefined) process.stderr.write(`${statusLine(runtime, produced)}\ndemo: stopped cleanly\n`);
   } finally {
     if (producing !== undefined) clearInterval(producing);
     if (status !== undefined) clearInterval(status);
     release();
+    await flushing;
     await stores.close();
   }
 }

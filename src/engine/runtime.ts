@@ -129,6 +129,8 @@ class SourceRunner {
 }
 
 const SIDE_OUTPUT = /^(late|invalid)/i;
+/** How often (processing time) the loop yields to the event loop while records keep coming. */
+const YIELD_EVERY_MS = 50;
 
 /**
  * Runs a {@link Pipeline}: polls the sources, pushes records through the operators one at a
@@ -162,6 +164,7 @@ export class Runtime {
   #recordsSinceCheckpoint = 0;
   #recordsRead = 0;
   #lastCheckpointAtMs: number;
+  #lastYieldMs = 0;
   #published = new Map<string, number>();
 
   constructor(pipeline: Pipeline, options: RuntimeOptions) {
@@ -363,11 +366,15 @@ export class Runtime {
     for (const [id, m] of Object.entries(point.meta.nodes)) {
       const node = this.#nodes.get(id);
       if (node === undefined) continue;
+      // +∞ is the end of a bounded input (a drain): everything was final and released then. A new
+      // run is new input, so it starts from −∞ again; the restored partition maxima bring the
+      // watermark back to where it was with the first record (older records are then late).
+      const resume = (w: number) => (w === MAX_WATERMARK ? MIN_WATERMARK : w);
       m.inputWatermarksMs.forEach((w, i) => {
-        if (i < node.inputWm.length) node.inputWm[i] = w;
+        if (i < node.inputWm.length) node.inputWm[i] = resume(w);
       });
-      node.wm = m.watermarkMs;
-      node.outWm = m.outputWatermarkMs;
+      node.wm = resume(m.watermarkMs);
+      node.outWm = resume(m.outputWatermarkMs);
     }
     for (const src of this.#sources) {
       const pos = point.meta.sources[src.node.spec.id];
@@ -409,6 +416,12 @@ export class Runtime {
         }
       }
       if (active === 0) break;
+      // With a backlog every poll delivers, so nothing below would wait: give the event loop a
+      // turn now and then, so that signals (Ctrl-C), timers and I/O callbacks are not starved.
+      if (this.#clock.nowMs() - this.#lastYieldMs >= YIELD_EVERY_MS) {
+        this.#lastYieldMs = this.#clock.nowMs();
+        await this.#clock.sleep(0);
+      }
       if (this.#clock.nowMs() - this.#lastCheckpointAtMs >= this.#checkpointIntervalMs) await this.checkpoint();
       if (delivered === 0) await this.#clock.sleep(this.#idleWaitMs);
     }

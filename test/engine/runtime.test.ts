@@ -396,3 +396,15 @@ test('a lookup join issues a partial batch at the end of each source batch, not 
   assert.deepEqual(pollsAtLookup, [1], 'looked up right after the first batch, before any checkpoint drained it');
   assert.deepEqual(committer.rows('out'), ['a@1:A']);
 });
+
+test('regression: after a drained (bounded) run, a new run over new input is not all late', async () => {
+  // The end of a bounded input is +∞; restoring that watermark would make every later record late.
+  const committer = new MemoryCommitter();
+  await runBounded(passThroughPipeline(MemorySource.of([ev('a', 100), ev('a', 200)]), 10), { committer });
+  const more = MemorySource.of([ev('a', 100), ev('a', 200), ev('a', 5000), ev('a', 4995), ev('a', 10)]);
+  await runBounded(passThroughPipeline(more, 10), { committer });
+  // Offsets 0–1 were done; of the new records only the one behind the restored partition
+  // maximum (5000 − 10 > 10) is late, judged as always against the earlier arrivals.
+  assert.deepEqual(ids(committer.rows('out')), ['a@100', 'a@200', 'a@5000', 'a@4995']);
+  assert.deepEqual(ids(committer.rows('late')), ['a@10']);
+});
