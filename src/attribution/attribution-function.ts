@@ -42,7 +42,8 @@ export function attributionKey(userId: string, productId: string | null, scope: 
  *   watermark − lookback and every pending checkout's window (pruned whenever the key is
  *   touched, and a key gone quiet expires whole through the TTL of its click list). Keeping one
  *   click per key would be wrong (clicks at −70, −50 and −10 min: the answer is −50);
- * - a click id seen twice for a key is kept once (a duplicate delivery must not earn credit twice).
+ * - a click id seen twice for a key is kept once, at its first on-time delivery (a duplicate
+ *   delivery must not earn credit twice).
  *
  * Late events never reach this function: the operator sends them to its late output.
  */
@@ -85,13 +86,10 @@ export function attributionFunction(
       const k = input.click;
       if (k.source !== null && excluded.has(k.source)) return;
       const t = k.eventTimeMs;
-      // One read of the list for both checks: this runs for every click.
+      // One read of the list for both checks: this runs for every click. A click id delivered
+      // again (even with another time) is kept once.
       const list = st.clicks.all();
-      for (let i = list.length - 1; i >= 0; i--) {
-        const [tk, c] = list[i] as readonly [number, CandidateClick];
-        if (tk < t) break;
-        if (tk === t && c.clickId === k.clickId) return;
-      }
+      for (const [, c] of list) if (c.clickId === k.clickId) return;
       const oldest = list[0];
       if (oldest !== undefined && oldest[0] < ctx.watermarkMs - o.lookbackMs) prune(st, ctx.watermarkMs);
       st.clicks.add(t, { clickId: k.clickId, source: k.source, eventTimeMs: t });

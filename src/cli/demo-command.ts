@@ -39,12 +39,12 @@ export function statusLine(runtime: Runtime, produced: number): string {
   const stats = runtime.stats();
   const get = (id: string) => stats.find((s) => s.id === id);
   const read = stats.filter((s) => s.kind === 'source').reduce((n, s) => n + s.recordsIn, 0);
-  const rows = get('rows')?.recordsOut.out ?? 0;
+  const rows = get('final-rows')?.recordsOut.out ?? 0;
   const dead = get('dead-letters')?.recordsOut.out ?? 0;
   const wm = get('attribute')?.watermarkMs ?? Number.NEGATIVE_INFINITY;
   const lag = Number.isFinite(wm) ? `${((systemClock.nowMs() - wm) / 1000).toFixed(1)} s` : 'n/a';
   const state = stats.reduce((n, s) => n + s.state.entries, 0);
-  return `demo: ${produced} events produced, ${read} read, ${rows} attributed rows, ${dead} dead letters, watermark lag ${lag}, ${state} state entries, checkpoint #${runtime.checkpointId}`;
+  return `demo: ${produced} events produced, ${read} read, ${rows} final rows, ${dead} dead letters, watermark lag ${lag}, ${state} state entries, checkpoint #${runtime.checkpointId}`;
 }
 
 export async function runDemo(flags: DemoFlags): Promise<void> {

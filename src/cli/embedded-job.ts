@@ -55,7 +55,7 @@ export function routeLine(
 ): { topic: string; key: string | undefined } | { reason: string; detail: string } {
   let e: unknown;
   try {
-    e = JSON.parse(line);
+    e = JSON.parse(line.charCodeAt(0) === 0xfeff ? line.slice(1) : line);
   } catch (err) {
     return { reason: 'malformed_json', detail: `not JSON: ${(err as Error).message}` };
   }
@@ -63,7 +63,11 @@ export function routeLine(
     return { reason: 'malformed_json', detail: 'a line must be a JSON object' };
   }
   const o = e as Record<string, unknown>;
-  const type = o.type ?? ('checkout_id' in o ? 'checkout' : 'click_id' in o ? 'click' : undefined);
+  // As lenient as the parser: the type in any case, with spaces around it.
+  const type =
+    typeof o.type === 'string'
+      ? o.type.trim().toLowerCase()
+      : (o.type ?? ('checkout_id' in o ? 'checkout' : 'click_id' in o ? 'click' : undefined));
   const key = o.user_id === undefined || o.user_id === null ? undefined : String(o.user_id);
   if (type === 'click') return { topic: TOPICS.clicks, key };
   if (type === 'checkout') return { topic: TOPICS.checkouts, key };

@@ -65,7 +65,8 @@ function notBuilt(command: string, defaultIssue: number): (options: Record<strin
  */
 function action<F extends object>(command: string, run: (flags: F) => Promise<void>): (flags: F) => Promise<void> {
   return async (flags) => {
-    if ((flags as { kafka?: string }).kafka !== undefined) notBuilt(command, 7)(flags as Record<string, unknown>);
+    const f = flags as { kafka?: string; databaseUrl?: string };
+    if (f.kafka !== undefined || f.databaseUrl !== undefined) notBuilt(command, 3)(flags as Record<string, unknown>);
     try {
       await run(flags);
     } catch (err) {

@@ -13,7 +13,7 @@ import { openEmbedded } from '../../src/cli/embedded-job.ts';
 
 const BIN = new URL('../../bin/flowmark.js', import.meta.url).pathname;
 
-/** Runs the demo until a status line reports `rows` attributed rows, then sends SIGINT. */
+/** Runs the demo until a status line reports `rows` final rows, then sends SIGINT. */
 function demoUntil(dataDir: string, rows: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, 'demo', '--data-dir', dataDir, '--rate', '2000'], {
@@ -24,7 +24,7 @@ function demoUntil(dataDir: string, rows: number): Promise<{ code: number | null
     const guard = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.stderr.on('data', (chunk: Buffer) => {
       output += chunk.toString();
-      const m = [...output.matchAll(/(\d+) attributed rows/g)].at(-1);
+      const m = [...output.matchAll(/(\d+) final rows/g)].at(-1);
       if (!stopped && m !== undefined && Number(m[1]) >= rows) {
         stopped = true;
         child.kill('SIGINT');
