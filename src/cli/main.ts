@@ -86,7 +86,9 @@ const attributionFlags = (c: Command): Command =>
         .default('product'),
     )
     .option('--lookback <duration>', 'how far before a checkout a click may be (e.g. 30m, 1h, 7d)', '1h')
-    .option('--max-out-of-orderness <duration>', 'the bound of disorder of the watermark', '15s');
+    .option('--max-out-of-orderness <duration>', 'the bound of disorder of the watermark', '15s')
+    .option('--half-life <duration>', 'time_decay: credit halves every half-life before the checkout', '15m')
+    .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
 
 const dataDir = () =>
   new Option('--data-dir <dir>', 'where the embedded log, PGlite and checkpoints live').default('.flowmark');
@@ -152,8 +154,8 @@ export function buildProgram(): Command {
       '--dead-letter <file>',
       'where to write bad or late input, with reason and raw line (default: next to --out)',
     )
-    .option('--half-life <duration>', 'time_decay: credit halves every half-life before the checkout', '15m')
-    .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
+    .option('--credits <file>', 'also write attribution_credits rows (multi-touch models), as JSON lines')
+    .option('--analytics <file>', 'also write analytics_minute rows (1-minute windows), as JSON lines');
   attributionFlags(replay).action(action<ReplayFlags>('replay', runReplay));
 
   program

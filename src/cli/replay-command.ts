@@ -9,7 +9,8 @@ import { type AttributionSources, buildAttributionPipeline, SINK } from '../attr
 import type { ProductRow, UserRow } from '../attribution/event-types.ts';
 import { JsonlFileCommitter } from '../connectors/files/jsonl-file-committer.ts';
 import { LineFileSource } from '../connectors/files/line-file-source.ts';
-import { FlowmarkError, type LookupFn, parseDurationMs, Runtime, systemClock } from '../engine/index.ts';
+import { FlowmarkError, type LookupFn, Runtime, systemClock } from '../engine/index.ts';
+import { durationFlag, listFlag } from './cli-flags.ts';
 import { loadProducts, loadUsers } from './dimension-loading.ts';
 import { Progress } from './progress.ts';
 
@@ -21,6 +22,10 @@ export interface ReplayFlags {
   products?: string;
   out?: string;
   deadLetter?: string;
+  /** Where to write `attribution_credits` rows (multi-touch models). */
+  credits?: string;
+  /** Where to write `analytics_minute` rows. */
+  analytics?: string;
   model: string;
   scope: string;
   lookback: string;
@@ -33,13 +38,6 @@ export interface ReplayFlags {
 
 function configError(message: string): FlowmarkError {
   return new FlowmarkError('FM_CONFIG_INVALID', message);
-}
-
-function duration(flag: string, value: string): number {
-  const ms = parseDurationMs(value);
-  if (ms === undefined)
-    throw configError(`--${flag} must be a duration such as 250ms, 15s, 30m, 1h or 7d, got "${value}"`);
-  return ms;
 }
 
 function inputFile(flag: string, path: string | undefined): string {
@@ -86,19 +84,18 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
   const options = attributionOptions({
     model: flags.model as AttributionModel,
     scope: flags.scope as 'product' | 'user',
-    lookbackMs: duration('lookback', flags.lookback),
-    maxOutOfOrdernessMs: duration('max-out-of-orderness', flags.maxOutOfOrderness),
-    halfLifeMs: duration('half-life', flags.halfLife),
-    excludedSources: (flags.excludedSources ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    lookbackMs: durationFlag('lookback', flags.lookback),
+    maxOutOfOrdernessMs: durationFlag('max-out-of-orderness', flags.maxOutOfOrderness),
+    halfLifeMs: durationFlag('half-life', flags.halfLife),
+    excludedSources: listFlag(flags.excludedSources),
   });
 
   const [users, products] = await Promise.all([loadUsers(usersPath), loadProducts(productsPath)]);
   // Dead letters are always kept: next to --out unless --dead-letter says where.
   const deadLetterPath = flags.deadLetter ?? `${flags.out.replace(/\.jsonl?$/, '')}.dead-letters.jsonl`;
   const outputs: Record<string, string> = { [SINK.attributed]: flags.out, [SINK.deadLetters]: deadLetterPath };
+  if (flags.credits !== undefined) outputs[SINK.credits] = flags.credits;
+  if (flags.analytics !== undefined) outputs[SINK.analytics] = flags.analytics;
   const committer = new JsonlFileCommitter(
     outputs,
     (sink, row) => sink !== SINK.attributed || (row as { is_final: boolean }).is_final,

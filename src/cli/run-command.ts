@@ -5,7 +5,8 @@
  * run again, it continues from its last checkpoint.
  */
 import { type AttributionModel, attributionOptions } from '../attribution/attribution-options.ts';
-import { FlowmarkError, parseDurationMs, systemClock } from '../engine/index.ts';
+import { FlowmarkError, systemClock } from '../engine/index.ts';
+import { durationFlag, listFlag } from './cli-flags.ts';
 import { openEmbedded, runAttribution } from './embedded-job.ts';
 
 export interface RunFlags {
@@ -16,17 +17,8 @@ export interface RunFlags {
   scope: string;
   lookback: string;
   maxOutOfOrderness: string;
-}
-
-export function durationFlag(flag: string, value: string): number {
-  const ms = parseDurationMs(value);
-  if (ms === undefined) {
-    throw new FlowmarkError(
-      'FM_CONFIG_INVALID',
-      `--${flag} must be a duration such as 250ms, 15s, 30m, 1h or 7d, got "${value}"`,
-    );
-  }
-  return ms;
+  halfLife?: string;
+  excludedSources?: string;
 }
 
 /** Stops `controller` on the first Ctrl-C or SIGTERM; a second one exits at once. */
@@ -58,6 +50,8 @@ export async function runRun(flags: RunFlags): Promise<void> {
     scope: flags.scope as 'product' | 'user',
     lookbackMs: durationFlag('lookback', flags.lookback),
     maxOutOfOrdernessMs: durationFlag('max-out-of-orderness', flags.maxOutOfOrderness),
+    halfLifeMs: durationFlag('half-life', flags.halfLife ?? '15m'),
+    excludedSources: listFlag(flags.excludedSources),
     provisional: flags.drain !== true,
   });
   const stores = await openEmbedded(flags.dataDir);
