@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { ATTRIBUTION_MODELS } from '../attribution/attribution-options.ts';
 import { FlowmarkError } from '../engine/errors.ts';
 import { type DemoFlags, runDemo } from './demo-command.ts';
 import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
@@ -22,9 +23,6 @@ export function flowmarkVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
-
-/** The attribution models of ARCHITECTURE §3.3. */
-export const ATTRIBUTION_MODELS = ['first_click', 'last_click', 'linear', 'time_decay', 'position_based'] as const;
 
 // One line per paragraph: commander wraps them to the terminal's width.
 const DESCRIPTION = [

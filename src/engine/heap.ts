@@ -1,7 +1,6 @@
 /**
  * A binary min-heap ordered by a numeric priority, ties broken by insertion order so that
- * everything built on it (timers, cleanup) is deterministic.
- * @internal
+ * everything built on it (timers, cleanup, the generator's delivery order) is deterministic.
  */
 export class MinHeap<T> {
   #prio: number[] = [];

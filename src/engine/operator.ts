@@ -43,11 +43,6 @@ export interface Operator {
    * watermark at that checkpoint: rebuild in-memory indexes and remember the watermark.
    */
   afterRestore?(watermarkMs: number): void;
-  /**
-   * Called before the runtime reads the state tables' changes for a checkpoint: an operator that
-   * tracks changes itself (to keep its hot path cheap) announces them to its tables here.
-   */
-  prepareSnapshot?(): void;
   /** Whether asynchronous work is in flight. Default: none. */
   hasPending?(): boolean;
   /**

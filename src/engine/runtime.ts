@@ -490,7 +490,6 @@ export class Runtime {
     await this.#drainAsync();
     const entries: SnapshotEntry[] = [];
     for (const node of this.#order) {
-      node.operator?.prepareSnapshot?.();
       for (const [name, table] of node.tables) {
         for (const [key, value] of table.takeChanges()) {
           const entry: SnapshotEntry = { node: node.spec.id, table: name, key, value };

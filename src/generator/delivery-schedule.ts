@@ -16,6 +16,7 @@
  * (`malformed-lines.ts`). The choices come from their own seeded source, so the knobs change
  * how the same events are delivered, never which events the website produced.
  */
+import { MinHeap } from '../engine/heap.ts';
 import { eventLine, type GeneratedEvent } from './event-lines.ts';
 import { type MalformedKind, malformedLine } from './malformed-lines.ts';
 import { RandomSource } from './random-source.ts';
@@ -69,12 +70,6 @@ export interface DeliveryStats {
   maxEventTimeMs: number;
 }
 
-interface Pending {
-  arrivalMs: number;
-  seq: number;
-  line: DeliveredLine;
-}
-
 /**
  * Turns events in event-time order into lines in arrival order.
  *
@@ -98,8 +93,8 @@ export class DeliverySchedule {
   };
   private readonly options: DeliveryOptions;
   private readonly rng: RandomSource;
-  private readonly heap: Pending[] = [];
-  private seq = 0;
+  /** Lines not released yet, by (arrival time, scheduling order). */
+  private readonly heap = new MinHeap<DeliveredLine>();
   private maxSeenMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: DeliveryOptions) {
@@ -109,7 +104,7 @@ export class DeliverySchedule {
 
   /** Lines accepted but not released yet. */
   get pending(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /**
@@ -146,7 +141,7 @@ export class DeliverySchedule {
   /** Releases into `out`, in arrival order, every pending line arriving at or before `upToMs`. */
   release(upToMs: number, out: DeliveredLine[]): void {
     const heap = this.heap;
-    while (heap.length > 0 && heap[0]!.arrivalMs <= upToMs) this.emit(this.pop().line, out);
+    while (heap.size > 0 && heap.peekPriority() <= upToMs) this.emit(heap.pop() as DeliveredLine, out);
   }
 
   /** Releases every pending line (the end of a bounded run). */
@@ -182,47 +177,7 @@ export class DeliverySchedule {
     out.push(l);
   }
 
-  // A binary min-heap by (arrivalMs, seq).
-
   private schedule(line: DeliveredLine): void {
-    const heap = this.heap;
-    const p: Pending = { arrivalMs: line.arrivalMs, seq: this.seq++, line };
-    let i = heap.length;
-    heap.push(p);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const q = heap[parent]!;
-      if (q.arrivalMs < p.arrivalMs || (q.arrivalMs === p.arrivalMs && q.seq < p.seq)) break;
-      heap[i] = q;
-      i = parent;
-    }
-    heap[i] = p;
-  }
-
-  private pop(): Pending {
-    const heap = this.heap;
-    const top = heap[0]!;
-    const last = heap.pop()!;
-    const n = heap.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        let c = l;
-        if (r < n) {
-          const a = heap[r]!;
-          const b = heap[l]!;
-          if (a.arrivalMs < b.arrivalMs || (a.arrivalMs === b.arrivalMs && a.seq < b.seq)) c = r;
-        }
-        const h = heap[c]!;
-        if (h.arrivalMs > last.arrivalMs || (h.arrivalMs === last.arrivalMs && h.seq > last.seq)) break;
-        heap[i] = h;
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
+    this.heap.push(line.arrivalMs, line);
   }
 }

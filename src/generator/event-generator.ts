@@ -62,14 +62,7 @@ export class EventGenerator {
     this.events = events;
     this.options = resolveTrafficOptions(traffic);
     const o = this.options;
-    this.simulator = new TrafficSimulator({
-      users: catalog.users,
-      products: catalog.products,
-      seed: o.seed,
-      startMs: o.startMs,
-      ratePerSecond: o.ratePerSecond,
-      conversionScale: o.conversionScale,
-    });
+    this.simulator = new TrafficSimulator({ ...o, users: catalog.users, products: catalog.products });
     this.delivery = new DeliverySchedule(o);
   }
 

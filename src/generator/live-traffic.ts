@@ -38,14 +38,7 @@ export class LiveTraffic {
     this.clock = clock;
     this.options = resolveTrafficOptions({ ...rest, startMs, seed: rest.seed ?? Math.max(0, startMs) });
     const o = this.options;
-    this.simulator = new TrafficSimulator({
-      users: catalog.users,
-      products: catalog.products,
-      seed: o.seed,
-      startMs: o.startMs,
-      ratePerSecond: o.ratePerSecond,
-      conversionScale: o.conversionScale,
-    });
+    this.simulator = new TrafficSimulator({ ...o, users: catalog.users, products: catalog.products });
     this.delivery = new DeliverySchedule(o);
   }
 

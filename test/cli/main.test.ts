@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ATTRIBUTION_MODELS, EXIT_NOT_BUILT } from '../../src/cli/main.ts';
+import { ATTRIBUTION_MODELS } from '../../src/attribution/attribution-options.ts';
+import { EXIT_NOT_BUILT } from '../../src/cli/main.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
 const VERSION = (

@@ -135,7 +135,6 @@ export class OperatorHarness {
    */
   checkpoint(): this {
     const entries: SnapshotEntry[] = [];
-    this.#op.prepareSnapshot?.();
     for (const [name, t] of this.#tables) {
       for (const [key, value] of t.takeChanges()) {
         const e: SnapshotEntry = { node: 'op', table: name, key, value };
