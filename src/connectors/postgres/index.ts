@@ -1,0 +1,9 @@
+/** A PostgreSQL server through `pg`: the production database of flowmark. */
+export { PgClient } from './pg-client.ts';
+export {
+  checkDatabaseUrl,
+  type OpenPostgresOptions,
+  openPostgresDatabase,
+  PostgresDatabase,
+  redactDatabaseUrl,
+} from './postgres-database.ts';
