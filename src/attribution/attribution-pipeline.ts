@@ -44,6 +44,8 @@ export interface Dimensions {
   products: LookupFn<ProductRow>;
   /** Processing-time freshness of cached dimension rows. */
   cacheTtlMs?: number;
+  /** Most rows kept in each look-up's cache. */
+  cacheEntries?: number;
 }
 
 export function buildAttributionPipeline(
@@ -153,7 +155,10 @@ export function buildAttributionPipeline(
     ),
   );
 
-  const lookupOptions = dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs };
+  const lookupOptions = {
+    ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
+    ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
+  };
   const enriched = attribution.out
     .lookupJoin('enrich-user', {
       key: (r) => r.checkout.userId,

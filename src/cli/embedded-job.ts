@@ -3,46 +3,34 @@
  * `checkouts`) and PGlite (`pglite/`, schema `flowmark`). `import` fills them, `run` and `demo`
  * run the attribution pipeline over them. Only the CLI wires concrete connectors (ARCHITECTURE §2).
  */
-import { join } from 'node:path';
 import type { AttributionOptions } from '../attribution/attribution-options.ts';
 import { buildAttributionPipeline, SINK } from '../attribution/attribution-pipeline.ts';
 import { deadLetter } from '../attribution/output-rows.ts';
-import { DEFAULT_SCHEMA, outputMigrations, SINK_TABLES } from '../attribution/output-schema.ts';
-import { LogDirectory, LogProducer, LogSource } from '../connectors/log/index.ts';
-import { openPgliteDatabase, type PgliteDatabase } from '../connectors/pglite/index.ts';
-import { productsLookup, SqlCommitter, usersLookup, writeRows } from '../connectors/sql/index.ts';
-import { type Clock, type RunSummary, Runtime } from '../engine/index.ts';
+import { SINK_TABLES } from '../attribution/output-schema.ts';
+import { LogProducer, LogSource } from '../connectors/log/index.ts';
+import {
+  checkDimensionTables,
+  type ProductsTableSpec,
+  productsLookup,
+  SqlCommitter,
+  type UsersTableSpec,
+  usersLookup,
+  writeRows,
+} from '../connectors/sql/index.ts';
+import { type Clock, type HealthChange, type RunSummary, Runtime, type RuntimeHealth } from '../engine/index.ts';
+import { type JobStores, openStores, TOPICS } from './job-stores.ts';
 
-export const TOPICS = { clicks: 'clicks', checkouts: 'checkouts' } as const;
-/** Partitions of each topic: clicks and checkouts are co-partitioned by user id. */
-export const TOPIC_PARTITIONS = 4;
+export { TOPIC_PARTITIONS, TOPICS } from './job-stores.ts';
+
 /** The checkpoint row of the attribution job in `flowmark.checkpoints`. */
 export const JOB = 'attribution';
 
-export interface EmbeddedStores {
-  log: LogDirectory;
-  db: PgliteDatabase;
-  close(): Promise<void>;
-}
+/** The stores of embedded mode: the log and PGlite of a data directory (tests, demo). */
+export type EmbeddedStores = JobStores;
 
 /** Opens (creating on first use) the log and PGlite of a data directory. */
-export async function openEmbedded(dataDir: string): Promise<EmbeddedStores> {
-  const log = LogDirectory.open(join(dataDir, 'log'));
-  try {
-    for (const topic of Object.values(TOPICS)) log.createTopic(topic, { partitions: TOPIC_PARTITIONS });
-    const db = await openPgliteDatabase(dataDir, { migrations: outputMigrations(DEFAULT_SCHEMA) });
-    return {
-      log,
-      db,
-      close: async () => {
-        await log.close();
-        await db.close();
-      },
-    };
-  } catch (err) {
-    await log.close();
-    throw err;
-  }
+export function openEmbedded(dataDir: string): Promise<JobStores> {
+  return openStores({ dataDir });
 }
 
 /**
@@ -79,7 +67,7 @@ export function routeLine(
 
 /** Appends lines to the log, routed by type; unroutable ones become dead letters. Returns counts. */
 export async function importLines(
-  stores: EmbeddedStores,
+  stores: JobStores,
   lines: AsyncIterable<string>,
   clock: Clock,
 ): Promise<{ clicks: number; checkouts: number; deadLetters: number }> {
@@ -88,7 +76,7 @@ export async function importLines(
   let dead: ReturnType<typeof deadLetter>[] = [];
   const flushDead = async () => {
     if (dead.length === 0) return;
-    await writeRows(stores.db, DEFAULT_SCHEMA, SINK_TABLES.dead_letters, dead);
+    await writeRows(stores.db, stores.schema, SINK_TABLES.dead_letters, dead);
     dead = [];
   };
   for await (const raw of lines) {
@@ -117,28 +105,68 @@ export interface PipelineRunOptions {
   drain: boolean;
   signal?: AbortSignal;
   checkpointIntervalMs?: number;
+  /** Where users and products are read (flowmark's own tables by default) and how they are cached. */
+  dimensions?: DimensionConfig;
+  /** Told when the run starts or stops retrying an unavailable database (default: a line on stderr). */
+  onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
   /** Called with the runtime once it is built (the demo reports its stats). */
   onRuntime?: (runtime: Runtime) => void;
 }
 
-/** Runs the attribution pipeline over the log into PGlite, exactly once (one transaction per checkpoint). */
-export async function runAttribution(stores: EmbeddedStores, o: PipelineRunOptions): Promise<RunSummary> {
+export interface DimensionConfig {
+  users: UsersTableSpec;
+  products: ProductsTableSpec;
+  cacheEntries?: number;
+  cacheTtlMs?: number;
+}
+
+/**
+ * One line on stderr when something starts being retried and when it recovers: an outage of the
+ * database is visible where the operator looks, without a line per attempt.
+ */
+export function logHealth(_health: RuntimeHealth, change: HealthChange): void {
+  const t = change.trouble;
+  const what = t.what === 'checkpoint' ? 'committing checkpoints' : `step ${t.what}`;
+  if (change.kind === 'failing') {
+    process.stderr.write(
+      `flowmark: ${what} failed (${t.code}: ${t.message}); input is paused and nothing is acknowledged; retrying with backoff\n`,
+    );
+  } else {
+    process.stderr.write(
+      `flowmark: ${what} works again after ${(change.downMs / 1000).toFixed(1)} s and ${t.attempts} failed attempts; resuming\n`,
+    );
+  }
+}
+
+/**
+ * Runs the attribution pipeline over the log into the database, exactly once (one transaction
+ * per checkpoint). The dimension tables are checked before anything is read.
+ */
+export async function runAttribution(stores: JobStores, o: PipelineRunOptions): Promise<RunSummary> {
+  const dims = o.dimensions ?? { users: {}, products: {} };
+  await checkDimensionTables(stores.db, dims);
   const sources = {
     clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB }),
     checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB }),
   };
   const pipeline = buildAttributionPipeline(
     sources,
-    { users: usersLookup(stores.db), products: productsLookup(stores.db) },
+    {
+      users: usersLookup(stores.db, dims.users),
+      products: productsLookup(stores.db, dims.products),
+      ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
+      ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
+    },
     o.attribution,
     o.clock,
   );
-  const committer = new SqlCommitter(stores.db, { schema: DEFAULT_SCHEMA, job: JOB, sinks: SINK_TABLES });
+  const committer = new SqlCommitter(stores.db, { schema: stores.schema, job: JOB, sinks: SINK_TABLES });
   const runtime = new Runtime(pipeline, {
     committer,
     clock: o.clock,
     pollMaxRecords: 4096,
     checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+    onHealth: o.onHealth ?? logHealth,
   });
   o.onRuntime?.(runtime);
   try {

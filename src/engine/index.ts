@@ -4,6 +4,14 @@
  */
 export type { Checkpoint, CheckpointCommitter, RestorePoint } from './checkpoint.ts';
 export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError } from './errors.ts';
+export {
+  type HealthChange,
+  HealthTracker,
+  isRetriable,
+  nextBackoffMs,
+  type RuntimeHealth,
+  type Trouble,
+} from './health.ts';
 export type { IntervalJoinSpec } from './interval-join-types.ts';
 export type { LookupFn, LookupJoinSpec } from './lookup-types.ts';
 export {

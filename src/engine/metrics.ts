@@ -42,6 +42,7 @@ export interface EngineMetrics {
   checkpointDurationSeconds: HistogramHook;
   checkpointBytes: GaugeHook;
   backpressureSecondsTotal: CounterHook;
+  commitRetries: CounterHook;
 }
 
 export function engineMetrics(registry: MetricsRegistry): EngineMetrics {
@@ -76,6 +77,11 @@ export function engineMetrics(registry: MetricsRegistry): EngineMetrics {
     backpressureSecondsTotal: registry.counter(
       'flowmark_engine_backpressure_seconds_total',
       'Time the source loop waited for sinks or lookups',
+      [],
+    ),
+    commitRetries: registry.counter(
+      'flowmark_checkpoint_commit_retries_total',
+      'Checkpoint commits that failed with a retriable error (database unavailable) and were tried again',
       [],
     ),
   };

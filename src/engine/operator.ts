@@ -21,6 +21,10 @@ export interface OperatorContext {
   emitWatermark(watermarkMs: number): void;
   /** Tells the runtime that asynchronous work is piling up: it will call `drain` soon. */
   signalPressure(): void;
+  /** Reports that the operator's external call failed with `err` and will be retried (health, logs). */
+  retrying(err: unknown): void;
+  /** Reports that the external call succeeds again. */
+  recovered(): void;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Checkpoint, CheckpointCommitter } from './checkpoint.ts';
 import { FlowmarkError } from './errors.ts';
+import { type HealthChange, HealthTracker, isRetriable, nextBackoffMs, type RuntimeHealth } from './health.ts';
 import { type EngineMetrics, engineMetrics, type MetricsRegistry, noopMetrics } from './metrics.ts';
 import type { Operator, OperatorContext, Output } from './operator.ts';
 import { PartitionWatermarks } from './partition-watermarks.ts';
@@ -32,6 +33,13 @@ export interface RuntimeOptions {
   maxBufferedRows?: number;
   /** How long to wait when no source delivered anything (default 20 ms). */
   idleWaitMs?: number;
+  /**
+   * Told when something starts failing and being retried (a checkpoint commit, a look-up) and
+   * when it recovers: one call per episode, not per attempt.
+   */
+  onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
+  /** Longest wait between two attempts of a failed checkpoint commit (default 5 000 ms). */
+  maxRetryBackoffMs?: number;
 }
 
 export interface RunOptions {
@@ -166,6 +174,9 @@ export class Runtime {
   #lastCheckpointAtMs: number;
   #lastYieldMs = 0;
   #published = new Map<string, number>();
+  readonly #health: HealthTracker;
+  readonly #maxRetryBackoffMs: number;
+  #signal: AbortSignal | undefined;
 
   constructor(pipeline: Pipeline, options: RuntimeOptions) {
     this.#pipeline = pipeline;
@@ -178,6 +189,8 @@ export class Runtime {
     this.#maxBufferedRows = options.maxBufferedRows ?? 50_000;
     this.#idleWaitMs = options.idleWaitMs ?? 20;
     this.#lastCheckpointAtMs = this.#clock.nowMs();
+    this.#health = new HealthTracker(this.#clock, options.onHealth);
+    this.#maxRetryBackoffMs = options.maxRetryBackoffMs ?? 5000;
     this.#build();
   }
 
@@ -238,6 +251,8 @@ export class Runtime {
       signalPressure: () => {
         this.#pressure = true;
       },
+      retrying: (err) => this.#health.failing(node.spec.id, err),
+      recovered: () => this.#health.recovered(node.spec.id),
     };
   }
 
@@ -393,6 +408,7 @@ export class Runtime {
   async run(options: RunOptions = {}): Promise<RunSummary> {
     await this.open();
     const { signal } = options;
+    this.#signal = signal;
     while (signal?.aborted !== true) {
       let delivered = 0;
       let active = 0;
@@ -514,7 +530,7 @@ export class Runtime {
     this.#outputs = new Map([...this.#outputs.keys()].map((k) => [k, []]));
     this.#bufferedRows = 0;
     this.#pressure = false;
-    await this.#committer.commit(checkpoint);
+    await this.#commit(checkpoint);
     this.#checkpointId = id;
     this.#checkpointsTaken++;
     this.#recordsSinceCheckpoint = 0;
@@ -523,6 +539,33 @@ export class Runtime {
     this.#lastCheckpointAtMs = now;
     this.#metrics.checkpointDurationSeconds.observe({}, (now - started) / 1000);
     this.publishMetrics();
+  }
+
+  /**
+   * Commits, retrying while the failure is retriable (the database is unavailable) — for as long
+   * as it takes, unless the run is stopped. The same checkpoint object is committed each time, so
+   * its delta is never lost, and nothing is read or acknowledged meanwhile: the input waits.
+   */
+  async #commit(checkpoint: Checkpoint): Promise<void> {
+    let backoffMs: number | undefined;
+    for (;;) {
+      try {
+        await this.#committer.commit(checkpoint);
+        this.#health.recovered('checkpoint');
+        return;
+      } catch (err) {
+        if (!isRetriable(err) || this.#signal?.aborted === true) throw err;
+        this.#health.failing('checkpoint', err);
+        this.#metrics.commitRetries.inc({});
+        backoffMs = nextBackoffMs(backoffMs, 100, this.#maxRetryBackoffMs);
+        await this.#clock.sleep(backoffMs);
+      }
+    }
+  }
+
+  /** Whether the runtime is working normally or retrying something (for /health and logs). */
+  health(): RuntimeHealth {
+    return this.#health.health();
   }
 
   #meta(): SnapshotMeta {

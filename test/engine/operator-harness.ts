@@ -37,6 +37,9 @@ export class OperatorHarness {
   readonly outputs = new Map<string, Emitted[]>();
   readonly watermarks: number[] = [];
   pressureSignals = 0;
+  /** Errors reported through `ctx.retrying`, and the number of `ctx.recovered` calls. */
+  readonly retries: unknown[] = [];
+  recoveries = 0;
 
   constructor(
     create: () => Operator,
@@ -69,6 +72,8 @@ export class OperatorHarness {
       },
       emitWatermark: (wm) => void this.watermarks.push(wm),
       signalPressure: () => void this.pressureSignals++,
+      retrying: (err) => void this.retries.push(err),
+      recovered: () => void this.recoveries++,
     };
     this.#op.open(ctx);
   }

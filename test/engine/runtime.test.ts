@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Checkpoint, CheckpointCommitter } from '../../src/engine/checkpoint.ts';
-import { isFlowmarkError } from '../../src/engine/errors.ts';
+import { FlowmarkError, isFlowmarkError } from '../../src/engine/errors.ts';
 import type { MetricsRegistry } from '../../src/engine/metrics.ts';
 import { type InvalidRecord, Rejected } from '../../src/engine/source.ts';
 import {
@@ -227,6 +227,64 @@ test('§3.7 offsets are acknowledged upstream only after the checkpoint is durab
   await runBounded(passThroughPipeline(src), { committer: committer as MemoryCommitter, checkpointEveryRecords: 2 });
   assert.deepEqual(seenAtCommit, [undefined, 2, 4]);
   assert.equal(src.committed.get(0), 5);
+});
+
+test('§3.7 an unavailable database is waited out: the same checkpoint is retried, nothing acknowledged meanwhile', async () => {
+  const events = Array.from({ length: 40 }, (_, i) => ev(`k${i % 3}`, i * 5, `e${i}`));
+  const uninterrupted = await runBounded(passThroughPipeline(MemorySource.of(events)));
+
+  const src = MemorySource.of(events);
+  const inner = new MemoryCommitter();
+  const attempts: { id: number; acknowledged: number | undefined }[] = [];
+  let failuresLeft = 6;
+  const committer: CheckpointCommitter = {
+    load: () => inner.load(),
+    commit: async (cp) => {
+      attempts.push({ id: cp.id, acknowledged: src.committed.get(0) });
+      if (cp.id === 2 && failuresLeft-- > 0) {
+        throw new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable: connect ECONNREFUSED', {
+          retriable: true,
+        });
+      }
+      await inner.commit(cp);
+    },
+  };
+  const changes: string[] = [];
+  const clock = new ManualClock();
+  const runtime = new Runtime(passThroughPipeline(src), {
+    committer,
+    clock,
+    checkpointEveryRecords: 10,
+    onHealth: (health, change) => changes.push(`${change.kind}:${change.trouble.what}:${health.ok}`),
+  });
+  await runtime.run();
+  const second = attempts.filter((a) => a.id === 2);
+  assert.equal(second.length, 7, 'six failures, then success');
+  assert.ok(
+    second.every((a) => a.acknowledged === 10),
+    'offsets past checkpoint 1 were not acknowledged while retrying',
+  );
+  assert.deepEqual(changes, ['failing:checkpoint:false', 'recovered:checkpoint:true'], 'one event per episode');
+  assert.ok(clock.nowMs() >= 100 + 200 + 400 + 800 + 1600 + 3200, 'backed off between attempts');
+  assert.deepEqual(ids(inner.rows('out')), ids(uninterrupted.committer.rows('out')), 'no row lost or doubled');
+  assert.equal(runtime.health().ok, true);
+});
+
+test('§3.7 a commit that fails for good (not retriable) stops the run at once', async () => {
+  const src = MemorySource.of([ev('a', 1), ev('a', 2)]);
+  let calls = 0;
+  const committer: CheckpointCommitter = {
+    load: async () => undefined,
+    commit: async () => {
+      calls++;
+      throw new FlowmarkError('FM_SINK_FAILED', 'value too long for type character varying(5)');
+    },
+  };
+  await assert.rejects(runBounded(passThroughPipeline(src), { committer: committer as MemoryCommitter }), (e) =>
+    isFlowmarkError(e, 'FM_SINK_FAILED'),
+  );
+  assert.equal(calls, 1);
+  assert.equal(src.committed.get(0), undefined, 'nothing acknowledged');
 });
 
 test('back-pressure: sink rows are buffered only up to maxBufferedRows before a checkpoint', async () => {

@@ -1,4 +1,5 @@
 import { FlowmarkError } from '../errors.ts';
+import { isRetriable } from '../health.ts';
 import type { LookupJoinSpec } from '../lookup-types.ts';
 import type { Operator, OperatorContext, Output } from '../operator.ts';
 
@@ -46,7 +47,9 @@ type Slot<V> =
  * - at `maxPending` waiting records the operator signals pressure, and the runtime calls
  *   `drain`, which issues the partial batch and resolves once nothing waits;
  * - a failed look-up is retried with exponential backoff (50 ms doubling to 5 s, on
- *   `ctx.clock`) up to {@link LOOKUP_MAX_ATTEMPTS} calls; then `drain` throws FM_LOOKUP_FAILED.
+ *   `ctx.clock`): a retriable failure (database unavailable) until it succeeds, reported through
+ *   `ctx.retrying`; any other up to {@link LOOKUP_MAX_ATTEMPTS} calls, then `drain` throws
+ *   FM_LOOKUP_FAILED.
  *
  * It keeps no snapshot state: the runtime drains it before every checkpoint, so no record is
  * ever waiting in it when a checkpoint is taken, and the cache is only an optimization.
@@ -202,7 +205,9 @@ export class LookupJoinOperator<T, V, O> implements Operator {
         this.#lookups++;
         rows = await this.#spec.lookup(keys);
       } catch (cause) {
-        if (attempt >= LOOKUP_MAX_ATTEMPTS) {
+        // An unavailable database is waited out however long it takes (the run stalls, nothing is
+        // acknowledged); any other failure gives up after LOOKUP_MAX_ATTEMPTS calls.
+        if (attempt >= LOOKUP_MAX_ATTEMPTS && !isRetriable(cause)) {
           const message = cause instanceof Error ? cause.message : String(cause);
           this.#fail(
             new FlowmarkError(
@@ -213,10 +218,12 @@ export class LookupJoinOperator<T, V, O> implements Operator {
           );
           return;
         }
+        this.#ctx.retrying(cause);
         await this.#ctx.clock.sleep(backoffMs);
         backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
         continue;
       }
+      if (attempt > 1) this.#ctx.recovered();
       const nowMs = this.#ctx.clock.nowMs();
       for (const request of batch) {
         request.found = rows.get(request.key);

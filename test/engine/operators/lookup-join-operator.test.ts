@@ -239,6 +239,26 @@ describe('LookupJoinOperator', () => {
     assert.deepEqual(h.out(), ['a=A']);
   });
 
+  it('waits out an unavailable database beyond the attempt limit, reporting it, then recovers', async () => {
+    let attempts = 0;
+    const down = LOOKUP_MAX_ATTEMPTS + 5;
+    const unavailable = new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable', { retriable: true });
+    const h = harness({
+      lookup: async (keys) => {
+        attempts++;
+        if (attempts <= down) throw unavailable;
+        return new Map(keys.map((k) => [k, k.toUpperCase()]));
+      },
+    });
+    h.element(rec('a'), 1);
+    await h.operator.drain?.();
+    assert.equal(attempts, down + 1);
+    assert.deepEqual(h.out(), ['a=A']);
+    assert.equal(h.retries.length, down, 'every failed attempt is reported');
+    assert.ok(h.retries.every((e) => e === unavailable));
+    assert.equal(h.recoveries, 1);
+  });
+
   it('fails with FM_LOOKUP_FAILED from drain once the retries are used up', async () => {
     let attempts = 0;
     const cause = new Error('table is gone');
