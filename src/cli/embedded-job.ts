@@ -143,7 +143,13 @@ export function logHealth(_health: RuntimeHealth, change: HealthChange): void {
  * per checkpoint). The dimension tables are checked before anything is read.
  */
 export async function runAttribution(stores: JobStores, o: PipelineRunOptions): Promise<RunSummary> {
-  const dims = o.dimensions ?? { users: {}, products: {} };
+  // Unless configured otherwise, users and products are flowmark's own tables, in its schema.
+  const given = o.dimensions ?? { users: {}, products: {} };
+  const dims = {
+    ...given,
+    users: { schema: stores.schema, ...given.users },
+    products: { schema: stores.schema, ...given.products },
+  };
   await checkDimensionTables(stores.db, dims);
   const sources = {
     clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB }),

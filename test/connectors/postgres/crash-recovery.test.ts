@@ -50,7 +50,10 @@ withServer('crash recovery into PostgreSQL', (url) => {
       const run = startFlowmark(['run', '--data-dir', data.crashed], env);
       let reached = 0;
       for (;;) {
-        const ended = await Promise.race([run.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5))]);
+        const ended = await Promise.race([
+          run.exited,
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 5)),
+        ]);
         if (ended !== undefined) assert.fail(`run exited on its own (${ended.code ?? ended.signal}):\n${run.output()}`);
         reached = await committedRecords(db, schemas.crashed);
         if (reached >= target) break;
