@@ -18,6 +18,12 @@ export interface OpenPostgresOptions {
 }
 
 /**
+ * How long the server lets a flowmark session sit idle inside a transaction. A checkpoint sends
+ * its statements back to back, so only a paused or hung process comes near this.
+ */
+export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 10_000;
+
+/**
  * A PostgreSQL server, reached through a `pg` pool, with flowmark's schema migrated. The URL's
  * password is kept out of every message: {@link PostgresDatabase.displayUrl} is the URL with the
  * password replaced by `***`, and errors are scrubbed of it.
@@ -100,6 +106,10 @@ export async function openPostgresDatabase(url: string, options: OpenPostgresOpt
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5000,
     application_name: options.applicationName ?? 'flowmark',
     keepAlive: true,
+    // A flowmark that is paused in the middle of a checkpoint transaction (SIGSTOP, a frozen VM)
+    // holds the checkpoint row's lock, and the instance taking the job over would wait for it
+    // forever. The server ends such a session after this long; the paused instance is then fenced.
+    options: `-c idle_in_transaction_session_timeout=${IDLE_IN_TRANSACTION_TIMEOUT_MS}`,
   });
   // An idle connection that breaks (the server restarts) is an 'error' event of the pool, which
   // would end the process if nobody listened. The pool drops that connection; the next query
