@@ -4,7 +4,11 @@ import type { Snapshot, SnapshotEntry, SnapshotMeta } from './snapshot.ts';
 export interface RestorePoint {
   checkpointId: number;
   meta: SnapshotMeta;
-  entries: Iterable<SnapshotEntry>;
+  /**
+   * The state entries, possibly read lazily (a database pages them in as the runtime restores,
+   * so that a restart never holds all of a large state twice).
+   */
+  entries: Iterable<SnapshotEntry> | AsyncIterable<SnapshotEntry>;
 }
 
 /** One checkpoint: the outputs produced since the previous one, and the state delta. */

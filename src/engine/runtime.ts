@@ -368,7 +368,7 @@ export class Runtime {
     this.#opened = true;
     const point = await this.#committer.load();
     if (point === undefined) return;
-    for (const e of point.entries) {
+    for await (const e of point.entries) {
       const table = this.#nodes.get(e.node)?.tables.get(e.table);
       if (table === undefined) {
         throw new FlowmarkError(

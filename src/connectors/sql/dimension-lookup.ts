@@ -65,8 +65,10 @@ interface Resolved {
 export type KeyMatch = 'integer' | 'text';
 
 const INTEGER_TYPES = new Set(['smallint', 'integer', 'bigint']);
-/** The decimal string of an integer, as ids are written (no sign +, no leading zeros). */
-const CANONICAL_INTEGER = /^-?(0|[1-9]\d{0,18})$/;
+/** The decimal string of an integer, as ids are written (no sign +, no leading zeros, no -0). */
+const CANONICAL_INTEGER = /^(0|-?[1-9]\d{0,18})$/;
+/** Column types a number field (price, commission rate) can be read from exactly. */
+const NUMBER_TYPE = /^(smallint|integer|bigint|numeric|real|double precision)\b/;
 const INT8_MAX = 9223372036854775807n;
 
 /**
@@ -102,7 +104,8 @@ function resolve<F extends string>(
 }
 
 /**
- * Checks that the table and every configured column exist; returns how keys are compared.
+ * Checks that the table and every configured column exist, that number fields are numeric
+ * columns, and that the database user may read each column; returns how keys are compared.
  * Reads only the catalog, and only for the configured columns.
  */
 async function inspect(client: SqlClient, r: Resolved): Promise<KeyMatch> {
@@ -114,22 +117,43 @@ async function inspect(client: SqlClient, r: Resolved): Promise<KeyMatch> {
     throw new FlowmarkError('FM_CONFIG_INVALID', `${r.what} table ${name} does not exist (check its schema and table)`);
   }
   const wanted = [r.keyColumn, ...r.fields.flatMap((f) => (f.column === null ? [] : [f.column]))];
-  const { rows } = await client.query<{ name: string; type: string }>(
-    `SELECT attname::text AS name, format_type(atttypid, NULL) AS type FROM pg_catalog.pg_attribute
+  const { rows } = await client.query<{ name: string; type: string; readable: boolean }>(
+    `SELECT attname::text AS name, format_type(atttypid, NULL) AS type,
+            has_column_privilege(attrelid, attnum, 'SELECT') AS readable
+     FROM pg_catalog.pg_attribute
      WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attname = ANY($2::text[])`,
     [qualified(r.schema, r.table), wanted],
   );
-  const types = new Map(rows.map((c) => [c.name, c.type]));
-  for (const f of [{ field: 'key', column: r.keyColumn }, ...r.fields]) {
-    if (f.column !== null && !types.has(f.column)) {
+  const columns = new Map(rows.map((c) => [c.name, c]));
+  const unreadable: string[] = [];
+  for (const f of [{ field: 'key', column: r.keyColumn, kind: 'text' as FieldKind }, ...r.fields]) {
+    if (f.column === null) continue;
+    const c = columns.get(f.column);
+    if (c === undefined) {
       throw new FlowmarkError(
         'FM_CONFIG_INVALID',
         `${r.what} table ${name} has no column "${f.column}" (configured for ${f.field})` +
           (f.field === 'key' ? '' : `; set ${f.field} to null if the table has no such column`),
       );
     }
+    if (f.kind === 'number' && !NUMBER_TYPE.test(c.type)) {
+      throw new FlowmarkError(
+        'FM_CONFIG_INVALID',
+        `${r.what} column ${name}.${f.column} (configured for ${f.field}) is of type ${c.type}; ` +
+          `${f.field} is read as a number: use a numeric column (or a view that casts it)`,
+      );
+    }
+    if (!c.readable) unreadable.push(f.column);
   }
-  return INTEGER_TYPES.has(types.get(r.keyColumn) as string) ? 'integer' : 'text';
+  if (unreadable.length > 0) {
+    // Checked here, before anything starts, rather than failing the first look-up.
+    throw new FlowmarkError(
+      'FM_CONFIG_INVALID',
+      `the database user may not read ${unreadable.map((c) => `"${c}"`).join(', ')} of ${r.what} table ${name}: ` +
+        `GRANT SELECT (${[...new Set([r.keyColumn, ...r.fields.flatMap((f) => (f.column === null ? [] : [f.column]))])].map(quoteIdent).join(', ')}) ON ${qualified(r.schema, r.table)} TO <flowmark's user>`,
+    );
+  }
+  return INTEGER_TYPES.has(columns.get(r.keyColumn)?.type as string) ? 'integer' : 'text';
 }
 
 function isInt8(key: string): boolean {

@@ -99,45 +99,49 @@ export class SqlCommitter implements CheckpointCommitter {
       throw sqlError(err, 'FM_SINK_FAILED', `taking the epoch of job "${this.#job}" failed`);
     }
     this.#epoch = epoch;
+    let head: { checkpoint_id: string; epoch: string; meta: string | null } | undefined;
     try {
-      // One snapshot for the metadata and every page of state.
-      return await this.#client.transaction(async (tx) => {
-        await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-        const { rows } = await tx.query<{ checkpoint_id: string; epoch: string; meta: string | null }>(
-          `SELECT checkpoint_id::text AS checkpoint_id, epoch::text AS epoch, meta::text AS meta
-           FROM ${checkpoints} WHERE job = $1`,
-          [this.#job],
-        );
-        const head = rows[0];
-        if (head === undefined || Number(head.epoch) !== epoch) throw this.#fenced(Number(head?.epoch));
-        const checkpointId = Number(head.checkpoint_id);
-        if (checkpointId === 0 || head.meta === null) return undefined;
-        const meta = JSON.parse(head.meta, reviveInfinity) as SnapshotMeta;
-        return { checkpointId, meta, entries: await this.#readState(tx) };
-      });
+      const { rows } = await this.#client.query<{ checkpoint_id: string; epoch: string; meta: string | null }>(
+        `SELECT checkpoint_id::text AS checkpoint_id, epoch::text AS epoch, meta::text AS meta
+         FROM ${checkpoints} WHERE job = $1`,
+        [this.#job],
+      );
+      head = rows[0];
     } catch (err) {
       throw sqlError(err, 'FM_SINK_FAILED', `loading the last checkpoint of job "${this.#job}" failed`);
     }
+    if (head === undefined || Number(head.epoch) !== epoch) throw this.#fenced(Number(head?.epoch));
+    const checkpointId = Number(head.checkpoint_id);
+    if (checkpointId === 0 || head.meta === null) return undefined;
+    const meta = JSON.parse(head.meta, reviveInfinity) as SnapshotMeta;
+    // State is paged in while the runtime restores it, not gathered first. No snapshot across the
+    // pages is needed: with the epoch taken above, no other instance can commit any more (its
+    // commit would be fenced), so the pages cannot change under us.
+    return { checkpointId, meta, entries: this.#readState() };
   }
 
   /** Reads the job's state in pages (keyset pagination on the primary key). */
-  async #readState(tx: SqlClient): Promise<SnapshotEntry[]> {
+  async *#readState(): AsyncIterable<SnapshotEntry> {
     const cols = `node, tbl, key, value::text AS value, expires_at_ms`;
     const order = 'ORDER BY node, tbl, key';
     const first = `SELECT ${cols} FROM ${this.#t.state} WHERE job = $1 ${order} LIMIT $2`;
     const next = `SELECT ${cols} FROM ${this.#t.state} WHERE job = $1 AND (node, tbl, key) > ($3, $4, $5) ${order} LIMIT $2`;
-    const entries: SnapshotEntry[] = [];
     let last: StateRow | undefined;
     for (;;) {
       const params =
         last === undefined ? [this.#job, this.#pageSize] : [this.#job, this.#pageSize, last.node, last.tbl, last.key];
-      const { rows } = await tx.query<StateRow>(last === undefined ? first : next, params);
+      let rows: StateRow[];
+      try {
+        ({ rows } = await this.#client.query<StateRow>(last === undefined ? first : next, params));
+      } catch (err) {
+        throw sqlError(err, 'FM_SINK_FAILED', `loading the state of job "${this.#job}" failed`);
+      }
       for (const r of rows) {
         const e: SnapshotEntry = { node: r.node, table: r.tbl, key: decodeStateKey(r.key), value: JSON.parse(r.value) };
         if (r.expires_at_ms !== null) e.expiresAtMs = Number(r.expires_at_ms);
-        entries.push(e);
+        yield e;
       }
-      if (rows.length < this.#pageSize) return entries;
+      if (rows.length < this.#pageSize) return;
       last = rows.at(-1);
     }
   }

@@ -13,6 +13,7 @@ import { test } from 'node:test';
 import { outputMigrations } from '../../../src/attribution/output-schema.ts';
 import { openPgliteDatabase } from '../../../src/connectors/pglite/pglite-database.ts';
 import { SqlCommitter } from '../../../src/connectors/sql/sql-committer.ts';
+import { collect } from '../sql/committer-contract.ts';
 import { SINKS } from '../sql/sql-fixtures.ts';
 
 const LOOP = new URL('./fixtures/commit-loop.ts', import.meta.url).pathname;
@@ -59,7 +60,7 @@ test('§3.7 kill -9 at random moments: PGlite on disk always holds exactly the l
       assert.ok(id >= printed, `checkpoint ${printed} was acknowledged, the database holds ${id}`);
       assert.ok(id <= printed + 3, `restored ${id}, far past the acknowledged ${printed}`);
       assert.deepEqual(point?.meta.sources, { src: { offsets: { '0': id }, maxEventTimeMs: { '0': id } } });
-      const values = new Set([...(point?.entries ?? [])].map((e) => e.value));
+      const values = new Set((await collect(point?.entries ?? [])).map((e) => e.value));
       assert.deepEqual([...values], [id], 'every state entry is of the last checkpoint');
       const { rows } = await db.query<{
         n: string;

@@ -107,7 +107,7 @@ test('shop.users and shop.products: found keys mapped to rows, unknown keys abse
 test('commerce.users(id int, username, password): integer ids match their decimal string only', async () => {
   const client = await seeded;
   const users = usersLookup(client, COMMERCE_USERS);
-  const found = await users(['1', '42', '01', '1.0', '+1', ' 1', 'x', '99', '9223372036854775808', '']);
+  const found = await users(['1', '42', '01', '1.0', '+1', ' 1', 'x', '99', '9223372036854775808', '', '-0']);
   assert.deepEqual([...found.entries()].sort(), [
     ['1', { userId: '1', name: 'alice', gender: null }],
     ['42', { userId: '42', name: 'zed', gender: null }],
@@ -209,4 +209,18 @@ test('a missing table or column is a config error that names it', async () => {
     (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID') && /no column "sku"/.test(err.message),
   );
   await checkDimensionTables(client, { users: COMMERCE_USERS, products: COMMERCE_PRODUCTS });
+});
+
+test('a number field configured on a non-numeric column is a config error, not silent nulls', async () => {
+  const client = await seeded;
+  // commerce.products.description is text: read as a price, every value would become null.
+  await assert.rejects(
+    checkDimensionTables(client, {
+      users: COMMERCE_USERS,
+      products: { ...COMMERCE_PRODUCTS, columns: { ...COMMERCE_PRODUCTS.columns, price: 'description' } },
+    }),
+    (err) =>
+      isFlowmarkError(err, 'FM_CONFIG_INVALID') &&
+      /commerce\.products\.description \(configured for price\) is of type text/.test(err.message),
+  );
 });
