@@ -30,59 +30,86 @@ export const noopMetrics: MetricsRegistry = {
   histogram: () => noop,
 };
 
-/** The metrics the engine reports, created once per runtime. */
+/** The metrics the engine reports, created once per runtime. Names are the product's (docs/engine.md). */
 export interface EngineMetrics {
   recordsIn: CounterHook;
   recordsOut: CounterHook;
   lateRecords: CounterHook;
   invalidRecords: CounterHook;
   watermarkMs: GaugeHook;
+  watermarkLagSeconds: GaugeHook;
   stateEntries: GaugeHook;
   stateBytes: GaugeHook;
   checkpointDurationSeconds: HistogramHook;
-  checkpointBytes: GaugeHook;
+  lastCheckpointTimestampSeconds: GaugeHook;
   backpressureSecondsTotal: CounterHook;
   commitRetries: CounterHook;
+  eventsIn: CounterHook;
+  eventsOut: CounterHook;
+  endToEndLatencySeconds: HistogramHook;
+  consumerLagRecords: GaugeHook;
 }
 
+/** Buckets of the end-to-end latency histogram (seconds): 1 ms to 1 min. */
+export const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
+
 export function engineMetrics(registry: MetricsRegistry): EngineMetrics {
+  const op = ['operator'] as const;
   return {
-    recordsIn: registry.counter('flowmark_operator_records_in_total', 'Records received by an operator', ['operator']),
+    recordsIn: registry.counter('flowmark_operator_records_in_total', 'Records received by an operator', op),
     recordsOut: registry.counter('flowmark_operator_records_out_total', 'Records emitted by an operator, per output', [
       'operator',
       'output',
     ]),
-    lateRecords: registry.counter('flowmark_operator_late_records_total', 'Records sent to a late output', [
-      'operator',
-    ]),
+    lateRecords: registry.counter(
+      'flowmark_late_events_total',
+      'Events that arrived behind the watermark of an operator (sent to its late output, then dead letters)',
+      op,
+    ),
     invalidRecords: registry.counter('flowmark_source_invalid_records_total', 'Records a source could not decode', [
       'source',
     ]),
-    watermarkMs: registry.gauge('flowmark_operator_watermark_ms', 'Event-time watermark of an operator (ms)', [
-      'operator',
-    ]),
-    stateEntries: registry.gauge('flowmark_operator_state_entries', 'Entries in an operator state', ['operator']),
-    stateBytes: registry.gauge('flowmark_operator_state_bytes', 'Approximate bytes of an operator state', ['operator']),
+    watermarkMs: registry.gauge('flowmark_operator_watermark_ms', 'Event-time watermark of an operator (ms)', op),
+    watermarkLagSeconds: registry.gauge(
+      'flowmark_watermark_lag_seconds',
+      'Processing time minus the event-time watermark of an operator',
+      op,
+    ),
+    stateEntries: registry.gauge('flowmark_state_entries', 'Entries in the state of an operator', op),
+    stateBytes: registry.gauge('flowmark_state_bytes', 'Approximate bytes of the state of an operator', op),
     checkpointDurationSeconds: registry.histogram(
-      'flowmark_engine_checkpoint_duration_seconds',
+      'flowmark_checkpoint_duration_seconds',
       'Time to take and commit a checkpoint',
       [],
-      [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+      [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     ),
-    checkpointBytes: registry.gauge(
-      'flowmark_engine_checkpoint_bytes',
-      'Encoded size of the last checkpoint delta',
+    lastCheckpointTimestampSeconds: registry.gauge(
+      'flowmark_last_checkpoint_timestamp_seconds',
+      'When the last checkpoint was committed (Unix time, seconds)',
       [],
     ),
     backpressureSecondsTotal: registry.counter(
-      'flowmark_engine_backpressure_seconds_total',
-      'Time the source loop waited for sinks or lookups',
+      'flowmark_backpressure_seconds_total',
+      'Time the source loop waited for sinks or look-ups instead of reading',
       [],
     ),
     commitRetries: registry.counter(
       'flowmark_checkpoint_commit_retries_total',
       'Checkpoint commits that failed with a retriable error (database unavailable) and were tried again',
       [],
+    ),
+    eventsIn: registry.counter('flowmark_events_in_total', 'Records read from a source', ['source']),
+    eventsOut: registry.counter('flowmark_events_out_total', 'Rows committed to a sink', ['sink']),
+    endToEndLatencySeconds: registry.histogram(
+      'flowmark_end_to_end_latency_seconds',
+      'From arrival in the queue (append time) to the commit of the checkpoint that covers the record',
+      [],
+      LATENCY_BUCKETS,
+    ),
+    consumerLagRecords: registry.gauge(
+      'flowmark_consumer_lag_records',
+      'Records in a source not read yet (end of the queue minus the next offset)',
+      ['source'],
     ),
   };
 }

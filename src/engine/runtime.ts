@@ -137,6 +137,32 @@ class SourceRunner {
 }
 
 const SIDE_OUTPUT = /^(late|invalid)/i;
+
+/**
+ * Arrival times of the records of one checkpoint, for the end-to-end latency histogram: at most
+ * {@link ArrivalSample.CAPACITY} values. When full, every other value is dropped and from then on
+ * only every 2nd (4th, …) arrival is kept, so the sample stays spread evenly over the checkpoint.
+ */
+class ArrivalSample {
+  static readonly CAPACITY = 2048;
+  readonly #times = new Float64Array(ArrivalSample.CAPACITY);
+  #size = 0;
+  #stride = 1;
+  #seen = 0;
+  add(timeMs: number): void {
+    if (this.#seen++ % this.#stride !== 0) return;
+    if (this.#size === ArrivalSample.CAPACITY) {
+      for (let i = 0; i < this.#size / 2; i++) this.#times[i] = this.#times[2 * i] as number;
+      this.#size /= 2;
+      this.#stride *= 2;
+      if ((this.#seen - 1) % this.#stride !== 0) return;
+    }
+    this.#times[this.#size++] = timeMs;
+  }
+  forEach(fn: (timeMs: number) => void): void {
+    for (let i = 0; i < this.#size; i++) fn(this.#times[i] as number);
+  }
+}
 /** How often (processing time) the loop yields to the event loop while records keep coming. */
 const YIELD_EVERY_MS = 50;
 
@@ -173,6 +199,8 @@ export class Runtime {
   #recordsRead = 0;
   #lastCheckpointAtMs: number;
   #lastYieldMs = 0;
+  /** Arrival times of records read since the last checkpoint (a bounded, evenly strided sample). */
+  #arrivals = new ArrivalSample();
   #published = new Map<string, number>();
   readonly #health: HealthTracker;
   readonly #maxRetryBackoffMs: number;
@@ -453,6 +481,7 @@ export class Runtime {
     const i = src.tracker.indexOf(rec.partition);
     src.nextOffsets[i] = rec.offset + 1;
     this.#recordsRead++;
+    if (rec.timestampMs !== undefined) this.#arrivals.add(rec.timestampMs);
     this.#recordsSinceCheckpoint++;
     src.node.recordsIn++;
     const decode = src.spec.decode;
@@ -530,12 +559,18 @@ export class Runtime {
     this.#outputs = new Map([...this.#outputs.keys()].map((k) => [k, []]));
     this.#bufferedRows = 0;
     this.#pressure = false;
+    const arrivals = this.#arrivals;
+    this.#arrivals = new ArrivalSample();
     await this.#commit(checkpoint);
     this.#checkpointId = id;
     this.#checkpointsTaken++;
     this.#recordsSinceCheckpoint = 0;
     for (const src of this.#sources) await src.spec.reader.commit?.(src.offsets());
     const now = this.#clock.nowMs();
+    for (const [sink, rows] of checkpoint.outputs)
+      if (rows.length > 0) this.#metrics.eventsOut.inc({ sink }, rows.length);
+    arrivals.forEach((t) => this.#metrics.endToEndLatencySeconds.observe({}, Math.max(0, now - t) / 1000));
+    this.#metrics.lastCheckpointTimestampSeconds.set({}, now / 1000);
     this.#lastCheckpointAtMs = now;
     this.#metrics.checkpointDurationSeconds.observe({}, (now - started) / 1000);
     this.publishMetrics();
@@ -621,6 +656,11 @@ export class Runtime {
   /** Pushes the current counters and gauges to the metrics registry. */
   publishMetrics(): void {
     const m = this.#metrics;
+    const now = this.#clock.nowMs();
+    for (const src of this.#sources) {
+      const lag = src.spec.reader.lag?.();
+      if (lag !== undefined) m.consumerLagRecords.set({ source: src.node.spec.id }, lag);
+    }
     const delta = (id: string, now: number): number => {
       const prev = this.#published.get(id) ?? 0;
       this.#published.set(id, now);
@@ -638,6 +678,8 @@ export class Runtime {
       if (Number.isFinite(s.watermarkMs)) m.watermarkMs.set(op, s.watermarkMs);
       m.stateEntries.set(op, s.state.entries);
       m.stateBytes.set(op, s.state.bytes);
+      if (s.kind === 'source') m.eventsIn.inc({ source: s.id }, delta(`events:${s.id}`, s.recordsIn));
+      else if (Number.isFinite(s.watermarkMs)) m.watermarkLagSeconds.set(op, (now - s.watermarkMs) / 1000);
     }
   }
 

@@ -9,6 +9,8 @@ export interface SourceRecord<R> {
   partition: number;
   offset: number;
   value: R;
+  /** When the record arrived in the queue (append time, ms), if the source knows: for latency. */
+  timestampMs?: number;
 }
 
 export interface PollResult<R> {
@@ -28,6 +30,8 @@ export interface SourceReader<R> {
   /** Positions the reader at the next offset to read, per partition (after a restore). */
   seek(nextOffsets: ReadonlyMap<number, number>): void | Promise<void>;
   poll(maxRecords: number): PollResult<R> | Promise<PollResult<R>>;
+  /** Records not read yet over the reader's partitions (end of the queue − next offset), if known. */
+  lag?(): number;
   /** The records before these offsets are durable downstream: the reader may acknowledge them. */
   commit?(nextOffsets: ReadonlyMap<number, number>): void | Promise<void>;
   close?(): void | Promise<void>;

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Checkpoint, CheckpointCommitter } from '../../src/engine/checkpoint.ts';
 import { FlowmarkError, isFlowmarkError } from '../../src/engine/errors.ts';
 import type { MetricsRegistry } from '../../src/engine/metrics.ts';
-import { type InvalidRecord, Rejected } from '../../src/engine/source.ts';
+import { type InvalidRecord, Rejected, type SourceReader } from '../../src/engine/source.ts';
 import {
   type Ev,
   ev,
@@ -355,9 +355,49 @@ test('metrics hooks receive records in/out, lateness, state and checkpoint durat
   const src = MemorySource.of([ev('a', 100), ev('a', 1)]);
   await runBounded(passThroughPipeline(src, 0), { metrics: registry });
   assert.ok(seen.includes('flowmark_operator_records_in_total{"operator":"pass"}=2'));
-  assert.ok(seen.includes('flowmark_operator_late_records_total{"operator":"pass"}=1'));
-  assert.ok(seen.includes('flowmark_engine_checkpoint_duration_seconds'));
-  assert.ok(seen.some((s) => s.startsWith('flowmark_operator_state_entries{"operator":"pass"}')));
+  assert.ok(seen.includes('flowmark_late_events_total{"operator":"pass"}=1'));
+  assert.ok(seen.includes('flowmark_checkpoint_duration_seconds'));
+  assert.ok(seen.some((s) => s.startsWith('flowmark_state_entries{"operator":"pass"}')));
+  assert.ok(seen.includes('flowmark_events_in_total{"source":"in"}=2'), seen.join('\n'));
+  assert.ok(seen.some((s) => s.startsWith('flowmark_events_out_total{"sink":"out"}=')));
+  assert.ok(seen.some((s) => s.startsWith('flowmark_last_checkpoint_timestamp_seconds')));
+});
+
+test('end-to-end latency: arrival in the queue → commit of the checkpoint covering the record', async () => {
+  const observed: number[] = [];
+  const registry: MetricsRegistry = {
+    counter: () => ({ inc: () => {} }),
+    gauge: () => ({ set: () => {} }),
+    histogram: (name) => ({
+      observe: (_labels, v) => void (name === 'flowmark_end_to_end_latency_seconds' && observed.push(v)),
+    }),
+  };
+  const clock = new ManualClock(10_000);
+  const inner = MemorySource.of([ev('a', 1), ev('a', 2), ev('a', 3)]);
+  // Arrived at 9 000, 9 500 and 9 900 ms; the checkpoint commits at 10 000 + 250 ms.
+  const arrivals = [9_000, 9_500, 9_900];
+  const reader: SourceReader<Ev> = {
+    partitions: inner.partitions,
+    seek: (o) => inner.seek(o),
+    poll: async (max) => {
+      const res = await inner.poll(max);
+      return { ...res, records: res.records.map((r) => ({ ...r, timestampMs: arrivals[r.offset] as number })) };
+    },
+  };
+  const committer = new MemoryCommitter();
+  const slow: CheckpointCommitter = {
+    load: () => committer.load(),
+    commit: async (cp) => {
+      await clock.sleep(250);
+      await committer.commit(cp);
+    },
+  };
+  await new Runtime(passThroughPipeline(reader as MemorySource<Ev>), {
+    committer: slow,
+    clock,
+    metrics: registry,
+  }).run();
+  assert.deepEqual(observed, [1.25, 0.75, 0.35]);
 });
 
 test('stats() shows the graph: ids, kinds, inputs and per-port counts', async () => {

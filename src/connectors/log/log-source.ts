@@ -144,6 +144,12 @@ export class LogSource implements SourceReader<string> {
     });
   }
 
+  lag(): number {
+    let n = 0;
+    for (const s of this.#states) n += Math.max(0, s.log.endOffset() - s.next);
+    return n;
+  }
+
   poll(maxRecords: number): PollResult<string> {
     this.#checkOpen();
     const states = this.#states;
@@ -215,7 +221,7 @@ export class LogSource implements SourceReader<string> {
           c.unread(code);
           return false;
         }
-        out.push({ partition: s.id, offset: c.frameOffset, value: c.payload() });
+        out.push({ partition: s.id, offset: c.frameOffset, value: c.payload(), timestampMs: c.appendTimeMs });
         s.next = c.frameOffset + 1;
         delivered++;
         continue;
