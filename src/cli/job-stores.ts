@@ -9,7 +9,12 @@ import { DEFAULT_SCHEMA, outputMigrations } from '../attribution/output-schema.t
 import { LogDirectory } from '../connectors/log/index.ts';
 import { openPgliteDatabase } from '../connectors/pglite/index.ts';
 import { openPostgresDatabase } from '../connectors/postgres/index.ts';
-import type { SqlClient } from '../connectors/sql/index.ts';
+import {
+  checkDimensionTables,
+  type ProductsTableSpec,
+  type SqlClient,
+  type UsersTableSpec,
+} from '../connectors/sql/index.ts';
 
 export const TOPICS = { clicks: 'clicks', checkouts: 'checkouts' } as const;
 /** Partitions of each topic: clicks and checkouts are co-partitioned by user id. */
@@ -19,6 +24,12 @@ export interface StoreConfig {
   dataDir: string;
   /** A PostgreSQL server; absent: PGlite in `<dataDir>/pglite`. */
   database?: { url: string; displayUrl: string; schema: string; poolSize: number };
+  /**
+   * The shop's users and products tables, checked before flowmark writes anything: a missing
+   * table or column fails the start with nothing written (tables in flowmark's own schema are
+   * checked after the migrations that create them).
+   */
+  dimensions?: { users: UsersTableSpec; products: ProductsTableSpec };
 }
 
 export interface JobStores {
@@ -39,10 +50,19 @@ export async function openStores(config: StoreConfig): Promise<JobStores> {
     const server = config.database;
     const schema = server?.schema ?? DEFAULT_SCHEMA;
     const migrations = outputMigrations(schema);
+    const dims = config.dimensions;
+    const beforeMigrations = async (client: SqlClient) => {
+      if (dims === undefined) return;
+      const shops = {
+        ...(dims.users.schema !== undefined && dims.users.schema !== schema ? { users: dims.users } : {}),
+        ...(dims.products.schema !== undefined && dims.products.schema !== schema ? { products: dims.products } : {}),
+      };
+      if (shops.users !== undefined || shops.products !== undefined) await checkDimensionTables(client, shops);
+    };
     const db =
       server === undefined
-        ? await openPgliteDatabase(config.dataDir, { migrations, schema })
-        : await openPostgresDatabase(server.url, { migrations, schema, poolSize: server.poolSize });
+        ? await openPgliteDatabase(config.dataDir, { migrations, schema, beforeMigrations })
+        : await openPostgresDatabase(server.url, { migrations, schema, poolSize: server.poolSize, beforeMigrations });
     return {
       log,
       db,

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { FlowmarkError } from '../../engine/index.ts';
 import { type Migration, type MigrationResult, runMigrations } from '../sql/migrations.ts';
+import type { SqlClient } from '../sql/sql-client.ts';
 import { sqlError } from '../sql/sql-errors.ts';
 import { PgliteClient } from './pglite-client.ts';
 
@@ -11,6 +12,11 @@ export interface OpenPgliteOptions {
   migrations: readonly Migration[];
   /** The schema they create (default `flowmark`). */
   schema?: string;
+  /**
+   * Runs before the migrations, on the connected database: checks of the configuration that
+   * must fail before flowmark writes anything (e.g. that the shop's tables exist).
+   */
+  beforeMigrations?: (client: SqlClient) => Promise<void>;
 }
 
 /** Data directories opened by this process (PGlite must not open one directory twice). */
@@ -77,7 +83,9 @@ export async function openPgliteDatabase(dataDir: string, options: OpenPgliteOpt
     } catch (err) {
       throw sqlError(err, 'FM_PG_UNAVAILABLE', `opening the embedded database in ${path} failed`);
     }
-    const migration = await runMigrations(new PgliteClient(db), options.schema ?? 'flowmark', options.migrations);
+    const client = new PgliteClient(db);
+    await options.beforeMigrations?.(client);
+    const migration = await runMigrations(client, options.schema ?? 'flowmark', options.migrations);
     return new PgliteDatabase(db, { path, openMs: performance.now() - started, created, migration, release });
   } catch (err) {
     if (db !== undefined && !db.closed) await db.close().catch(() => undefined);

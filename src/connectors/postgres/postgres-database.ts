@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { FlowmarkError } from '../../engine/index.ts';
 import { type Migration, type MigrationResult, runMigrations } from '../sql/migrations.ts';
+import type { SqlClient } from '../sql/sql-client.ts';
 import { sqlError } from '../sql/sql-errors.ts';
 import { PgClient } from './pg-client.ts';
 
@@ -9,6 +10,11 @@ export interface OpenPostgresOptions {
   migrations: readonly Migration[];
   /** The schema they create (default `flowmark`). */
   schema?: string;
+  /**
+   * Runs before the migrations, on the connected database: checks of the configuration that
+   * must fail before flowmark writes anything (e.g. that the shop's tables exist).
+   */
+  beforeMigrations?: (client: SqlClient) => Promise<void>;
   /** Most connections held at once (default 4: one checkpoint writer, look-ups, the dashboard). */
   poolSize?: number;
   /** How long to wait for a connection before the attempt fails as unavailable (default 5 000 ms). */
@@ -116,7 +122,9 @@ export async function openPostgresDatabase(url: string, options: OpenPostgresOpt
   // opens a new one, and a failing query is retried where it ran.
   pool.on('error', () => {});
   try {
-    const migration = await runMigrations(new PgClient(pool), options.schema ?? 'flowmark', options.migrations);
+    const client = new PgClient(pool);
+    await options.beforeMigrations?.(client);
+    const migration = await runMigrations(client, options.schema ?? 'flowmark', options.migrations);
     return new PostgresDatabase(pool, { displayUrl, migration, openMs: performance.now() - started });
   } catch (err) {
     await pool.end().catch(() => undefined);

@@ -244,20 +244,28 @@ export function productsLookup(client: SqlClient, spec: ProductsTableSpec = {}):
 
 /**
  * Checks a users/products configuration against the database before anything starts: the table
- * and each configured column must exist. Throws FM_CONFIG_INVALID naming what is missing.
+ * and each configured column must exist, be of a usable type and be readable. Throws
+ * FM_CONFIG_INVALID naming what is wrong. Checks the dimensions given (both when both are).
  */
 export async function checkDimensionTables(
   client: SqlClient,
   specs: { users?: UsersTableSpec; products?: ProductsTableSpec },
 ): Promise<void> {
-  const users = resolve('users', specs.users ?? {}, DEFAULT_USERS_TABLE, { name: 'text', gender: 'text' });
-  const products = resolve('products', specs.products ?? {}, DEFAULT_PRODUCTS_TABLE, {
-    name: 'text',
-    category: 'text',
-    price: 'number',
-    commissionRate: 'number',
-  });
-  for (const r of [users, products]) {
+  const checks: Resolved[] = [];
+  if (specs.users !== undefined) {
+    checks.push(resolve('users', specs.users, DEFAULT_USERS_TABLE, { name: 'text', gender: 'text' }));
+  }
+  if (specs.products !== undefined) {
+    checks.push(
+      resolve('products', specs.products, DEFAULT_PRODUCTS_TABLE, {
+        name: 'text',
+        category: 'text',
+        price: 'number',
+        commissionRate: 'number',
+      }),
+    );
+  }
+  for (const r of checks) {
     try {
       await inspect(client, r);
     } catch (err) {
