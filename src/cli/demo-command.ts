@@ -5,17 +5,17 @@
  * cleanly (the last checkpoint is committed); run again, it continues where it stopped.
  */
 import { attributionOptions } from '../attribution/attribution-options.ts';
-import { DEFAULT_SCHEMA } from '../attribution/output-schema.ts';
 import { LogProducer } from '../connectors/log/index.ts';
 import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, type Runtime, systemClock } from '../engine/index.ts';
 import { generateCatalog, LiveTraffic } from '../generator/index.ts';
-import { openEmbedded, routeLine, runAttribution, TOPICS } from './embedded-job.ts';
+import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
+import { routeLine, runAttribution, TOPICS } from './embedded-job.ts';
+import { openStores } from './job-stores.ts';
 import { stopOnSignals } from './run-command.ts';
 
-export interface DemoFlags {
-  dataDir: string;
-  port: string;
+/** demo's own flags; the configuration's (`--data-dir`, `--port`, …) are in {@link ConfigFlags}. */
+export interface DemoFlags extends ConfigFlags {
   rate?: string;
   users?: string;
   products?: string;
@@ -47,12 +47,17 @@ export function statusLine(runtime: Runtime, produced: number): string {
   return `demo: ${produced} events produced, ${read} read, ${rows} final rows, ${dead} dead letters, watermark lag ${lag}, ${state} state entries, checkpoint #${runtime.checkpointId}`;
 }
 
-export async function runDemo(flags: DemoFlags): Promise<void> {
+/**
+ * Runs the demo. `config` is the resolved configuration (the CLI resolves it from flags,
+ * variables and file first); without it, it is resolved from `flags` alone.
+ */
+export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadConfig({ flags }).config): Promise<void> {
   const rate = positiveInt('rate', flags.rate, 200);
   const users = positiveInt('users', flags.users, 1000);
   const products = positiveInt('products', flags.products, 200);
-  const port = positiveInt('port', flags.port === '0' ? '3000' : flags.port, 3000);
-  const stores = await openEmbedded(flags.dataDir);
+  const { host, port } = config.server;
+  const stores = await openStores(config);
+  const schema = stores.schema;
   const controller = new AbortController();
   const release = stopOnSignals(controller, 'demo');
   let producing: NodeJS.Timeout | undefined;
@@ -61,7 +66,7 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
   let flushing: Promise<void> = Promise.resolve();
   try {
     const catalog = generateCatalog({ users, products, seed: CATALOG_SEED });
-    await upsertUsers(stores.db, catalog.users, { schema: DEFAULT_SCHEMA });
+    await upsertUsers(stores.db, catalog.users, { schema });
     await upsertProducts(
       stores.db,
       catalog.products.map((p) => ({
@@ -71,13 +76,13 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
         price: p.price,
         commissionRate: p.commissionRate,
       })),
-      { schema: DEFAULT_SCHEMA },
+      { schema },
     );
     process.stderr.write(
       `flowmark demo: a simulated shop (${users} users, ${products} products) at ${rate} events/s\n` +
-        `  data:      ${flags.dataDir} (log/ and pglite/; delete it to start over)\n` +
-        `  results:   tables ${DEFAULT_SCHEMA}.attributed_checkouts, attribution_credits, analytics_minute, dead_letters\n` +
-        `  dashboard: http://127.0.0.1:${port}/ and metrics http://127.0.0.1:${port}/metrics — not served yet (issue #5)\n` +
+        `  data:      ${config.dataDir} (log/ and pglite/; delete it to start over); database: ${stores.where}\n` +
+        `  results:   tables ${schema}.attributed_checkouts, attribution_credits, analytics_minute, dead_letters\n` +
+        `  dashboard: http://${host}:${port}/ and metrics http://${host}:${port}/metrics — not served yet (issue #5)\n` +
         '  Ctrl-C stops cleanly; run it again to continue where it stopped.\n',
     );
     // A little realistic mess, so that the dead letters and late handling show.
@@ -116,10 +121,12 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
       if (runtime !== undefined) process.stderr.write(`${statusLine(runtime, produced)}\n`);
     }, STATUS_EVERY_MS);
     await runAttribution(stores, {
-      attribution: attributionOptions({ provisional: true }),
+      attribution: attributionOptions({ ...config.attribution, provisional: true }),
       clock: systemClock,
       drain: false,
       signal: controller.signal,
+      checkpointIntervalMs: config.checkpoint.intervalMs,
+      dimensions: config.dimensions,
       onRuntime: (r) => {
         runtime = r;
       },

@@ -1,18 +1,19 @@
 /**
- * `flowmark import`: loads users and products into the database (PGlite in the data dir) and
- * appends events to the embedded log, routed by type; a line that cannot be routed is a dead letter.
+ * `flowmark import`: loads users and products into flowmark's own tables in the database (PGlite
+ * in the data dir, or the server of `database.url`) and appends events to the embedded log, routed
+ * by type; a line that cannot be routed is a dead letter.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { DEFAULT_SCHEMA } from '../attribution/output-schema.ts';
 import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, systemClock } from '../engine/index.ts';
+import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { loadProducts, loadUsers } from './dimension-loading.ts';
-import { importLines, openEmbedded } from './embedded-job.ts';
+import { importLines } from './embedded-job.ts';
+import { openStores } from './job-stores.ts';
 
-export interface ImportFlags {
-  dataDir: string;
-  databaseUrl?: string;
+/** import's own flags; the configuration's (`--data-dir`, `--database-url`, …) are in {@link ConfigFlags}. */
+export interface ImportFlags extends ConfigFlags {
   users?: string;
   products?: string;
   events?: string;
@@ -32,13 +33,14 @@ async function* linesOf(paths: readonly string[]): AsyncIterable<string> {
     yield* createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
 }
 
-export async function runImport(flags: ImportFlags): Promise<void> {
-  if (flags.databaseUrl !== undefined) {
-    throw new FlowmarkError(
-      'FM_CONFIG_INVALID',
-      '--database-url (a PostgreSQL server) is not built yet (see issue #4); without it flowmark uses PGlite in --data-dir',
-    );
-  }
+/**
+ * Imports. `config` is the resolved configuration (the CLI resolves it from flags, variables and
+ * file first); without it, it is resolved from `flags` alone.
+ */
+export async function runImport(
+  flags: ImportFlags,
+  config: FlowmarkConfig = loadConfig({ flags }).config,
+): Promise<void> {
   const users = file('users', flags.users);
   const products = file('products', flags.products);
   if (flags.events !== undefined && (flags.clicks !== undefined || flags.checkouts !== undefined)) {
@@ -58,20 +60,20 @@ export async function runImport(flags: ImportFlags): Promise<void> {
   // Read and check the dimension files before anything is written.
   const userRows = users === undefined ? undefined : await loadUsers(users);
   const productRows = products === undefined ? undefined : await loadProducts(products);
-  const stores = await openEmbedded(flags.dataDir);
+  const stores = await openStores(config);
   try {
     if (userRows !== undefined) {
-      const n = await upsertUsers(stores.db, [...userRows.values()], { schema: DEFAULT_SCHEMA });
-      process.stderr.write(`import: ${n} users → ${DEFAULT_SCHEMA}.users\n`);
+      const n = await upsertUsers(stores.db, [...userRows.values()], { schema: stores.schema });
+      process.stderr.write(`import: ${n} users → ${stores.schema}.users in ${stores.where}\n`);
     }
     if (productRows !== undefined) {
-      const n = await upsertProducts(stores.db, [...productRows.values()], { schema: DEFAULT_SCHEMA });
-      process.stderr.write(`import: ${n} products → ${DEFAULT_SCHEMA}.products\n`);
+      const n = await upsertProducts(stores.db, [...productRows.values()], { schema: stores.schema });
+      process.stderr.write(`import: ${n} products → ${stores.schema}.products in ${stores.where}\n`);
     }
     if (eventFiles.length > 0) {
       const c = await importLines(stores, linesOf(eventFiles), systemClock);
       process.stderr.write(
-        `import: ${c.clicks} clicks, ${c.checkouts} checkouts → log in ${flags.dataDir}; ${c.deadLetters} unroutable lines → ${DEFAULT_SCHEMA}.dead_letters\n`,
+        `import: ${c.clicks} clicks, ${c.checkouts} checkouts → log in ${config.dataDir}; ${c.deadLetters} unroutable lines → ${stores.schema}.dead_letters\n`,
       );
     }
   } finally {

@@ -2,13 +2,17 @@
  * The `flowmark` command (bin/flowmark.js loads this file). It wires the pieces per mode:
  * embedded (own log + PGlite), production (Kafka + PostgreSQL) and scale-out.
  *
- * demo, generate, replay, import and run work (embedded mode); --database-url, --kafka and
- * produce declare their flags and exit with code 2, naming the issue that builds them.
+ * demo, generate, replay, import, run and config work; --kafka and produce declare their flags and
+ * exit with code 2, naming the issue that builds them. demo, import, run and config read the
+ * configuration (src/cli/config: flags > FLOWMARK_* variables > --config file > defaults) before
+ * anything else, and hand the resolved {@link FlowmarkConfig} to the command.
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ATTRIBUTION_MODELS } from '../attribution/attribution-options.ts';
 import { FlowmarkError } from '../engine/errors.ts';
+import { configOptions } from './cli-flags.ts';
+import { type ConfigFlags, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { type DemoFlags, runDemo } from './demo-command.ts';
 import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
 import { type ImportFlags, runImport } from './import-command.ts';
@@ -32,9 +36,9 @@ const DESCRIPTION = [
 ].join('\n');
 
 const STATUS = `
-Status: demo, generate, replay, import and run (embedded: own log + PGlite) work. Not built yet,
-exiting with code ${EXIT_NOT_BUILT} and naming the issue: the dashboard and /metrics (issue #5),
---database-url (issue #4), --kafka and produce (issue #7).
+Status: demo, generate, replay, import and run (own log + PGlite, or a PostgreSQL server with
+--database-url) work. Not built yet, exiting with code ${EXIT_NOT_BUILT} and naming the issue: the
+dashboard and /metrics (issue #5), --kafka and produce (issue #7).
 
 Examples:
   npx flowmark generate --out data/      # users.csv, products.csv, events.jsonl
@@ -42,15 +46,16 @@ Examples:
                       --products data/products.csv --out attributed.jsonl
   npx flowmark import --data-dir .flowmark --users data/users.csv --products data/products.csv \\
                       --events data/events.jsonl
-  npx flowmark run --data-dir .flowmark --drain`;
+  npx flowmark run --data-dir .flowmark --drain
+  npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from`;
 
 /**
  * The action of a command that is not built yet: says so, naming the issue that builds it
- * (Kafka and PostgreSQL-server variants have their own), and ends with {@link EXIT_NOT_BUILT}.
+ * (#7 for any --kafka variant), and ends with {@link EXIT_NOT_BUILT}.
  */
 function notBuilt(command: string, defaultIssue: number): (options: Record<string, unknown>) => never {
   return (options) => {
-    const issue = options.kafka !== undefined ? 7 : options.databaseUrl !== undefined ? 4 : defaultIssue;
+    const issue = options.kafka !== undefined ? 7 : defaultIssue;
     const message = `flowmark ${command} is not built yet (see issue #${issue})`;
     process.stderr.write(`${message}\n`);
     throw new CommanderError(EXIT_NOT_BUILT, 'flowmark.notBuilt', message);
@@ -63,8 +68,7 @@ function notBuilt(command: string, defaultIssue: number): (options: Record<strin
  */
 function action<F extends object>(command: string, run: (flags: F) => Promise<void>): (flags: F) => Promise<void> {
   return async (flags) => {
-    const f = flags as { kafka?: string; databaseUrl?: string };
-    if (f.kafka !== undefined || f.databaseUrl !== undefined) notBuilt(command, 3)(flags as Record<string, unknown>);
+    if ((flags as { kafka?: string }).kafka !== undefined) notBuilt(command, 7)(flags as Record<string, unknown>);
     try {
       await run(flags);
     } catch (err) {
@@ -75,6 +79,25 @@ function action<F extends object>(command: string, run: (flags: F) => Promise<vo
   };
 }
 
+/**
+ * The action of a command that reads the configuration: flags (only those given: the
+ * configuration flags have no commander defaults), the FLOWMARK_* variables and the --config
+ * file are resolved and checked first, before the command opens or writes anything.
+ */
+function configured<F extends ConfigFlags>(
+  command: string,
+  run: (flags: F, config: FlowmarkConfig) => Promise<void>,
+): (flags: F) => Promise<void> {
+  return action<F>(command, (flags) => run(flags, loadConfig({ flags, env: process.env }).config));
+}
+
+/** Adds the flags of the configuration keys and --config to a command. */
+function withConfig(c: Command): Command {
+  for (const o of configOptions()) c.addOption(o);
+  return c;
+}
+
+/** replay's attribution flags: it reads no configuration file, so its defaults stay commander's. */
 const attributionFlags = (c: Command): Command =>
   c
     .addOption(new Option('--model <model>', 'attribution model').choices(ATTRIBUTION_MODELS).default('first_click'))
@@ -88,17 +111,7 @@ const attributionFlags = (c: Command): Command =>
     .option('--half-life <duration>', 'time_decay: credit halves every half-life before the checkout', '15m')
     .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
 
-const dataDir = () =>
-  new Option('--data-dir <dir>', 'where the embedded log, PGlite and checkpoints live').default('.flowmark');
-const databaseUrl = () =>
-  new Option('--database-url <url>', 'a PostgreSQL server (postgres://…) instead of PGlite in the data dir').env(
-    'FLOWMARK_DATABASE_URL',
-  );
 const kafka = () => new Option('--kafka <host:port>', 'use Apache Kafka (topics clicks, checkouts) instead of the log');
-const port = () =>
-  new Option('--port <port>', 'HTTP port of the dashboard, /metrics and /health (0: any free port)').default('3000');
-const config = () =>
-  new Option('--config <file>', 'a flowmark.yaml; every key can also be given as a flag or FLOWMARK_* variable');
 
 /** Builds the command-line program. */
 export function buildProgram(): Command {
@@ -110,17 +123,14 @@ export function buildProgram(): Command {
     .addHelpText('after', STATUS)
     .showHelpAfterError('(run flowmark --help for the commands and their flags)');
 
-  program
+  const demo = program
     .command('demo')
     .description('run the embedded demo: website simulator → log → pipeline → PGlite, with the live dashboard')
-    .addOption(dataDir())
-    .addOption(port())
     .option('--rate <events_per_s>', 'events per second the simulated website produces (default: 200)')
     .option('--users <n>', 'users of the simulated shop (default: 1000)')
     .option('--products <n>', 'products of the simulated shop (default: 200)')
-    .addOption(kafka())
-    .addOption(config())
-    .action(action<DemoFlags>('demo', runDemo));
+    .addOption(kafka());
+  withConfig(demo).action(configured<DemoFlags>('demo', runDemo));
 
   program
     .command('generate')
@@ -156,32 +166,39 @@ export function buildProgram(): Command {
     .option('--analytics <file>', 'also write analytics_minute rows (1-minute windows), as JSON lines');
   attributionFlags(replay).action(action<ReplayFlags>('replay', runReplay));
 
-  program
+  const imp = program
     .command('import')
     .description('load users and products into the database and append events to the log (or Kafka)')
-    .addOption(dataDir())
-    .addOption(databaseUrl())
     .option('--users <file>', 'users: CSV with a header, or JSON lines')
     .option('--products <file>', 'products: CSV with a header, or JSON lines')
     .option('--events <file>', 'clicks and checkouts in one JSON-lines file, routed by "type"')
     .option('--clicks <file>', 'clicks (JSON lines), with --checkouts instead of --events')
     .option('--checkouts <file>', 'checkouts (JSON lines), with --clicks instead of --events')
     .addOption(kafka())
-    .option('--partitions <n>', 'with --kafka: partitions of topics it creates')
-    .addOption(config())
-    .action(action<ImportFlags>('import', runImport));
+    .option('--partitions <n>', 'with --kafka: partitions of topics it creates');
+  withConfig(imp).action(configured<ImportFlags>('import', runImport));
 
   const run = program
     .command('run')
     .description('run the pipeline alone: from the log (or Kafka) into the database, with the dashboard')
-    .addOption(dataDir())
-    .addOption(databaseUrl())
     .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0')
     .addOption(kafka())
-    .option('--group <group>', 'with --kafka: the consumer group of the workers')
-    .addOption(port())
-    .addOption(config());
-  attributionFlags(run).action(action<RunFlags>('run', runRun));
+    .option('--group <group>', 'with --kafka: the consumer group of the workers');
+  withConfig(run).action(configured<RunFlags>('run', runRun));
+
+  const config = program
+    .command('config')
+    .description('print the resolved configuration as YAML (password hidden) and where each value came from');
+  withConfig(config).action(
+    action<ConfigFlags>('config', async (flags) => {
+      const { config, origins, file } = loadConfig({ flags, env: process.env });
+      const header = [
+        '# flowmark configuration: flag > FLOWMARK_* variable > --config file > default',
+        `# file: ${file ?? 'none (no --config and no FLOWMARK_CONFIG)'}`,
+      ];
+      process.stdout.write(`${[...header, ...describeConfig(config, origins)].join('\n')}\n`);
+    }),
+  );
 
   program
     .command('produce')

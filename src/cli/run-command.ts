@@ -1,24 +1,19 @@
 /**
- * `flowmark run`: the pipeline alone over the embedded log in the data dir into PGlite.
+ * `flowmark run`: the pipeline alone over the embedded log in the data dir into the database
+ * (PGlite in the data dir, or the PostgreSQL server of `database.url`).
  * `--drain` treats the current end of the log as the end of input, finalizes everything,
  * commits and exits 0. Without it, it follows the log until Ctrl-C, then checkpoints and stops;
  * run again, it continues from its last checkpoint.
  */
-import { type AttributionModel, attributionOptions } from '../attribution/attribution-options.ts';
-import { FlowmarkError, systemClock } from '../engine/index.ts';
-import { durationFlag, listFlag } from './cli-flags.ts';
-import { openEmbedded, runAttribution } from './embedded-job.ts';
+import { attributionOptions } from '../attribution/attribution-options.ts';
+import { systemClock } from '../engine/index.ts';
+import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
+import { runAttribution } from './embedded-job.ts';
+import { openStores } from './job-stores.ts';
 
-export interface RunFlags {
-  dataDir: string;
-  databaseUrl?: string;
+/** run's own flags; the configuration's (`--data-dir`, `--lookback`, …) are in {@link ConfigFlags}. */
+export interface RunFlags extends ConfigFlags {
   drain?: boolean;
-  model: string;
-  scope: string;
-  lookback: string;
-  maxOutOfOrderness: string;
-  halfLife?: string;
-  excludedSources?: string;
 }
 
 /** Stops `controller` on the first Ctrl-C or SIGTERM; a second one exits at once. */
@@ -38,23 +33,13 @@ export function stopOnSignals(controller: AbortController, what: string): () => 
   };
 }
 
-export async function runRun(flags: RunFlags): Promise<void> {
-  if (flags.databaseUrl !== undefined) {
-    throw new FlowmarkError(
-      'FM_CONFIG_INVALID',
-      '--database-url (a PostgreSQL server) is not built yet (see issue #4); without it flowmark uses PGlite in --data-dir',
-    );
-  }
-  const attribution = attributionOptions({
-    model: flags.model as AttributionModel,
-    scope: flags.scope as 'product' | 'user',
-    lookbackMs: durationFlag('lookback', flags.lookback),
-    maxOutOfOrdernessMs: durationFlag('max-out-of-orderness', flags.maxOutOfOrderness),
-    halfLifeMs: durationFlag('half-life', flags.halfLife ?? '15m'),
-    excludedSources: listFlag(flags.excludedSources),
-    provisional: flags.drain !== true,
-  });
-  const stores = await openEmbedded(flags.dataDir);
+/**
+ * Runs the pipeline. `config` is the resolved configuration (the CLI resolves it from flags,
+ * variables and file first); without it, it is resolved from `flags` alone.
+ */
+export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfig({ flags }).config): Promise<void> {
+  const attribution = attributionOptions({ ...config.attribution, provisional: flags.drain !== true });
+  const stores = await openStores(config);
   const controller = new AbortController();
   const release = stopOnSignals(controller, 'run');
   const started = performance.now();
@@ -64,10 +49,12 @@ export async function runRun(flags: RunFlags): Promise<void> {
       clock: systemClock,
       drain: flags.drain === true,
       signal: controller.signal,
+      checkpointIntervalMs: config.checkpoint.intervalMs,
+      dimensions: config.dimensions,
     });
     const seconds = (performance.now() - started) / 1000;
     process.stderr.write(
-      `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s, ${summary.checkpoints} checkpoints (last #${summary.lastCheckpointId}) → PGlite in ${flags.dataDir}\n`,
+      `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s, ${summary.checkpoints} checkpoints (last #${summary.lastCheckpointId}) → ${stores.where}\n`,
     );
   } finally {
     release();

@@ -567,9 +567,13 @@ export class Runtime {
     this.#recordsSinceCheckpoint = 0;
     for (const src of this.#sources) await src.spec.reader.commit?.(src.offsets());
     const now = this.#clock.nowMs();
-    for (const [sink, rows] of checkpoint.outputs)
+    for (const [sink, rows] of checkpoint.outputs) {
       if (rows.length > 0) this.#metrics.eventsOut.inc({ sink }, rows.length);
-    arrivals.forEach((t) => this.#metrics.endToEndLatencySeconds.observe({}, Math.max(0, now - t) / 1000));
+    }
+    const latency = this.#metrics.endToEndLatencySeconds;
+    arrivals.forEach((t) => {
+      latency.observe({}, Math.max(0, now - t) / 1000);
+    });
     this.#metrics.lastCheckpointTimestampSeconds.set({}, now / 1000);
     this.#lastCheckpointAtMs = now;
     this.#metrics.checkpointDurationSeconds.observe({}, (now - started) / 1000);

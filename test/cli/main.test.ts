@@ -21,7 +21,7 @@ test('flowmark --help explains the tool, lists every command and says what is bu
   const r = flowmark(['--help']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /click attribution/);
-  for (const cmd of ['demo', 'generate', 'replay', 'import', 'run', 'produce', 'version']) {
+  for (const cmd of ['demo', 'generate', 'replay', 'import', 'run', 'config', 'produce', 'version']) {
     assert.match(r.stdout, new RegExp(`^  ${cmd}\\b`, 'm'), `--help does not list ${cmd}`);
   }
   assert.match(r.stdout, /Status: demo, generate, replay, import and run/);
@@ -45,7 +45,8 @@ test('each command documents its flags in its --help', () => {
     generate: ['--out', '--users', '--products', '--events', '--seed'],
     replay: ['--events', '--clicks', '--checkouts', '--users', '--products', '--out', '--dead-letter', '--model'],
     import: ['--data-dir', '--database-url', '--users', '--products', '--events', '--clicks', '--checkouts'],
-    run: ['--data-dir', '--database-url', '--drain', '--kafka', '--group', '--port'],
+    run: ['--data-dir', '--database-url', '--drain', '--kafka', '--group', '--port', '--config', '--lookback'],
+    config: ['--config', '--data-dir', '--database-url', '--model', '--users-table', '--checkpoint-interval'],
   };
   for (const [cmd, expected] of Object.entries(flags)) {
     const r = flowmark([cmd, '--help']);
@@ -54,6 +55,10 @@ test('each command documents its flags in its --help', () => {
   }
   const replay = flowmark(['replay', '--help']).stdout;
   for (const flag of ['--scope', '--lookback', '--max-out-of-orderness']) assert.ok(replay.includes(flag), flag);
+  // The configuration flags show their default in the text: commander sets none (precedence).
+  const run = flowmark(['run', '--help']).stdout;
+  assert.match(run, /Configuration \(flag > FLOWMARK_\* variable > --config file > default\):/);
+  assert.match(run, /--lookback <duration> +how far before a checkout a click may be\s+\(default: 1h\)/);
 });
 
 test('bad flags are refused before anything runs: an unknown model, an unknown option', () => {

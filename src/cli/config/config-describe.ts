@@ -1,0 +1,92 @@
+import { stringify } from 'yaml';
+import type { FlowmarkConfig } from './config-loader.ts';
+import { CONFIG_KEYS } from './config-schema.ts';
+
+const UNITS: ReadonlyArray<[string, number]> = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+/**
+ * A duration in ms as flowmark.yaml writes it: the largest unit that divides it.
+ *
+ * @example formatDurationMs(90_000) // '90s'
+ */
+export function formatDurationMs(ms: number): string {
+  for (const [unit, size] of UNITS) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+/** Each key's value as flowmark.yaml would hold it; the database URL without its password. */
+function yamlValues(c: FlowmarkConfig): Map<string, unknown> {
+  const d = c.dimensions;
+  const a = c.attribution;
+  const values: Array<[string, unknown]> = [
+    ['data_dir', c.dataDir],
+    ['database.url', c.database?.displayUrl ?? null],
+    ...(c.database === undefined
+      ? []
+      : ([
+          ['database.schema', c.database.schema],
+          ['database.pool_size', c.database.poolSize],
+        ] as Array<[string, unknown]>)),
+    ...(['users', 'products'] as const).flatMap(
+      (dim): Array<[string, unknown]> => [
+        [`dimensions.${dim}.schema`, d[dim].schema],
+        [`dimensions.${dim}.table`, d[dim].table],
+        [`dimensions.${dim}.key_column`, d[dim].keyColumn],
+      ],
+    ),
+    ['dimensions.users.columns.name', d.users.columns.name],
+    ['dimensions.users.columns.gender', d.users.columns.gender],
+    ['dimensions.products.columns.name', d.products.columns.name],
+    ['dimensions.products.columns.category', d.products.columns.category],
+    ['dimensions.products.columns.price', d.products.columns.price],
+    ['dimensions.products.columns.commission_rate', d.products.columns.commissionRate],
+    ['dimensions.cache_entries', d.cacheEntries],
+    ['dimensions.cache_ttl', formatDurationMs(d.cacheTtlMs)],
+    ['attribution.model', a.model],
+    ['attribution.scope', a.scope],
+    ['attribution.lookback', formatDurationMs(a.lookbackMs)],
+    ['attribution.max_out_of_orderness', formatDurationMs(a.maxOutOfOrdernessMs)],
+    ['attribution.half_life', formatDurationMs(a.halfLifeMs)],
+    ['attribution.excluded_sources', a.excludedSources],
+    ['checkpoint.interval', formatDurationMs(c.checkpoint.intervalMs)],
+    ['server.host', c.server.host],
+    ['server.port', c.server.port],
+  ];
+  return new Map(values);
+}
+
+/**
+ * The configuration as the lines of a flowmark.yaml (which loads back to the same configuration,
+ * except for the redacted password), each value followed by where it came from when `origins`
+ * is given (see {@link LoadedConfig.origins}).
+ *
+ * @example
+ * describeConfig(loadConfig({ flags: { lookback: '30m' } }).config)
+ * // ['data_dir: .flowmark', 'database:', '  url: null  # unset: PGlite in .flowmark/pglite', …]
+ */
+export function describeConfig(config: FlowmarkConfig, origins?: ReadonlyMap<string, string>): string[] {
+  const values = yamlValues(config);
+  const rows: Array<[string, string | undefined]> = [];
+  let open: string[] = [];
+  for (const key of CONFIG_KEYS) {
+    if (!values.has(key.path)) continue;
+    const parts = key.path.split('.');
+    const branches = parts.slice(0, -1);
+    let same = 0;
+    while (same < branches.length && branches[same] === open[same]) same++;
+    for (let i = same; i < branches.length; i++) rows.push([`${'  '.repeat(i)}${branches[i]}:`, undefined]);
+    open = branches;
+    const value = stringify(values.get(key.path), { collectionStyle: 'flow', lineWidth: 0 }).trimEnd();
+    let origin = origins?.get(key.path);
+    if (key.path === 'database.url' && config.database === undefined)
+      origin = `${origin ?? 'default'}: PGlite in ${config.dataDir}/pglite`;
+    rows.push([`${'  '.repeat(branches.length)}${parts.at(-1)}: ${value}`, origin]);
+  }
+  const width = Math.min(56, Math.max(...rows.map(([line]) => line.length)));
+  return rows.map(([line, origin]) => (origin === undefined ? line : `${line.padEnd(width)}  # ${origin}`));
+}

@@ -1,0 +1,328 @@
+/**
+ * The keys of flowmark's configuration: one table, from which the loader, the command-line flags,
+ * the help texts and docs/configuration.md are made. A key is a snake_case path in flowmark.yaml
+ * (`attribution.lookback`); its environment variable is `FLOWMARK_` + the path upper-cased with
+ * `.` → `_` (`FLOWMARK_ATTRIBUTION_LOOKBACK`); most have a flag (`--lookback`).
+ *
+ * Each key's zod schema takes a raw value (a YAML value, or the text of a flag or variable) and
+ * returns its resolved value; its issues are whole sentences naming the key, so that the loader
+ * only adds where the value came from.
+ */
+import * as z from 'zod';
+import { ATTRIBUTION_MODELS } from '../../attribution/attribution-options.ts';
+import { checkDatabaseUrl } from '../../connectors/postgres/index.ts';
+import { isFlowmarkError, parseDurationMs } from '../../engine/index.ts';
+
+export interface ConfigKey {
+  /** The snake_case path in flowmark.yaml, e.g. `attribution.lookback`. */
+  readonly path: string;
+  /** The flag without its dashes (`lookback`); absent: the file and the environment only. */
+  readonly flag?: string;
+  /** The placeholder of the flag's value in --help (`duration`). */
+  readonly arg: string;
+  /** The default as written in flowmark.yaml; `null`: unset. */
+  readonly default: string | number | null | readonly string[];
+  /** Instead of a fixed default: the resolved value of this other key. */
+  readonly defaultFrom?: string;
+  /** One line for --help, the docs and flowmark.example.yaml. */
+  readonly doc: string;
+  /** For --help: the values a flag accepts. */
+  readonly choices?: readonly string[];
+  /** The value is never shown (the password of a URL): errors name the key and the source only. */
+  readonly secret?: boolean;
+  /** `null` is a value (a dimension column the table does not have); in a variable: `null` or `~`. */
+  readonly nullable?: boolean;
+  readonly schema: z.ZodType;
+}
+
+const DURATION_FORMS = 'such as 250ms, 15s, 30m, 1h or 7d';
+
+/** A duration (`15s`, `1h`, or a number of ms) → ms. */
+function duration(path: string, { positive = false } = {}): z.ZodType<number> {
+  const message = `${path} must be a duration ${positive ? '> 0 ' : ''}${DURATION_FORMS}`;
+  return z.union([z.string(), z.number()], { error: message }).transform((v, ctx) => {
+    const ms = parseDurationMs(v);
+    if (ms === undefined || (positive && ms === 0)) {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/** Text of digits → number; anything else is left for the schema to refuse. */
+const numericText = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
+
+function integer(path: string, min: number, max = Number.MAX_SAFE_INTEGER, what = `an integer ≥ ${min}`) {
+  const error = `${path} must be ${what}`;
+  return z.preprocess(numericText, z.number({ error }).int({ error }).min(min, { error }).max(max, { error }));
+}
+
+function oneOf<const T extends readonly [string, ...string[]]>(path: string, values: T) {
+  return z.enum(values, { error: `${path} must be one of ${values.join(', ')}` });
+}
+
+/** A non-empty name or path. */
+function text(path: string, what = 'a name') {
+  return z
+    .string({ error: `${path} must be ${what} (a string)` })
+    .trim()
+    .min(1, { error: `${path} must not be empty` });
+}
+
+/** A YAML list of strings, or one comma-separated string. */
+function list(path: string) {
+  const error = `${path} must be a list of names: a YAML list, or comma-separated (direct,email)`;
+  return z
+    .union([z.array(z.string({ error }), { error }), z.string({ error })], { error })
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((x) => x.trim()).filter(Boolean));
+}
+
+/** A `postgres://` URL → `{ url, displayUrl }`; errors never repeat the password. */
+function databaseUrl(path: string) {
+  return z
+    .string({ error: `${path} must be a PostgreSQL URL such as postgres://user:password@host:5432/database` })
+    .transform((url, ctx) => {
+      try {
+        return { url, displayUrl: checkDatabaseUrl(url, path) };
+      } catch (err) {
+        if (!isFlowmarkError(err)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+        return z.NEVER;
+      }
+    })
+    .nullable();
+}
+
+function dimensionKeys(
+  dim: 'users' | 'products',
+  table: string,
+  keyColumn: string,
+  columns: Readonly<Record<string, string>>,
+): ConfigKey[] {
+  const p = `dimensions.${dim}`;
+  return [
+    {
+      path: `${p}.schema`,
+      flag: `${dim}-schema`,
+      arg: 'schema',
+      default: null,
+      defaultFrom: 'database.schema',
+      doc: `the schema of the ${dim} table`,
+      schema: text(`${p}.schema`),
+    },
+    {
+      path: `${p}.table`,
+      flag: `${dim}-table`,
+      arg: 'table',
+      default: table,
+      doc: `the table ${dim} are looked up in`,
+      schema: text(`${p}.table`),
+    },
+    {
+      path: `${p}.key_column`,
+      flag: `${dim}-key-column`,
+      arg: 'column',
+      default: keyColumn,
+      doc: `its key column (compared with the events' ${keyColumn})`,
+      schema: text(`${p}.key_column`),
+    },
+    ...Object.entries(columns).map(
+      ([field, column]): ConfigKey => ({
+        path: `${p}.columns.${field}`,
+        arg: 'column',
+        default: column,
+        nullable: true,
+        doc: `the column of the ${field.replaceAll('_', ' ')}; null: the table has none (the field is null)`,
+        schema: text(`${p}.columns.${field}`, 'a column name or null').nullable(),
+      }),
+    ),
+  ];
+}
+
+/** Every key, in the order of flowmark.example.yaml. */
+export const CONFIG_KEYS: readonly ConfigKey[] = [
+  {
+    path: 'data_dir',
+    flag: 'data-dir',
+    arg: 'dir',
+    default: '.flowmark',
+    doc: 'where the embedded log, checkpoints and PGlite live',
+    schema: text('data_dir', 'a directory'),
+  },
+  {
+    path: 'database.url',
+    flag: 'database-url',
+    arg: 'url',
+    default: null,
+    secret: true,
+    doc: 'a PostgreSQL server (postgres://user:password@host:5432/db) instead of PGlite',
+    schema: databaseUrl('database.url'),
+  },
+  {
+    path: 'database.schema',
+    flag: 'database-schema',
+    arg: 'schema',
+    default: 'flowmark',
+    doc: "the schema of flowmark's own tables on the server (PGlite always uses flowmark)",
+    schema: text('database.schema'),
+  },
+  {
+    path: 'database.pool_size',
+    flag: 'database-pool-size',
+    arg: 'n',
+    default: 4,
+    doc: 'most connections to the server held at once',
+    schema: integer('database.pool_size', 1),
+  },
+  ...dimensionKeys('users', 'users', 'user_id', { name: 'name', gender: 'gender' }),
+  ...dimensionKeys('products', 'products', 'product_id', {
+    name: 'product_name',
+    category: 'category',
+    price: 'price',
+    commission_rate: 'commission_rate',
+  }),
+  {
+    path: 'dimensions.cache_entries',
+    flag: 'lookup-cache-entries',
+    arg: 'n',
+    default: 100_000,
+    doc: 'users and products kept in memory per look-up (0: no cache)',
+    schema: integer('dimensions.cache_entries', 0),
+  },
+  {
+    path: 'dimensions.cache_ttl',
+    flag: 'lookup-cache-ttl',
+    arg: 'duration',
+    default: '5m',
+    doc: 'how long a looked-up row is used before it is read again',
+    schema: duration('dimensions.cache_ttl'),
+  },
+  {
+    path: 'attribution.model',
+    flag: 'model',
+    arg: 'model',
+    default: 'first_click',
+    choices: ATTRIBUTION_MODELS,
+    doc: 'attribution model',
+    schema: oneOf('attribution.model', ATTRIBUTION_MODELS),
+  },
+  {
+    path: 'attribution.scope',
+    flag: 'scope',
+    arg: 'scope',
+    default: 'product',
+    choices: ['product', 'user'],
+    doc: 'which clicks can match: same user and product, or any of the user',
+    schema: oneOf('attribution.scope', ['product', 'user']),
+  },
+  {
+    path: 'attribution.lookback',
+    flag: 'lookback',
+    arg: 'duration',
+    default: '1h',
+    doc: 'how far before a checkout a click may be',
+    schema: duration('attribution.lookback'),
+  },
+  {
+    path: 'attribution.max_out_of_orderness',
+    flag: 'max-out-of-orderness',
+    arg: 'duration',
+    default: '15s',
+    doc: 'the bound of disorder of the watermark',
+    schema: duration('attribution.max_out_of_orderness'),
+  },
+  {
+    path: 'attribution.half_life',
+    flag: 'half-life',
+    arg: 'duration',
+    default: '15m',
+    doc: 'time_decay: credit halves every half-life before the checkout',
+    schema: duration('attribution.half_life', { positive: true }),
+  },
+  {
+    path: 'attribution.excluded_sources',
+    flag: 'excluded-sources',
+    arg: 'list',
+    default: [],
+    doc: 'sources never credited (e.g. direct); a flag or variable is comma-separated',
+    schema: list('attribution.excluded_sources'),
+  },
+  {
+    path: 'checkpoint.interval',
+    flag: 'checkpoint-interval',
+    arg: 'duration',
+    default: '1s',
+    doc: 'how often the pipeline checkpoints (one database transaction each)',
+    schema: duration('checkpoint.interval'),
+  },
+  {
+    path: 'server.host',
+    flag: 'host',
+    arg: 'host',
+    default: '127.0.0.1',
+    doc: 'the address the dashboard, /metrics and /health listen on',
+    schema: text('server.host', 'a host name or address'),
+  },
+  {
+    path: 'server.port',
+    flag: 'port',
+    arg: 'port',
+    default: 3000,
+    doc: 'the HTTP port of the dashboard, /metrics and /health (0: any free port)',
+    schema: integer('server.port', 0, 65_535, 'a port number from 0 to 65535 (0: any free port)'),
+  },
+];
+
+/** The key of each path. */
+export const CONFIG_KEY_BY_PATH: ReadonlyMap<string, ConfigKey> = new Map(CONFIG_KEYS.map((k) => [k.path, k]));
+
+/** The environment variable of a key: `attribution.lookback` → `FLOWMARK_ATTRIBUTION_LOOKBACK`. */
+export function envName(path: string): string {
+  return `FLOWMARK_${path.toUpperCase().replaceAll('.', '_')}`;
+}
+
+/** The variable that names the configuration file, like `--config`. */
+export const CONFIG_FILE_ENV = 'FLOWMARK_CONFIG';
+
+/** The property of a flag in commander's options: `max-out-of-orderness` → `maxOutOfOrderness`. */
+export function flagAttribute(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** The default as it is shown in --help and the docs (`1h`, `[]`, `unset`). */
+export function defaultText(key: ConfigKey): string {
+  if (key.defaultFrom !== undefined) return key.defaultFrom;
+  if (key.default === null) return key.path === 'database.url' ? 'unset: PGlite in the data dir' : 'null';
+  if (Array.isArray(key.default)) return key.default.length === 0 ? 'none' : key.default.join(',');
+  return String(key.default);
+}
+
+/**
+ * The keys' flags as commander gives them to an action: only the flags that were given are
+ * present (the flags have no commander defaults, so that a given flag can be told from a default).
+ */
+export interface ConfigFlags {
+  config?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  databaseSchema?: string;
+  databasePoolSize?: string;
+  usersSchema?: string;
+  usersTable?: string;
+  usersKeyColumn?: string;
+  productsSchema?: string;
+  productsTable?: string;
+  productsKeyColumn?: string;
+  lookupCacheEntries?: string;
+  lookupCacheTtl?: string;
+  model?: string;
+  scope?: string;
+  lookback?: string;
+  maxOutOfOrderness?: string;
+  halfLife?: string;
+  excludedSources?: string;
+  checkpointInterval?: string;
+  host?: string;
+  port?: string;
+}

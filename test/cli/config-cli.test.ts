@@ -1,0 +1,140 @@
+/**
+ * The configuration as a user meets it: `flowmark <command> --config FILE` in a child process.
+ * A bad configuration is one line on stderr, exit code 1, and nothing written; a good one is what
+ * the command uses; `flowmark config` shows the resolved values and where each came from.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CONFIG_FILE_ENV, CONFIG_KEYS, envName } from '../../src/cli/config/index.ts';
+import { writeDataSet } from '../support/data-set.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
+
+/** The environment of this process without the variables of the configuration (hermetic runs). */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of CONFIG_KEYS) delete env[envName(key.path)];
+  delete env[CONFIG_FILE_ENV];
+  return { ...env, ...extra };
+}
+
+/** Runs `node bin/flowmark.js …args` in `cwd`. */
+function flowmark(cwd: string, args: string[], env: Record<string, string> = {}) {
+  const res = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: cleanEnv(env),
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'flowmark-config-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('run --config bad.yaml: one line on stderr, exit code 1, no data dir created', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'bad.yaml'), `data_dir: ${join(dir, 'data')}\nattribution:\n  lookbak: 1h\n`);
+  for (const command of ['run', 'import', 'demo']) {
+    const r = flowmark(dir, [command, '--config', 'bad.yaml']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr,
+      `flowmark ${command}: bad.yaml:3: unknown key "attribution.lookbak" (did you mean "attribution.lookback"?)\n`,
+    );
+    assert.equal(r.stdout, '');
+    assert.ok(!existsSync(join(dir, 'data')), `${command} created the data dir of a bad configuration`);
+    assert.ok(!existsSync(join(dir, '.flowmark')), `${command} created the default data dir`);
+  }
+});
+
+test('a bad value from a variable or a flag, and a missing --config file, stop run before anything is written', (t) => {
+  const dir = tempDir(t);
+  const cases: Array<[string[], Record<string, string>, string]> = [
+    [
+      ['run'],
+      { FLOWMARK_ATTRIBUTION_LOOKBACK: 'abc' },
+      'flowmark run: FLOWMARK_ATTRIBUTION_LOOKBACK="abc": attribution.lookback must be a duration such as 250ms, 15s, 30m, 1h or 7d\n',
+    ],
+    [
+      ['run', '--database-url', 'mysql://shop:pw-Secret9@db/shop'],
+      {},
+      'flowmark run: --database-url: database.url must start with postgres:// or postgresql:// (got mysql://…)\n',
+    ],
+    [
+      ['run', '--config', 'missing.yaml'],
+      {},
+      'flowmark run: --config missing.yaml: no such file (give the path of a flowmark.yaml; see flowmark.example.yaml)\n',
+    ],
+    [
+      ['run', '--drain'],
+      { FLOWMARK_DATABASE_URL: 'postgres://shop:pw-Secret9@db:99999/shop' },
+      'flowmark run: FLOWMARK_DATABASE_URL: database.url is not a URL (expected postgres://user:password@host:5432/database)\n',
+    ],
+  ];
+  for (const [args, env, expected] of cases) {
+    const r = flowmark(dir, args, env);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr, expected);
+    assert.ok(!r.stderr.includes('pw-Secret9'));
+    assert.ok(!existsSync(join(dir, '.flowmark')), `${args.join(' ')} wrote the data dir`);
+  }
+});
+
+test('flowmark config prints the resolved configuration, where each value came from, and no password', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'flowmark.yaml'), 'attribution:\n  lookback: 30m\n  model: linear\nserver:\n  port: 4000\n');
+  const r = flowmark(dir, ['config', '--config', 'flowmark.yaml', '--port', '4100'], {
+    FLOWMARK_ATTRIBUTION_MODEL: 'last_click',
+    FLOWMARK_DATABASE_URL: 'postgres://shop:pw-Secret9@db:5432/shop',
+    FLOWMARK_TEST_PG_URL: 'postgres://ignored@127.0.0.1/x',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^# file: flowmark\.yaml$/m);
+  assert.match(r.stdout, /^ {2}lookback: 30m +# flowmark\.yaml:2$/m);
+  assert.match(r.stdout, /^ {2}model: last_click +# FLOWMARK_ATTRIBUTION_MODEL$/m);
+  assert.match(r.stdout, /^ {2}port: 4100 +# --port$/m);
+  assert.match(r.stdout, /^ {2}scope: product +# default$/m);
+  assert.match(r.stdout, /^ {2}url: postgres:\/\/shop:\*\*\*@db:5432\/shop +# FLOWMARK_DATABASE_URL$/m);
+  assert.ok(!r.stdout.includes('pw-Secret9'), r.stdout);
+  assert.ok(!r.stdout.includes('ignored'), r.stdout);
+});
+
+test('import and run take the data dir and options from the file, overridden by flags', (t) => {
+  const dir = tempDir(t);
+  writeDataSet(dir, 2_000, 5);
+  const fromFile = join(dir, 'from-file');
+  const fromFlag = join(dir, 'from-flag');
+  writeFileSync(
+    join(dir, 'flowmark.yaml'),
+    `data_dir: ${fromFile}\nattribution:\n  lookback: 30m\ncheckpoint:\n  interval: 200ms\n`,
+  );
+  const imp = flowmark(dir, [
+    'import',
+    '--config',
+    'flowmark.yaml',
+    '--users',
+    'users.csv',
+    '--events',
+    'events.jsonl',
+  ]);
+  assert.equal(imp.status, 0, imp.stderr);
+  assert.match(imp.stderr, new RegExp(`users → flowmark\\.users in PGlite in ${fromFile}`));
+  assert.ok(existsSync(join(fromFile, 'log')));
+
+  const run = flowmark(dir, ['run', '--drain', '--config', 'flowmark.yaml', '--data-dir', fromFlag], {
+    FLOWMARK_DATA_DIR: join(dir, 'from-env'),
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stderr, new RegExp(`→ PGlite in ${fromFlag}\\n`));
+  assert.ok(existsSync(fromFlag));
+  assert.ok(!existsSync(join(dir, 'from-env')));
+});
