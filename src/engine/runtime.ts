@@ -205,6 +205,8 @@ export class Runtime {
   readonly #health: HealthTracker;
   readonly #maxRetryBackoffMs: number;
   #signal: AbortSignal | undefined;
+  /** True when every source reader has a read schedule (`readRound`): see `#pollOrder`. */
+  readonly #scheduled: boolean;
 
   constructor(pipeline: Pipeline, options: RuntimeOptions) {
     this.#pipeline = pipeline;
@@ -220,6 +222,7 @@ export class Runtime {
     this.#health = new HealthTracker(this.#clock, options.onHealth);
     this.#maxRetryBackoffMs = options.maxRetryBackoffMs ?? 5000;
     this.#build();
+    this.#scheduled = this.#sources.every((s) => s.spec.reader.readRound !== undefined);
   }
 
   #build(): void {
@@ -440,24 +443,12 @@ export class Runtime {
     while (signal?.aborted !== true) {
       let delivered = 0;
       let active = 0;
-      for (const src of this.#sources) {
-        if (src.ended) continue;
+      for (const src of this.#pollOrder()) {
         active++;
-        const res = await src.spec.reader.poll(this.#pollMaxRecords);
-        delivered += res.records.length;
-        for (const rec of res.records) {
-          this.#ingest(src, rec);
-          if (this.#pressure) await this.#relievePressure();
-          if (this.#checkpointEveryRecords > 0 && this.#recordsSinceCheckpoint >= this.#checkpointEveryRecords) {
-            await this.checkpoint();
-          }
-        }
-        for (const op of this.#asyncOps) op.endOfBatch?.();
-        if (src.tracker.afterPoll(res.caughtUp, this.#clock.nowMs())) this.#advanceSource(src);
-        if (res.ended === true) {
-          src.ended = true;
-          this.#emitWatermark(src.node, MAX_WATERMARK);
-        }
+        const n = await this.#pollOnce(src);
+        delivered += n;
+        // Scheduled sources: after a poll that delivered, choose again (another source may now be first).
+        if (n > 0 && this.#scheduled) break;
       }
       if (active === 0) break;
       // With a backlog every poll delivers, so nothing below would wait: give the event loop a
@@ -475,6 +466,42 @@ export class Runtime {
       checkpoints: this.#checkpointsTaken,
       lastCheckpointId: this.#checkpointId,
     };
+  }
+
+  /**
+   * The sources to poll in this turn of the loop. Scheduled (every reader has `readRound`): by
+   * lowest round, then declaration order — the loop polls them in turn until one delivers.
+   * Otherwise each source once, in declaration order.
+   */
+  #pollOrder(): SourceRunner[] {
+    const open = this.#sources.filter((s) => !s.ended);
+    if (!this.#scheduled) return open;
+    const rounds = new Map(open.map((s) => [s, (s.spec.reader.readRound as () => number)()]));
+    return open.sort((a, b) => (rounds.get(a) as number) - (rounds.get(b) as number));
+  }
+
+  /** Polls one source once and pushes what it delivered; returns the number of records. */
+  async #pollOnce(src: SourceRunner): Promise<number> {
+    const res = await src.spec.reader.poll(this.#pollMaxRecords);
+    for (const rec of res.records) {
+      this.#ingest(src, rec);
+      if (this.#pressure) await this.#relievePressure();
+      if (this.#checkpointEveryRecords > 0 && this.#recordsSinceCheckpoint >= this.#checkpointEveryRecords) {
+        await this.checkpoint();
+      }
+    }
+    for (const op of this.#asyncOps) op.endOfBatch?.();
+    if (src.tracker.afterPoll(res.caughtUp, this.#clock.nowMs())) this.#advanceSource(src);
+    if (res.ended === true) {
+      src.ended = true;
+      // The end of input is the end of every source (a drain, a replay): one source that ends
+      // early does not release its watermark before the others end, so that a drained run and a
+      // live run stopped at the same place have judged every record alike.
+      if (this.#sources.every((s) => s.ended)) {
+        for (const s of this.#sources) this.#emitWatermark(s.node, MAX_WATERMARK);
+      }
+    }
+    return res.records.length;
   }
 
   #ingest(src: SourceRunner, rec: SourceRecord<unknown>): void {

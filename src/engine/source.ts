@@ -30,6 +30,14 @@ export interface SourceReader<R> {
   /** Positions the reader at the next offset to read, per partition (after a restore). */
   seek(nextOffsets: ReadonlyMap<number, number>): void | Promise<void>;
   poll(maxRecords: number): PollResult<R> | Promise<PollResult<R>>;
+  /**
+   * For a deterministic order over several sources: the round of the reader's fixed read
+   * schedule that it reads next (+∞: nothing to read now). When every source of a pipeline has
+   * one, the runtime always polls the source with the lowest round (ties: the order the sources
+   * were declared), and a reader's poll must not go past the end of its current round. Then the
+   * order of records over all sources depends only on the input, not on where a run restarted.
+   */
+  readRound?(): number;
   /** Records not read yet over the reader's partitions (end of the queue − next offset), if known. */
   lag?(): number;
   /** The records before these offsets are durable downstream: the reader may acknowledge them. */

@@ -62,6 +62,13 @@ interface PartitionState {
   recheckedBase: number;
 }
 
+/**
+ * Offsets per partition per round of the read schedule (see `LogSource.poll`). Smaller keeps the
+ * partitions closer together in event time (fewer records behind the minimum watermark); larger
+ * means fewer polls.
+ */
+export const READ_CHUNK = 256;
+
 export class LogSource implements SourceReader<string> {
   readonly partitions: readonly number[];
   readonly topic: string;
@@ -72,7 +79,9 @@ export class LogSource implements SourceReader<string> {
   readonly #readBufferBytes: number;
   readonly #verify: boolean;
   readonly #drain: boolean;
-  #rotation = 0;
+  /** The read schedule (see `poll`): the current round and the partition whose turn it is. */
+  #round = 0;
+  #turn = 0;
   #closed = false;
 
   /**
@@ -142,6 +151,9 @@ export class LogSource implements SourceReader<string> {
       s.recheckedBase = -1;
       s.next = nexts[i] as number;
     });
+    // Replay the schedule from its start: rounds the positions are already past read nothing.
+    this.#round = 0;
+    this.#turn = 0;
   }
 
   lag(): number {
@@ -150,30 +162,89 @@ export class LogSource implements SourceReader<string> {
     return n;
   }
 
+  /**
+   * Reads in a fixed schedule: rounds of {@link READ_CHUNK} offsets — round k reads every partition,
+   * in order, up to offset (k + 1) × READ_CHUNK — and a poll never goes past the end of the
+   * current round. The order of records (and so the watermark, the minimum over partitions, at
+   * every record) depends only on the log's contents, never on poll sizes or on where a run was
+   * restarted; with several sources, the runtime reads the source with the lowest `readRound()`
+   * first, so the order over all sources is fixed too. A run resumed from any checkpoint thus
+   * judges exactly the same records late as a run that never stopped (ARCHITECTURE §3.7).
+   * Resuming needs no saved schedule: from the positions of a checkpoint, the rounds already
+   * done are skipped. (Live input: a partition with nothing to read at its turn is read at its
+   * next turn, so there the order also depends on when records arrive.)
+   */
   poll(maxRecords: number): PollResult<string> {
     this.#checkOpen();
     const states = this.#states;
     const n = states.length;
     const records: SourceRecord<string>[] = [];
-    const done = new Array<boolean>(n).fill(false);
-    let active = n;
-    const first = this.#rotation;
-    this.#rotation = n === 0 ? 0 : (first + 1) % n;
-    while (records.length < maxRecords && active > 0) {
-      const quota = Math.max(1, Math.floor((maxRecords - records.length) / active));
-      for (let k = 0; k < n && records.length < maxRecords; k++) {
-        const i = (first + k) % n;
-        if (done[i]) continue;
-        if (this.#read(states[i] as PartitionState, Math.min(quota, maxRecords - records.length), records)) {
-          done[i] = true;
-          active--;
-        }
+    const exhausted = new Array<boolean>(n).fill(false);
+    this.#normalize();
+    const boundary = (this.#round + 1) * READ_CHUNK;
+    while (records.length < maxRecords && this.#turn < n) {
+      const i = this.#turn;
+      const s = states[i] as PartitionState;
+      if (s.next < boundary) {
+        const want = Math.min(boundary - s.next, maxRecords - records.length);
+        if (this.#read(s, want, records)) exhausted[i] = true;
+        // The poll is full in the middle of this partition's chunk: continue it at the next poll.
+        if (!exhausted[i] && s.next < boundary) break;
       }
+      this.#turn++;
     }
+    if (this.#turn === n) this.#normalize();
     const caughtUp: number[] = [];
-    for (let i = 0; i < n; i++) if (done[i]) caughtUp.push((states[i] as PartitionState).id);
+    for (let i = 0; i < n; i++) {
+      const s = states[i] as PartitionState;
+      // Also a partition this poll did not reach, when it has nothing to read.
+      if (exhausted[i] || !this.#hasData(s)) caughtUp.push(s.id);
+    }
     const ended = this.#drain && states.every((s) => s.next >= (s.end as number));
     return { records, caughtUp, ended };
+  }
+
+  /**
+   * The round of the read schedule this source reads next (see `poll`); +∞ when no partition
+   * has anything to read now. The runtime reads the source with the lowest round first.
+   */
+  readRound(): number {
+    this.#checkOpen();
+    this.#normalize();
+    return this.#states.some((s) => this.#hasData(s)) ? this.#round : Number.POSITIVE_INFINITY;
+  }
+
+  #hasData(s: PartitionState): boolean {
+    return s.next < (s.end ?? s.log.endOffset());
+  }
+
+  /**
+   * Moves the schedule to the next round that has something to read, when the current one has
+   * nothing left: every partition is past its boundary or has nothing to read now.
+   */
+  #normalize(): void {
+    const states = this.#states;
+    for (;;) {
+      const boundary = (this.#round + 1) * READ_CHUNK;
+      let left = false;
+      for (let i = this.#turn; i < states.length && !left; i++) {
+        const s = states[i] as PartitionState;
+        if (s.next < boundary && this.#hasData(s)) left = true;
+      }
+      if (left) return;
+      let next = Number.POSITIVE_INFINITY;
+      for (const s of states) if (this.#hasData(s)) next = Math.min(next, s.next);
+      if (next === Number.POSITIVE_INFINITY) {
+        // Nothing to read anywhere: wait at the start of the next round for new records.
+        if (this.#turn > 0) {
+          this.#round++;
+          this.#turn = 0;
+        }
+        return;
+      }
+      this.#round = Math.max(this.#round + 1, Math.floor(next / READ_CHUNK));
+      this.#turn = 0;
+    }
   }
 
   /**

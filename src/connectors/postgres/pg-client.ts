@@ -31,6 +31,13 @@ export class PgClient implements SqlClient {
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
     const conn = await this.pool.connect();
     let broken: Error | undefined;
+    // A checked-out connection that breaks between two statements (the server stops) emits
+    // 'error', which would end the process if nobody listened: the failing statement (or COMMIT)
+    // rejects on its own, and the connection is then destroyed instead of pooled again.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    conn.on('error', onError);
     try {
       await conn.query('BEGIN');
       const result = await fn(new PgTransaction(conn));
@@ -44,6 +51,7 @@ export class PgClient implements SqlClient {
       }
       throw err;
     } finally {
+      conn.off('error', onError);
       conn.release(broken);
     }
   }

@@ -12,7 +12,7 @@ import { LogDirectory } from '../../../src/connectors/log/log-directory.ts';
 import type { LogOptions } from '../../../src/connectors/log/log-options.ts';
 import { LogProducer } from '../../../src/connectors/log/log-producer.ts';
 import { listSegmentBases, segmentFileName } from '../../../src/connectors/log/log-segment.ts';
-import { LogSource } from '../../../src/connectors/log/log-source.ts';
+import { LogSource, READ_CHUNK } from '../../../src/connectors/log/log-source.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import { type ContractRecord, type MakeSource, sourceContract } from '../source-contract.ts';
 import { flipByte, openLog, readAll, tempDir } from './log-fixtures.ts';
@@ -93,27 +93,69 @@ test('a reader in the writing process sees a record only once flush() made it du
   assert.deepEqual(log.endOffsets('clicks'), new Map([[0, 2]]));
 });
 
-test('a poll shares maxRecords fairly among the partitions that have records', async (t) => {
+test('records come in a fixed schedule: rounds of READ_CHUNK offsets per partition, whatever the poll sizes', async (t) => {
   const { log, producer } = setup(t, 3);
-  for (let p = 0; p < 3; p++) for (let i = 0; i < 100; i++) producer.appendToPartition('clicks', p, `p${p}-${i}`);
-  producer.appendToPartition('clicks', 0, 'extra');
+  const sizes = [300, 130, 301];
+  for (let p = 0; p < 3; p++)
+    for (let i = 0; i < (sizes[p] as number); i++) producer.appendToPartition('clicks', p, `p${p}-${i}`);
   await producer.flush();
-  const reader = new LogSource(log, 'clicks');
-  t.after(() => reader.close());
-  const count = (records: readonly { partition: number }[], p: number) =>
-    records.filter((r) => r.partition === p).length;
-  const res = reader.poll(30);
+  const read = (pollSizes: () => number) => {
+    const reader = new LogSource(log, 'clicks', { endAtOpen: true });
+    const out: string[] = [];
+    for (;;) {
+      const res = reader.poll(pollSizes());
+      out.push(...res.records.map((r) => r.value));
+      if (res.ended === true) break;
+    }
+    reader.close();
+    return out;
+  };
+  const expected: string[] = [];
+  for (let round = 0; round * READ_CHUNK < 301; round++) {
+    for (let p = 0; p < 3; p++) {
+      for (let i = round * READ_CHUNK; i < Math.min((round + 1) * READ_CHUNK, sizes[p] as number); i++)
+        expected.push(`p${p}-${i}`);
+    }
+  }
   assert.deepEqual(
-    [0, 1, 2].map((p) => count(res.records, p)),
-    [10, 10, 10],
+    read(() => 10_000),
+    expected,
   );
-  assert.deepEqual(res.caughtUp, []);
-  const small = reader.poll(2);
-  assert.equal(small.records.length, 2);
-  assert.equal(new Set(small.records.map((r) => r.partition)).size, 2, 'two partitions, one record each');
-  // What one partition cannot use goes to the others.
-  const rest = readAll(reader, 500);
-  assert.equal(rest.length, 301 - 32);
+  assert.deepEqual(
+    read(() => 7),
+    expected,
+  );
+  let seed = 3;
+  assert.deepEqual(
+    read(() => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return 1 + (seed % 300);
+    }),
+    expected,
+  );
+});
+
+test('§3.7 resumed from the positions after any prefix, the reader continues the same order', async (t) => {
+  const { log, producer } = setup(t, 3);
+  for (let p = 0; p < 3; p++)
+    for (let i = 0; i < 200 + 70 * p; i++) producer.appendToPartition('clicks', p, `${p}:${i}`);
+  await producer.flush();
+  const all = readAll(new LogSource(log, 'clicks'), 10_000).map((r) => r.value);
+  for (const cut of [0, 1, 127, 128, 129, 255, 256, 300, 383, 384, 385, 500, all.length - 1, all.length]) {
+    const positions = new Map([0, 1, 2].map((p) => [p, 0]));
+    for (const v of all.slice(0, cut)) {
+      const [p] = v.split(':').map(Number) as [number];
+      positions.set(p, (positions.get(p) as number) + 1);
+    }
+    const reader = new LogSource(log, 'clicks');
+    reader.seek(positions);
+    assert.deepEqual(
+      readAll(reader, 10_000).map((r) => r.value),
+      all.slice(cut),
+      `resumed after ${cut} records`,
+    );
+    reader.close();
+  }
 });
 
 test('a partition that is far behind is never reported caught up', async (t) => {

@@ -58,7 +58,10 @@ withServer('database outage during a run', () => {
       return (await committedRecords(db, 'fm_outage')) >= total / 5;
     });
     await server.ctl('stop', '-m', 'immediate');
-    await until('the run to report the outage', () => /failed \(FM_PG_UNAVAILABLE/.test(run.output()));
+    await until('the run to report the outage', () => {
+      assert.ok(!exited, `the run ended instead of retrying:\n${run.output()}`);
+      return /failed \(FM_PG_UNAVAILABLE/.test(run.output());
+    });
     assert.ok(!exited, `the run gave up instead of retrying:\n${run.output()}`);
     await server.ctl('start');
     const { code } = await run.exited;
