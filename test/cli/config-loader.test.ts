@@ -63,7 +63,7 @@ const DEFAULTS: FlowmarkConfig = {
     halfLifeMs: 900_000,
     excludedSources: [],
   },
-  checkpoint: { intervalMs: 1000 },
+  checkpoint: { intervalMs: 250 },
   server: { host: '127.0.0.1', port: 3000 },
 };
 
@@ -141,7 +141,7 @@ test('precedence is default < file < variable < flag, for a duration, a string, 
   assert.equal(r.origins.get('dimensions.users.table'), '--users-table');
   // What nobody set keeps its default.
   assert.equal(r.config.server.port, 3000);
-  assert.equal(r.config.checkpoint.intervalMs, 1000);
+  assert.equal(r.config.checkpoint.intervalMs, 250);
 });
 
 test('every key has a variable, and those with a flag a flag; both resolve to the same value', () => {
