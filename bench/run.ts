@@ -1,5 +1,6 @@
 /**
  * `npm run bench [-- NAME…] [--json] [--events N] [--no-record]`
+ * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`)
  *
  * Prints a table per benchmark (figures and ratios measured side by side in one run) and appends
  * them to docs/BENCHMARKS.md with the machine, the date and the command. With --json, prints one
@@ -8,11 +9,15 @@
 import { parseArgs } from 'node:util';
 import { appendToBenchmarksMd, type BenchResult, printTable } from './bench-lib.ts';
 import { engineBenchmarks } from './engine-bench.ts';
+import { httpBenchmarks } from './http-bench.ts';
+import { DEFAULT_CLICKS, NO_SERVER_MESSAGE, postgresBenchmarks } from './postgres-bench.ts';
 import { replayBenchmarks } from './replay-bench.ts';
 
 const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   engine: (events) => engineBenchmarks(events),
   replay: (events) => replayBenchmarks(Math.max(events, 2_000_000)),
+  postgres: () => postgresBenchmarks(postgresOptions()), // options checked before anything runs
+  http: () => httpBenchmarks(),
 };
 
 const { values, positionals } = parseArgs({
@@ -21,6 +26,11 @@ const { values, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     events: { type: 'string', default: '1000000' },
     'no-record': { type: 'boolean', default: false },
+    'database-url': { type: 'string' },
+    rows: { type: 'string', default: '200000' },
+    clicks: { type: 'string', default: DEFAULT_CLICKS.join(',') },
+    reps: { type: 'string', default: '5' },
+    'restart-heap-mib': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -30,7 +40,14 @@ if (values.help) {
   Runs the named benchmarks (default: all), prints figures and ratios measured side by side,
   and appends them to docs/BENCHMARKS.md (unless --no-record).
     engine  keyed tumbling-window count and interval join vs hand-written loops (--events, default 1 M)
-    replay  flowmark replay vs JSON.parse alone on the same generated lines (at least 2 M events)`);
+    replay  flowmark replay vs JSON.parse alone on the same generated lines (at least 2 M events)
+    postgres  against a PostgreSQL server (--database-url, default $FLOWMARK_TEST_PG_URL): sink rows/s,
+            unnest vs multi-row INSERT (--rows, default 200 k); incremental checkpoint duration as the
+            state grows (--clicks, default 1e5,1e6, about 5 min; 1e5,1e6,1e7 takes about 20 min;
+            --reps, default 5); restart time at the largest state (--restart-heap-mib: the restart
+            child processes' --max-old-space-size, default Node's, retried larger if it does not fit)
+    http    the HTTP server: node:http (shipped) vs Fastify with the same handlers, req/s and p99 of
+            GET /metrics and GET /api/summary (32 keep-alive connections from a worker thread)`);
   process.exit(0);
 }
 
@@ -46,6 +63,40 @@ if (!Number.isInteger(events) || events <= 0) {
   console.error(`--events must be a positive integer, got "${values.events}"`);
   process.exit(2);
 }
+
+/** A positive integer flag (`1e6` and `1_000_000` accepted), or exit 2 naming it. */
+function count(flag: string, text: string): number {
+  const n = Number(text.replaceAll('_', ''));
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    console.error(`--${flag} must be a positive integer, got "${text}"`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const databaseUrl = values['database-url'] ?? (process.env.FLOWMARK_TEST_PG_URL || undefined);
+if (names.includes('postgres') && databaseUrl === undefined) {
+  console.error(NO_SERVER_MESSAGE);
+  const others = Object.keys(SUITES).filter((n) => n !== 'postgres');
+  if (positionals.length === 0) console.error(`  (or run the others alone: npm run bench -- ${others.join(' ')})`);
+  process.exit(2);
+}
+const clicks = values.clicks.split(',').map((c) => count('clicks', c.trim()));
+if (clicks.some((c, i) => i > 0 && c <= (clicks[i - 1] as number))) {
+  console.error(`--clicks must be increasing sizes, got "${values.clicks}"`);
+  process.exit(2);
+}
+function postgresOptions() {
+  const heap = values['restart-heap-mib'];
+  return {
+    url: databaseUrl as string,
+    rows: count('rows', values.rows),
+    clicks,
+    reps: count('reps', values.reps),
+    ...(heap === undefined ? {} : { restartHeapMiB: count('restart-heap-mib', heap) }),
+  };
+}
+if (names.includes('postgres')) postgresOptions();
 
 const all: BenchResult[] = [];
 for (const n of names) {

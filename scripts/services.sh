@@ -21,8 +21,11 @@
 #               FLOWMARK_TEST_PG_CTL   a pg_ctl for that server (`$FLOWMARK_TEST_PG_CTL stop -m immediate`,
 #                                      `$FLOWMARK_TEST_PG_CTL start`), for outage tests
 #   kafka       not needed yet (issue "Apache Kafka"; see ../shared/notes/kafka-from-maven-central.md)
-#   prometheus  not needed yet (issue "Live dashboard, Prometheus metrics and alerting")
-#   chromium    not needed yet (same issue: browser tests with playwright-core)
+#   prometheus  FLOWMARK_TEST_PROMTOOL   promtool (Debian's `prometheus`), for `check rules`/`check config`
+#               FLOWMARK_TEST_PROMETHEUS the prometheus server binary; nothing is started here: each test
+#                                        runs its own server (own config, free port, temp dir) and stops it
+#                                        (test/observability/prometheus-server.ts)
+#   chromium    FLOWMARK_TEST_CHROMIUM /usr/bin/chromium (Debian's `chromium`), for playwright-core browser tests
 #
 # A variable that is already set is respected: the service is not started again, so a developer
 # can point the tests at a server of their own.
@@ -221,16 +224,63 @@ service_kafka() {
   services_log "kafka: not needed yet (no test uses a broker; the Kafka issue makes this real)"
 }
 
-# NOT NEEDED YET: Debian's `prometheus` package (promtool + a server scraping flowmark);
-# will export FLOWMARK_TEST_PROMETHEUS_URL.
+# ---- Prometheus (Debian's `prometheus` package) --------------------------------------------------
+
+# Finds promtool and prometheus (installing Debian's package when one
+# is missing) and exports FLOWMARK_TEST_PROMTOOL and FLOWMARK_TEST_PROMETHEUS. Starts nothing: the
+# tests start their own server with their own config on a free port, in a temp dir, and stop it.
 service_prometheus() {
-  services_log "prometheus: not needed yet (no test uses Prometheus; the dashboard issue makes this real)"
+  if [ -n "${FLOWMARK_TEST_PROMTOOL:-}" ] && [ -n "${FLOWMARK_TEST_PROMETHEUS:-}" ]; then
+    services_log "prometheus: using FLOWMARK_TEST_PROMTOOL and FLOWMARK_TEST_PROMETHEUS from the environment"
+    return 0
+  fi
+  if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+      services_die "prometheus: promtool/prometheus not found; install them (sudo apt-get install prometheus) or set FLOWMARK_TEST_PROMTOOL and FLOWMARK_TEST_PROMETHEUS"
+      return 1
+    fi
+    # Debian's postinst would start a system Prometheus on :9090; the tests want none. A
+    # policy-rc.d answering 101 forbids starting services during the install.
+    local policy=/usr/sbin/policy-rc.d made_policy=0 rc=0
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+      made_policy=1
+    fi
+    services_apt_install prometheus || rc=$?
+    if [ "$made_policy" -eq 1 ]; then rm -f "$policy"; fi
+    [ "$rc" -eq 0 ] || return 1
+  fi
+  local promtool prometheus
+  promtool=$(command -v promtool) && prometheus=$(command -v prometheus) || {
+    services_die "prometheus: installed the prometheus package but found no promtool or prometheus on PATH"
+    return 1
+  }
+  export FLOWMARK_TEST_PROMTOOL="$promtool"
+  export FLOWMARK_TEST_PROMETHEUS="$prometheus"
+  services_log "prometheus: $("$prometheus" --version 2>&1 | head -n 1) at $prometheus, promtool at $promtool"
 }
 
-# NOT NEEDED YET: Debian's `chromium` package for playwright-core browser tests;
-# will export FLOWMARK_TEST_CHROMIUM.
+# Debian's `chromium` package, driven by playwright-core in the dashboard's browser tests
+# (test/server/dashboard-browser.test.ts); exports FLOWMARK_TEST_CHROMIUM, the browser's path.
+# Nothing is started: each test launches its own headless browser.
 service_chromium() {
-  services_log "chromium: not needed yet (no browser test exists; the dashboard issue makes this real)"
+  if [ -n "${FLOWMARK_TEST_CHROMIUM:-}" ]; then
+    services_log "chromium: using FLOWMARK_TEST_CHROMIUM from the environment"
+    return 0
+  fi
+  local bin
+  bin=$(command -v chromium || true)
+  if [ -z "$bin" ]; then
+    services_apt_install chromium || return 1
+    bin=$(command -v chromium || true)
+    [ -n "$bin" ] || {
+      services_die "chromium: installed the chromium package but found no chromium on PATH"
+      return 1
+    }
+  fi
+  export FLOWMARK_TEST_CHROMIUM="$bin"
+  services_log "chromium: $("$bin" --version 2>/dev/null || echo "$bin") at $FLOWMARK_TEST_CHROMIUM"
 }
 
 # ---- entry points --------------------------------------------------------------------------------

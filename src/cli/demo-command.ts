@@ -82,7 +82,6 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
       `flowmark demo: a simulated shop (${users} users, ${products} products) at ${rate} events/s\n` +
         `  data:      ${config.dataDir} (log/ and pglite/; delete it to start over); database: ${stores.where}\n` +
         `  results:   tables ${schema}.attributed_checkouts, attribution_credits, analytics_minute, dead_letters\n` +
-        `  dashboard: http://${host}:${port}/ and metrics http://${host}:${port}/metrics — not served yet (issue #5)\n` +
         '  Ctrl-C stops cleanly; run it again to continue where it stopped.\n',
     );
     // A little realistic mess, so that the dead letters and late handling show.
@@ -129,6 +128,13 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
       dimensions: config.dimensions,
       onRuntime: (r) => {
         runtime = r;
+      },
+      serve: {
+        host,
+        port,
+        // Tests and scripts read this line for the port (with --port 0).
+        onServing: (url) =>
+          process.stderr.write(`  dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n`),
       },
     });
     clearInterval(producing);

@@ -18,6 +18,8 @@ import {
   writeRows,
 } from '../connectors/sql/index.ts';
 import { type Clock, type HealthChange, type RunSummary, Runtime, type RuntimeHealth } from '../engine/index.ts';
+import { createJobMonitor, createPrometheusMetrics, type RuntimeJobMonitor } from '../observability/index.ts';
+import { type HttpServer, startHttpServer } from '../server/index.ts';
 import { type JobStores, openStores, TOPICS } from './job-stores.ts';
 
 export { TOPIC_PARTITIONS, TOPICS } from './job-stores.ts';
@@ -111,6 +113,11 @@ export interface PipelineRunOptions {
   onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
   /** Called with the runtime once it is built (the demo reports its stats). */
   onRuntime?: (runtime: Runtime) => void;
+  /**
+   * Serve the dashboard, /api, /metrics and /health while the pipeline runs (ARCHITECTURE §2:
+   * observability + server); `onServing` hears the URL once it listens (port 0: a free one).
+   */
+  serve?: { host: string; port: number; onServing?: (url: string) => void };
 }
 
 export interface DimensionConfig {
@@ -167,17 +174,36 @@ export async function runAttribution(stores: JobStores, o: PipelineRunOptions): 
     o.clock,
   );
   const committer = new SqlCommitter(stores.db, { schema: stores.schema, job: JOB, sinks: SINK_TABLES });
+  const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
+  const checkpointIntervalMs = o.checkpointIntervalMs ?? 250;
   const runtime = new Runtime(pipeline, {
     committer,
     clock: o.clock,
     pollMaxRecords: 4096,
-    checkpointIntervalMs: o.checkpointIntervalMs ?? 1000,
+    checkpointIntervalMs,
     onHealth: o.onHealth ?? logHealth,
+    ...(metrics === undefined ? {} : { metrics }),
   });
   o.onRuntime?.(runtime);
+  let monitor: RuntimeJobMonitor | undefined;
+  let server: HttpServer | undefined;
   try {
+    if (o.serve !== undefined && metrics !== undefined) {
+      monitor = createJobMonitor({ runtime, clock: o.clock, metrics, checkpointIntervalMs });
+      server = await startHttpServer({
+        host: o.serve.host,
+        port: o.serve.port,
+        monitor,
+        db: stores.db,
+        schema: stores.schema,
+        log: (line) => process.stderr.write(`flowmark: dashboard: ${line}\n`),
+      });
+      o.serve.onServing?.(server.url);
+    }
     return await runtime.run(o.signal === undefined ? {} : { signal: o.signal });
   } finally {
+    await server?.close();
+    monitor?.close();
     await runtime.close();
   }
 }

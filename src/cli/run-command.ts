@@ -51,6 +51,17 @@ export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfi
       signal: controller.signal,
       checkpointIntervalMs: config.checkpoint.intervalMs,
       dimensions: config.dimensions,
+      // A drain is a batch that ends by itself: it serves nothing. A live run serves the dashboard.
+      ...(flags.drain === true
+        ? {}
+        : {
+            serve: {
+              host: config.server.host,
+              port: config.server.port,
+              onServing: (url: string) =>
+                process.stderr.write(`run: dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n`),
+            },
+          }),
     });
     const seconds = (performance.now() - started) / 1000;
     process.stderr.write(

@@ -182,6 +182,18 @@ test('src/observability imports the engine; src/server engine, attribution, obse
   );
 });
 
+test('src/server imports no package: it serves HTTP with node:http and reaches the rest through interfaces', () => {
+  assertNone(
+    importsOfLayer('server').filter((i) => i.kind === 'package'),
+    'the HTTP layer is node:http with no framework (docs/decisions.md, "The HTTP server"); metrics come ' +
+      'as text from the JobMonitor and the database as the small SummaryDb interface:',
+  );
+  assert.ok(
+    importsOfLayer('server').some((i) => i.specifier === 'node:http'),
+    'src/server should exist and use node:http',
+  );
+});
+
 /** A use of processing time in the engine: `Date.now()`, `new Date()`, `performance.now()`, timers. */
 interface ClockRead {
   file: string;

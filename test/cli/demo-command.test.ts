@@ -16,7 +16,7 @@ const BIN = new URL('../../bin/flowmark.js', import.meta.url).pathname;
 /** Runs the demo until a status line reports `rows` final rows, then sends SIGINT. */
 function demoUntil(dataDir: string, rows: number): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'demo', '--data-dir', dataDir, '--rate', '2000'], {
+    const child = spawn(process.execPath, [BIN, 'demo', '--data-dir', dataDir, '--rate', '2000', '--port', '0'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -43,7 +43,7 @@ test('the demo attributes live traffic, stops cleanly on Ctrl-C and continues wh
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const first = await demoUntil(dir, 10);
   assert.equal(first.code, 0, first.output);
-  assert.match(first.output, /dashboard: http:\/\/127\.0\.0\.1:3000\//);
+  assert.match(first.output, /dashboard: http:\/\/127\.0\.0\.1:\d+\//);
   assert.match(first.output, /demo: stopped cleanly/);
 
   const before = await openEmbedded(dir);

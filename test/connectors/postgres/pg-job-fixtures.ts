@@ -14,6 +14,7 @@ export function jobEnv(url: string, schema: string, extra: Record<string, string
     FLOWMARK_DATABASE_URL: url,
     FLOWMARK_DATABASE_SCHEMA: schema,
     FLOWMARK_CHECKPOINT_INTERVAL: '50ms',
+    FLOWMARK_SERVER_PORT: '0', // live runs serve the dashboard: on any free port
     ...extra,
   };
 }

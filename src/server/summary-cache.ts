@@ -1,0 +1,47 @@
+/**
+ * One summary query at a time, shared by every caller: `GET /api/summary` and the live stream ask
+ * this cache, which returns the last result while it is younger than the asked age and otherwise
+ * runs one query whose promise all concurrent callers await. The dashboard's load on the database
+ * (PGlite shares its one connection with the pipeline's checkpoints) is then at most one summary
+ * per `maxAgeMs`, however many browsers are open.
+ */
+import { performance } from 'node:perf_hooks';
+import { querySummary, type Summary, type SummaryDb, type SummaryOptions } from './summary-queries.ts';
+
+/** A summary and its JSON text (computed once; also what change detection compares). */
+export interface CachedSummary {
+  summary: Summary;
+  json: string;
+  /** `performance.now()` when the query finished. */
+  atMs: number;
+}
+
+export class SummaryCache {
+  readonly #db: SummaryDb;
+  readonly #options: SummaryOptions;
+  #last: CachedSummary | undefined;
+  #inflight: Promise<CachedSummary> | undefined;
+
+  constructor(db: SummaryDb, options: SummaryOptions = {}) {
+    this.#db = db;
+    this.#options = options;
+  }
+
+  /**
+   * The last summary if it is at most `maxAgeMs` old, else a fresh one (joining a query already
+   * running). Rejects when the query fails; the next call tries again.
+   */
+  get(maxAgeMs: number): Promise<CachedSummary> {
+    const last = this.#last;
+    if (last !== undefined && performance.now() - last.atMs <= maxAgeMs) return Promise.resolve(last);
+    this.#inflight ??= querySummary(this.#db, this.#options)
+      .then((summary) => {
+        this.#last = { summary, json: JSON.stringify(summary), atMs: performance.now() };
+        return this.#last;
+      })
+      .finally(() => {
+        this.#inflight = undefined;
+      });
+    return this.#inflight;
+  }
+}
