@@ -8,10 +8,10 @@ import { attributionOptions } from '../attribution/attribution-options.ts';
 import { LogProducer } from '../connectors/log/index.ts';
 import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, type Runtime, systemClock } from '../engine/index.ts';
-import { generateCatalog, LiveTraffic } from '../generator/index.ts';
+import { generateCatalog, LiveTraffic, type ShopCatalog } from '../generator/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { routeLine, runAttribution, TOPICS } from './embedded-job.ts';
-import { openStores } from './job-stores.ts';
+import { type JobStores, openStores } from './job-stores.ts';
 import { stopOnSignals } from './run-command.ts';
 
 /** demo's own flags; the configuration's (`--data-dir`, `--port`, …) are in {@link ConfigFlags}. */
@@ -47,6 +47,23 @@ export function statusLine(runtime: Runtime, produced: number): string {
   return `demo: ${produced} events produced, ${read} read, ${rows} final rows, ${dead} dead letters, watermark lag ${lag}, ${state} state entries, checkpoint #${runtime.checkpointId}`;
 }
 
+/** Writes the simulated shop's users and products into flowmark's tables (upsert). */
+export async function loadCatalog(stores: JobStores, catalog: ShopCatalog): Promise<void> {
+  const schema = stores.schema;
+  await upsertUsers(stores.db, catalog.users, { schema });
+  await upsertProducts(
+    stores.db,
+    catalog.products.map((p) => ({
+      productId: p.productId,
+      name: p.productName,
+      category: p.category,
+      price: p.price,
+      commissionRate: p.commissionRate,
+    })),
+    { schema },
+  );
+}
+
 /**
  * Runs the demo. `config` is the resolved configuration (the CLI resolves it from flags,
  * variables and file first); without it, it is resolved from `flags` alone.
@@ -66,18 +83,7 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
   let flushing: Promise<void> = Promise.resolve();
   try {
     const catalog = generateCatalog({ users, products, seed: CATALOG_SEED });
-    await upsertUsers(stores.db, catalog.users, { schema });
-    await upsertProducts(
-      stores.db,
-      catalog.products.map((p) => ({
-        productId: p.productId,
-        name: p.productName,
-        category: p.category,
-        price: p.price,
-        commissionRate: p.commissionRate,
-      })),
-      { schema },
-    );
+    await loadCatalog(stores, catalog);
     process.stderr.write(
       `flowmark demo: a simulated shop (${users} users, ${products} products) at ${rate} events/s\n` +
         `  data:      ${config.dataDir} (log/ and pglite/; delete it to start over); database: ${stores.where}\n` +

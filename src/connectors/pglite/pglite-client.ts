@@ -1,5 +1,5 @@
 import type { PGliteInterface, Transaction } from '@electric-sql/pglite';
-import type { SqlClient, SqlResult } from '../sql/sql-client.ts';
+import { inSavepoint, type SqlClient, type SqlResult } from '../sql/sql-client.ts';
 
 /**
  * {@link SqlClient} over PGlite (PostgreSQL compiled to WebAssembly, in this process). PGlite is
@@ -54,16 +54,11 @@ class PgliteTransaction implements SqlClient {
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    const name = `fm_sp_${++this.#savepoints}`;
-    await this.#tx.query(`SAVEPOINT ${name}`);
-    try {
-      const result = await fn(this);
-      await this.#tx.query(`RELEASE SAVEPOINT ${name}`);
-      return result;
-    } catch (err) {
-      await this.#tx.query(`ROLLBACK TO SAVEPOINT ${name}`);
-      throw err;
-    }
+    return inSavepoint(
+      (statement) => this.#tx.query(statement),
+      `fm_sp_${++this.#savepoints}`,
+      () => fn(this),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { SqlClient, SqlResult } from '../sql/sql-client.ts';
+import { inSavepoint, type SqlClient, type SqlResult } from '../sql/sql-client.ts';
 
 /**
  * {@link SqlClient} over a `pg` connection pool (a PostgreSQL server). Queries outside a
@@ -80,16 +80,11 @@ class PgTransaction implements SqlClient {
   }
 
   async transaction<T>(fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-    const name = `fm_sp_${++this.#savepoints}`;
-    await this.#conn.query(`SAVEPOINT ${name}`);
-    try {
-      const result = await fn(this);
-      await this.#conn.query(`RELEASE SAVEPOINT ${name}`);
-      return result;
-    } catch (err) {
-      await this.#conn.query(`ROLLBACK TO SAVEPOINT ${name}`);
-      throw err;
-    }
+    return inSavepoint(
+      (statement) => this.#conn.query(statement),
+      `fm_sp_${++this.#savepoints}`,
+      () => fn(this),
+    );
   }
 
   async close(): Promise<void> {

@@ -43,3 +43,24 @@ export function quoteIdent(name: string): string {
 export function qualified(schema: string, table: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
 }
+
+/**
+ * A nested transaction of a client that is inside one: `fn` runs after `SAVEPOINT name`; the
+ * savepoint is released when it resolves and rolled back to when it throws (the error is
+ * rethrown). `run` sends one statement on the transaction's connection.
+ */
+export async function inSavepoint<T>(
+  run: (statement: string) => Promise<unknown>,
+  name: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  await run(`SAVEPOINT ${name}`);
+  try {
+    const result = await fn();
+    await run(`RELEASE SAVEPOINT ${name}`);
+    return result;
+  } catch (err) {
+    await run(`ROLLBACK TO SAVEPOINT ${name}`);
+    throw err;
+  }
+}
