@@ -435,7 +435,7 @@ class TimedClient implements SqlClient {
     try {
       return await this.#inner.query<R>(text, params);
     } finally {
-      const kind = /checkpoints/.test(text.slice(0, 40))
+      const kind = text.includes('."checkpoints"')
         ? 'fence'
         : /^INSERT INTO \S+\."state"/.test(text.trim())
           ? 'state upsert'
