@@ -1,4 +1,5 @@
 import { MinHeap } from '../heap.ts';
+import { SpillMap } from './spill-map.ts';
 
 /** Options of a state table. */
 export interface StateTableOptions {
@@ -36,7 +37,8 @@ export class StateTable<V> {
   readonly ttlMs: number | undefined;
   // One map, one entry object per key holding the value, its expiry and its change mark: a write
   // costs one hash look-up, where separate maps for values, expiries and changes cost three.
-  #data = new Map<string, Entry<V>>();
+  // A SpillMap: still one V8 Map below 2^24 keys, more above (a single Map cannot hold more).
+  #data = new SpillMap<Entry<V>>();
   /** Keys changed (or deleted) since the last `takeChanges`; a key appears once per epoch while live. */
   #changed: string[] = [];
   #epoch = 1;
