@@ -37,8 +37,8 @@ const DESCRIPTION = [
 
 const STATUS = `
 Status: demo, generate, replay, import and run (own log + PGlite, or a PostgreSQL server with
---database-url) work. Not built yet, exiting with code ${EXIT_NOT_BUILT} and naming the issue: the
-dashboard and /metrics (issue #5), --kafka and produce (issue #7).
+--database-url) work; demo and run serve the dashboard, /metrics and /health (--port). Not built
+yet, exiting with code ${EXIT_NOT_BUILT} and naming the issue: --kafka and produce (issue #7).
 
 Examples:
   npx flowmark generate --out data/      # users.csv, products.csv, events.jsonl
@@ -47,6 +47,7 @@ Examples:
   npx flowmark import --data-dir .flowmark --users data/users.csv --products data/products.csv \\
                       --events data/events.jsonl
   npx flowmark run --data-dir .flowmark --drain
+  npx flowmark run --database-url postgres://flowmark@db:5432/shop --port 3000   # live, with the dashboard
   npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from`;
 
 /**
@@ -181,7 +182,7 @@ export function buildProgram(): Command {
   const run = program
     .command('run')
     .description('run the pipeline alone: from the log (or Kafka) into the database, with the dashboard')
-    .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0')
+    .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0 (serves no dashboard)')
     .addOption(kafka())
     .option('--group <group>', 'with --kafka: the consumer group of the workers');
   withConfig(run).action(configured<RunFlags>('run', runRun));
