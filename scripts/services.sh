@@ -20,7 +20,8 @@
 #   postgres    FLOWMARK_TEST_PG_URL   postgres://postgres@127.0.0.1:<port>/flowmark_test
 #               FLOWMARK_TEST_PG_CTL   a pg_ctl for that server (`$FLOWMARK_TEST_PG_CTL stop -m immediate`,
 #                                      `$FLOWMARK_TEST_PG_CTL start`), for outage tests
-#   kafka       not needed yet (issue "Apache Kafka"; see ../shared/notes/kafka-from-maven-central.md)
+#   kafka       FLOWMARK_TEST_KAFKA    127.0.0.1:<port>, a throwaway single-node KRaft broker (scripts/kafka.sh:
+#                                      Kafka 4.x from Maven Central on Java 17; topics are not auto-created)
 #   prometheus  FLOWMARK_TEST_PROMTOOL   promtool (Debian's `prometheus`), for `check rules`/`check config`
 #               FLOWMARK_TEST_PROMETHEUS the prometheus server binary; nothing is started here: each test
 #                                        runs its own server (own config, free port, temp dir) and stops it
@@ -215,13 +216,53 @@ service_postgres() {
   services_log "postgres: ready at $FLOWMARK_TEST_PG_URL"
 }
 
-# ---- services not needed yet --------------------------------------------------------------------
-# Each becomes real with the issue whose tests need it. They install nothing today.
+# ---- Apache Kafka (jars from Maven Central, run by scripts/kafka.sh) ------------------------------
 
-# NOT NEEDED YET: Apache Kafka (KRaft, single node) from Maven Central jars with the machine's
-# Java 17, per ../shared/notes/kafka-from-maven-central.md; will export FLOWMARK_TEST_KAFKA.
+# Starts a throwaway Kafka broker (one combined broker+controller, KRaft) with scripts/kafka.sh on
+# a free port of 127.0.0.1, state in a temp dir, and exports FLOWMARK_TEST_KAFKA (host:port).
+# Installs Debian's Java 17 and Maven when missing (as root); the jars are cached outside the clone
+# (FLOWMARK_KAFKA_CACHE, default ~/.cache/flowmark-kafka), so later runs need no network.
 service_kafka() {
-  services_log "kafka: not needed yet (no test uses a broker; the Kafka issue makes this real)"
+  if [ -n "${FLOWMARK_TEST_KAFKA:-}" ]; then
+    services_log "kafka: using FLOWMARK_TEST_KAFKA from the environment"
+    return 0
+  fi
+  local script
+  script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/kafka.sh"
+  if [ "$(id -u)" -eq 0 ]; then
+    local pkgs=()
+    if ! command -v java >/dev/null 2>&1 || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
+      pkgs+=(openjdk-17-jre-headless)
+    fi
+    command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
+    if [ "${#pkgs[@]}" -gt 0 ]; then services_apt_install "${pkgs[@]}" || return 1; fi
+  fi # not root: scripts/kafka.sh says what is missing, if anything
+
+  mkdir -p "$FLOWMARK_SERVICES_DIR"
+  local dir
+  dir=$(mktemp -d "$FLOWMARK_SERVICES_DIR/kafka.XXXXXX")
+  local stop_cmd
+  printf -v stop_cmd 'FLOWMARK_KAFKA_DIR=%q bash %q stop >/dev/null 2>&1; rm -rf %q' "$dir" "$script" "$dir"
+  services_on_stop "$stop_cmd" # registered before the start, so a failed start is cleaned up too
+
+  # Two ports chosen free, then taken by the broker; retry in the unlikely case of a race.
+  local port cport addr="" attempt
+  for attempt in 1 2 3; do
+    port=$(services_free_port)
+    cport=$(services_free_port)
+    [ "$cport" != "$port" ] || continue
+    if addr=$(KAFKA_PORT="$port" KAFKA_CONTROLLER_PORT="$cport" FLOWMARK_KAFKA_DIR="$dir" bash "$script" start); then
+      break
+    fi
+    addr=""
+    services_log "kafka: start on port $port failed (attempt $attempt), retrying"
+  done
+  [ -n "$addr" ] || {
+    services_die "kafka: the broker did not start (see the output above and $dir/kafka.log)"
+    return 1
+  }
+  export FLOWMARK_TEST_KAFKA="$addr"
+  services_log "kafka: ready at $FLOWMARK_TEST_KAFKA (log $dir/kafka.log)"
 }
 
 # ---- Prometheus (Debian's `prometheus` package) --------------------------------------------------
