@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/engine/index.ts';
-import { ALERT_RULES, createJobMonitor, grafanaSystemDashboard } from '../../src/observability/index.ts';
-import { shopJob, shopLines } from '../observability/observability-fixtures.ts';
+import { ALERT_RULES, grafanaSystemDashboard } from '../../src/observability/index.ts';
+import { monitorOf, shopJob, shopLines } from '../observability/observability-fixtures.ts';
 
 /** Synthesized by Prometheus itself, not scraped. */
 const PROMETHEUS_OWN = new Set(['ALERTS', 'ALERTS_FOR_STATE']);
@@ -50,14 +50,7 @@ function exposedSeries(text: string): { name: string; labels: Record<string, str
 test('every metric and literal series in the system dashboard and the alert rules exists after a short real run', async (t) => {
   const clock = new ManualClock(Date.UTC(2026, 2, 1));
   const job = shopJob({ clock, lines: shopLines(2000) });
-  const monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 1000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  const monitor = monitorOf(t, job, clock);
   await job.runtime.run();
   const series = exposedSeries(await monitor.metricsText());
   const names = new Set(series.map((s) => s.name));
@@ -79,14 +72,7 @@ test('every metric and literal series in the system dashboard and the alert rule
 test('the required metrics of issue 5 are all exposed', async (t) => {
   const clock = new ManualClock(Date.UTC(2026, 2, 1));
   const job = shopJob({ clock, lines: shopLines(500) });
-  const monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 1000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  const monitor = monitorOf(t, job, clock);
   await job.runtime.run();
   const names = new Set(exposedSeries(await monitor.metricsText()).map((s) => s.name));
   for (const name of [

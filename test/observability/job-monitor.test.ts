@@ -11,7 +11,7 @@ import { MemorySource } from '../../src/connectors/memory/memory-source.ts';
 import { type CheckpointCommitter, FlowmarkError, ManualClock, Runtime } from '../../src/engine/index.ts';
 import { createJobMonitor, createPrometheusMetrics, type RuntimeJobMonitor } from '../../src/observability/index.ts';
 import { type Ev, ev, observedReader, passThroughPipeline } from '../engine/engine-fixtures.ts';
-import { queueReader, shopJob, shopLines, USERS } from './observability-fixtures.ts';
+import { monitorOf, queueReader, shopJob, shopLines, USERS } from './observability-fixtures.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 12);
 
@@ -28,14 +28,7 @@ test('status(): events, rows, dead letters, late events, state, checkpoint, late
   };
   const lines = shopLines(3000);
   const job = shopJob({ clock, lines, committer });
-  const monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 1000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  const monitor = monitorOf(t, job, clock);
   assert.equal(monitor.status().eventsInTotal, 0);
   const started = clock.nowMs();
   await job.runtime.run();
@@ -87,14 +80,7 @@ test('health: the database is down while checkpoints are retried, with what fail
     },
   };
   const job = shopJob({ clock, lines: shopLines(1500), committer, checkpointEveryRecords: 500 });
-  monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 5000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  monitor = monitorOf(t, job, clock, 5000);
   await job.runtime.run();
   const [h] = during;
   assert.ok(h !== undefined);
@@ -119,14 +105,7 @@ test('health: a look-up that cannot reach the database names the step', async (t
     return new Map(keys.flatMap((k): [string, UserRow][] => (USERS.has(k) ? [[k, USERS.get(k) as UserRow]] : [])));
   };
   const job = shopJob({ clock, lines: shopLines(800), users });
-  monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 60_000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  monitor = monitorOf(t, job, clock, 60_000);
   await job.runtime.run();
   assert.equal(seen.length, 1, seen.join('\n'));
   assert.match(
@@ -248,14 +227,7 @@ test('health: records arriving in event-time order move the watermark: healthy',
 test('alerts(): the internal evaluation fires FlowmarkCheckpointsStalled after its `for`, as Prometheus would', async (t) => {
   const clock = new ManualClock(T0);
   const job = shopJob({ clock, lines: shopLines(300) });
-  const monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 1000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  const monitor = monitorOf(t, job, clock);
   await job.runtime.run();
   assert.deepEqual(monitor.alerts(), []);
   clock.advance(3001);

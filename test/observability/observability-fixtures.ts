@@ -3,6 +3,8 @@
  * duplicate and malformed lines) in a queue-like in-memory source, the attribution pipeline, and
  * the Prometheus binding of the engine's metrics.
  */
+
+import type { TestContext } from 'node:test';
 import { DEFAULT_ATTRIBUTION_OPTIONS } from '../../src/attribution/attribution-options.ts';
 import { buildAttributionPipeline } from '../../src/attribution/attribution-pipeline.ts';
 import type { ProductRow, UserRow } from '../../src/attribution/event-types.ts';
@@ -17,7 +19,13 @@ import {
   type SourceReader,
 } from '../../src/engine/index.ts';
 import { EventGenerator, generateCatalog } from '../../src/generator/index.ts';
-import { createPrometheusMetrics, type PrometheusMetrics } from '../../src/observability/index.ts';
+import {
+  createJobMonitor,
+  createPrometheusMetrics,
+  type JobMonitorOptions,
+  type PrometheusMetrics,
+  type RuntimeJobMonitor,
+} from '../../src/observability/index.ts';
 
 /**
  * A MemorySource seen as a queue: each record carries its arrival time (the clock when it was
@@ -115,4 +123,25 @@ export function shopJob(o: ShopJobOptions): ShopJob {
     checkpointEveryRecords: o.checkpointEveryRecords ?? 500,
   });
   return { runtime, metrics, committer, source };
+}
+
+/**
+ * The job monitor of a test job, sampled by hand (no timer), closed after the test.
+ * `checkpointIntervalMs` defaults to 1 000.
+ */
+export function monitorOf(
+  t: TestContext,
+  job: { runtime: JobMonitorOptions['runtime']; metrics: JobMonitorOptions['metrics'] },
+  clock: JobMonitorOptions['clock'],
+  checkpointIntervalMs = 1000,
+): RuntimeJobMonitor {
+  const monitor = createJobMonitor({
+    runtime: job.runtime,
+    clock,
+    metrics: job.metrics,
+    checkpointIntervalMs,
+    autoSample: false,
+  });
+  t.after(() => monitor.close());
+  return monitor;
 }

@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { MemoryCommitter } from '../../src/connectors/memory/memory-committer.ts';
 import { ManualClock } from '../../src/engine/index.ts';
-import { ALERT_RULES, createJobMonitor } from '../../src/observability/index.ts';
-import { shopJob, shopLines } from './observability-fixtures.ts';
+import { ALERT_RULES } from '../../src/observability/index.ts';
+import { monitorOf, shopJob, shopLines } from './observability-fixtures.ts';
 import { startPrometheus } from './prometheus-server.ts';
 
 const RULES = fileURLToPath(new URL('../../deploy/prometheus/flowmark-alerts.yml', import.meta.url));
@@ -26,14 +26,7 @@ test('a real Prometheus scrapes flowmark_events_in_total from a running job and 
   const clock = new ManualClock(Date.now() - 60_000);
   const lines = shopLines(2000);
   const job = shopJob({ clock, lines });
-  const monitor = createJobMonitor({
-    runtime: job.runtime,
-    clock,
-    metrics: job.metrics,
-    checkpointIntervalMs: 1000,
-    autoSample: false,
-  });
-  t.after(() => monitor.close());
+  const monitor = monitorOf(t, job, clock);
   const http = createServer((req, res) => {
     if (req.url !== '/metrics') {
       res.writeHead(404).end();
