@@ -1,6 +1,17 @@
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import {
+  EventGenerator,
+  type EventGeneratorOptions,
+  generateCatalog,
+  productsCsvLines,
+  usersCsvLines,
+} from '../src/generator/index.ts';
+
+/** The timed part of a variant of {@link sideBySide}. */
+export type Work = () => unknown | Promise<unknown>;
 
 /** One benchmark's result: a name, figures (snake_case), and lines for the table. */
 export interface BenchResult {
@@ -16,18 +27,22 @@ export interface BenchResult {
  * and the last result of each (so that callers can check the variants computed the same thing).
  */
 export async function sideBySide(
-  variants: Record<string, () => () => unknown | Promise<unknown>>,
+  variants: Record<string, () => Work | Promise<Work>>,
   rounds = 3,
+  /** Called untimed after each run with its result (e.g. to count rows and clean up). */
+  afterEach?: (name: string, result: unknown, seconds: number) => unknown | Promise<unknown>,
 ): Promise<{ seconds: Record<string, number>; results: Record<string, unknown> }> {
   const times: Record<string, number[]> = {};
   const results: Record<string, unknown> = {};
   for (let r = 0; r < rounds; r++) {
     for (const [name, prepare] of Object.entries(variants)) {
-      const work = prepare();
+      const work = await prepare();
       globalThis.gc?.();
       const t0 = performance.now();
       results[name] = await work();
-      (times[name] ??= []).push((performance.now() - t0) / 1000);
+      const seconds = (performance.now() - t0) / 1000;
+      (times[name] ??= []).push(seconds);
+      await afterEach?.(name, results[name], seconds);
     }
   }
   const seconds: Record<string, number> = {};
@@ -45,6 +60,11 @@ export function fmt(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
   return n.toFixed(2);
+}
+
+/** A count: as is below 1 000, else as {@link fmt}. */
+export function fmtCount(n: number): string {
+  return n < 1e3 ? String(Math.round(n)) : fmt(n);
 }
 
 export function machine(): string {
@@ -68,4 +88,45 @@ export function appendToBenchmarksMd(path: string, command: string, results: Ben
   }
   if (!existsSync(path) || !readFileSync(path, 'utf8').includes('# Benchmarks')) md = `# Benchmarks\n${md}`;
   appendFileSync(path, md);
+}
+
+/** A generated data set on disk: `events.jsonl`, `users.csv` and `products.csv` in a directory. */
+export interface DataSet {
+  events: string;
+  users: string;
+  products: string;
+  /** Size of `events.jsonl`. */
+  bytes: number;
+}
+
+/**
+ * Writes a generated data set into `dir`: 20 000 users × 2 000 products (seed 1) and `n` events
+ * of the website simulator (seed 1, 1 000 events per second of event time, plus `options`).
+ */
+export function writeDataSet(dir: string, n: number, options: Partial<EventGeneratorOptions> = {}): DataSet {
+  const catalog = generateCatalog({ users: 20_000, products: 2_000, seed: 1 });
+  const events = join(dir, 'events.jsonl');
+  const gen = new EventGenerator(catalog, { seed: 1, ratePerSecond: 1000, ...options, events: n });
+  let text = '';
+  const parts: string[] = [];
+  for (const line of gen.lines()) {
+    text += `${line}\n`;
+    if (text.length > 1 << 24) {
+      parts.push(text);
+      text = '';
+    }
+  }
+  parts.push(text);
+  writeFileSync(events, parts.join(''));
+  parts.length = 0;
+  const users = join(dir, 'users.csv');
+  const products = join(dir, 'products.csv');
+  writeFileSync(users, `${[...usersCsvLines(catalog.users)].join('\n')}\n`);
+  writeFileSync(products, `${[...productsCsvLines(catalog.products)].join('\n')}\n`);
+  return { events, users, products, bytes: statSync(events).size };
+}
+
+/** `part / whole` as a percentage with no decimals: `"42 %"`. */
+export function pct(part: number, whole: number): string {
+  return `${((part / whole) * 100).toFixed(0)} %`;
 }

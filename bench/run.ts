@@ -8,6 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import { appendToBenchmarksMd, type BenchResult, printTable } from './bench-lib.ts';
+import { ceilingBenchmarks } from './ceiling-bench.ts';
+import { embeddedBenchmarks } from './embedded-bench.ts';
 import { engineBenchmarks } from './engine-bench.ts';
 import { httpBenchmarks } from './http-bench.ts';
 import { DEFAULT_CLICKS, NO_SERVER_MESSAGE, postgresBenchmarks } from './postgres-bench.ts';
@@ -18,13 +20,15 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   replay: (events) => replayBenchmarks(Math.max(events, 2_000_000)),
   postgres: () => postgresBenchmarks(postgresOptions()), // options checked before anything runs
   http: () => httpBenchmarks(),
+  ceiling: (events) => ceilingBenchmarks(eventsGiven ? events : 2_000_000),
+  embedded: (events) => embeddedBenchmarks({ events: eventsGiven ? events : 500_000, databaseUrl }),
 };
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     json: { type: 'boolean', default: false },
-    events: { type: 'string', default: '1000000' },
+    events: { type: 'string' },
     'no-record': { type: 'boolean', default: false },
     'database-url': { type: 'string' },
     rows: { type: 'string', default: '200000' },
@@ -46,6 +50,13 @@ if (values.help) {
             state grows (--clicks, default 1e5,1e6, about 5 min; 1e5,1e6,1e7 takes about 20 min;
             --reps, default 5); restart time at the largest state (--restart-heap-mib: the restart
             child processes' --max-old-space-size, default Node's, retried larger if it does not fit)
+    ceiling   JSON.parse alone vs a hand-written parse + first-click loop (plain Map) vs flowmark
+            replay, on the same in-order generated lines (--events, default 2 M); checks the
+            hand loop's attributed clicks against replay's
+    embedded  flowmark run --drain over events pre-loaded in the embedded log, into PGlite and, with
+            --database-url or $FLOWMARK_TEST_PG_URL, into PostgreSQL (a fresh schema
+            fm_bench_e2e_*, dropped afterwards); events/s, rows/s, ratio to replay of the same
+            events (--events, default 500 k)
     http    the HTTP server: node:http (shipped) vs Fastify with the same handlers, req/s and p99 of
             GET /metrics and GET /api/summary (32 keep-alive connections from a worker thread)`);
   process.exit(0);
@@ -58,7 +69,8 @@ for (const n of names) {
     process.exit(2);
   }
 }
-const events = Number(values.events);
+const eventsGiven = values.events !== undefined;
+const events = Number(values.events ?? '1000000');
 if (!Number.isInteger(events) || events <= 0) {
   console.error(`--events must be a positive integer, got "${values.events}"`);
   process.exit(2);
