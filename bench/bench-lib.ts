@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } fro
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { type ReplayFlags, runReplay } from '../src/cli/replay-command.ts';
 import {
   EventGenerator,
   type EventGeneratorOptions,
@@ -124,6 +125,31 @@ export function writeDataSet(dir: string, n: number, options: Partial<EventGener
   writeFileSync(users, `${[...usersCsvLines(catalog.users)].join('\n')}\n`);
   writeFileSync(products, `${[...productsCsvLines(catalog.products)].join('\n')}\n`);
   return { events, users, products, bytes: statSync(events).size };
+}
+
+/**
+ * `flowmark replay` in process over a data set, first-click with the defaults, output files in
+ * `dir` (`out.jsonl`, `dead.jsonl`, plus `extra` such as credits/analytics paths).
+ */
+export async function replayDataSet(
+  ds: Pick<DataSet, 'events' | 'users' | 'products'>,
+  dir: string,
+  extra: Partial<ReplayFlags> = {},
+): Promise<void> {
+  await runReplay({
+    events: ds.events,
+    users: ds.users,
+    products: ds.products,
+    out: join(dir, 'out.jsonl'),
+    deadLetter: join(dir, 'dead.jsonl'),
+    model: 'first_click',
+    scope: 'product',
+    lookback: '1h',
+    maxOutOfOrderness: '15s',
+    halfLife: '15m',
+    quiet: true,
+    ...extra,
+  });
 }
 
 /** `part / whole` as a percentage with no decimals: `"42 %"`. */

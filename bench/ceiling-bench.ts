@@ -14,8 +14,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runReplay } from '../src/cli/replay-command.ts';
-import { type BenchResult, fmt, pct, sideBySide, writeDataSet } from './bench-lib.ts';
+import { type BenchResult, fmt, pct, replayDataSet, sideBySide, writeDataSet } from './bench-lib.ts';
 
 const LOOKBACK_MS = 3_600_000;
 
@@ -118,19 +117,7 @@ export async function ceilingBenchmarks(n: number): Promise<BenchResult[]> {
         },
         hand_loop: () => () => handLoopFirstClick(readLines()),
         replay: () => async () => {
-          await runReplay({
-            events: ds.events,
-            users: ds.users,
-            products: ds.products,
-            out,
-            deadLetter: join(dir, 'dead.jsonl'),
-            model: 'first_click',
-            scope: 'product',
-            lookback: '1h',
-            maxOutOfOrderness: '15s',
-            halfLife: '15m',
-            quiet: true,
-          });
+          await replayDataSet(ds, dir); // writes `out` (out.jsonl in dir)
           return n;
         },
       },

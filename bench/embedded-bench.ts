@@ -17,10 +17,18 @@ import { attributionOptions } from '../src/attribution/attribution-options.ts';
 import { loadProducts, loadUsers } from '../src/cli/dimension-loading.ts';
 import { importLines, runAttribution } from '../src/cli/embedded-job.ts';
 import { type JobStores, openStores } from '../src/cli/job-stores.ts';
-import { runReplay } from '../src/cli/replay-command.ts';
 import { upsertProducts, upsertUsers } from '../src/connectors/sql/index.ts';
 import { systemClock } from '../src/engine/index.ts';
-import { type BenchResult, fmt, fmtCount, pct, sideBySide, type Work, writeDataSet } from './bench-lib.ts';
+import {
+  type BenchResult,
+  fmt,
+  fmtCount,
+  pct,
+  replayDataSet,
+  sideBySide,
+  type Work,
+  writeDataSet,
+} from './bench-lib.ts';
 
 /** The shipped default of `checkpoint.interval` (`flowmark run`). */
 const CHECKPOINT_INTERVAL_MS = 250;
@@ -87,20 +95,9 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
     };
     const variants: Record<string, () => Work | Promise<Work>> = {
       replay: () => async () => {
-        await runReplay({
-          events: ds.events,
-          users: ds.users,
-          products: ds.products,
-          out: join(dir, 'out.jsonl'),
-          deadLetter: join(dir, 'dead.jsonl'),
+        await replayDataSet(ds, dir, {
           credits: join(dir, 'credits.jsonl'),
           analytics: join(dir, 'analytics.jsonl'),
-          model: 'first_click',
-          scope: 'product',
-          lookback: '1h',
-          maxOutOfOrderness: '15s',
-          halfLife: '15m',
-          quiet: true,
         });
         return n;
       },

@@ -3,40 +3,16 @@
  * ceiling measured on the same lines in the same run: reading the file and `JSON.parse` of every
  * line, nothing else.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runReplay } from '../src/cli/replay-command.ts';
-import { EventGenerator, generateCatalog, productsCsvLines, usersCsvLines } from '../src/generator/index.ts';
-import { type BenchResult, fmt, sideBySide } from './bench-lib.ts';
+import { type BenchResult, fmt, replayDataSet, sideBySide, writeDataSet } from './bench-lib.ts';
 
 export async function replayBenchmarks(n: number): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'flowmark-bench-replay-'));
   try {
-    const catalog = generateCatalog({ users: 20_000, products: 2_000, seed: 1 });
-    const events = join(dir, 'events.jsonl');
-    const gen = new EventGenerator(catalog, {
-      events: n,
-      seed: 1,
-      ratePerSecond: 1000,
-      disorder: 0.05,
-      maxDisorderMs: 5000,
-    });
-    let text = '';
-    const parts: string[] = [];
-    for (const line of gen.lines()) {
-      text += `${line}\n`;
-      if (text.length > 1 << 24) {
-        parts.push(text);
-        text = '';
-      }
-    }
-    parts.push(text);
-    writeFileSync(events, parts.join(''));
-    parts.length = 0;
-    writeFileSync(join(dir, 'users.csv'), `${[...usersCsvLines(catalog.users)].join('\n')}\n`);
-    writeFileSync(join(dir, 'products.csv'), `${[...productsCsvLines(catalog.products)].join('\n')}\n`);
-    const bytes = statSync(events).size;
+    const ds = writeDataSet(dir, n, { disorder: 0.05, maxDisorderMs: 5000 });
+    const { events, bytes } = ds;
 
     const t = await sideBySide(
       {
@@ -50,19 +26,7 @@ export async function replayBenchmarks(n: number): Promise<BenchResult[]> {
           return parsed;
         },
         replay: () => async () => {
-          await runReplay({
-            events,
-            users: join(dir, 'users.csv'),
-            products: join(dir, 'products.csv'),
-            out: join(dir, 'out.jsonl'),
-            deadLetter: join(dir, 'dead.jsonl'),
-            model: 'first_click',
-            scope: 'product',
-            lookback: '1h',
-            maxOutOfOrderness: '15s',
-            halfLife: '15m',
-            quiet: true,
-          });
+          await replayDataSet(ds, dir);
           return n;
         },
       },
