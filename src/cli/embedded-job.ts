@@ -1,7 +1,8 @@
 /**
- * Embedded mode, wired: the data directory holds flowmark's own log (`log/`, topics `clicks` and
- * `checkouts`) and PGlite (`pglite/`, schema `flowmark`). `import` fills them, `run` and `demo`
- * run the attribution pipeline over them. Only the CLI wires concrete connectors (ARCHITECTURE §2).
+ * The attribution job over flowmark's own log (`log/` in the data directory, topics `clicks` and
+ * `checkouts`) into the database of `job-stores.ts` (PGlite in the data directory, or a
+ * PostgreSQL server), with the dashboard server around a live run. `import` fills the log, `run`
+ * and `demo` run the pipeline. Only the CLI wires concrete connectors (ARCHITECTURE §2).
  */
 import type { AttributionOptions } from '../attribution/attribution-options.ts';
 import { buildAttributionPipeline, SINK } from '../attribution/attribution-pipeline.ts';
@@ -26,9 +27,6 @@ export { TOPIC_PARTITIONS, TOPICS } from './job-stores.ts';
 
 /** The checkpoint row of the attribution job in `flowmark.checkpoints`. */
 export const JOB = 'attribution';
-
-/** The stores of embedded mode: the log and PGlite of a data directory (tests, demo). */
-export type EmbeddedStores = JobStores;
 
 /** Opens (creating on first use) the log and PGlite of a data directory. */
 export function openEmbedded(dataDir: string): Promise<JobStores> {
