@@ -1,4 +1,13 @@
-import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -108,18 +117,21 @@ export function writeDataSet(dir: string, n: number, options: Partial<EventGener
   const catalog = generateCatalog({ users: 20_000, products: 2_000, seed: 1 });
   const events = join(dir, 'events.jsonl');
   const gen = new EventGenerator(catalog, { seed: 1, ratePerSecond: 1000, ...options, events: n });
-  let text = '';
-  const parts: string[] = [];
-  for (const line of gen.lines()) {
-    text += `${line}\n`;
-    if (text.length > 1 << 24) {
-      parts.push(text);
-      text = '';
+  // Written in chunks: 5 M events (~800 MiB) are more than one string can hold.
+  const fd = openSync(events, 'w');
+  try {
+    let text = '';
+    for (const line of gen.lines()) {
+      text += `${line}\n`;
+      if (text.length > 1 << 24) {
+        writeSync(fd, text);
+        text = '';
+      }
     }
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
   }
-  parts.push(text);
-  writeFileSync(events, parts.join(''));
-  parts.length = 0;
   const users = join(dir, 'users.csv');
   const products = join(dir, 'products.csv');
   writeFileSync(users, `${[...usersCsvLines(catalog.users)].join('\n')}\n`);

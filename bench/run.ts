@@ -17,7 +17,7 @@ import { replayBenchmarks } from './replay-bench.ts';
 
 const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   engine: (events) => engineBenchmarks(events),
-  replay: (events) => replayBenchmarks(Math.max(events, 2_000_000)),
+  replay: (events) => replayBenchmarks(Math.max(events, 5_000_000)),
   postgres: () => postgresBenchmarks(postgresOptions()), // options checked before anything runs
   http: () => httpBenchmarks(),
   ceiling: (events) => ceilingBenchmarks(eventsGiven ? events : 2_000_000),
@@ -43,8 +43,12 @@ if (values.help) {
   console.log(`usage: npm run bench -- [${Object.keys(SUITES).join('|')}…] [--json] [--events N] [--no-record]
   Runs the named benchmarks (default: all), prints figures and ratios measured side by side,
   and appends them to docs/BENCHMARKS.md (unless --no-record).
-    engine  keyed tumbling-window count and interval join vs hand-written loops (--events, default 1 M)
-    replay  flowmark replay vs JSON.parse alone on the same generated lines (at least 2 M events)
+    engine  keyed tumbling-window count and interval join vs hand-written loops; the attribution
+            pipeline (buildAttributionPipeline, decode = identity over pre-parsed events, memory source
+            and committer) vs a hand-written first-click loop with a plain Map, checked to agree
+            (--events, default 1 M)
+    replay  flowmark replay vs JSON.parse alone on the same generated lines, each in a child process
+            (events/s, ratio, peak RSS of each; at least 5 M events, --events for more)
     postgres  against a PostgreSQL server (--database-url, default $FLOWMARK_TEST_PG_URL): sink rows/s,
             unnest vs multi-row INSERT (--rows, default 200 k); incremental checkpoint duration as the
             state grows (--clicks, default 1e5,1e6, about 5 min; 1e5,1e6,1e7 takes about 20 min;
