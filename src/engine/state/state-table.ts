@@ -39,12 +39,23 @@ export class StateTable<V> {
   // costs one hash look-up, where separate maps for values, expiries and changes cost three.
   // A SpillMap: still one V8 Map below 2^24 keys, more above (a single Map cannot hold more).
   #data = new SpillMap<Entry<V>>();
-  /** Keys changed (or deleted) since the last `takeChanges`; a key appears once per epoch while live. */
-  #changed: string[] = [];
+  /**
+   * Entries changed (or deleted) since the last `takeChanges`, each object once per epoch (its
+   * `mark`): taking the changes then needs no hash look-up per key, only for deleted keys.
+   */
+  #changed: Entry<V>[] = [];
   #epoch = 1;
   #expiryHeap: MinHeap<string> | undefined;
   #bytesPerEntry = 0;
   #bytesSampledAtSize = -1;
+  // The entry of the key looked up last (or undefined when it has none): a keyed operator reads
+  // and writes the same key several times per record, and in a table of millions of keys every
+  // hash look-up is a cache miss. Reset by every removal.
+  #lastKey: string | undefined;
+  #lastEntry: Entry<V> | undefined;
+  /** The live entries of the last `takeChanges`, in order, so that `expiryOf` needs no look-up. */
+  #taken: Entry<V>[] = [];
+  #takenAt = 0;
 
   constructor(name: string, options: StateTableOptions = {}) {
     this.name = name;
@@ -56,24 +67,38 @@ export class StateTable<V> {
     return this.#data.size;
   }
 
+  #entry(key: string): Entry<V> | undefined {
+    if (key === this.#lastKey) return this.#lastEntry;
+    const e = this.#data.get(key);
+    this.#lastKey = key;
+    this.#lastEntry = e;
+    return e;
+  }
+
+  #forgetLast(): void {
+    this.#lastKey = undefined;
+    this.#lastEntry = undefined;
+  }
+
   get(key: string): V | undefined {
-    return this.#data.get(key)?.v;
+    return this.#entry(key)?.v;
   }
 
   has(key: string): boolean {
-    return this.#data.has(key);
+    return this.#entry(key) !== undefined;
   }
 
   /** Sets `key`; with a TTL table and an event time, (re)starts the entry's time-to-live. */
   set(key: string, value: V, eventTimeMs?: number): void {
-    let e = this.#data.get(key);
+    let e = this.#entry(key);
     if (e === undefined) {
-      e = { v: value, exp: Number.NaN, mark: 0 };
+      e = { k: key, v: value, exp: Number.NaN, mark: 0, dead: false };
       this.#data.set(key, e);
+      this.#lastEntry = e;
     } else e.v = value;
     if (e.mark !== this.#epoch) {
       e.mark = this.#epoch;
-      this.#changed.push(key);
+      this.#changed.push(e);
     }
     if (this.ttlMs !== undefined && eventTimeMs !== undefined) {
       const exp = eventTimeMs + this.ttlMs;
@@ -89,17 +114,29 @@ export class StateTable<V> {
 
   /** Marks `key` as changed after its value was mutated in place. */
   touch(key: string): void {
-    const e = this.#data.get(key);
+    const e = this.#entry(key);
     if (e !== undefined && e.mark !== this.#epoch) {
       e.mark = this.#epoch;
-      this.#changed.push(key);
+      this.#changed.push(e);
     }
   }
 
   delete(key: string): boolean {
-    if (!this.#data.delete(key)) return false;
-    this.#changed.push(key);
+    const e = this.#entry(key);
+    if (e === undefined) return false;
+    this.#data.delete(key);
+    this.#forgetLast();
+    this.#remove(e);
     return true;
+  }
+
+  /** Records the removal of `e` (already out of the map) as a change. */
+  #remove(e: Entry<V>): void {
+    e.dead = true;
+    if (e.mark !== this.#epoch) {
+      e.mark = this.#epoch;
+      this.#changed.push(e);
+    }
   }
 
   keys(): IterableIterator<string> {
@@ -117,14 +154,27 @@ export class StateTable<V> {
   expire(watermarkMs: number): string[] {
     const heap = this.#expiryHeap;
     if (heap === undefined || !(heap.peekPriority() < watermarkMs)) return [];
+    this.#forgetLast();
     const dropped: string[] = [];
+    if (watermarkMs === Number.POSITIVE_INFINITY) {
+      // The end of a bounded input: every entry with an expiry goes. One pass over the map
+      // instead of a heap pop (log n) per key — at the end of a replay that is every key.
+      for (const [key, e] of this.#data) {
+        if (Number.isNaN(e.exp)) continue;
+        this.#data.delete(key);
+        this.#remove(e);
+        dropped.push(key);
+      }
+      heap.clear();
+      return dropped;
+    }
     while (heap.size > 0 && heap.peekPriority() < watermarkMs) {
       const key = heap.pop() as string;
       const e = this.#data.get(key);
       if (e === undefined) continue;
       if (e.exp < watermarkMs) {
         this.#data.delete(key);
-        this.#changed.push(key);
+        this.#remove(e);
         dropped.push(key);
       } else if (Math.floor(e.exp / TTL_BUCKET_MS) * TTL_BUCKET_MS < watermarkMs) {
         // Its bucket has begun but the entry itself has not expired: look again at its exact time.
@@ -137,14 +187,34 @@ export class StateTable<V> {
   /** The changes since the previous call (or since creation/restore), and forgets them. */
   takeChanges(): TableChange<V>[] {
     const out: TableChange<V>[] = [];
-    const seen = new Set<string>();
-    for (const key of this.#changed) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push([key, this.#data.get(key)?.v]);
+    const taken: Entry<V>[] = [];
+    // A key deleted, written again and deleted again within one epoch has two dead entries.
+    let deleted: Set<string> | undefined;
+    for (const e of this.#changed) {
+      if (!e.dead) {
+        out.push([e.k, e.v]);
+        taken.push(e);
+        continue;
+      }
+      // A deleted key written again: its live entry is in the list too (or, if restored meanwhile,
+      // reported here once).
+      const live = this.#data.get(e.k);
+      if (live !== undefined) {
+        if (live.mark === this.#epoch) continue;
+        live.mark = this.#epoch;
+        out.push([e.k, live.v]);
+        taken.push(live);
+        continue;
+      }
+      deleted ??= new Set();
+      if (deleted.has(e.k)) continue;
+      deleted.add(e.k);
+      out.push([e.k, undefined]);
     }
     this.#changed = [];
     this.#epoch++;
+    this.#taken = taken;
+    this.#takenAt = 0;
     return out;
   }
 
@@ -155,13 +225,22 @@ export class StateTable<V> {
 
   /** Loads an entry from a snapshot: not a change. The TTL is re-armed from `expiresAtMs`. */
   restoreEntry(key: string, value: V, expiresAtMs?: number): void {
-    this.#data.set(key, { v: value, exp: expiresAtMs ?? Number.NaN, mark: 0 });
+    const old = this.#data.get(key);
+    if (old !== undefined) old.dead = true;
+    this.#data.set(key, { k: key, v: value, exp: expiresAtMs ?? Number.NaN, mark: 0, dead: false });
+    this.#forgetLast();
     if (expiresAtMs !== undefined) this.#expiryHeap?.push(expiresAtMs, key);
   }
 
   /** The expiry of `key` (for snapshots), if it has one. */
   expiryOf(key: string): number | undefined {
-    const exp = this.#data.get(key)?.exp;
+    // The runtime asks for the live keys of `takeChanges`, in order: answer from the entry in hand.
+    const next = this.#taken[this.#takenAt];
+    let exp: number | undefined;
+    if (next !== undefined && next.k === key && !next.dead) {
+      this.#takenAt++;
+      exp = next.exp;
+    } else exp = this.#data.get(key)?.exp;
     return exp === undefined || Number.isNaN(exp) ? undefined : exp;
   }
 
@@ -185,11 +264,15 @@ export class StateTable<V> {
 }
 
 interface Entry<V> {
+  /** The key (the map's own string), so that a change list of entries needs no look-up. */
+  k: string;
   v: V;
   /** Event-time expiry; NaN when the entry has none. */
   exp: number;
   /** The epoch in which the entry was last recorded as changed. */
   mark: number;
+  /** Removed from the table (deleted or expired): a change list reports its key as deleted. */
+  dead: boolean;
 }
 
 /** Granularity of the TTL index (the exact expiry is still honoured to the millisecond). */

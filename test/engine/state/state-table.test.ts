@@ -67,3 +67,64 @@ test('measure reports entries and a byte estimate that grows with the values', (
   assert.ok(big.measure().bytes > 10 * small.measure().bytes);
   assert.deepEqual(new StateTable('e').measure(), { entries: 0, bytes: 0 });
 });
+
+test('a key deleted, written again and deleted again within one epoch is one deletion', () => {
+  const t = new StateTable<number>('t');
+  t.set('a', 1);
+  t.set('b', 1);
+  t.takeChanges();
+  t.delete('a');
+  t.set('a', 2);
+  t.delete('a');
+  t.delete('b');
+  t.set('b', 3);
+  assert.deepEqual(t.takeChanges(), [
+    ['a', undefined],
+    ['b', 3],
+  ]);
+  assert.equal(t.has('a'), false);
+  assert.equal(t.get('b'), 3);
+});
+
+test('expiryOf answers for the keys of the last takeChanges, and after later writes', () => {
+  const t = new StateTable<string>('t', { ttlMs: 100 });
+  t.set('a', 'x', 1000);
+  t.set('b', 'y', 2000);
+  t.delete('a');
+  const changes = t.takeChanges();
+  assert.deepEqual(changes, [
+    ['a', undefined],
+    ['b', 'y'],
+  ]);
+  assert.equal(t.expiryOf('b'), 2100);
+  t.set('b', 'z', 3000);
+  assert.equal(t.expiryOf('b'), 3100, 'a write after the take is seen');
+  t.delete('b');
+  assert.equal(t.expiryOf('b'), undefined);
+  assert.equal(t.expiryOf('a'), undefined);
+});
+
+test('TTL: the end of input (watermark +∞) drops every entry with an expiry, and only those', () => {
+  const t = new StateTable<number>('t', { ttlMs: 10 });
+  for (let i = 0; i < 100; i++) t.set(`k${i}`, i, i);
+  t.set('forever', -1);
+  t.takeChanges();
+  const dropped = t.expire(Number.POSITIVE_INFINITY);
+  assert.equal(dropped.length, 100);
+  assert.deepEqual([...t.keys()], ['forever']);
+  assert.equal(t.takeChanges().length, 100, 'each drop is a change');
+  assert.deepEqual(t.expire(Number.POSITIVE_INFINITY), []);
+});
+
+test('reads after a delete or an expiry do not see the removed entry', () => {
+  const t = new StateTable<number>('t', { ttlMs: 10 });
+  t.set('a', 1, 0);
+  assert.equal(t.get('a'), 1);
+  t.expire(11);
+  assert.equal(t.get('a'), undefined);
+  t.set('a', 2, 100);
+  assert.equal(t.get('a'), 2);
+  t.delete('a');
+  assert.equal(t.get('a'), undefined);
+  assert.equal(t.has('a'), false);
+});
