@@ -22,6 +22,12 @@ export interface AnalyticsAcc {
 /** A row of `analytics_minute`. */
 export interface AnalyticsRow {
   window_start: string;
+  /**
+   * Which job computed the window: {@link ALL_SHARDS} for a job over all of the input, `p<N>` for
+   * the job of partition N when Kafka workers split the partitions. A window's figures are the
+   * sum over its shards (each checkout is counted by exactly one).
+   */
+  shard: string;
   dimension: AnalyticsDimension;
   value: string;
   checkouts: number;
@@ -30,6 +36,9 @@ export interface AnalyticsRow {
 }
 
 export const ANALYTICS_WINDOW_MS = 60_000;
+
+/** The shard of a job that reads all of its input (embedded mode, replay). */
+export const ALL_SHARDS = 'all';
 
 /**
  * The facts of a final row: one for the total, one per breakdown. A checkout without a click
@@ -71,10 +80,11 @@ export function factKey(f: AnalyticsFact): string {
   return `${f.dimension}\u0000${f.value}`;
 }
 
-export function analyticsRow(w: WindowResult<AnalyticsAcc>): AnalyticsRow {
+export function analyticsRow(w: WindowResult<AnalyticsAcc>, shard: string = ALL_SHARDS): AnalyticsRow {
   const sep = w.key.indexOf('\u0000');
   return {
     window_start: new Date(w.windowStartMs).toISOString(),
+    shard,
     dimension: w.key.slice(0, sep) as AnalyticsDimension,
     value: w.key.slice(sep + 1),
     checkouts: w.value.checkouts,

@@ -19,7 +19,14 @@ import {
   tumbling,
   type ValueState,
 } from '../engine/index.ts';
-import { ANALYTICS_WINDOW_MS, analyticsAggregate, analyticsFacts, analyticsRow, factKey } from './analytics.ts';
+import {
+  ALL_SHARDS,
+  ANALYTICS_WINDOW_MS,
+  analyticsAggregate,
+  analyticsFacts,
+  analyticsRow,
+  factKey,
+} from './analytics.ts';
 import { type AttributionInput, attributionFunction, attributionKey } from './attribution-function.ts';
 import type { AttributionOptions } from './attribution-options.ts';
 import type { Checkout, ProductRow, UserRow } from './event-types.ts';
@@ -48,11 +55,16 @@ export interface Dimensions {
   cacheEntries?: number;
 }
 
+/**
+ * @param shard names this job in `analytics_minute.shard` when several jobs split the input by
+ *   partition (Kafka workers: `p<N>`); default {@link ALL_SHARDS}.
+ */
 export function buildAttributionPipeline(
   sources: AttributionSources,
   dims: Dimensions,
   o: AttributionOptions,
   clock: Clock,
+  shard: string = ALL_SHARDS,
 ): Pipeline {
   const p = new Pipeline();
   const watermarks = { maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, idleTimeoutMs: o.idleTimeoutMs };
@@ -182,7 +194,7 @@ export function buildAttributionPipeline(
     .flatMap('facts', analyticsFacts)
     .keyBy(factKey)
     .window('analytics-minute', tumbling(ANALYTICS_WINDOW_MS), analyticsAggregate);
-  minutes.map('analytics-rows', analyticsRow).sink(SINK.analytics);
+  minutes.map('analytics-rows', (w) => analyticsRow(w, shard)).sink(SINK.analytics);
   // Final rows carry their checkout's time, which the watermark has not passed when they are
   // emitted, so no fact is ever late here; the sink is kept so that one would not vanish.
   deadLetters.push(

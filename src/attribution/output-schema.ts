@@ -112,13 +112,14 @@ export const SINK_TABLES: Readonly<Record<SinkId, OutputTable>> = {
     table: 'analytics_minute',
     columns: columns<AnalyticsRow>({
       window_start: 'timestamptz',
+      shard: 'text',
       dimension: 'text',
       value: 'text',
       checkouts: 'bigint',
       revenue: 'numeric',
       profit: 'numeric',
     }),
-    primaryKey: ['window_start', 'dimension', 'value'],
+    primaryKey: ['window_start', 'dimension', 'value', 'shard'],
     mode: 'upsert',
   },
 };
@@ -230,6 +231,15 @@ CREATE TABLE ${s}.state (
   expires_at_ms double precision,
   PRIMARY KEY (job, node, tbl, key)
 );
+`,
+    },
+    {
+      version: 2,
+      name: 'analytics_minute per shard (Kafka workers each aggregate their own partitions)',
+      sql: `
+ALTER TABLE ${s}.analytics_minute ADD COLUMN shard text NOT NULL DEFAULT 'all';
+ALTER TABLE ${s}.analytics_minute DROP CONSTRAINT analytics_minute_pkey;
+ALTER TABLE ${s}.analytics_minute ADD PRIMARY KEY (window_start, dimension, value, shard);
 `,
     },
   ];

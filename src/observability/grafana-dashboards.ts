@@ -376,8 +376,8 @@ export function grafanaBusinessDashboard(): Json {
       targets: [
         {
           query:
-            `SELECT window_start AS "time", revenue, profit\nFROM ${SCHEMA}.analytics_minute\n` +
-            "WHERE dimension = 'total' AND $__timeFilter(window_start)\nORDER BY 1",
+            `SELECT window_start AS "time", sum(revenue) AS revenue, sum(profit) AS profit\nFROM ${SCHEMA}.analytics_minute\n` +
+            "WHERE dimension = 'total' AND $__timeFilter(window_start)\nGROUP BY 1 ORDER BY 1",
           format: 'time_series',
         },
       ],

@@ -224,10 +224,11 @@ export async function querySummary(db: SummaryDb, options: SummaryOptions = {}):
     range,
   );
   const series = await db.query<MinuteRow>(
-    `SELECT (extract(epoch FROM window_start) * 1000)::float8 AS window_ms, checkouts::float8 AS checkouts,
-            revenue::float8 AS revenue, profit::float8 AS profit
+    `SELECT (extract(epoch FROM window_start) * 1000)::float8 AS window_ms, sum(checkouts)::float8 AS checkouts,
+            sum(revenue)::float8 AS revenue, sum(profit)::float8 AS profit
        FROM ${s}.analytics_minute
-      WHERE dimension = 'total' AND window_start >= $1::timestamptz AND window_start < $2::timestamptz`,
+      WHERE dimension = 'total' AND window_start >= $1::timestamptz AND window_start < $2::timestamptz
+      GROUP BY window_start`,
     range,
   );
 

@@ -136,6 +136,7 @@ function pipeline(source: MemorySource<string>): Pipeline {
       const revenue = w.value.cents / 100;
       return {
         window_start: iso(w.windowStartMs),
+        shard: 'all',
         dimension,
         value,
         checkouts: w.value.n,
