@@ -117,7 +117,7 @@ async function serverInfo(db: SqlClient): Promise<string> {
 // ---- deterministic data ---------------------------------------------------------------------
 
 /** A small fast PRNG (mulberry32): the same data on every run. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -130,7 +130,7 @@ function prng(seed: number): () => number {
 
 const HEX = '0123456789abcdef';
 /** A UUID-shaped id (36 characters), as the generator's click and checkout ids are. */
-function uuid(rnd: () => number): string {
+export function uuid(rnd: () => number): string {
   let s = '';
   for (let i = 0; i < 32; i++) {
     if (i === 8 || i === 12 || i === 16 || i === 20) s += '-';
@@ -182,7 +182,7 @@ function checkoutRow(i: number, rnd: () => number): AttributedCheckoutRow {
   };
 }
 
-function checkoutRows(n: number, from: number, seed: number): AttributedCheckoutRow[] {
+export function checkoutRows(n: number, from: number, seed: number): AttributedCheckoutRow[] {
   const rnd = prng(seed);
   const rows = new Array<AttributedCheckoutRow>(n);
   for (let i = 0; i < n; i++) rows[i] = checkoutRow(from + i, rnd);
@@ -331,7 +331,7 @@ async function sinkBenchmark(
 // ---- 2. checkpoint duration as the state grows --------------------------------------------------
 
 /** The attribution pipeline over an in-memory source of raw lines (dimensions: none). */
-function attributionPipeline(events: MemorySource<string>) {
+export function attributionPipeline(events: MemorySource<string>) {
   const none = async () => new Map();
   return buildAttributionPipeline({ events }, { users: none, products: none }, ATTRIBUTION, systemClock);
 }
@@ -358,7 +358,7 @@ class CapturingCommitter implements CheckpointCommitter {
  * was read, so that nothing is finalized by an end of input) and returns its last checkpoint: the
  * metadata every synthetic checkpoint reuses, and real state entries to compare shapes with.
  */
-async function realCheckpoint(events: number): Promise<{ meta: SnapshotMeta; entries: SnapshotEntry[] }> {
+export async function realCheckpoint(events: number): Promise<{ meta: SnapshotMeta; entries: SnapshotEntry[] }> {
   const catalog = generateCatalog({ users: 20_000, products: 2_000, seed: 1 });
   const lines = [...new EventGenerator(catalog, { events, seed: 1, ratePerSecond: 1000 }).lines()];
   const source = MemorySource.of(lines, { bounded: false });
@@ -389,7 +389,7 @@ async function realCheckpoint(events: number): Promise<{ meta: SnapshotMeta; ent
  * run's keys (products < 2 000). Times lie within the lookback before the watermark `wm`, so that
  * nothing expires when a restored pipeline resumes.
  */
-class ClickState {
+export class ClickState {
   readonly #wm: number;
   constructor(wm: number) {
     this.#wm = wm;
@@ -484,7 +484,7 @@ interface SizePoint {
   breakdown: Map<string, number>;
 }
 
-const DELTA = { updates: 6000, inserts: 2000, deletes: 2000, sinkRows: 1000 };
+export const DELTA = { updates: 6000, inserts: 2000, deletes: 2000, sinkRows: 1000 };
 const BUILD_KEYS_PER_COMMIT = 200_000;
 
 async function checkpointBenchmark(

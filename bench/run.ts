@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- NAME…] [--json] [--events N] [--no-record]`
- * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`)
+ * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`;
+ * state: `[--clicks 1e6,1e7] [--reps N]`; scaling: `[--events N]`)
  *
  * Prints a table per benchmark (figures and ratios measured side by side in one run) and appends
  * them to docs/BENCHMARKS.md with the machine, the date and the command. With --json, prints one
@@ -12,8 +13,11 @@ import { ceilingBenchmarks } from './ceiling-bench.ts';
 import { embeddedBenchmarks } from './embedded-bench.ts';
 import { engineBenchmarks } from './engine-bench.ts';
 import { httpBenchmarks } from './http-bench.ts';
+import { latencyBenchmarks } from './latency-bench.ts';
 import { DEFAULT_CLICKS, NO_SERVER_MESSAGE, postgresBenchmarks } from './postgres-bench.ts';
 import { replayBenchmarks } from './replay-bench.ts';
+import { scalingBenchmarks } from './scaling-bench.ts';
+import { DEFAULT_STATE_CLICKS, stateBenchmarks } from './state-bench.ts';
 
 const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   engine: (events) => engineBenchmarks(events),
@@ -22,6 +26,9 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   http: () => httpBenchmarks(),
   ceiling: (events) => ceilingBenchmarks(eventsGiven ? events : 2_000_000),
   embedded: (events) => embeddedBenchmarks({ events: eventsGiven ? events : 500_000, databaseUrl }),
+  state: () => stateBenchmarks({ clicks: clicksOr(DEFAULT_STATE_CLICKS), reps: count('reps', values.reps) }),
+  scaling: (events) => scalingBenchmarks({ events: eventsGiven ? events : 500_000 }),
+  latency: () => latencyBenchmarks(latencyOptions()), // options checked before anything runs
 };
 
 const { values, positionals } = parseArgs({
@@ -32,9 +39,14 @@ const { values, positionals } = parseArgs({
     'no-record': { type: 'boolean', default: false },
     'database-url': { type: 'string' },
     rows: { type: 'string', default: '200000' },
-    clicks: { type: 'string', default: DEFAULT_CLICKS.join(',') },
+    clicks: { type: 'string' },
     reps: { type: 'string', default: '5' },
     'restart-heap-mib': { type: 'string' },
+    rates: { type: 'string', default: '1000,10000,50000' },
+    seconds: { type: 'string', default: '20' },
+    'knee-seconds': { type: 'string', default: '10' },
+    'knee-budget': { type: 'string', default: '120' },
+    'checkpoint-interval': { type: 'string', default: '250' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -61,6 +73,21 @@ if (values.help) {
             --database-url or $FLOWMARK_TEST_PG_URL, into PostgreSQL (a fresh schema
             fm_bench_e2e_*, dropped afterwards); events/s, rows/s, ratio to replay of the same
             events (--events, default 500 k)
+    state   memory per click held in attribution state (heap and RSS, live pipeline, one child
+            process per size; --clicks, default 1e6,1e7); engine checkpoint duration and delta
+            bytes for a fixed delta as the state grows; the postgres benchmark's fixed checkpoint
+            into PGlite at 1e5 and each size; restart (Runtime.open) from PGlite at the largest
+            size (about 12 min with the defaults; --reps, default 5)
+    scaling   the attribution pipeline in memory: events/s, peak heap and RSS as the distinct
+            users, the lookback and the clicks per checkout grow (a child process per variant;
+            --events per variant, default 500 k)
+    latency   a live run (flowmark run, not --drain) following the log while a producer process
+            appends at fixed rates (--rates, default 1000,10000,50000 events/s, --seconds each, default
+            20), into PGlite and, with --database-url or $FLOWMARK_TEST_PG_URL, into PostgreSQL:
+            p50/p99/p99.9 of arrival → committed and watermark → final row committed, for every
+            checkout; the knee (p99 > 1 s) searched in steps of --knee-seconds (default 10) within
+            --knee-budget seconds per database (default 120; 0: none); --checkpoint-interval ms
+            (default 250, flowmark run's)
     http    the HTTP server: node:http (shipped) vs Fastify with the same handlers, req/s and p99 of
             GET /metrics and GET /api/summary (32 keep-alive connections from a worker thread)`);
   process.exit(0);
@@ -97,22 +124,45 @@ if (names.includes('postgres') && databaseUrl === undefined) {
   if (positionals.length === 0) console.error(`  (or run the others alone: npm run bench -- ${others.join(' ')})`);
   process.exit(2);
 }
-const clicks = values.clicks.split(',').map((c) => count('clicks', c.trim()));
-if (clicks.some((c, i) => i > 0 && c <= (clicks[i - 1] as number))) {
-  console.error(`--clicks must be increasing sizes, got "${values.clicks}"`);
-  process.exit(2);
+/** The --clicks sizes, or `defaults` when not given; exits 2 unless increasing positive integers. */
+function clicksOr(defaults: number[]): number[] {
+  if (values.clicks === undefined) return defaults;
+  const clicks = values.clicks.split(',').map((c) => count('clicks', c.trim()));
+  if (clicks.some((c, i) => i > 0 && c <= (clicks[i - 1] as number))) {
+    console.error(`--clicks must be increasing sizes, got "${values.clicks}"`);
+    process.exit(2);
+  }
+  return clicks;
 }
 function postgresOptions() {
   const heap = values['restart-heap-mib'];
   return {
     url: databaseUrl as string,
     rows: count('rows', values.rows),
-    clicks,
+    clicks: clicksOr(DEFAULT_CLICKS),
     reps: count('reps', values.reps),
     ...(heap === undefined ? {} : { restartHeapMiB: count('restart-heap-mib', heap) }),
   };
 }
 if (names.includes('postgres')) postgresOptions();
+function latencyOptions() {
+  const rates = values.rates.split(',').map((r) => count('rates', r.trim()));
+  const budget = Number(values['knee-budget']);
+  if (!Number.isFinite(budget) || budget < 0) {
+    console.error(`--knee-budget must be a number of seconds ≥ 0, got "${values['knee-budget']}"`);
+    process.exit(2);
+  }
+  return {
+    rates,
+    seconds: count('seconds', values.seconds),
+    kneeSeconds: count('knee-seconds', values['knee-seconds']),
+    kneeBudgetSeconds: budget,
+    checkpointIntervalMs: count('checkpoint-interval', values['checkpoint-interval']),
+    databaseUrl,
+  };
+}
+if (names.includes('latency')) latencyOptions();
+clicksOr([]); // a bad --clicks fails before anything runs
 
 const all: BenchResult[] = [];
 for (const n of names) {

@@ -1,0 +1,244 @@
+/**
+ * Scaling with work (issue 6, item 8): how the attribution pipeline's throughput and memory change
+ * as (a) the number of distinct users, (b) the lookback and (c) the clicks per checkout grow.
+ *
+ * What runs: the attribution pipeline in memory (`buildAttributionPipeline` + `Runtime`, first
+ * click, no dimensions, a committer that drops checkpoints), over generated lines already in
+ * memory. That isolates the pipeline's own cost (parse, key, state, timers, output rows) from
+ * file I/O and writing output, which replay adds at a constant cost per event and per row.
+ * Every variant runs in a fresh child process (`--expose-gc`), so that its peak RSS is its own.
+ * Memory figures are over a baseline taken after the lines were generated: the peak heap used
+ * (sampled every 50 ms) and the heap still used at the end after a full GC (the state held, as
+ * the run is stopped once everything was read, without finalizing: a live job's situation).
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { attributionOptions } from '../src/attribution/attribution-options.ts';
+import { buildAttributionPipeline } from '../src/attribution/attribution-pipeline.ts';
+import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../src/engine/index.ts';
+import { Runtime, systemClock } from '../src/engine/index.ts';
+import { EventGenerator, generateCatalog } from '../src/generator/index.ts';
+import { type BenchResult, fmt, fmtCount } from './bench-lib.ts';
+import { PullSource } from './pull-source.ts';
+
+export interface ScalingBenchOptions {
+  /** Generated events per variant. */
+  events: number;
+}
+
+interface Variant {
+  users: number;
+  lookbackMs: number;
+  ratePerSecond: number;
+  conversionScale: number;
+  /** Keep one checkout in this many (fewer checkouts, the same clicks). */
+  keepCheckoutEvery: number;
+  events: number;
+}
+
+interface VariantResult {
+  clicks: number;
+  checkouts: number;
+  spanS: number;
+  seconds: number;
+  eventsPerS: number;
+  peakHeapMiB: number;
+  endHeapMiB: number;
+  peakRssMiB: number;
+  stateEntries: number;
+  rows: number;
+}
+
+const LOG = (line: string) => process.stderr.write(`[scaling] ${line}\n`);
+const MiB = 2 ** 20;
+const H = 3_600_000;
+const BASE: Omit<Variant, 'events'> = {
+  users: 20_000,
+  lookbackMs: H,
+  ratePerSecond: 100,
+  conversionScale: 1,
+  keepCheckoutEvery: 1,
+};
+
+export async function scalingBenchmarks(o: ScalingBenchOptions): Promise<BenchResult[]> {
+  const run = async (label: string, v: Partial<Variant>) => {
+    const variant: Variant = { ...BASE, ...v, events: o.events };
+    LOG(`${label}: ${JSON.stringify(variant)}`);
+    const r = await runChild(variant);
+    LOG(`${label}: ${fmt(r.eventsPerS)} events/s, peak heap +${r.peakHeapMiB.toFixed(0)} MiB`);
+    return { label, variant, r };
+  };
+  const users = [];
+  for (const n of [1_000, 10_000, 100_000, 1_000_000]) users.push(await run(`${fmtCount(n)} users`, { users: n }));
+  // 48 h of event time, so that even a 24 h lookback reaches its steady state.
+  const slow = o.events / (48 * 3600);
+  const lookbacks = [];
+  for (const [label, ms] of [
+    ['10 min', 600_000],
+    ['1 h', H],
+    ['6 h', 6 * H],
+    ['24 h', 24 * H],
+  ] as const) {
+    lookbacks.push(await run(`lookback ${label}`, { lookbackMs: ms, ratePerSecond: slow }));
+  }
+  // conversionScale 12 gives ~10 clicks per checkout; keeping 1 checkout in 10 or 100 gives ~100
+  // and ~1 000 with exactly the same clicks.
+  const ratios = [];
+  for (const keep of [1, 10, 100]) {
+    ratios.push(await run(`1 checkout in ${keep}`, { conversionScale: 12, keepCheckoutEvery: keep }));
+  }
+  const note = `${fmt(o.events)} events per variant`;
+  return [
+    table(
+      `scaling: distinct users (${note}, 100 events/s of event time, lookback 1 h)`,
+      'users',
+      users,
+      (x) => x.variant.users,
+    ),
+    table(
+      `scaling: lookback (${note} over 48 h of event time, 20 k users)`,
+      'lookback_h',
+      lookbacks,
+      (x) => x.variant.lookbackMs / H,
+    ),
+    table(
+      `scaling: clicks per checkout (${note}, 20 k users, lookback 1 h; checkouts thinned, clicks the same)`,
+      'clicks_per_checkout',
+      ratios,
+      (x) => Math.round(x.r.clicks / Math.max(1, x.r.checkouts)),
+    ),
+  ];
+}
+
+function table(
+  name: string,
+  key: string,
+  xs: Array<{ label: string; variant: Variant; r: VariantResult }>,
+  keyOf: (x: { label: string; variant: Variant; r: VariantResult }) => number,
+): BenchResult {
+  const base = (xs[0] as (typeof xs)[number]).r;
+  const figures: Record<string, number> = {};
+  const rows: Array<[string, string]> = [
+    [
+      key.replaceAll('_', ' '),
+      'events/s (× the first) · peak heap over baseline · heap held at the end (state) · state entries · peak RSS · clicks / checkouts',
+    ],
+  ];
+  for (const x of xs) {
+    const r = x.r;
+    const k = keyOf(x);
+    figures[`${key}_${k}_events_per_s`] = r.eventsPerS;
+    figures[`${key}_${k}_ratio`] = r.eventsPerS / base.eventsPerS;
+    figures[`${key}_${k}_peak_heap_mib`] = r.peakHeapMiB;
+    figures[`${key}_${k}_end_heap_mib`] = r.endHeapMiB;
+    figures[`${key}_${k}_peak_rss_mib`] = r.peakRssMiB;
+    figures[`${key}_${k}_state_entries`] = r.stateEntries;
+    rows.push([
+      x.label,
+      `${fmt(r.eventsPerS)} (${(r.eventsPerS / base.eventsPerS).toFixed(2)}×) · +${r.peakHeapMiB.toFixed(0)} MiB · ` +
+        `${r.endHeapMiB.toFixed(0)} MiB · ${fmtCount(r.stateEntries)} · ${r.peakRssMiB.toFixed(0)} MiB · ` +
+        `${fmtCount(r.clicks)} / ${fmtCount(r.checkouts)} (${(r.clicks / Math.max(1, r.checkouts)).toFixed(0)}), ${(r.spanS / 3600).toFixed(1)} h of event time`,
+    ]);
+  }
+  return { name, figures, rows };
+}
+
+/** Drops every checkpoint; counts the rows of the attributed_checkouts sink. */
+class CountingCommitter implements CheckpointCommitter {
+  rows = 0;
+  async load(): Promise<RestorePoint | undefined> {
+    return undefined;
+  }
+  async commit(cp: Checkpoint): Promise<void> {
+    this.rows += cp.outputs.get('attributed_checkouts')?.length ?? 0;
+  }
+}
+
+async function variantChild(v: Variant): Promise<VariantResult> {
+  const catalog = generateCatalog({ users: v.users, products: 2_000, seed: 1 });
+  const gen = new EventGenerator(catalog, {
+    seed: 1,
+    events: v.events,
+    ratePerSecond: v.ratePerSecond,
+    conversionScale: v.conversionScale,
+  });
+  const lines: string[] = [];
+  let clicks = 0;
+  let checkouts = 0;
+  for (const line of gen.lines()) {
+    if (line.startsWith('{"type":"click"')) clicks++;
+    else if (checkouts++ % v.keepCheckoutEvery !== 0) continue;
+    lines.push(line);
+  }
+  checkouts = Math.ceil(checkouts / v.keepCheckoutEvery);
+  const timeOf = (l: string | undefined) => Date.parse(/"event_time":"([^"]+)"/.exec(l ?? '')?.[1] ?? '');
+  const spanS = (timeOf(lines.at(-1)) - timeOf(lines[0])) / 1000;
+  const source = new PullSource(lines);
+  const none = async () => new Map();
+  const options = attributionOptions({ lookbackMs: v.lookbackMs });
+  const pipeline = buildAttributionPipeline({ events: source }, { users: none, products: none }, options, systemClock);
+  const committer = new CountingCommitter();
+  const runtime = new Runtime(pipeline, { committer, clock: systemClock });
+  await runtime.open();
+  globalThis.gc?.();
+  const base = process.memoryUsage();
+  let peakHeap = base.heapUsed;
+  const sample = setInterval(() => {
+    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  }, 50);
+  const ac = new AbortController();
+  source.allow(Number.POSITIVE_INFINITY, () => ac.abort());
+  const t0 = performance.now();
+  await runtime.run({ signal: ac.signal });
+  const seconds = (performance.now() - t0) / 1000;
+  clearInterval(sample);
+  peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+  const stateEntries = runtime.stateEntries();
+  globalThis.gc?.();
+  const end = process.memoryUsage();
+  const result: VariantResult = {
+    clicks,
+    checkouts,
+    spanS,
+    seconds,
+    eventsPerS: source.delivered / seconds,
+    peakHeapMiB: (peakHeap - base.heapUsed) / MiB,
+    endHeapMiB: (end.heapUsed - base.heapUsed) / MiB,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    stateEntries,
+    rows: committer.rows,
+  };
+  await runtime.close();
+  return result;
+}
+
+const CHILD_FLAG = '--scaling-bench-child';
+
+function runChild(v: Variant): Promise<VariantResult> {
+  const child = spawn(
+    process.execPath,
+    ['--expose-gc', '--max-old-space-size=8192', fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify(v)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
+  return new Promise((resolve, reject) => {
+    child.on('exit', (code, signal) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('{')) return resolve(JSON.parse(line) as VariantResult);
+      reject(
+        new Error(`scaling variant ${JSON.stringify(v)} failed (exit ${code ?? signal}): ${err.trim().slice(-500)}`),
+      );
+    });
+  });
+}
+
+if (process.argv[2] === CHILD_FLAG) {
+  console.log(JSON.stringify(await variantChild(JSON.parse(process.argv[3] as string) as Variant)));
+}
