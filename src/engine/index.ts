@@ -50,6 +50,7 @@ export {
   type Snapshot,
   type SnapshotEntry,
   type SnapshotMeta,
+  stateValueJson,
 } from './snapshot.ts';
 export { type InvalidRecord, type PollResult, Rejected, type SourceReader, type SourceRecord } from './source.ts';
 export { type StateSize, StateTable, type StateTableOptions } from './state/state-table.ts';

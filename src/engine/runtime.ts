@@ -11,7 +11,7 @@ import {
   type Pipeline,
   type SourceSpec,
 } from './pipeline.ts';
-import { SNAPSHOT_FORMAT_VERSION, type SnapshotEntry, type SnapshotMeta } from './snapshot.ts';
+import { frozenEntry, SNAPSHOT_FORMAT_VERSION, type SnapshotEntry, type SnapshotMeta } from './snapshot.ts';
 import { type InvalidRecord, Rejected, type SourceRecord } from './source.ts';
 import type { StateStore } from './state/state-store.ts';
 import { type StateSize, StateTable } from './state/state-table.ts';
@@ -165,11 +165,39 @@ class ArrivalSample {
 }
 /** How often (processing time) the loop yields to the event loop while records keep coming. */
 const YIELD_EVERY_MS = 50;
+/**
+ * While a commit is in flight, the loop also yields every this many records: each statement of
+ * the commit's transaction needs an event-loop turn to be sent and answered, and a database that
+ * waits for the loop is idle time taken from the overlap.
+ */
+const YIELD_EVERY_RECORDS_WHILE_COMMITTING = 256;
+
+/** A checkpoint cut and handed to the committer, with what to do once it is durable. */
+interface CutCheckpoint {
+  checkpoint: Checkpoint;
+  /** Per source, the offsets it covers: acknowledged upstream once it is committed. */
+  offsets: Array<[SourceRunner, Map<number, number>]>;
+  arrivals: ArrivalSample;
+  startedMs: number;
+}
+
+/** Gives the event loop a turn (I/O callbacks included), whatever the clock. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 /**
  * Runs a {@link Pipeline}: polls the sources, pushes records through the operators one at a
  * time, advances watermarks after every record (so lateness never depends on batch sizes),
  * and takes checkpoints: outputs, state delta and source offsets handed to the committer together.
+ *
+ * Checkpoints are pipelined: checkpoint N is committed while the records toward N + 1 are
+ * processed. At most one commit is in flight, commits happen strictly in order, the content of N
+ * is frozen when N is cut (rows swapped out, state values serialized), and the offsets N covers
+ * are acknowledged upstream only after N is committed. When N + 1 must be cut (record count,
+ * buffered rows, end of run) while N is still committing, the loop waits for N first; a cut due
+ * only to the interval is put off until N is done, so a slow commit stretches the interval
+ * instead of pausing the input.
  *
  * Back-pressure: sink rows are buffered only up to `maxBufferedRows` and asynchronous operators
  * only up to their own bound; past either, the source loop waits (for a checkpoint, or for the
@@ -207,6 +235,14 @@ export class Runtime {
   #signal: AbortSignal | undefined;
   /** True when every source reader has a read schedule (`readRound`): see `#pollOrder`. */
   readonly #scheduled: boolean;
+  /** The commit in flight (commit + acknowledgement of the last cut), if any; never rejects. */
+  #inflight: Promise<void> | undefined;
+  /** Whether {@link Runtime.#inflight} has not settled yet. */
+  #committing = false;
+  /** The failure of the commit in flight, thrown by the loop at its next turn. */
+  #commitFailure: { error: unknown } | undefined;
+  /** Set when the run ends with an error: a commit being retried gives up. */
+  #abandoned = false;
 
   constructor(pipeline: Pipeline, options: RuntimeOptions) {
     this.#pipeline = pipeline;
@@ -440,7 +476,25 @@ export class Runtime {
     await this.open();
     const { signal } = options;
     this.#signal = signal;
+    try {
+      await this.#loop(signal);
+      await this.checkpoint();
+    } catch (err) {
+      // Whatever failed, a commit in flight must not outlive the run (nor retry forever).
+      this.#abandoned = true;
+      await this.#inflight;
+      throw err;
+    }
+    return {
+      recordsRead: this.#recordsRead,
+      checkpoints: this.#checkpointsTaken,
+      lastCheckpointId: this.#checkpointId,
+    };
+  }
+
+  async #loop(signal: AbortSignal | undefined): Promise<void> {
     while (signal?.aborted !== true) {
+      this.#throwCommitFailure();
       let delivered = 0;
       let active = 0;
       for (const src of this.#pollOrder()) {
@@ -457,15 +511,17 @@ export class Runtime {
         this.#lastYieldMs = this.#clock.nowMs();
         await this.#clock.sleep(0);
       }
-      if (this.#clock.nowMs() - this.#lastCheckpointAtMs >= this.#checkpointIntervalMs) await this.checkpoint();
-      if (delivered === 0) await this.#clock.sleep(this.#idleWaitMs);
+      // Due by the interval: cut now unless the previous checkpoint is still committing, in which
+      // case reading goes on and the cut waits for a later turn.
+      if (this.#clock.nowMs() - this.#lastCheckpointAtMs >= this.#checkpointIntervalMs && !this.#committing) {
+        await this.#startCheckpoint();
+      }
+      if (delivered === 0) {
+        // Nothing to read: a commit in flight finishing is what could change that soonest.
+        if (this.#committing) await this.#settle();
+        else await this.#clock.sleep(this.#idleWaitMs);
+      }
     }
-    await this.checkpoint();
-    return {
-      recordsRead: this.#recordsRead,
-      checkpoints: this.#checkpointsTaken,
-      lastCheckpointId: this.#checkpointId,
-    };
   }
 
   /**
@@ -483,11 +539,16 @@ export class Runtime {
   /** Polls one source once and pushes what it delivered; returns the number of records. */
   async #pollOnce(src: SourceRunner): Promise<number> {
     const res = await src.spec.reader.poll(this.#pollMaxRecords);
+    let sinceYield = 0;
     for (const rec of res.records) {
       this.#ingest(src, rec);
       if (this.#pressure) await this.#relievePressure();
       if (this.#checkpointEveryRecords > 0 && this.#recordsSinceCheckpoint >= this.#checkpointEveryRecords) {
-        await this.checkpoint();
+        await this.#startCheckpoint();
+      }
+      if (++sinceYield >= YIELD_EVERY_RECORDS_WHILE_COMMITTING && this.#committing) {
+        sinceYield = 0;
+        await yieldToEventLoop();
       }
     }
     for (const op of this.#asyncOps) op.endOfBatch?.();
@@ -537,7 +598,7 @@ export class Runtime {
   async #relievePressure(): Promise<void> {
     const started = this.#clock.nowMs();
     this.#pressure = false;
-    if (this.#bufferedRows >= this.#maxBufferedRows) await this.checkpoint();
+    if (this.#bufferedRows >= this.#maxBufferedRows) await this.#startCheckpoint();
     else await this.#drainAsync();
     this.#metrics.backpressureSecondsTotal.inc({}, (this.#clock.nowMs() - started) / 1000);
   }
@@ -552,25 +613,66 @@ export class Runtime {
   }
 
   /**
-   * Takes a checkpoint: drains asynchronous work, then hands the rows produced since the last
-   * checkpoint, the state changes and the source positions to the committer in one call, and
-   * acknowledges the offsets upstream only after it succeeded.
+   * Takes a checkpoint and waits until it is durable: waits for the commit in flight, cuts a new
+   * checkpoint (drains asynchronous work, then takes the rows produced since the last cut, the
+   * state changes and the source positions), commits it and acknowledges its offsets upstream.
+   * The loop itself does not wait: see {@link Runtime.#startCheckpoint}.
    */
   async checkpoint(): Promise<void> {
+    await this.#startCheckpoint();
+    await this.#settle();
+  }
+
+  /**
+   * Cuts a checkpoint and starts committing it without waiting; first waits for the previous
+   * commit (at most one in flight, strictly in order): that wait is the back-pressure of a slow
+   * database.
+   */
+  async #startCheckpoint(): Promise<void> {
     await this.open();
-    const started = this.#clock.nowMs();
+    await this.#settle();
+    const cut = await this.#cut();
+    this.#committing = true;
+    this.#inflight = this.#commitAndAcknowledge(cut).then(
+      () => {
+        this.#committing = false;
+      },
+      (error: unknown) => {
+        this.#committing = false;
+        this.#commitFailure ??= { error };
+      },
+    );
+  }
+
+  /** Waits for the commit in flight, if any; throws its failure. */
+  async #settle(): Promise<void> {
+    if (this.#inflight !== undefined) {
+      await this.#inflight;
+      this.#inflight = undefined;
+    }
+    this.#throwCommitFailure();
+  }
+
+  #throwCommitFailure(): void {
+    const failure = this.#commitFailure;
+    if (failure !== undefined) throw failure.error;
+  }
+
+  /** Freezes everything since the last cut into a checkpoint; the loop then goes on afresh. */
+  async #cut(): Promise<CutCheckpoint> {
+    const startedMs = this.#clock.nowMs();
     await this.#drainAsync();
     const entries: SnapshotEntry[] = [];
     for (const node of this.#order) {
+      const nodeId = node.spec.id;
       for (const [name, table] of node.tables) {
         for (const [key, value] of table.takeChanges()) {
-          const entry: SnapshotEntry = { node: node.spec.id, table: name, key, value };
           const exp = value === undefined ? undefined : table.expiryOf?.(key);
-          if (exp !== undefined) entry.expiresAtMs = exp;
-          entries.push(entry);
+          entries.push(frozenEntry(nodeId, name, key, value, exp));
         }
       }
     }
+    // The previous checkpoint is committed (`#startCheckpoint` waited for it): ids stay consecutive.
     const id = this.#checkpointId + 1;
     const checkpoint: Checkpoint = {
       id,
@@ -586,31 +688,39 @@ export class Runtime {
     this.#outputs = new Map([...this.#outputs.keys()].map((k) => [k, []]));
     this.#bufferedRows = 0;
     this.#pressure = false;
+    this.#recordsSinceCheckpoint = 0;
+    this.#lastCheckpointAtMs = startedMs;
     const arrivals = this.#arrivals;
     this.#arrivals = new ArrivalSample();
+    const offsets = this.#sources.map((src): [SourceRunner, Map<number, number>] => [src, src.offsets()]);
+    return { checkpoint, offsets, arrivals, startedMs };
+  }
+
+  /** Commits a cut checkpoint, then acknowledges its offsets upstream and reports it. */
+  async #commitAndAcknowledge(cut: CutCheckpoint): Promise<void> {
+    const { checkpoint } = cut;
     await this.#commit(checkpoint);
-    this.#checkpointId = id;
+    this.#checkpointId = checkpoint.id;
     this.#checkpointsTaken++;
-    this.#recordsSinceCheckpoint = 0;
-    for (const src of this.#sources) await src.spec.reader.commit?.(src.offsets());
+    for (const [src, offsets] of cut.offsets) await src.spec.reader.commit?.(offsets);
     const now = this.#clock.nowMs();
     for (const [sink, rows] of checkpoint.outputs) {
       if (rows.length > 0) this.#metrics.eventsOut.inc({ sink }, rows.length);
     }
     const latency = this.#metrics.endToEndLatencySeconds;
-    arrivals.forEach((t) => {
+    cut.arrivals.forEach((t) => {
       latency.observe({}, Math.max(0, now - t) / 1000);
     });
     this.#metrics.lastCheckpointTimestampSeconds.set({}, now / 1000);
-    this.#lastCheckpointAtMs = now;
-    this.#metrics.checkpointDurationSeconds.observe({}, (now - started) / 1000);
+    this.#metrics.checkpointDurationSeconds.observe({}, (now - cut.startedMs) / 1000);
     this.publishMetrics();
   }
 
   /**
    * Commits, retrying while the failure is retriable (the database is unavailable) — for as long
-   * as it takes, unless the run is stopped. The same checkpoint object is committed each time, so
-   * its delta is never lost, and nothing is read or acknowledged meanwhile: the input waits.
+   * as it takes, unless the run is stopped. The same (frozen) checkpoint object is committed each
+   * time, so its delta is never lost; nothing is acknowledged meanwhile, and the input waits as
+   * soon as the next checkpoint is due to be cut.
    */
   async #commit(checkpoint: Checkpoint): Promise<void> {
     let backoffMs: number | undefined;
@@ -620,7 +730,7 @@ export class Runtime {
         this.#health.recovered('checkpoint');
         return;
       } catch (err) {
-        if (!isRetriable(err) || this.#signal?.aborted === true) throw err;
+        if (!isRetriable(err) || this.#signal?.aborted === true || this.#abandoned) throw err;
         this.#health.failing('checkpoint', err);
         this.#metrics.commitRetries.inc({});
         backoffMs = nextBackoffMs(backoffMs, 100, this.#maxRetryBackoffMs);

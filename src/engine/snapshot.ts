@@ -40,6 +40,70 @@ export interface SnapshotEntry {
   key: string;
   value: unknown;
   expiresAtMs?: number;
+  /**
+   * The value as JSON text, when the producer already has it: every live entry of a checkpoint
+   * cut by the runtime carries it ({@link frozenEntry}). A store writes it as is rather than
+   * serializing `value` again.
+   */
+  readonly json?: string;
+}
+
+/**
+ * A live state entry frozen when its checkpoint is cut: the value is serialized at once, so an
+ * operator that goes on mutating the live value (a list spliced in place) cannot change a
+ * checkpoint that is still being committed — or retried. `value` is parsed back on demand.
+ */
+class FrozenEntry implements SnapshotEntry {
+  readonly node: string;
+  readonly table: string;
+  readonly key: string;
+  readonly json: string;
+  expiresAtMs?: number;
+  constructor(node: string, table: string, key: string, json: string) {
+    this.node = node;
+    this.table = table;
+    this.key = key;
+    this.json = json;
+  }
+  get value(): unknown {
+    return JSON.parse(this.json);
+  }
+}
+
+/**
+ * The entry of a checkpoint for one changed key: a deletion when `value` is undefined, else a
+ * {@link FrozenEntry}. Throws `FM_STATE_NOT_SERIALIZABLE` for a value JSON cannot carry.
+ */
+export function frozenEntry(
+  node: string,
+  table: string,
+  key: string,
+  value: unknown,
+  expiresAtMs: number | undefined,
+): SnapshotEntry {
+  if (value === undefined) return { node, table, key, value: undefined };
+  const e = new FrozenEntry(node, table, key, stateValueJson(node, table, key, value));
+  if (expiresAtMs !== undefined) e.expiresAtMs = expiresAtMs;
+  return e;
+}
+
+/** `value` as JSON text, or `FM_STATE_NOT_SERIALIZABLE` naming the state and key. */
+export function stateValueJson(node: string, table: string, key: string, value: unknown): string {
+  const notSerializable = (why: string) =>
+    new FlowmarkError(
+      'FM_STATE_NOT_SERIALIZABLE',
+      `state ${node}/${table} key ${key} cannot be snapshotted (${why}): state values must be JSON-serializable plain data`,
+    );
+  const t = typeof value;
+  if (t === 'function' || t === 'symbol' || t === 'bigint') throw notSerializable(`a ${t}`);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch (err) {
+    throw notSerializable((err as Error).message);
+  }
+  if (json === undefined) throw notSerializable('not JSON data');
+  return json;
 }
 
 export interface Snapshot {
@@ -75,23 +139,13 @@ export function encodeSnapshot(snapshot: Snapshot): Uint8Array {
   const parts: Uint8Array[] = [];
   let total = 4 + 2 + 4 + header.length + 4;
   for (const e of snapshot.entries) {
-    const notSerializable = (why: string) =>
-      new FlowmarkError(
-        'FM_STATE_NOT_SERIALIZABLE',
-        `state ${e.node}/${e.table} key ${e.key} cannot be snapshotted (${why}): state values must be JSON-serializable plain data`,
-      );
-    const t = typeof e.value;
-    if (t === 'function' || t === 'symbol' || t === 'bigint') throw notSerializable(`a ${t}`);
+    const head = JSON.stringify([e.node, e.table, e.key]);
     let json: string;
-    try {
-      if (e.value === undefined) json = JSON.stringify([e.node, e.table, e.key]);
-      else {
-        const arr: unknown[] = [e.node, e.table, e.key, e.value];
-        if (e.expiresAtMs !== undefined) arr.push(e.expiresAtMs);
-        json = JSON.stringify(arr);
-      }
-    } catch (err) {
-      throw notSerializable((err as Error).message);
+    if (e.json === undefined && e.value === undefined) json = head;
+    else {
+      const value = e.json ?? stateValueJson(e.node, e.table, e.key, e.value);
+      const exp = e.expiresAtMs === undefined ? '' : `,${JSON.stringify(e.expiresAtMs)}`;
+      json = `${head.slice(0, -1)},${value}${exp}]`;
     }
     const bytes = encoder.encode(json);
     parts.push(bytes);

@@ -7,6 +7,7 @@ import {
   reviveInfinity,
   type SnapshotEntry,
   type SnapshotMeta,
+  stateValueJson,
 } from '../../engine/index.ts';
 import { type SinkTables, validateSinkTables } from './sink-tables.ts';
 import { qualified, type SqlClient } from './sql-client.ts';
@@ -285,25 +286,11 @@ function stateChanges(entries: readonly SnapshotEntry[]): StateChanges {
     out.upserts.node.push(e.node);
     out.upserts.table.push(e.table);
     out.upserts.key.push(key);
-    out.upserts.value.push(stateJson(e));
+    // A checkpoint cut by the runtime carries the JSON already (frozen at the cut).
+    out.upserts.value.push(e.json ?? stateValueJson(e.node, e.table, e.key, e.value));
     out.upserts.expiresAtMs.push(e.expiresAtMs ?? null);
   }
   return out;
-}
-
-function stateJson(e: SnapshotEntry): string {
-  const notSerializable = (why: string) =>
-    new FlowmarkError(
-      'FM_STATE_NOT_SERIALIZABLE',
-      `state ${e.node}/${e.table} key ${e.key} cannot be checkpointed (${why}): state values must be JSON-serializable plain data`,
-    );
-  const t = typeof e.value;
-  if (t === 'function' || t === 'symbol' || t === 'bigint') throw notSerializable(`a ${t}`);
-  try {
-    return JSON.stringify(e.value);
-  } catch (err) {
-    throw notSerializable((err as Error).message);
-  }
 }
 
 /**
