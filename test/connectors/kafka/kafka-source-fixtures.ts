@@ -127,3 +127,19 @@ export async function privateBroker(
   });
   return { bootstrap: `127.0.0.1:${port}`, stop, start };
 }
+
+/** A port p with p and p + 1 free on 127.0.0.1 (a broker and its controller). */
+export async function freePortPair(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    if ((await free(port)) && (await free(port + 1))) return port;
+  }
+  throw new Error('no free port pair');
+}
