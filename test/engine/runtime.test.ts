@@ -229,6 +229,74 @@ test('§3.7 offsets are acknowledged upstream only after the checkpoint is durab
   assert.equal(src.committed.get(0), 5);
 });
 
+test('§3.7 pipelined checkpoints: N commits while records toward N + 1 are processed, frozen at the cut, in order', async () => {
+  const src = MemorySource.of([1, 2, 3, 4, 5, 6].map((t) => ev('a', t)));
+  let processed = 0;
+  const p = new Pipeline();
+  const { out, invalid } = p.source<Ev, Ev>('in', { reader: src, eventTimeMs: (e) => e.t });
+  invalid.sink('invalid');
+  sinkProcess(out, 'keep', {
+    state: (s) => ({ seen: s.sortedList<string>('seen') }),
+    onElement: (v, ctx, st) => {
+      (st as { seen: { add(t: number, v: string): void } }).seen.add(v.t, v.id); // spliced in place
+      processed++;
+      ctx.emit(v);
+    },
+  });
+  const inner = new MemoryCommitter();
+  const log: string[] = [];
+  let inFlight = 0;
+  const committer: CheckpointCommitter = {
+    load: () => inner.load(),
+    commit: async (cp) => {
+      inFlight++;
+      log.push(`start ${cp.id} (processed ${processed}, in flight ${inFlight})`);
+      if (cp.id === 1) {
+        // Hold checkpoint 1 until the loop has gone on to the records of checkpoint 2.
+        for (let turns = 0; processed < 4 && turns < 1000; turns++) await new Promise((r) => setImmediate(r));
+      }
+      const seen = cp.snapshot.entries.find((e) => e.table === 'seen');
+      log.push(`commit ${cp.id} (processed ${processed}): seen ${JSON.stringify(seen?.value)}`);
+      await inner.commit(cp);
+      inFlight--;
+    },
+  };
+  await runBounded(p, { committer: committer as MemoryCommitter, checkpointEveryRecords: 2 });
+  assert.deepEqual(log, [
+    'start 1 (processed 2, in flight 1)',
+    // Records 3 and 4 were processed meanwhile; the checkpoint still holds the list as it was cut.
+    'commit 1 (processed 4): seen [[1,"a@1"],[2,"a@2"]]',
+    'start 2 (processed 4, in flight 1)',
+    'commit 2 (processed 4): seen [[1,"a@1"],[2,"a@2"],[3,"a@3"],[4,"a@4"]]',
+    'start 3 (processed 6, in flight 1)',
+    'commit 3 (processed 6): seen [[1,"a@1"],[2,"a@2"],[3,"a@3"],[4,"a@4"],[5,"a@5"],[6,"a@6"]]',
+    // The end of the run: a last checkpoint (nothing changed since 3).
+    'start 4 (processed 6, in flight 1)',
+    'commit 4 (processed 6): seen undefined',
+  ]);
+  assert.deepEqual(ids(inner.rows('out')), ['a@1', 'a@2', 'a@3', 'a@4', 'a@5', 'a@6']);
+  assert.equal(src.committed.get(0), 6);
+});
+
+test('§3.7 a commit failing while the loop runs ahead stops the run; only committed offsets are acknowledged', async () => {
+  const src = MemorySource.of(Array.from({ length: 20 }, (_, i) => ev('a', i)));
+  const inner = new MemoryCommitter();
+  const committer: CheckpointCommitter = {
+    load: () => inner.load(),
+    commit: async (cp) => {
+      await new Promise((r) => setImmediate(r));
+      if (cp.id === 2) throw new FlowmarkError('FM_SINK_FAILED', 'value too long for type character varying(5)');
+      await inner.commit(cp);
+    },
+  };
+  await assert.rejects(
+    runBounded(passThroughPipeline(src), { committer: committer as MemoryCommitter, checkpointEveryRecords: 5 }),
+    (e) => isFlowmarkError(e, 'FM_SINK_FAILED'),
+  );
+  assert.equal(inner.commits, 1);
+  assert.equal(src.committed.get(0), 5, 'the offsets of checkpoint 1 only');
+});
+
 test('§3.7 an unavailable database is waited out: the same checkpoint is retried, nothing acknowledged meanwhile', async () => {
   const events = Array.from({ length: 40 }, (_, i) => ev(`k${i % 3}`, i * 5, `e${i}`));
   const uninterrupted = await runBounded(passThroughPipeline(MemorySource.of(events)));

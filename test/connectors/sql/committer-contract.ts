@@ -12,7 +12,7 @@ import type { SqlClient } from '../../../src/connectors/sql/sql-client.ts';
 import { SqlCommitter } from '../../../src/connectors/sql/sql-committer.ts';
 import type { Checkpoint } from '../../../src/engine/checkpoint.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
-import type { SnapshotEntry, SnapshotMeta } from '../../../src/engine/snapshot.ts';
+import { frozenEntry, type SnapshotEntry, type SnapshotMeta } from '../../../src/engine/snapshot.ts';
 import { checkoutRow, count, freshSchema, SINKS, type SqlHarness, tableRows, uniqueSchema } from './sql-fixtures.ts';
 
 const META: SnapshotMeta = {
@@ -136,6 +136,29 @@ export function committerContract(label: string, harness: SqlHarness): void {
       assert.equal(point.meta.nodes.attribute?.watermarkMs, Number.NEGATIVE_INFINITY);
       assert.equal(point.meta.nodes.attribute?.outputWatermarkMs, Number.POSITIVE_INFINITY);
       assert.deepEqual(await sorted(point.entries), await sorted(entries));
+    });
+
+    test('entries frozen at the cut (JSON text, as the runtime hands them) are written as they were cut', async (t) => {
+      const { committer } = await setup(t);
+      const live = [[1000, { clickId: 'c\u00001' }]];
+      const entries = [
+        frozenEntry('attribute', 'clicks', 'u1\u0000p1', live, 3_600_000),
+        frozenEntry('attribute', 'clicks', 'u2\u0000p2', undefined, undefined),
+      ];
+      live.push([2000, { clickId: 'c2' }]); // mutated after the cut: not in the checkpoint
+      const writer = committer();
+      await writer.load();
+      await writer.commit(checkpoint(1, { entries }));
+      const point = await committer().load();
+      assert.deepEqual(await sorted(point?.entries ?? []), [
+        {
+          node: 'attribute',
+          table: 'clicks',
+          key: 'u1\u0000p1',
+          value: [[1000, { clickId: 'c\u00001' }]],
+          expiresAtMs: 3_600_000,
+        },
+      ]);
     });
 
     test('deltas apply in order: upserts replace, deletions remove; a full snapshot replaces everything', async (t) => {
