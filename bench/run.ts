@@ -81,7 +81,7 @@ if (values.help) {
     scaling   the attribution pipeline in memory: events/s, peak heap and RSS as the distinct
             users, the lookback and the clicks per checkout grow (a child process per variant;
             --events per variant, default 500 k)
-    latency   a live run (flowmark run, not --drain) following the log while a producer process
+    latency   a live run (flowmark run, not --drain) following the log while a producer thread
             appends at fixed rates (--rates, default 1000,10000,50000 events/s, --seconds each, default
             20), into PGlite and, with --database-url or $FLOWMARK_TEST_PG_URL, into PostgreSQL:
             p50/p99/p99.9 of arrival → committed and watermark → final row committed, for every
