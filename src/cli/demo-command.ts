@@ -21,8 +21,13 @@ export interface DemoFlags extends ConfigFlags {
   products?: string;
 }
 
-/** The demo shop: the same seed every run, so the catalog in the database matches the traffic. */
-const CATALOG_SEED = 1;
+/**
+ * The demo shop: the same seed every run, so the catalog in the database matches the traffic
+ * (`produce` uses it too).
+ */
+export const CATALOG_SEED = 1;
+/** A little realistic mess, so that the dead letters and late handling show (`produce` too). */
+export const DEMO_MESS = { disorder: 0.05, maxDisorderMs: 5000, late: 0.001, duplicates: 0.01, malformed: 0.002 };
 const PRODUCE_EVERY_MS = 100;
 const STATUS_EVERY_MS = 2000;
 
@@ -48,7 +53,7 @@ export function statusLine(runtime: Runtime, produced: number): string {
 }
 
 /** Writes the simulated shop's users and products into flowmark's tables (upsert). */
-export async function loadCatalog(stores: JobStores, catalog: ShopCatalog): Promise<void> {
+export async function loadCatalog(stores: Pick<JobStores, 'db' | 'schema'>, catalog: ShopCatalog): Promise<void> {
   const schema = stores.schema;
   await upsertUsers(stores.db, catalog.users, { schema });
   await upsertProducts(
@@ -90,16 +95,7 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
         `  results:   tables ${schema}.attributed_checkouts, attribution_credits, analytics_minute, dead_letters\n` +
         '  Ctrl-C stops cleanly; run it again to continue where it stopped.\n',
     );
-    // A little realistic mess, so that the dead letters and late handling show.
-    const traffic = new LiveTraffic(catalog, {
-      clock: systemClock,
-      ratePerSecond: rate,
-      disorder: 0.05,
-      maxDisorderMs: 5000,
-      late: 0.001,
-      duplicates: 0.01,
-      malformed: 0.002,
-    });
+    const traffic = new LiveTraffic(catalog, { clock: systemClock, ratePerSecond: rate, ...DEMO_MESS });
     const producer = new LogProducer(stores.log);
     let produced = 0;
     let flushFailure: unknown;

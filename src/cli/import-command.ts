@@ -1,9 +1,10 @@
 /**
  * `flowmark import`: loads users and products into flowmark's own tables in the database (PGlite
  * in the data dir, or the server of `database.url`) and appends events to the embedded log, routed
- * by type; a line that cannot be routed is a dead letter.
+ * by type; a line that cannot be routed is a dead letter. With Kafka (`kafka.bootstrap`,
+ * `--kafka`), the events go to its topics instead (src/cli/kafka-import.ts).
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, systemClock } from '../engine/index.ts';
@@ -11,6 +12,11 @@ import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/inde
 import { loadProducts, loadUsers } from './dimension-loading.ts';
 import { importLines } from './embedded-job.ts';
 import { openStores } from './job-stores.ts';
+import { importIntoKafka } from './kafka-import.ts';
+import { Progress } from './progress.ts';
+
+/** Event files at least this large get a progress line on stderr. */
+const PROGRESS_FROM_BYTES = 16 * 2 ** 20;
 
 /** import's own flags; the configuration's (`--data-dir`, `--database-url`, …) are in {@link ConfigFlags}. */
 export interface ImportFlags extends ConfigFlags {
@@ -60,6 +66,29 @@ export async function runImport(
   // Read and check the dimension files before anything is written.
   const userRows = users === undefined ? undefined : await loadUsers(users);
   const productRows = products === undefined ? undefined : await loadProducts(products);
+  if (config.kafka !== undefined) {
+    const total = eventFiles.reduce((n, f) => n + statSync(f).size, 0);
+    let done = 0;
+    const progress =
+      total >= PROGRESS_FROM_BYTES
+        ? new Progress('import', () => ({ done: Math.min(done, total), total, unit: 'bytes' }))
+        : undefined;
+    try {
+      await importIntoKafka(config, config.kafka, {
+        ...(userRows === undefined ? {} : { users: userRows }),
+        ...(productRows === undefined ? {} : { products: productRows }),
+        ...(eventFiles.length === 0 ? {} : { lines: linesOf(eventFiles) }),
+        onLine: (chars) => {
+          done += chars;
+        },
+        clock: systemClock,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+    } finally {
+      progress?.stop();
+    }
+    return;
+  }
   const stores = await openStores(config);
   try {
     if (userRows !== undefined) {

@@ -280,7 +280,7 @@ test('a value of the wrong type names the key, the line and the value', (t) => {
     ['attribution:\n  excluded_sources: [1, 2]\n', /:2: attribution\.excluded_sources must be a list of names/],
     ['dimensions:\n  users:\n    table: ""\n', /:3: dimensions\.users\.table must not be empty, got ""$/],
     ['dimensions:\n  users:\n    table: 42\n', /:3: dimensions\.users\.table must be a name \(a string\), got 42$/],
-    ['- data_dir\n', /:1: the file must be a mapping of keys \(data_dir, database, dimensions, /],
+    ['- data_dir\n', /:1: the file must be a mapping of keys \(data_dir, database, kafka, dimensions, /],
   ];
   for (const [yaml, expected] of cases) {
     const file = yamlFile(t, yaml);

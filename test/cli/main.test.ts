@@ -30,7 +30,7 @@ test('flowmark --help explains the tool, lists every command and says what is bu
 test('the commands that are not built yet say so, name their issue, and exit with code 2', () => {
   const cases: Array<[string[], string]> = [
     [['run', '--kafka', '127.0.0.1:9092'], 'flowmark run is not built yet (see issue #7)'],
-    [['produce', '--kafka', '127.0.0.1:9092'], 'flowmark produce is not built yet (see issue #7)'],
+    [['demo', '--kafka', '127.0.0.1:9092'], 'flowmark demo is not built yet (see issue #7)'],
   ];
   for (const [args, message] of cases) {
     const r = flowmark(args);
@@ -47,9 +47,21 @@ test('each command documents its flags in its --help', () => {
     import: ['--data-dir', '--database-url', '--users', '--products', '--events', '--clicks', '--checkouts'],
     run: ['--data-dir', '--database-url', '--drain', '--kafka', '--group', '--port', '--config', '--lookback'],
     config: ['--config', '--data-dir', '--database-url', '--model', '--users-table', '--checkpoint-interval'],
+    import_: ['--kafka', '--partitions'],
+    produce: [
+      '--kafka',
+      '--partitions',
+      '--rate',
+      '--users',
+      '--products',
+      '--seed',
+      '--events',
+      '--duration',
+      '--database-url',
+    ],
   };
   for (const [cmd, expected] of Object.entries(flags)) {
-    const r = flowmark([cmd, '--help']);
+    const r = flowmark([cmd.replace(/_$/, ''), '--help']);
     assert.equal(r.status, 0, r.stderr);
     for (const flag of expected) assert.ok(r.stdout.includes(flag), `flowmark ${cmd} --help lacks ${flag}`);
   }

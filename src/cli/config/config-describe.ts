@@ -32,6 +32,15 @@ function yamlValues(c: FlowmarkConfig): Map<string, unknown> {
           ['database.schema', c.database.schema],
           ['database.pool_size', c.database.poolSize],
         ] as Array<[string, unknown]>)),
+    ['kafka.bootstrap', c.kafka === undefined ? null : c.kafka.bootstrap.join(',')],
+    ...(c.kafka === undefined
+      ? []
+      : ([
+          ['kafka.group', c.kafka.group],
+          ['kafka.partitions', c.kafka.partitions],
+          ['kafka.topics.clicks', c.kafka.topics.clicks],
+          ['kafka.topics.checkouts', c.kafka.topics.checkouts],
+        ] as Array<[string, unknown]>)),
     ...(['users', 'products'] as const).flatMap(
       (dim): Array<[string, unknown]> => [
         [`dimensions.${dim}.schema`, d[dim].schema],
@@ -85,6 +94,8 @@ export function describeConfig(config: FlowmarkConfig, origins?: ReadonlyMap<str
     let origin = origins?.get(key.path);
     if (key.path === 'database.url' && config.database === undefined)
       origin = `${origin ?? 'default'}: PGlite in ${config.dataDir}/pglite`;
+    if (key.path === 'kafka.bootstrap' && config.kafka === undefined)
+      origin = `${origin ?? 'default'}: the log in ${config.dataDir}/log`;
     rows.push([`${'  '.repeat(branches.length)}${parts.at(-1)}: ${value}`, origin]);
   }
   const width = Math.min(56, Math.max(...rows.map(([line]) => line.length)));

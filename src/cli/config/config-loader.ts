@@ -42,11 +42,23 @@ export interface DatabaseConfig {
   poolSize: number;
 }
 
+export interface KafkaConfig {
+  /** The bootstrap brokers, `host:port` each. */
+  bootstrap: string[];
+  /** The consumer group of the workers. */
+  group: string;
+  /** Partitions of the topics flowmark creates when they are missing. */
+  partitions: number;
+  topics: { clicks: string; checkouts: string };
+}
+
 /** The resolved configuration: camelCase, durations in ms. */
 export interface FlowmarkConfig {
   dataDir: string;
   /** A PostgreSQL server; absent: PGlite in the data dir. */
   database?: DatabaseConfig;
+  /** Apache Kafka instead of the log in the data dir; absent: the log. */
+  kafka?: KafkaConfig;
   dimensions: {
     users: ResolvedTableSpec<UsersTableSpec, 'name' | 'gender'>;
     products: ResolvedTableSpec<ProductsTableSpec, 'name' | 'category' | 'price' | 'commissionRate'>;
@@ -199,6 +211,7 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
     keyColumn: get<string>(`dimensions.${dim}.key_column`),
   });
   const column = (dim: string, field: string) => get<string | null>(`dimensions.${dim}.columns.${field}`);
+  const bootstrap = get<string[] | null>('kafka.bootstrap');
   const config: FlowmarkConfig = {
     dataDir: get('data_dir'),
     ...(server === null
@@ -209,6 +222,16 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
             displayUrl: server.displayUrl,
             schema: get<string>('database.schema'),
             poolSize: get<number>('database.pool_size'),
+          },
+        }),
+    ...(bootstrap === null
+      ? {}
+      : {
+          kafka: {
+            bootstrap,
+            group: get<string>('kafka.group'),
+            partitions: get<number>('kafka.partitions'),
+            topics: { clicks: get<string>('kafka.topics.clicks'), checkouts: get<string>('kafka.topics.checkouts') },
           },
         }),
     dimensions: {

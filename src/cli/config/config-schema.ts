@@ -10,6 +10,7 @@
  */
 import * as z from 'zod';
 import { ATTRIBUTION_MODELS } from '../../attribution/attribution-options.ts';
+import { parseBootstrap } from '../../connectors/kafka/kafka-options.ts';
 import { checkDatabaseUrl } from '../../connectors/postgres/index.ts';
 import { isFlowmarkError, parseDurationMs } from '../../engine/index.ts';
 
@@ -85,6 +86,22 @@ function databaseUrl(path: string) {
     .transform((url, ctx) => {
       try {
         return { url, displayUrl: checkDatabaseUrl(url, path) };
+      } catch (err) {
+        if (!isFlowmarkError(err)) throw err;
+        ctx.addIssue({ code: 'custom', message: err.message });
+        return z.NEVER;
+      }
+    })
+    .nullable();
+}
+
+/** `host:port[,host:port…]` → the list of brokers; the message names the bad entry and the form. */
+function bootstrapList(path: string) {
+  return z
+    .string({ error: `${path} must be host:port[,host:port…] such as 127.0.0.1:9092` })
+    .transform((text, ctx) => {
+      try {
+        return parseBootstrap(text, path);
       } catch (err) {
         if (!isFlowmarkError(err)) throw err;
         ctx.addIssue({ code: 'custom', message: err.message });
@@ -174,6 +191,44 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     default: 4,
     doc: 'most connections to the server held at once',
     schema: integer('database.pool_size', 1),
+  },
+  {
+    path: 'kafka.bootstrap',
+    flag: 'kafka',
+    arg: 'host:port',
+    default: null,
+    doc: 'Apache Kafka brokers (host:port[,host:port…]) instead of the log in the data dir',
+    schema: bootstrapList('kafka.bootstrap'),
+  },
+  {
+    path: 'kafka.group',
+    flag: 'group',
+    arg: 'group',
+    default: 'flowmark',
+    doc: 'the consumer group of the workers (run --kafka)',
+    schema: text('kafka.group'),
+  },
+  {
+    path: 'kafka.partitions',
+    flag: 'partitions',
+    arg: 'n',
+    default: 4,
+    doc: 'partitions of the topics that import, produce and demo create when missing (existing topics are kept as they are)',
+    schema: integer('kafka.partitions', 1, 100_000),
+  },
+  {
+    path: 'kafka.topics.clicks',
+    arg: 'topic',
+    default: 'clicks',
+    doc: 'the topic of the clicks',
+    schema: text('kafka.topics.clicks', 'a topic name'),
+  },
+  {
+    path: 'kafka.topics.checkouts',
+    arg: 'topic',
+    default: 'checkouts',
+    doc: 'the topic of the checkouts',
+    schema: text('kafka.topics.checkouts', 'a topic name'),
   },
   ...dimensionKeys('users', 'users', 'user_id', { name: 'name', gender: 'gender' }),
   ...dimensionKeys('products', 'products', 'product_id', {
@@ -293,7 +348,9 @@ export function flagAttribute(flag: string): string {
 /** The default as it is shown in --help and the docs (`1h`, `[]`, `unset`). */
 export function defaultText(key: ConfigKey): string {
   if (key.defaultFrom !== undefined) return key.defaultFrom;
-  if (key.default === null) return key.path === 'database.url' ? 'unset: PGlite in the data dir' : 'null';
+  if (key.default === null && key.path === 'database.url') return 'unset: PGlite in the data dir';
+  if (key.default === null && key.path === 'kafka.bootstrap') return 'unset: the log in the data dir';
+  if (key.default === null) return 'null';
   if (Array.isArray(key.default)) return key.default.length === 0 ? 'none' : key.default.join(',');
   return String(key.default);
 }
@@ -308,6 +365,9 @@ export interface ConfigFlags {
   databaseUrl?: string;
   databaseSchema?: string;
   databasePoolSize?: string;
+  kafka?: string;
+  group?: string;
+  partitions?: string;
   usersSchema?: string;
   usersTable?: string;
   usersKeyColumn?: string;

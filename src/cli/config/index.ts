@@ -8,6 +8,7 @@ export {
   type ConfigInput,
   type DatabaseConfig,
   type FlowmarkConfig,
+  type KafkaConfig,
   type LoadedConfig,
   loadConfig,
   type ResolvedTableSpec,
