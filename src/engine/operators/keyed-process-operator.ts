@@ -62,6 +62,9 @@ export interface KeyedProcessFunction<I, O, S> {
 
 type TimerEntry = readonly [timeMs: number, key: Key];
 
+/** `all()` of a key with no list: one shared empty list, not an allocation per new key. */
+const NO_ENTRIES: ReadonlyArray<readonly [number, never]> = Object.freeze([]);
+
 /**
  * Runs a {@link KeyedProcessFunction}. Semantics:
  * - a record with event time < the operator's watermark is late: sent unchanged to `late`;
@@ -147,11 +150,13 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
               if ((list[mid] as [number, V])[0] <= ts) lo = mid + 1;
               else hi = mid;
             }
-            list.splice(lo, 0, [ts, v]);
+            // In-order input appends: push is cheaper than a splice at the end.
+            if (lo === list.length) list.push([ts, v]);
+            else list.splice(lo, 0, [ts, v]);
             t.set(this.#key, list, this.#eventTimeMs);
           },
           range: (fromMs, toMs) => (t.get(this.#key) ?? []).filter(([ts]) => ts >= fromMs && ts <= toMs),
-          all: () => t.get(this.#key) ?? [],
+          all: () => t.get(this.#key) ?? NO_ENTRIES,
           removeBefore: (beforeMs) => {
             const list = t.get(this.#key);
             if (list === undefined) return 0;

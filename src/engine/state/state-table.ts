@@ -45,6 +45,8 @@ export class StateTable<V> {
    */
   #changed: Entry<V>[] = [];
   #epoch = 1;
+  /** Entries created and removed within this epoch: only those can give a key a second dead entry. */
+  #newbornDeaths = 0;
   #expiryHeap: MinHeap<string> | undefined;
   #bytesPerEntry = 0;
   #bytesSampledAtSize = -1;
@@ -92,7 +94,7 @@ export class StateTable<V> {
   set(key: string, value: V, eventTimeMs?: number): void {
     let e = this.#entry(key);
     if (e === undefined) {
-      e = { k: key, v: value, exp: Number.NaN, mark: 0, dead: false };
+      e = { k: key, v: value, exp: Number.NaN, mark: 0, born: this.#epoch, dead: false };
       this.#data.set(key, e);
       this.#lastEntry = e;
     } else e.v = value;
@@ -133,6 +135,7 @@ export class StateTable<V> {
   /** Records the removal of `e` (already out of the map) as a change. */
   #remove(e: Entry<V>): void {
     e.dead = true;
+    if (e.born === this.#epoch) this.#newbornDeaths++;
     if (e.mark !== this.#epoch) {
       e.mark = this.#epoch;
       this.#changed.push(e);
@@ -157,14 +160,18 @@ export class StateTable<V> {
     this.#forgetLast();
     const dropped: string[] = [];
     if (watermarkMs === Number.POSITIVE_INFINITY) {
-      // The end of a bounded input: every entry with an expiry goes. One pass over the map
-      // instead of a heap pop (log n) per key — at the end of a replay that is every key.
+      // The end of a bounded input: every entry with an expiry goes. One pass over the map into
+      // a new one that keeps the others, instead of a heap pop (log n) and a Map delete per key —
+      // at the end of a replay that is every key.
+      const kept = new SpillMap<Entry<V>>();
       for (const [key, e] of this.#data) {
-        if (Number.isNaN(e.exp)) continue;
-        this.#data.delete(key);
-        this.#remove(e);
-        dropped.push(key);
+        if (Number.isNaN(e.exp)) kept.set(key, e);
+        else {
+          this.#remove(e);
+          dropped.push(key);
+        }
       }
+      this.#data = kept;
       heap.clear();
       return dropped;
     }
@@ -188,8 +195,16 @@ export class StateTable<V> {
   takeChanges(): TableChange<V>[] {
     const out: TableChange<V>[] = [];
     const taken: Entry<V>[] = [];
-    // A key deleted, written again and deleted again within one epoch has two dead entries.
-    let deleted: Set<string> | undefined;
+    // A key deleted, written again and deleted again within one epoch has two dead entries, the
+    // second created in this epoch. Only the keys of such entries need a set to be reported once
+    // (not every deleted key: at the end of a replay that is all of them).
+    let reborn: Set<string> | undefined;
+    let reported: Set<string> | undefined;
+    if (this.#newbornDeaths > 0) {
+      reborn = new Set();
+      reported = new Set();
+      for (const e of this.#changed) if (e.dead && e.born === this.#epoch) reborn.add(e.k);
+    }
     for (const e of this.#changed) {
       if (!e.dead) {
         out.push([e.k, e.v]);
@@ -206,13 +221,15 @@ export class StateTable<V> {
         taken.push(live);
         continue;
       }
-      deleted ??= new Set();
-      if (deleted.has(e.k)) continue;
-      deleted.add(e.k);
+      if (reborn?.has(e.k)) {
+        if (reported?.has(e.k)) continue;
+        reported?.add(e.k);
+      }
       out.push([e.k, undefined]);
     }
     this.#changed = [];
     this.#epoch++;
+    this.#newbornDeaths = 0;
     this.#taken = taken;
     this.#takenAt = 0;
     return out;
@@ -227,7 +244,7 @@ export class StateTable<V> {
   restoreEntry(key: string, value: V, expiresAtMs?: number): void {
     const old = this.#data.get(key);
     if (old !== undefined) old.dead = true;
-    this.#data.set(key, { k: key, v: value, exp: expiresAtMs ?? Number.NaN, mark: 0, dead: false });
+    this.#data.set(key, { k: key, v: value, exp: expiresAtMs ?? Number.NaN, mark: 0, born: this.#epoch, dead: false });
     this.#forgetLast();
     if (expiresAtMs !== undefined) this.#expiryHeap?.push(expiresAtMs, key);
   }
@@ -271,6 +288,8 @@ interface Entry<V> {
   exp: number;
   /** The epoch in which the entry was last recorded as changed. */
   mark: number;
+  /** The epoch in which the entry was created (or restored). */
+  born: number;
   /** Removed from the table (deleted or expired): a change list reports its key as deleted. */
   dead: boolean;
 }

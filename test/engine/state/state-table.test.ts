@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { StateTable } from '../../../src/engine/state/state-table.ts';
 
 test('changes since the last take are reported once, deletions as undefined', () => {
@@ -127,4 +128,67 @@ test('reads after a delete or an expiry do not see the removed entry', () => {
   t.delete('a');
   assert.equal(t.get('a'), undefined);
   assert.equal(t.has('a'), false);
+});
+
+test('property: takeChanges reports each changed key once with its current value, whatever the order of writes, deletes, expiries and restores', () => {
+  type Op =
+    | { op: 'set'; key: string; value: number; t: number }
+    | { op: 'delete'; key: string }
+    | { op: 'touch'; key: string }
+    | { op: 'expire'; wm: number }
+    | { op: 'restore'; key: string; value: number }
+    | { op: 'take' };
+  const key = fc.constantFrom('a', 'b', 'c', 'd');
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({ op: fc.constant('set' as const), key, value: fc.nat(9), t: fc.nat(100) }),
+    fc.record({ op: fc.constant('delete' as const), key }),
+    fc.record({ op: fc.constant('touch' as const), key }),
+    fc.record({ op: fc.constant('expire' as const), wm: fc.oneof(fc.nat(200), fc.constant(Number.POSITIVE_INFINITY)) }),
+    fc.record({ op: fc.constant('restore' as const), key, value: fc.nat(9) }),
+    fc.constant({ op: 'take' as const }),
+  );
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+      const t = new StateTable<number>('t', { ttlMs: 10 });
+      // The model: current values with their expiry, and the keys changed since the last take.
+      const model = new Map<string, { v: number; exp: number }>();
+      let changed = new Set<string>();
+      const check = () => {
+        const got = t.takeChanges();
+        const want = [...changed].map((k) => [k, model.get(k)?.v] as const);
+        const sort = (xs: readonly (readonly [string, unknown])[]) => [...xs].sort((x, y) => (x[0] < y[0] ? -1 : 1));
+        assert.deepEqual(sort(got), sort(want));
+        for (const [k, v] of got) if (v !== undefined) assert.equal(t.expiryOf(k), model.get(k)?.exp);
+        changed = new Set();
+      };
+      for (const o of ops) {
+        if (o.op === 'set') {
+          t.set(o.key, o.value, o.t);
+          const exp = Math.max(o.t + 10, model.get(o.key)?.exp ?? Number.NEGATIVE_INFINITY);
+          model.set(o.key, { v: o.value, exp });
+          changed.add(o.key);
+        } else if (o.op === 'delete') {
+          if (t.delete(o.key)) changed.add(o.key);
+          model.delete(o.key);
+        } else if (o.op === 'touch') {
+          t.touch(o.key);
+          if (model.has(o.key)) changed.add(o.key);
+        } else if (o.op === 'expire') {
+          const dropped = t.expire(o.wm).sort();
+          const want = [...model].filter(([, e]) => e.exp < o.wm).map(([k]) => k);
+          assert.deepEqual(dropped, want.sort());
+          for (const k of want) {
+            model.delete(k);
+            changed.add(k);
+          }
+        } else if (o.op === 'restore') {
+          t.restoreEntry(o.key, o.value, 50);
+          model.set(o.key, { v: o.value, exp: 50 });
+        } else check();
+        assert.deepEqual([...t.keys()].sort(), [...model.keys()].sort());
+        for (const [k, e] of model) assert.equal(t.get(k), e.v);
+      }
+      check();
+    }),
+  );
 });
