@@ -6,14 +6,19 @@
  * run again, it continues from its last checkpoint.
  */
 import { attributionOptions } from '../attribution/attribution-options.ts';
+import { parseBootstrap } from '../connectors/kafka/index.ts';
 import { systemClock } from '../engine/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { runAttribution } from './embedded-job.ts';
 import { openStores } from './job-stores.ts';
+import { DEFAULT_GROUP, runKafkaAttribution } from './kafka-job.ts';
 
 /** run's own flags; the configuration's (`--data-dir`, `--lookback`, …) are in {@link ConfigFlags}. */
 export interface RunFlags extends ConfigFlags {
   drain?: boolean;
+  /** Read Kafka (`HOST:PORT[,HOST:PORT…]`) instead of the embedded log, as a member of `group`. */
+  kafka?: string;
+  group?: string;
 }
 
 /** Stops `controller` on the first Ctrl-C or SIGTERM; a second one exits at once. */
@@ -33,17 +38,46 @@ export function stopOnSignals(controller: AbortController, what: string): () => 
   };
 }
 
+function serveOptions(config: FlowmarkConfig) {
+  return {
+    host: config.server.host,
+    port: config.server.port,
+    onServing: (url: string) =>
+      process.stderr.write(`run: dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n`),
+  };
+}
+
 /**
  * Runs the pipeline. `config` is the resolved configuration (the CLI resolves it from flags,
  * variables and file first); without it, it is resolved from `flags` alone.
  */
 export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfig({ flags }).config): Promise<void> {
   const attribution = attributionOptions({ ...config.attribution, provisional: flags.drain !== true });
+  const bootstrap = flags.kafka === undefined ? undefined : parseBootstrap(flags.kafka);
   const stores = await openStores(config);
   const controller = new AbortController();
   const release = stopOnSignals(controller, 'run');
   const started = performance.now();
   try {
+    if (bootstrap !== undefined) {
+      const group = flags.group ?? DEFAULT_GROUP;
+      const summary = await runKafkaAttribution(stores, {
+        bootstrap,
+        group,
+        attribution,
+        clock: systemClock,
+        drain: flags.drain === true,
+        signal: controller.signal,
+        checkpointIntervalMs: config.checkpoint.intervalMs,
+        dimensions: config.dimensions,
+        ...(flags.drain === true ? {} : { serve: serveOptions(config) }),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      process.stderr.write(
+        `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s from Kafka ${bootstrap.join(',')} (group ${group}, partitions ${summary.partitionsRun.join(', ') || 'none'} run here), ${summary.checkpoints} checkpoints → ${stores.where}\n`,
+      );
+      return;
+    }
     const summary = await runAttribution(stores, {
       attribution,
       clock: systemClock,
@@ -52,16 +86,7 @@ export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfi
       checkpointIntervalMs: config.checkpoint.intervalMs,
       dimensions: config.dimensions,
       // A drain is a batch that ends by itself: it serves nothing. A live run serves the dashboard.
-      ...(flags.drain === true
-        ? {}
-        : {
-            serve: {
-              host: config.server.host,
-              port: config.server.port,
-              onServing: (url: string) =>
-                process.stderr.write(`run: dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n`),
-            },
-          }),
+      ...(flags.drain === true ? {} : { serve: serveOptions(config) }),
     });
     const seconds = (performance.now() - started) / 1000;
     process.stderr.write(

@@ -14,6 +14,7 @@ export {
   renderPrometheusRules,
   WATCHED_STEP,
 } from './alert-rules.ts';
+export { type CombinableRuntime, combinedRuntime, combineStats } from './combined-runtime.ts';
 export { renderDeployFiles } from './deploy-files.ts';
 export {
   GRAFANA_DASHBOARD_PATHS,

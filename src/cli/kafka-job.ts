@@ -1,0 +1,313 @@
+/**
+ * The attribution job over Kafka (topics `clicks` and `checkouts`) into the database of
+ * `job-stores.ts`, as one member of a consumer group.
+ *
+ * Scale-out follows from the keys: clicks and checkouts are keyed by user id and co-partitioned
+ * (same partition count, same partitioner), and attribution state is keyed by user, so partition
+ * p of both topics is an independent job — its own pipeline, runtime, state, watermark and
+ * checkpoint row (`kafka:<group>:p<N>` in `checkpoints`, fenced by its own epoch). Kafka's group
+ * protocol decides which worker runs which partition; when a partition moves, the worker losing it
+ * finishes its current checkpoint and stops that job, and the worker gaining it restores the
+ * job's state and offsets from its last checkpoint before reading (taking a new epoch, so the
+ * old owner can no longer commit for it even if it is slow to notice). Because each partition's
+ * watermark is its own, nothing in the results depends on how partitions are spread over
+ * workers, or on how often they moved.
+ *
+ * `drain`: each partition's job reads up to the end offsets it finds when it starts and
+ * finalizes; the worker returns once EVERY partition's last checkpoint is final (whichever worker
+ * committed it), staying in the group meanwhile so that it can take over the partitions of a
+ * worker that dies.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AttributionOptions } from '../attribution/attribution-options.ts';
+import { buildAttributionPipeline } from '../attribution/attribution-pipeline.ts';
+import { SINK_TABLES } from '../attribution/output-schema.ts';
+import { KafkaAdmin, KafkaWorker } from '../connectors/kafka/index.ts';
+import {
+  checkDimensionTables,
+  productsLookup,
+  qualified,
+  type SqlClient,
+  SqlCommitter,
+  usersLookup,
+} from '../connectors/sql/index.ts';
+import {
+  type Clock,
+  FlowmarkError,
+  type HealthChange,
+  Runtime,
+  type RuntimeHealth,
+  reviveInfinity,
+  type SnapshotMeta,
+} from '../engine/index.ts';
+import {
+  combinedRuntime,
+  createJobMonitor,
+  createPrometheusMetrics,
+  type RuntimeJobMonitor,
+} from '../observability/index.ts';
+import { type HttpServer, startHttpServer } from '../server/index.ts';
+import { type DimensionConfig, logHealth } from './embedded-job.ts';
+import { TOPICS } from './job-stores.ts';
+
+export const DEFAULT_GROUP = 'flowmark';
+
+export interface KafkaRunOptions {
+  bootstrap: string[];
+  /** The consumer group of the workers (default {@link DEFAULT_GROUP}). */
+  group?: string;
+  attribution: AttributionOptions;
+  clock: Clock;
+  drain: boolean;
+  signal?: AbortSignal;
+  checkpointIntervalMs?: number;
+  dimensions?: DimensionConfig;
+  onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
+  /** Told of each partition this worker starts or stops (default: a line on stderr). */
+  onPartition?: (event: PartitionEvent) => void;
+  /** Called with the combined view of this worker's runtimes (the demo reports its stats). */
+  onRuntime?: (view: ReturnType<typeof combinedRuntime>) => void;
+  serve?: { host: string; port: number; onServing?: (url: string) => void };
+  /** The topics (default `clicks` and `checkouts`); tests use their own. */
+  topics?: { clicks: string; checkouts: string };
+}
+
+export type PartitionEvent =
+  | { kind: 'started'; partition: number }
+  | { kind: 'stopped'; partition: number; reason: 'revoked' | 'finished' | 'taken-over' | 'stopping' };
+
+export interface KafkaRunSummary {
+  recordsRead: number;
+  checkpoints: number;
+  /** The partitions this worker ran at some point. */
+  partitionsRun: number[];
+}
+
+/** The checkpoint row (job name) of one partition's job. */
+export function partitionJobName(group: string, partition: number): string {
+  return `kafka:${group}:p${partition}`;
+}
+
+interface PartitionJob {
+  partition: number;
+  runtime: Runtime;
+  controller: AbortController;
+  /** Settles when the job's runtime has returned (never rejects: failures are kept in `failure`). */
+  done: Promise<void>;
+  finished: boolean;
+}
+
+/**
+ * Runs this worker until the signal (live) or until every partition is final (drain).
+ * Checks before anything is read: both topics exist with the same partition count, and the
+ * dimension tables are readable.
+ */
+export async function runKafkaAttribution(
+  stores: { db: SqlClient; schema: string },
+  o: KafkaRunOptions,
+): Promise<KafkaRunSummary> {
+  const group = o.group ?? DEFAULT_GROUP;
+  const topics = o.topics ?? TOPICS;
+  const partitions = await checkCoPartitioned(o.bootstrap, topics);
+  const given = o.dimensions ?? { users: {}, products: {} };
+  const dims = {
+    ...given,
+    users: { schema: stores.schema, ...given.users },
+    products: { schema: stores.schema, ...given.products },
+  };
+  await checkDimensionTables(stores.db, dims);
+  const lookups = {
+    users: usersLookup(stores.db, dims.users),
+    products: productsLookup(stores.db, dims.products),
+    ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
+    ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
+  };
+  const checkpointIntervalMs = o.checkpointIntervalMs ?? 250;
+  const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
+  const onPartition = o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e));
+
+  const jobs = new Map<number, PartitionJob>();
+  const summary: KafkaRunSummary = { recordsRead: 0, checkpoints: 0, partitionsRun: [] };
+  let failure: unknown;
+  const stopAll = new AbortController();
+  const fail = (err: unknown) => {
+    failure ??= err;
+    stopAll.abort();
+  };
+
+  const startJob = (worker: KafkaWorker, p: number): PartitionJob => {
+    const sources = {
+      clicks: worker.source(topics.clicks, { partitions: [p], endAtOpen: o.drain }),
+      checkouts: worker.source(topics.checkouts, { partitions: [p], endAtOpen: o.drain }),
+    };
+    const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock, `p${p}`);
+    const committer = new SqlCommitter(stores.db, {
+      schema: stores.schema,
+      job: partitionJobName(group, p),
+      sinks: SINK_TABLES,
+    });
+    const runtime = new Runtime(pipeline, {
+      committer,
+      clock: o.clock,
+      pollMaxRecords: 4096,
+      checkpointIntervalMs,
+      onHealth: o.onHealth ?? logHealth,
+      ...(metrics === undefined ? {} : { metrics }),
+    });
+    const controller = new AbortController();
+    const job: PartitionJob = { partition: p, runtime, controller, done: Promise.resolve(), finished: false };
+    if (!summary.partitionsRun.includes(p)) summary.partitionsRun.push(p);
+    onPartition({ kind: 'started', partition: p });
+    job.done = runtime
+      .run({ signal: controller.signal })
+      .then(
+        (s) => {
+          summary.recordsRead += s.recordsRead;
+          summary.checkpoints += s.checkpoints;
+          job.finished = !controller.signal.aborted;
+          onPartition({
+            kind: 'stopped',
+            partition: p,
+            reason: job.finished ? 'finished' : stopAll.signal.aborted ? 'stopping' : 'revoked',
+          });
+        },
+        (err: unknown) => {
+          // Another worker took this partition and restored it: ours must not (and cannot) commit.
+          if (err instanceof FlowmarkError && err.code === 'FM_FENCED') {
+            onPartition({ kind: 'stopped', partition: p, reason: 'taken-over' });
+            return;
+          }
+          fail(err);
+        },
+      )
+      .finally(async () => {
+        await runtime.close();
+        if (jobs.get(p) === job && !job.finished) jobs.delete(p);
+      });
+    return job;
+  };
+
+  // Assignments are applied one after another: a partition is stopped (its checkpoint finished)
+  // before the same worker could start it again.
+  let applying: Promise<void> = Promise.resolve();
+  let worker: KafkaWorker | undefined;
+  const apply = (assigned: readonly number[]) => {
+    applying = applying.then(async () => {
+      if (worker === undefined || stopAll.signal.aborted) return;
+      const keep = new Set(assigned);
+      const leaving = [...jobs.values()].filter((j) => !keep.has(j.partition));
+      for (const j of leaving) j.controller.abort();
+      await Promise.all(leaving.map((j) => j.done));
+      for (const j of leaving) jobs.delete(j.partition);
+      for (const p of assigned) if (!jobs.has(p)) jobs.set(p, startJob(worker, p));
+    }, fail);
+  };
+
+  let monitor: RuntimeJobMonitor | undefined;
+  let server: HttpServer | undefined;
+  const onAbort = () => stopAll.abort();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const view = combinedRuntime(() => [...jobs.values()].map((j) => j.runtime));
+  o.onRuntime?.(view);
+  try {
+    worker = new KafkaWorker({
+      bootstrap: o.bootstrap,
+      groupId: group,
+      topics: [topics.clicks, topics.checkouts],
+      onAssignment: apply,
+    });
+    await worker.start();
+    if (o.serve !== undefined && metrics !== undefined) {
+      monitor = createJobMonitor({ runtime: view, clock: o.clock, metrics, checkpointIntervalMs });
+      server = await startHttpServer({
+        host: o.serve.host,
+        port: o.serve.port,
+        monitor,
+        db: stores.db,
+        schema: stores.schema,
+        log: (line) => process.stderr.write(`flowmark: dashboard: ${line}\n`),
+      });
+      o.serve.onServing?.(server.url);
+    }
+    while (!stopAll.signal.aborted) {
+      if (o.drain && (await allFinal(stores, group, partitions))) break;
+      // A timer that keeps the process alive (the clock's may not): the jobs may all be waiting.
+      await sleep(o.drain ? 250 : 500, undefined, { signal: stopAll.signal }).catch(() => {});
+    }
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    stopAll.abort();
+    await applying.catch(() => {});
+    for (const j of jobs.values()) j.controller.abort();
+    await Promise.all([...jobs.values()].map((j) => j.done));
+    await server?.close();
+    monitor?.close();
+    await worker?.close();
+  }
+  if (failure !== undefined) throw failure;
+  return summary;
+}
+
+/** Both topics exist with the same partition count (co-partitioned): returns that count. */
+async function checkCoPartitioned(bootstrap: string[], topics: { clicks: string; checkouts: string }): Promise<number> {
+  const admin = new KafkaAdmin({ bootstrap });
+  let counts: Map<string, number | undefined>;
+  try {
+    counts = await admin.partitionCounts([topics.clicks, topics.checkouts]);
+  } finally {
+    await admin.close();
+  }
+  const clicks = counts.get(topics.clicks);
+  const checkouts = counts.get(topics.checkouts);
+  const missing = [topics.clicks, topics.checkouts].filter((t) => counts.get(t) === undefined);
+  if (missing.length > 0) {
+    throw new FlowmarkError(
+      'FM_KAFKA_TOPIC_MISSING',
+      `topic${missing.length > 1 ? 's' : ''} ${missing.join(' and ')} not found on ${bootstrap.join(',')}: create them with \`flowmark import --kafka … --partitions N\` or \`flowmark produce --kafka …\` (both create ${topics.clicks} and ${topics.checkouts} with the same partition count)`,
+    );
+  }
+  if (clicks !== checkouts) {
+    throw new FlowmarkError(
+      'FM_KAFKA_NOT_COPARTITIONED',
+      `${topics.clicks} has ${clicks} partitions and ${topics.checkouts} has ${checkouts}: attribution needs a user's clicks and checkouts in the same partition number, so both topics must have the same partition count and be keyed by user_id. Recreate one of them (or add partitions to the smaller one before any data is written).`,
+    );
+  }
+  return clicks as number;
+}
+
+/**
+ * True when every partition's job has committed a final checkpoint: its input reached the end
+ * offsets the job found at its start, and every step's watermark is +∞ (all results final).
+ */
+async function allFinal(
+  stores: { db: SqlClient; schema: string },
+  group: string,
+  partitions: number,
+): Promise<boolean> {
+  const names = Array.from({ length: partitions }, (_, p) => partitionJobName(group, p));
+  const { rows } = await stores.db.query<{ job: string; meta: string | null }>(
+    `SELECT job, meta::text AS meta FROM ${qualified(stores.schema, 'checkpoints')} WHERE job = ANY($1::text[])`,
+    [names],
+  );
+  if (rows.length < partitions) return false;
+  return rows.every((r) => {
+    if (r.meta === null) return false;
+    const meta = JSON.parse(r.meta, reviveInfinity) as SnapshotMeta;
+    // Every input of every step at +∞: the sources ended and everything downstream has fired.
+    return Object.values(meta.nodes).every((n) => n.inputWatermarksMs.every((w) => w === Number.POSITIVE_INFINITY));
+  });
+}
+
+function logPartition(group: string, e: PartitionEvent): void {
+  const what =
+    e.kind === 'started'
+      ? 'started (restoring its last checkpoint)'
+      : e.reason === 'revoked'
+        ? 'handed over to another worker (checkpoint committed)'
+        : e.reason === 'taken-over'
+          ? 'taken over by another worker (its uncommitted work is redone there)'
+          : e.reason === 'finished'
+            ? 'finished (all its input is final)'
+            : 'stopped';
+  process.stderr.write(`flowmark: group ${group}: partition ${e.partition} ${what}\n`);
+}

@@ -1,0 +1,117 @@
+/**
+ * The attribution job over a real Kafka broker into a real PostgreSQL server (ARCHITECTURE §1
+ * production mode): the tables equal a `flowmark replay` of the same events, whatever the
+ * partitioning, and bad records on the topics become dead letters without stopping the run.
+ */
+import assert from 'node:assert/strict';
+import { type TestContext, test } from 'node:test';
+import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { partitionJobName, runKafkaAttribution } from '../../src/cli/kafka-job.ts';
+import { systemClock } from '../../src/engine/index.ts';
+import { PG_URL } from '../connectors/postgres/pg-fixtures.ts';
+import { requireService } from '../support/services.ts';
+import {
+  analyticsLines,
+  checkoutLine,
+  generateShop,
+  KAFKA,
+  loadTopics,
+  replayShop,
+  shopDatabase,
+  uniqueName,
+} from './kafka-job-fixtures.ts';
+
+function services(t: TestContext): { kafka: string; pg: string } | undefined {
+  const kafka = requireService(t, 'kafka', 'FLOWMARK_TEST_KAFKA');
+  const pg = requireService(t, 'postgres', 'FLOWMARK_TEST_PG_URL');
+  if (kafka === undefined || pg === undefined || KAFKA === undefined || PG_URL === undefined) return undefined;
+  return { kafka, pg };
+}
+
+test('4 partitions → run --drain into PostgreSQL: the same checkouts, dead letters and analytics as a replay; bad records are dead letters', async (t) => {
+  const s = services(t);
+  if (s === undefined) return;
+  const shop = generateShop(t, [
+    ...['--events', '12000', '--users', '200', '--products', '50', '--rate', '50'],
+    ...['--disorder', '0.05', '--max-disorder', '5s', '--duplicates', '0.02', '--malformed', '0.01'],
+  ]);
+  const bad = [
+    '{not json',
+    '{"type":"click","click_id":"bad-types","user_id":{"a":1},"product_id":"p1","source":"x","event_time":"2026-03-01T00:00:01Z"}',
+    '{"type":"refund","refund_id":"r1","user_id":"u000001","event_time":"2026-03-01T00:00:01Z"}',
+    `{"type":"click","click_id":"oversized","user_id":"u000001","product_id":"p00001","padding":"${'x'.repeat(600_000)}"}`,
+    '',
+  ];
+  const topics = await loadTopics(t, s.kafka, shop.lines, { partitions: 4, extra: bad });
+  const stores = await shopDatabase(t, s.pg, shop);
+  const group = uniqueName('g');
+  const summary = await runKafkaAttribution(stores, {
+    bootstrap: [s.kafka],
+    group,
+    topics,
+    attribution: attributionOptions({ provisional: false }),
+    clock: systemClock,
+    drain: true,
+    checkpointIntervalMs: 100,
+  });
+  assert.deepEqual([...summary.partitionsRun].sort(), [0, 1, 2, 3]);
+  assert.equal(summary.recordsRead, shop.lines.length + bad.length);
+
+  const replay = replayShop(shop);
+  const q = async (sql: string) => (await stores.db.query<Record<string, unknown>>(sql)).rows;
+  const rows = await q(`SELECT * FROM ${stores.schema}.attributed_checkouts`);
+  assert.ok(replay.checkouts.length > 50, `the data set has checkouts (${replay.checkouts.length})`);
+  assert.deepEqual(rows.map(checkoutLine).sort(), replay.checkouts.map(checkoutLine).sort());
+  assert.ok(
+    rows.every((r) => r.is_final === true),
+    'a drain writes only final rows',
+  );
+
+  const dead = await q(`SELECT raw, reason FROM ${stores.schema}.dead_letters`);
+  const expectedRaw = [...replay.deadLetters.map((d) => String(d.raw)), ...bad].sort();
+  assert.deepEqual(dead.map((d) => String(d.raw)).sort(), expectedRaw);
+  const reasonOf = (raw: string) => dead.find((d) => d.raw === raw)?.reason;
+  assert.equal(reasonOf('{not json'), 'malformed_json');
+  assert.equal(reasonOf(bad[2] as string), 'unknown_type');
+
+  const analytics = await q(`SELECT * FROM ${stores.schema}.analytics_minute`);
+  assert.deepEqual(
+    new Set(analytics.map((r) => r.shard)),
+    new Set(['p0', 'p1', 'p2', 'p3']),
+    'each partition job aggregates its own share',
+  );
+  assert.deepEqual(analyticsLines(analytics), analyticsLines(replay.analytics));
+
+  const checkpoints = await q(`SELECT job FROM ${stores.schema}.checkpoints ORDER BY job`);
+  assert.deepEqual(
+    checkpoints.map((r) => r.job),
+    [0, 1, 2, 3].map((p) => partitionJobName(group, p)),
+  );
+});
+
+test('run refuses topics that are not co-partitioned, and names a missing topic, before reading anything', async (t) => {
+  const s = services(t);
+  if (s === undefined) return;
+  const shop = generateShop(t, ['--events', '100', '--users', '10', '--products', '5']);
+  const stores = await shopDatabase(t, s.pg, shop);
+  const uneven = await loadTopics(t, s.kafka, [], { partitions: 2 });
+  const other = await loadTopics(t, s.kafka, [], { partitions: 3 });
+  const base = {
+    bootstrap: [s.kafka],
+    group: uniqueName('g'),
+    attribution: attributionOptions({ provisional: false }),
+    clock: systemClock,
+    drain: true,
+  };
+  await assert.rejects(
+    runKafkaAttribution(stores, { ...base, topics: { clicks: uneven.clicks, checkouts: other.checkouts } }),
+    (err: Error & { code?: string }) =>
+      err.code === 'FM_KAFKA_NOT_COPARTITIONED' && /has 2 partitions and .* has 3/.test(err.message),
+  );
+  await assert.rejects(
+    runKafkaAttribution(stores, { ...base, topics: { clicks: uneven.clicks, checkouts: 'fm_no_such_topic' } }),
+    (err: Error & { code?: string }) => err.code === 'FM_KAFKA_TOPIC_MISSING' && /fm_no_such_topic/.test(err.message),
+  );
+  const { rows } = await stores.db.query(`SELECT 1 FROM ${stores.schema}.checkpoints`);
+  assert.equal(rows.length, 0, 'nothing was started');
+});
