@@ -71,7 +71,9 @@ export class KafkaProducer {
   #tail: Promise<void> = Promise.resolve();
   /** The batches sent or being sent, oldest first, with their record counts. */
   readonly #inFlight: Array<{ done: Promise<void>; records: number }> = [];
+  /** The partition of a topic's unkeyed records in the batch being placed, and the next one's. */
   readonly #sticky = new Map<string, number>();
+  readonly #nextSticky = new Map<string, number>();
   #failure: FlowmarkError | undefined;
   #appended = 0;
   #acknowledged = 0;
@@ -213,8 +215,6 @@ export class KafkaProducer {
     }
     return p;
   }
-
-  readonly #nextSticky = new Map<string, number>();
 
   async #partitionCounts(topics: readonly string[]): Promise<Map<string, number>> {
     let md: Awaited<ReturnType<Producer['metadata']>>;
