@@ -14,7 +14,7 @@ import {
 import { frozenEntry, SNAPSHOT_FORMAT_VERSION, type SnapshotEntry, type SnapshotMeta } from './snapshot.ts';
 import { type InvalidRecord, Rejected, type SourceRecord } from './source.ts';
 import type { StateStore } from './state/state-store.ts';
-import { type StateSize, StateTable } from './state/state-table.ts';
+import { type StateSize, StateTable, type TableChange } from './state/state-table.ts';
 import { type Clock, MAX_WATERMARK, MIN_WATERMARK } from './time.ts';
 
 export interface RuntimeOptions {
@@ -662,24 +662,37 @@ export class Runtime {
   async #cut(): Promise<CutCheckpoint> {
     const startedMs = this.#clock.nowMs();
     await this.#drainAsync();
-    const entries: SnapshotEntry[] = [];
-    for (const node of this.#order) {
-      const nodeId = node.spec.id;
-      for (const [name, table] of node.tables) {
-        for (const [key, value] of table.takeChanges()) {
-          const exp = value === undefined ? undefined : table.expiryOf?.(key);
-          entries.push(frozenEntry(nodeId, name, key, value, exp));
-        }
-      }
-    }
     // The previous checkpoint is committed (`#startCheckpoint` waited for it): ids stay consecutive.
     const id = this.#checkpointId + 1;
+    const taken: Array<{ nodeId: string; name: string; table: StateStore; changes: TableChange<unknown>[] }> = [];
+    let changed = 0;
+    let live = 0;
+    for (const node of this.#order) {
+      for (const [name, table] of node.tables) {
+        const took = table.takeChanges();
+        const changes = Array.isArray(took) ? (took as TableChange<unknown>[]) : [...took];
+        taken.push({ nodeId: node.spec.id, name, table, changes });
+        changed += changes.length;
+        live += table.measure().entries;
+      }
+    }
+    // Full when the live state is smaller than the delta (at the end of a drain every key expires:
+    // one "delete the job's state" instead of a deletion per key): never dearer than the delta.
+    const full = id === 1 || live < changed;
+    const entries: SnapshotEntry[] = [];
+    for (const { nodeId, name, table, changes } of taken) {
+      for (const [key, value] of full ? table.allEntries() : changes) {
+        if (full && value === undefined) continue;
+        const exp = value === undefined ? undefined : table.expiryOf?.(key);
+        entries.push(frozenEntry(nodeId, name, key, value, exp));
+      }
+    }
     const checkpoint: Checkpoint = {
       id,
       snapshot: {
         version: SNAPSHOT_FORMAT_VERSION,
         checkpointId: id,
-        kind: id === 1 ? 'full' : 'delta',
+        kind: full ? 'full' : 'delta',
         meta: this.#meta(),
         entries,
       },

@@ -278,6 +278,34 @@ test('§3.7 pipelined checkpoints: N commits while records toward N + 1 are proc
   assert.equal(src.committed.get(0), 6);
 });
 
+test('a checkpoint is written full when the live state is smaller than its delta (the end of a drain)', async () => {
+  const src = MemorySource.of(['a', 'b', 'c', 'd', 'e', 'f'].map((k, i) => ev(k, 1000 + i)));
+  const p = new Pipeline();
+  const { out, invalid } = p.source<Ev, Ev>('in', { reader: src, eventTimeMs: (e) => e.t });
+  invalid.sink('invalid');
+  sinkProcess(out, 'keep', {
+    state: (s) => ({ last: s.value<number>('last', { ttlMs: 60_000 }) }),
+    onElement: (v, ctx, st) => {
+      (st as { last: { set(n: number): void } }).last.set(v.t);
+      ctx.emit(v);
+    },
+  });
+  const inner = new MemoryCommitter();
+  const kinds: string[] = [];
+  const committer: CheckpointCommitter = {
+    load: () => inner.load(),
+    commit: async (cp) => {
+      kinds.push(`${cp.id} ${cp.snapshot.kind} ${cp.snapshot.entries.length}`);
+      await inner.commit(cp);
+    },
+  };
+  await runBounded(p, { committer: committer as MemoryCommitter, checkpointEveryRecords: 2 });
+  // 1 is full (the first); 2 and 3 add two keys each to a larger state: deltas. At the end every
+  // key expires: six deletions, or a full snapshot of nothing.
+  assert.deepEqual(kinds, ['1 full 2', '2 delta 2', '3 delta 2', '4 full 0']);
+  assert.equal(inner.state.size, 0);
+});
+
 test('§3.7 a commit failing while the loop runs ahead stops the run; only committed offsets are acknowledged', async () => {
   const src = MemorySource.of(Array.from({ length: 20 }, (_, i) => ev('a', i)));
   const inner = new MemoryCommitter();
