@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- NAME…] [--json] [--events N] [--no-record]`
  * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`;
- * state: `[--clicks 1e6,1e7] [--reps N]`; scaling: `[--events N]`)
+ * state: `[--clicks 1e6,1e7] [--reps N]`; scaling: `[--events N] [--reps ROUNDS]`)
  *
  * Prints a table per benchmark (figures and ratios measured side by side in one run) and appends
  * them to docs/BENCHMARKS.md with the machine, the date and the command. With --json, prints one
@@ -26,8 +26,12 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   http: () => httpBenchmarks(),
   ceiling: (events) => ceilingBenchmarks(eventsGiven ? events : 2_000_000),
   embedded: (events) => embeddedBenchmarks({ events: eventsGiven ? events : 500_000, databaseUrl }),
-  state: () => stateBenchmarks({ clicks: clicksOr(DEFAULT_STATE_CLICKS), reps: count('reps', values.reps) }),
-  scaling: (events) => scalingBenchmarks({ events: eventsGiven ? events : 500_000 }),
+  state: () => stateBenchmarks({ clicks: clicksOr(DEFAULT_STATE_CLICKS), reps: count('reps', values.reps ?? '5') }),
+  scaling: (events) =>
+    scalingBenchmarks({
+      events: eventsGiven ? events : 300_000,
+      rounds: values.reps === undefined ? 2 : count('reps', values.reps),
+    }),
   latency: () => latencyBenchmarks(latencyOptions()), // options checked before anything runs
 };
 
@@ -40,7 +44,7 @@ const { values, positionals } = parseArgs({
     'database-url': { type: 'string' },
     rows: { type: 'string', default: '200000' },
     clicks: { type: 'string' },
-    reps: { type: 'string', default: '5' },
+    reps: { type: 'string' },
     'restart-heap-mib': { type: 'string' },
     rates: { type: 'string', default: '1000,10000,50000' },
     seconds: { type: 'string', default: '20' },
@@ -80,7 +84,7 @@ if (values.help) {
             size (about 12 min with the defaults; --reps, default 5)
     scaling   the attribution pipeline in memory: events/s, peak heap and RSS as the distinct
             users, the lookback and the clicks per checkout grow (a child process per variant;
-            --events per variant, default 500 k)
+            --events per variant, default 300 k; --reps rounds, default 2, best events/s kept)
     latency   a live run (flowmark run, not --drain) following the log while a producer thread
             appends at fixed rates (--rates, default 1000,10000,50000 events/s, --seconds each, default
             20), into PGlite and, with --database-url or $FLOWMARK_TEST_PG_URL, into PostgreSQL:
@@ -140,7 +144,7 @@ function postgresOptions() {
     url: databaseUrl as string,
     rows: count('rows', values.rows),
     clicks: clicksOr(DEFAULT_CLICKS),
-    reps: count('reps', values.reps),
+    reps: count('reps', values.reps ?? '5'),
     ...(heap === undefined ? {} : { restartHeapMiB: count('restart-heap-mib', heap) }),
   };
 }

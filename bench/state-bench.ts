@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { attributionOptions } from '../src/attribution/attribution-options.ts';
 import { buildAttributionPipeline } from '../src/attribution/attribution-pipeline.ts';
@@ -98,6 +99,8 @@ interface MemoryPoint {
   rssBytes: number;
   maxRssMiB: number;
   checkpointMs: number[];
+  /** Garbage collection within each measured checkpoint, ms. */
+  checkpointGcMs: number[];
   deltaBytes: number[];
   deltaEntries: number[];
 }
@@ -129,13 +132,26 @@ async function memoryChild(clicks: number, reps: number): Promise<MemoryPoint> {
   const none = async () => new Map();
   const options = attributionOptions({ lookbackMs: HOLD_ALL_LOOKBACK_MS });
   const pipeline = buildAttributionPipeline({ events: source }, { users: none, products: none }, options, preciseClock);
-  const durations: number[] = [];
+  // Each checkpoint's [start, end] on the performance timeline, and garbage collections: how much
+  // of a checkpoint is GC (whose cost follows the size of the whole heap, not of the delta).
+  const durations: Array<[start: number, end: number]> = [];
+  const gcs: Array<[start: number, end: number]> = [];
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push([e.startTime, e.startTime + e.duration]);
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
+  const gcMsWithin = ([a, b]: [number, number]) => {
+    for (const e of gcObserver.takeRecords()) gcs.push([e.startTime, e.startTime + e.duration]);
+    return gcs.reduce((ms, [s, e]) => ms + Math.max(0, Math.min(b, e) - Math.max(a, s)), 0);
+  };
   const noop = { inc() {}, set() {}, observe() {} };
   const metrics: MetricsRegistry = {
     counter: () => noop,
     gauge: () => noop,
     histogram: (name) =>
-      name === 'flowmark_checkpoint_duration_seconds' ? { observe: (_l, s) => void durations.push(s * 1000) } : noop,
+      name === 'flowmark_checkpoint_duration_seconds'
+        ? { observe: (_l, s) => void durations.push([performance.now() - s * 1000, performance.now()]) }
+        : noop,
   };
   const committer = new SizingCommitter();
   const runtime = new Runtime(pipeline, { committer, clock: preciseClock, metrics });
@@ -156,15 +172,19 @@ async function memoryChild(clicks: number, reps: number): Promise<MemoryPoint> {
   const stats = runtime.stats();
   process.stderr.write(`[state] child: ${fmt(held)} clicks held after ${buildS.toFixed(0)} s; measuring checkpoints\n`);
   const checkpointMs: number[] = [];
+  const checkpointGcMs: number[] = [];
   const deltaBytes: number[] = [];
   const deltaEntries: number[] = [];
   for (let rep = 0; rep <= reps; rep++) {
     await run(DELTA_EVENTS);
     if (rep === 0) continue; // warm-up
-    checkpointMs.push(durations.at(-1) as number);
+    const window = durations.at(-1) as [number, number];
+    checkpointMs.push(window[1] - window[0]);
+    checkpointGcMs.push(gcMsWithin(window));
     deltaBytes.push(committer.lastBytes);
     deltaEntries.push(committer.lastEntries);
   }
+  gcObserver.disconnect();
   await runtime.close();
   return {
     clicks: held,
@@ -177,6 +197,7 @@ async function memoryChild(clicks: number, reps: number): Promise<MemoryPoint> {
     rssBytes: after.rss - before.rss,
     maxRssMiB: process.resourceUsage().maxRSS / 1024,
     checkpointMs,
+    checkpointGcMs,
     deltaBytes,
     deltaEntries,
   };
@@ -240,11 +261,12 @@ function engineCheckpointResult(points: MemoryPoint[]): BenchResult {
     figures[`checkpoint_ms_${tag}`] = ms;
     figures[`delta_bytes_${tag}`] = bytes;
     figures[`checkpoint_ratio_${tag}`] = ms / median(base.checkpointMs);
+    figures[`checkpoint_gc_ms_${tag}`] = median(p.checkpointGcMs);
     rows.push([
       `checkpoint with ${fmt(p.clicks)} clicks of live state`,
       `${(ms / median(base.checkpointMs)).toFixed(2)}× the first size: ${ms.toFixed(1)} ms median ` +
         `(${Math.min(...p.checkpointMs).toFixed(1)}–${Math.max(...p.checkpointMs).toFixed(1)}), delta ${(bytes / 1024).toFixed(0)} KiB ` +
-        `in ${fmt(median(p.deltaEntries))} entries`,
+        `in ${fmt(median(p.deltaEntries))} entries; of which garbage collection ${median(p.checkpointGcMs).toFixed(1)} ms`,
     ]);
   }
   return {
