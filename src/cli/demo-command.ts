@@ -4,7 +4,9 @@
  * the log into PGlite, exactly once, with provisional rows updated to final ones. Ctrl-C stops
  * cleanly (the last checkpoint is committed); run again, it continues where it stopped.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { attributionOptions } from '../attribution/attribution-options.ts';
+import { KafkaAdmin } from '../connectors/kafka/index.ts';
 import { LogProducer } from '../connectors/log/index.ts';
 import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, type Runtime, systemClock } from '../engine/index.ts';
@@ -12,6 +14,8 @@ import { generateCatalog, LiveTraffic, type ShopCatalog } from '../generator/ind
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { routeLine, runAttribution, TOPICS } from './embedded-job.ts';
 import { type JobStores, openStores } from './job-stores.ts';
+import { runKafkaAttribution } from './kafka-job.ts';
+import { runProduce } from './produce-command.ts';
 import { stopOnSignals } from './run-command.ts';
 
 /** demo's own flags; the configuration's (`--data-dir`, `--port`, …) are in {@link ConfigFlags}. */
@@ -40,7 +44,10 @@ function positiveInt(flag: string, value: string | undefined, fallback: number):
 }
 
 /** One status line; tests read it, so its words are stable. */
-export function statusLine(runtime: Runtime, produced: number): string {
+export function statusLine(
+  runtime: { stats(): ReturnType<Runtime['stats']>; readonly checkpointId: number },
+  produced: number,
+): string {
   const stats = runtime.stats();
   const get = (id: string) => stats.find((s) => s.id === id);
   const read = stats.filter((s) => s.kind === 'source').reduce((n, s) => n + s.recordsIn, 0);
@@ -74,6 +81,7 @@ export async function loadCatalog(stores: Pick<JobStores, 'db' | 'schema'>, cata
  * variables and file first); without it, it is resolved from `flags` alone.
  */
 export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadConfig({ flags }).config): Promise<void> {
+  if (config.kafka !== undefined) return runKafkaDemo(flags, config);
   const rate = positiveInt('rate', flags.rate, 200);
   const users = positiveInt('users', flags.users, 1000);
   const products = positiveInt('products', flags.products, 200);
@@ -157,5 +165,81 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
     release();
     await flushing;
     await stores.close();
+  }
+}
+
+/**
+ * `demo --kafka`: the same shop, producing into Kafka (as `flowmark produce`) while this process
+ * is one worker of the Kafka job (as `flowmark run --kafka`), with the dashboard. More workers
+ * can join with `flowmark run --kafka … --group <the same group>`.
+ */
+async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<void> {
+  const kafka = config.kafka as NonNullable<FlowmarkConfig['kafka']>;
+  const controller = new AbortController();
+  const release = stopOnSignals(controller, 'demo');
+  let view: { stats(): ReturnType<Runtime['stats']>; readonly checkpointId: number } | undefined;
+  let produced = 0;
+  const status = setInterval(() => {
+    if (view !== undefined) process.stderr.write(`${statusLine(view, produced)}\n`);
+  }, STATUS_EVERY_MS);
+  try {
+    // The producer loads the shop into the database and creates the topics before it produces.
+    const producing = runProduce({ rate: flags.rate, users: flags.users, products: flags.products }, config, {
+      signal: controller.signal,
+      log: (line) => {
+        const m = /^produce: (\d+) events produced/.exec(line);
+        if (m !== null) produced = Number(m[1]);
+        else process.stderr.write(`demo: ${line}\n`);
+      },
+    }).catch((err: unknown) => {
+      controller.abort();
+      throw err;
+    });
+    // Wait for the topics, which the producer creates.
+    const admin = new KafkaAdmin({ bootstrap: kafka.bootstrap });
+    try {
+      for (;;) {
+        const counts = await admin.partitionCounts([kafka.topics.clicks, kafka.topics.checkouts]);
+        if ([...counts.values()].every((n) => n !== undefined) || controller.signal.aborted) break;
+        await sleep(200);
+      }
+    } finally {
+      await admin.close();
+    }
+    const stores = await openStores(config);
+    try {
+      await runKafkaAttribution(stores, {
+        bootstrap: kafka.bootstrap,
+        group: kafka.group,
+        topics: kafka.topics,
+        attribution: attributionOptions({ ...config.attribution, provisional: true }),
+        clock: systemClock,
+        drain: false,
+        signal: controller.signal,
+        checkpointIntervalMs: config.checkpoint.intervalMs,
+        dimensions: config.dimensions,
+        onRuntime: (v) => {
+          view = v;
+        },
+        serve: {
+          host: config.server.host,
+          port: config.server.port,
+          onServing: (url: string) =>
+            process.stderr.write(
+              `  dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n` +
+                `  results:   tables ${stores.schema}.attributed_checkouts, attribution_credits, analytics_minute, dead_letters in ${stores.where}\n` +
+                `  more workers: flowmark run --kafka ${kafka.bootstrap.join(',')} --group ${kafka.group} (same database)\n`,
+            ),
+        },
+      });
+    } finally {
+      controller.abort();
+      await stores.close();
+    }
+    await producing;
+    if (view !== undefined) process.stderr.write(`${statusLine(view, produced)}\ndemo: stopped cleanly\n`);
+  } finally {
+    clearInterval(status);
+    release();
   }
 }

@@ -21,9 +21,6 @@ import { type ProduceFlags, runProduce } from './produce-command.ts';
 import { type ReplayFlags, runReplay } from './replay-command.ts';
 import { type RunFlags, runRun } from './run-command.ts';
 
-/** Exit code of a command that is declared but not built yet. */
-export const EXIT_NOT_BUILT = 2;
-
 /** The version in package.json. */
 export function flowmarkVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -38,10 +35,10 @@ const DESCRIPTION = [
 ].join('\n');
 
 const STATUS = `
-Status: demo, generate, replay, import and run (own log + PGlite, or a PostgreSQL server with
---database-url) work; demo and run serve the dashboard, /metrics and /health (--port). With Apache
-Kafka (--kafka HOST:PORT), import and produce work; run and demo are not built yet, exiting with
-code ${EXIT_NOT_BUILT} and naming the issue (#7).
+Modes: embedded (flowmark's own log + PGlite in --data-dir, the default), a PostgreSQL server
+(--database-url), Apache Kafka (--kafka HOST:PORT: import, produce, run, demo). demo and run serve
+the dashboard, /metrics and /health (--port). Several \`run --kafka\` workers with the same --group
+split the partitions between them (scale-out); a worker that dies is replaced by the others.
 
 Examples:
   npx flowmark generate --out data/      # users.csv, products.csv, events.jsonl
@@ -53,20 +50,8 @@ Examples:
   npx flowmark run --database-url postgres://flowmark@db:5432/shop --port 3000   # live, with the dashboard
   npx flowmark import --kafka 127.0.0.1:9092 --events data/events.jsonl   # into topics clicks, checkouts
   npx flowmark produce --kafka 127.0.0.1:9092 --rate 500   # the live website simulator into Kafka
+  npx flowmark run --kafka 127.0.0.1:9092 --group shop --database-url postgres://…   # one worker; start more
   npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from`;
-
-/**
- * The action of a command that is not built yet: says so, naming the issue that builds it
- * (#7 for any --kafka variant), and ends with {@link EXIT_NOT_BUILT}.
- */
-function notBuilt(command: string, defaultIssue: number): (options: Record<string, unknown>) => never {
-  return (options) => {
-    const issue = options.kafka !== undefined ? 7 : defaultIssue;
-    const message = `flowmark ${command} is not built yet (see issue #${issue})`;
-    process.stderr.write(`${message}\n`);
-    throw new CommanderError(EXIT_NOT_BUILT, 'flowmark.notBuilt', message);
-  };
-}
 
 /**
  * The action of a built command: a FlowmarkError (bad flag, missing file, …) is printed as one
@@ -94,20 +79,6 @@ function configured<F extends ConfigFlags>(
   run: (flags: F, config: FlowmarkConfig) => Promise<void>,
 ): (flags: F) => Promise<void> {
   return action<F>(command, (flags) => run(flags, loadConfig({ flags, env: process.env }).config));
-}
-
-/**
- * The hook of `run --kafka` and `demo --kafka` (Kafka configured by flag, variable or file): not
- * built yet (issue #7). Replace it by the Kafka job when it is wired.
- */
-function kafkaNotBuiltYet<F extends ConfigFlags>(
-  command: string,
-  run: (flags: F, config: FlowmarkConfig) => Promise<void>,
-): (flags: F, config: FlowmarkConfig) => Promise<void> {
-  return (flags, config) => {
-    if (config.kafka !== undefined) notBuilt(command, 7)({ kafka: config.kafka.bootstrap.join(',') });
-    return run(flags, config);
-  };
 }
 
 /** Adds the flags of the configuration keys and --config to a command. */
@@ -146,7 +117,7 @@ export function buildProgram(): Command {
     .option('--rate <events_per_s>', 'events per second the simulated website produces (default: 200)')
     .option('--users <n>', 'users of the simulated shop (default: 1000)')
     .option('--products <n>', 'products of the simulated shop (default: 200)');
-  withConfig(demo).action(configured<DemoFlags>('demo', kafkaNotBuiltYet('demo', runDemo)));
+  withConfig(demo).action(configured<DemoFlags>('demo', runDemo));
 
   program
     .command('generate')
@@ -198,7 +169,7 @@ export function buildProgram(): Command {
     .command('run')
     .description('run the pipeline alone: from the log (or Kafka) into the database, with the dashboard')
     .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0 (serves no dashboard)');
-  withConfig(run).action(configured<RunFlags>('run', kafkaNotBuiltYet('run', runRun)));
+  withConfig(run).action(configured<RunFlags>('run', runRun));
 
   const config = program
     .command('config')

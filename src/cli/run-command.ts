@@ -6,19 +6,15 @@
  * run again, it continues from its last checkpoint.
  */
 import { attributionOptions } from '../attribution/attribution-options.ts';
-import { parseBootstrap } from '../connectors/kafka/index.ts';
 import { systemClock } from '../engine/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { runAttribution } from './embedded-job.ts';
 import { openStores } from './job-stores.ts';
-import { DEFAULT_GROUP, runKafkaAttribution } from './kafka-job.ts';
+import { runKafkaAttribution } from './kafka-job.ts';
 
 /** run's own flags; the configuration's (`--data-dir`, `--lookback`, …) are in {@link ConfigFlags}. */
 export interface RunFlags extends ConfigFlags {
   drain?: boolean;
-  /** Read Kafka (`HOST:PORT[,HOST:PORT…]`) instead of the embedded log, as a member of `group`. */
-  kafka?: string;
-  group?: string;
 }
 
 /** Stops `controller` on the first Ctrl-C or SIGTERM; a second one exits at once. */
@@ -53,17 +49,17 @@ function serveOptions(config: FlowmarkConfig) {
  */
 export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfig({ flags }).config): Promise<void> {
   const attribution = attributionOptions({ ...config.attribution, provisional: flags.drain !== true });
-  const bootstrap = flags.kafka === undefined ? undefined : parseBootstrap(flags.kafka);
   const stores = await openStores(config);
   const controller = new AbortController();
   const release = stopOnSignals(controller, 'run');
   const started = performance.now();
   try {
-    if (bootstrap !== undefined) {
-      const group = flags.group ?? DEFAULT_GROUP;
+    const kafka = config.kafka;
+    if (kafka !== undefined) {
       const summary = await runKafkaAttribution(stores, {
-        bootstrap,
-        group,
+        bootstrap: kafka.bootstrap,
+        group: kafka.group,
+        topics: kafka.topics,
         attribution,
         clock: systemClock,
         drain: flags.drain === true,
@@ -74,7 +70,7 @@ export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfi
       });
       const seconds = (performance.now() - started) / 1000;
       process.stderr.write(
-        `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s from Kafka ${bootstrap.join(',')} (group ${group}, partitions ${summary.partitionsRun.join(', ') || 'none'} run here), ${summary.checkpoints} checkpoints → ${stores.where}\n`,
+        `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, partitions ${summary.partitionsRun.join(', ') || 'none'} run here), ${summary.checkpoints} checkpoints → ${stores.where}\n`,
       );
       return;
     }
