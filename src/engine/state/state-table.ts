@@ -45,8 +45,10 @@ export class StateTable<V> {
    */
   #changed: Entry<V>[] = [];
   #epoch = 1;
-  /** Entries created and removed within this epoch: only those can give a key a second dead entry. */
+  /** Entries created and removed (one by one) within this epoch: see `takeChanges`. */
   #newbornDeaths = 0;
+  /** Whole-table drops (end of input) in this epoch. */
+  #drops = 0;
   #expiryHeap: MinHeap<string> | undefined;
   #bytesPerEntry = 0;
   #bytesSampledAtSize = -1;
@@ -94,7 +96,7 @@ export class StateTable<V> {
   set(key: string, value: V, eventTimeMs?: number): void {
     let e = this.#entry(key);
     if (e === undefined) {
-      e = { k: key, v: value, exp: Number.NaN, mark: 0, born: this.#epoch, dead: false };
+      e = { k: key, v: value, exp: Number.NaN, mark: 0, born: this.#epoch, gone: LIVE };
       this.#data.set(key, e);
       this.#lastEntry = e;
     } else e.v = value;
@@ -133,9 +135,11 @@ export class StateTable<V> {
   }
 
   /** Records the removal of `e` (already out of the map) as a change. */
-  #remove(e: Entry<V>): void {
-    e.dead = true;
-    if (e.born === this.#epoch) this.#newbornDeaths++;
+  #remove(e: Entry<V>, how: typeof REMOVED | typeof DROPPED = REMOVED): void {
+    e.gone = how;
+    // A removal is reported without its value: do not hold the value until the next snapshot.
+    e.v = undefined as V;
+    if (how === REMOVED && e.born === this.#epoch) this.#newbornDeaths++;
     if (e.mark !== this.#epoch) {
       e.mark = this.#epoch;
       this.#changed.push(e);
@@ -167,10 +171,11 @@ export class StateTable<V> {
       for (const [key, e] of this.#data) {
         if (Number.isNaN(e.exp)) kept.set(key, e);
         else {
-          this.#remove(e);
+          this.#remove(e, DROPPED);
           dropped.push(key);
         }
       }
+      this.#drops++;
       this.#data = kept;
       heap.clear();
       return dropped;
@@ -195,41 +200,47 @@ export class StateTable<V> {
   takeChanges(): TableChange<V>[] {
     const out: TableChange<V>[] = [];
     const taken: Entry<V>[] = [];
-    // A key deleted, written again and deleted again within one epoch has two dead entries, the
-    // second created in this epoch. Only the keys of such entries need a set to be reported once
-    // (not every deleted key: at the end of a replay that is all of them).
-    let reborn: Set<string> | undefined;
+    const epoch = this.#epoch;
+    // A key can have several removed entries in one epoch (deleted, written again, deleted again).
+    // Every removed entry but the first of its key was created in this epoch, so sets of keys are
+    // needed only when such an entry was removed, or to match the entries dropped at the end of
+    // input against those removed one by one — not for every deleted key (at the end of a replay
+    // that is all of them).
+    let removed: Set<string> | undefined;
     let reported: Set<string> | undefined;
-    if (this.#newbornDeaths > 0) {
-      reborn = new Set();
-      reported = new Set();
-      for (const e of this.#changed) if (e.dead && e.born === this.#epoch) reborn.add(e.k);
+    if (this.#drops > 1) reported = new Set();
+    else if (this.#newbornDeaths > 0 || this.#drops === 1) {
+      removed = new Set();
+      for (const e of this.#changed) if (e.gone === REMOVED) removed.add(e.k);
+      if (this.#newbornDeaths > 0) reported = new Set();
     }
     for (const e of this.#changed) {
-      if (!e.dead) {
+      if (e.gone === LIVE) {
         out.push([e.k, e.v]);
         taken.push(e);
         continue;
       }
-      // A deleted key written again: its live entry is in the list too (or, if restored meanwhile,
-      // reported here once).
+      // A removed key written again: its live entry is in the list too (or, if restored
+      // meanwhile, reported here once).
       const live = this.#data.get(e.k);
       if (live !== undefined) {
-        if (live.mark === this.#epoch) continue;
-        live.mark = this.#epoch;
+        if (live.mark === epoch) continue;
+        live.mark = epoch;
         out.push([e.k, live.v]);
         taken.push(live);
         continue;
       }
-      if (reborn?.has(e.k)) {
-        if (reported?.has(e.k)) continue;
-        reported?.add(e.k);
+      if (e.gone === DROPPED && removed?.has(e.k)) continue; // its removal is reported
+      if (reported !== undefined && (e.gone === REMOVED || this.#drops > 1)) {
+        if (reported.has(e.k)) continue;
+        reported.add(e.k);
       }
       out.push([e.k, undefined]);
     }
     this.#changed = [];
     this.#epoch++;
     this.#newbornDeaths = 0;
+    this.#drops = 0;
     this.#taken = taken;
     this.#takenAt = 0;
     return out;
@@ -243,8 +254,8 @@ export class StateTable<V> {
   /** Loads an entry from a snapshot: not a change. The TTL is re-armed from `expiresAtMs`. */
   restoreEntry(key: string, value: V, expiresAtMs?: number): void {
     const old = this.#data.get(key);
-    if (old !== undefined) old.dead = true;
-    this.#data.set(key, { k: key, v: value, exp: expiresAtMs ?? Number.NaN, mark: 0, born: this.#epoch, dead: false });
+    if (old !== undefined) old.gone = REMOVED;
+    this.#data.set(key, { k: key, v: value, exp: expiresAtMs ?? Number.NaN, mark: 0, born: this.#epoch, gone: LIVE });
     this.#forgetLast();
     if (expiresAtMs !== undefined) this.#expiryHeap?.push(expiresAtMs, key);
   }
@@ -254,7 +265,7 @@ export class StateTable<V> {
     // The runtime asks for the live keys of `takeChanges`, in order: answer from the entry in hand.
     const next = this.#taken[this.#takenAt];
     let exp: number | undefined;
-    if (next !== undefined && next.k === key && !next.dead) {
+    if (next !== undefined && next.k === key && next.gone === LIVE) {
       this.#takenAt++;
       exp = next.exp;
     } else exp = this.#data.get(key)?.exp;
@@ -290,9 +301,15 @@ interface Entry<V> {
   mark: number;
   /** The epoch in which the entry was created (or restored). */
   born: number;
-  /** Removed from the table (deleted or expired): a change list reports its key as deleted. */
-  dead: boolean;
+  /** Live, or out of the table: a change list reports its key as deleted. */
+  gone: typeof LIVE | typeof REMOVED | typeof DROPPED;
 }
+
+const LIVE = 0;
+/** Deleted, expired or replaced by a restore, one key at a time. */
+const REMOVED = 1;
+/** Dropped with every other entry with a time-to-live at the end of input. */
+const DROPPED = 2;
 
 /** Granularity of the TTL index (the exact expiry is still honoured to the millisecond). */
 const TTL_BUCKET_MS = 1000;

@@ -190,5 +190,39 @@ test('property: takeChanges reports each changed key once with its current value
       }
       check();
     }),
+    { numRuns: 500 },
   );
+});
+
+test('a key dropped at the end of input twice in one epoch (written again in between) is one deletion', () => {
+  const t = new StateTable<number>('t', { ttlMs: 10 });
+  t.set('a', 1, 0);
+  t.set('b', 1, 0);
+  t.takeChanges();
+  t.delete('b');
+  t.set('b', 2, 5);
+  t.expire(Number.POSITIVE_INFINITY);
+  t.set('a', 3, 20);
+  t.expire(Number.POSITIVE_INFINITY);
+  assert.deepEqual(
+    t.takeChanges().sort((x, y) => (x[0] < y[0] ? -1 : 1)),
+    [
+      ['a', undefined],
+      ['b', undefined],
+    ],
+  );
+});
+
+test('a key deleted, written again and dropped at the end of input is one deletion', () => {
+  const t = new StateTable<number>('t', { ttlMs: 10 });
+  t.set('b', 1, 0);
+  t.takeChanges();
+  t.delete('b');
+  t.set('b', 2, 5);
+  t.set('c', 2, 5);
+  t.expire(Number.POSITIVE_INFINITY);
+  assert.deepEqual(t.takeChanges(), [
+    ['b', undefined],
+    ['c', undefined],
+  ]);
 });
