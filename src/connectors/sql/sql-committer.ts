@@ -163,7 +163,7 @@ export class SqlCommitter implements CheckpointCommitter {
       }
       return { table, rows };
     });
-    const state = stateDocuments(checkpoint.snapshot.entries, this.#batchRows);
+    const state = stateBatches(checkpoint.snapshot.entries, this.#batchRows);
     const meta = JSON.stringify(checkpoint.snapshot.meta, replaceInfinity);
     const { checkpoints, state: stateTable } = this.#t;
     try {
@@ -186,23 +186,28 @@ export class SqlCommitter implements CheckpointCommitter {
         if (checkpoint.snapshot.kind === 'full') {
           await tx.query(`DELETE FROM ${stateTable} WHERE job = $1`, [this.#job]);
         }
-        for (const { keys, values } of state.upserts) {
-          // Keys and values in two documents zipped by position: `->>` de-escapes the whole
-          // element it reads, and a value may hold \u0000, which text cannot.
+        for (const b of state.upserts) {
+          // Keys, values and expiries in three documents zipped by position; node and table are
+          // the same for the whole batch. MERGE, not INSERT … ON CONFLICT: its speculative
+          // insertion cost about twice as much per row, and no other writer can race us here
+          // (the fencing UPDATE above holds the job's checkpoint row until COMMIT).
           await tx.query(
-            `INSERT INTO ${stateTable} (job, node, tbl, key, value, expires_at_ms)
-             SELECT $1, u.k->>0, u.k->>1, u.k->>2, u.v, (u.k->>3)::double precision
-             FROM ROWS FROM (json_array_elements($2::json), json_array_elements($3::json)) AS u(k, v)
-             ON CONFLICT (job, node, tbl, key) DO UPDATE SET value = EXCLUDED.value, expires_at_ms = EXCLUDED.expires_at_ms`,
-            [this.#job, keys, values],
+            `MERGE INTO ${stateTable} AS s
+             USING (SELECT u.k, u.v, u.e::double precision AS e
+                    FROM ROWS FROM (json_array_elements_text($4::json), json_array_elements($5::json),
+                                    json_array_elements_text($6::json)) AS u(k, v, e)) AS u
+             ON s.job = $1 AND s.node = $2 AND s.tbl = $3 AND s.key = u.k
+             WHEN MATCHED THEN UPDATE SET value = u.v, expires_at_ms = u.e
+             WHEN NOT MATCHED THEN INSERT (job, node, tbl, key, value, expires_at_ms) VALUES ($1, $2, $3, u.k, u.v, u.e)`,
+            [this.#job, b.node, b.table, b.keys, b.values, b.expiries],
           );
         }
-        for (const doc of state.deletes) {
+        for (const b of state.deletes) {
           // One index look-up per deleted key, whatever the size of the table.
           await tx.query(
-            `DELETE FROM ${stateTable} AS s USING json_array_elements($2::json) AS x
-             WHERE s.job = $1 AND s.node = x->>0 AND s.tbl = x->>1 AND s.key = x->>2`,
-            [this.#job, doc],
+            `DELETE FROM ${stateTable} AS s USING json_array_elements_text($4::json) AS k(key)
+             WHERE s.job = $1 AND s.node = $2 AND s.tbl = $3 AND s.key = k.key`,
+            [this.#job, b.node, b.table, b.keys],
           );
         }
       });
@@ -257,67 +262,99 @@ export class SqlCommitter implements CheckpointCommitter {
   }
 }
 
-/**
- * The delta as JSON documents of at most `batchRows` entries each — upserts as
- * `[[node, table, key, expiresAtMs], …]` with their values `[value, …]`, deletions as
- * `[[node, table, key], …]` — the last change per (node, table, key) winning. One JSON text per statement costs far less than text
- * arrays: no per-element escaping in the driver, and the values are spliced in as the JSON text
- * they already are (frozen at the cut). Keys are made well-formed (a lone surrogate becomes U+FFFD,
- * as the driver's UTF-8 encoding did): `->>` refuses a lone surrogate escape.
- */
-function stateDocuments(
-  entries: readonly SnapshotEntry[],
-  batchRows: number,
-): { upserts: Array<{ keys: string; values: string }>; deletes: string[] } {
-  // A snapshot from the runtime holds each key once; anything else is de-duplicated, last wins.
-  const last = new Map<string, number>();
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i] as SnapshotEntry;
-    last.set(`${e.node}\u0000${e.table}\u0000${e.key}`, i);
-  }
-  const unique = last.size === entries.length;
-  const upsertKeys = new JsonBatches(batchRows);
-  const upsertValues = new JsonBatches(batchRows);
-  const deletes = new JsonBatches(batchRows);
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i] as SnapshotEntry;
-    if (!unique && last.get(`${e.node}\u0000${e.table}\u0000${e.key}`) !== i) continue;
-    const head = `[${JSON.stringify(e.node)},${JSON.stringify(e.table)},${JSON.stringify(wellFormed(encodeStateKey(e.key)))}`;
-    // `json` first: reading `value` of a frozen entry parses it back.
-    const json = e.json ?? (e.value === undefined ? undefined : stateValueJson(e.node, e.table, e.key, e.value));
-    if (json === undefined) deletes.add(`${head}]`);
-    else {
-      upsertKeys.add(`${head},${e.expiresAtMs === undefined ? 'null' : JSON.stringify(e.expiresAtMs)}]`);
-      upsertValues.add(json);
-    }
-  }
-  const values = upsertValues.done();
-  return {
-    upserts: upsertKeys.done().map((keys, i) => ({ keys, values: values[i] as string })),
-    deletes: deletes.done(),
-  };
+/** One statement's worth of state changes of one (node, table), as JSON text documents. */
+interface StateBatch {
+  node: string;
+  table: string;
+  /** `["key", …]` */
+  keys: string;
+  /** Upserts only: `[value, …]` — each value the JSON text frozen at the cut. */
+  values: string;
+  /** Upserts only: `[expiresAtMs | null, …]` */
+  expiries: string;
 }
 
-/** JSON arrays of at most `size` elements each, built as text. */
-class JsonBatches {
-  readonly #size: number;
-  readonly #docs: string[] = [];
-  #parts: string[] = [];
-  constructor(size: number) {
-    this.#size = size;
+/** The changes of one (node, table) being gathered. */
+class TableDelta {
+  readonly node: string;
+  readonly table: string;
+  /** Key → index of its last change in `entries` (the last change wins). */
+  readonly last = new Map<string, number>();
+  constructor(node: string, table: string) {
+    this.node = node;
+    this.table = table;
   }
-  add(elementJson: string): void {
-    this.#parts.push(elementJson);
-    if (this.#parts.length === this.#size) this.#flush();
+}
+
+/**
+ * The delta as statements' worth of JSON documents, per (node, table) and at most `batchRows`
+ * keys each — the last change per (node, table, key) winning. JSON text costs far less than text
+ * arrays: no per-element escaping in the driver, the values are spliced in as the JSON the
+ * runtime froze at the cut, and PostgreSQL parses each document once. Values have their own
+ * document and are read with `json_array_elements` (not de-escaped: a value may hold `\u0000`,
+ * which text cannot). Keys are made well-formed (a lone surrogate becomes U+FFFD, as the driver's
+ * UTF-8 encoding did): de-escaping refuses a lone surrogate escape.
+ */
+function stateBatches(
+  entries: readonly SnapshotEntry[],
+  batchRows: number,
+): { upserts: StateBatch[]; deletes: StateBatch[] } {
+  const tables = new Map<string, TableDelta>();
+  let current: TableDelta | undefined;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as SnapshotEntry;
+    // Entries of one table come together: look the table up only when it changes.
+    if (current === undefined || current.node !== e.node || current.table !== e.table) {
+      const id = `${e.node}\u0000${e.table}`;
+      current = tables.get(id);
+      if (current === undefined) tables.set(id, (current = new TableDelta(e.node, e.table)));
+    }
+    current.last.set(e.key, i);
   }
-  #flush(): void {
-    this.#docs.push(`[${this.#parts.join(',')}]`);
-    this.#parts = [];
+  const upserts: StateBatch[] = [];
+  const deletes: StateBatch[] = [];
+  for (const t of tables.values()) {
+    let upKeys: string[] = [];
+    let values: string[] = [];
+    let expiries: (number | null)[] = [];
+    let delKeys: string[] = [];
+    const flushUpserts = () => {
+      if (upKeys.length === 0) return;
+      upserts.push({
+        node: t.node,
+        table: t.table,
+        keys: JSON.stringify(upKeys),
+        values: `[${values.join(',')}]`,
+        expiries: JSON.stringify(expiries),
+      });
+      upKeys = [];
+      values = [];
+      expiries = [];
+    };
+    const flushDeletes = () => {
+      if (delKeys.length === 0) return;
+      deletes.push({ node: t.node, table: t.table, keys: JSON.stringify(delKeys), values: '[]', expiries: '[]' });
+      delKeys = [];
+    };
+    for (const i of t.last.values()) {
+      const e = entries[i] as SnapshotEntry;
+      const key = wellFormed(encodeStateKey(e.key));
+      // `json` first: reading `value` of a frozen entry parses it back.
+      const json = e.json ?? (e.value === undefined ? undefined : stateValueJson(e.node, e.table, e.key, e.value));
+      if (json === undefined) {
+        delKeys.push(key);
+        if (delKeys.length >= batchRows) flushDeletes();
+      } else {
+        upKeys.push(key);
+        values.push(json);
+        expiries.push(e.expiresAtMs ?? null);
+        if (upKeys.length >= batchRows) flushUpserts();
+      }
+    }
+    flushUpserts();
+    flushDeletes();
   }
-  done(): string[] {
-    if (this.#parts.length > 0) this.#flush();
-    return this.#docs;
-  }
+  return { upserts, deletes };
 }
 
 /** `String.prototype.isWellFormed`/`toWellFormed` (Node ≥ 20; not in this project's TS lib). */
