@@ -13,6 +13,7 @@ import { FlowmarkError, type Runtime, systemClock } from '../engine/index.ts';
 import { generateCatalog, LiveTraffic, type ShopCatalog } from '../generator/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { routeLine, runAttribution, TOPICS } from './embedded-job.ts';
+import { openJobDatabase } from './job-database.ts';
 import { type JobStores, openStores } from './job-stores.ts';
 import { runKafkaAttribution } from './kafka-job.ts';
 import { runProduce } from './produce-command.ts';
@@ -206,7 +207,7 @@ async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<v
     } finally {
       await admin.close();
     }
-    const stores = await openStores(config);
+    const stores = await openJobDatabase(config);
     try {
       await runKafkaAttribution(stores, {
         bootstrap: kafka.bootstrap,

@@ -9,6 +9,7 @@ import { attributionOptions } from '../attribution/attribution-options.ts';
 import { systemClock } from '../engine/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { runAttribution } from './embedded-job.ts';
+import { openJobDatabase } from './job-database.ts';
 import { openStores } from './job-stores.ts';
 import { runKafkaAttribution } from './kafka-job.ts';
 
@@ -49,44 +50,47 @@ function serveOptions(config: FlowmarkConfig) {
  */
 export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfig({ flags }).config): Promise<void> {
   const attribution = attributionOptions({ ...config.attribution, provisional: flags.drain !== true });
-  const stores = await openStores(config);
+  const drain = flags.drain === true;
+  const common = {
+    attribution,
+    clock: systemClock,
+    drain,
+    checkpointIntervalMs: config.checkpoint.intervalMs,
+    dimensions: config.dimensions,
+    // A drain is a batch that ends by itself: it serves nothing. A live run serves the dashboard.
+    ...(drain ? {} : { serve: serveOptions(config) }),
+  };
   const controller = new AbortController();
-  const release = stopOnSignals(controller, 'run');
   const started = performance.now();
-  try {
-    const kafka = config.kafka;
-    if (kafka !== undefined) {
-      const summary = await runKafkaAttribution(stores, {
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(2);
+  const kafka = config.kafka;
+  if (kafka !== undefined) {
+    // A Kafka worker has no log of its own: several workers may share a data dir.
+    const db = await openJobDatabase(config);
+    const release = stopOnSignals(controller, 'run');
+    try {
+      const s = await runKafkaAttribution(db, {
+        ...common,
         bootstrap: kafka.bootstrap,
         group: kafka.group,
         topics: kafka.topics,
-        attribution,
-        clock: systemClock,
-        drain: flags.drain === true,
         signal: controller.signal,
-        checkpointIntervalMs: config.checkpoint.intervalMs,
-        dimensions: config.dimensions,
-        ...(flags.drain === true ? {} : { serve: serveOptions(config) }),
       });
-      const seconds = (performance.now() - started) / 1000;
       process.stderr.write(
-        `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, partitions ${summary.partitionsRun.join(', ') || 'none'} run here), ${summary.checkpoints} checkpoints → ${stores.where}\n`,
+        `run: ${s.recordsRead} events in ${seconds()} s from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, partitions ${s.partitionsRun.join(', ') || 'none'} run here), ${s.checkpoints} checkpoints → ${db.where}\n`,
       );
-      return;
+    } finally {
+      release();
+      await db.close();
     }
-    const summary = await runAttribution(stores, {
-      attribution,
-      clock: systemClock,
-      drain: flags.drain === true,
-      signal: controller.signal,
-      checkpointIntervalMs: config.checkpoint.intervalMs,
-      dimensions: config.dimensions,
-      // A drain is a batch that ends by itself: it serves nothing. A live run serves the dashboard.
-      ...(flags.drain === true ? {} : { serve: serveOptions(config) }),
-    });
-    const seconds = (performance.now() - started) / 1000;
+    return;
+  }
+  const stores = await openStores(config);
+  const release = stopOnSignals(controller, 'run');
+  try {
+    const s = await runAttribution(stores, { ...common, signal: controller.signal });
     process.stderr.write(
-      `run: ${summary.recordsRead} events in ${seconds.toFixed(2)} s, ${summary.checkpoints} checkpoints (last #${summary.lastCheckpointId}) → ${stores.where}\n`,
+      `run: ${s.recordsRead} events in ${seconds()} s, ${s.checkpoints} checkpoints (last #${s.lastCheckpointId}) → ${stores.where}\n`,
     );
   } finally {
     release();

@@ -1,0 +1,110 @@
+/**
+ * Scale-out over a real broker (ARCHITECTURE §1, issue 7): three `flowmark run --kafka --drain`
+ * workers in one consumer group, one killed with SIGKILL in the middle of its partitions' input,
+ * one more added later. The tables must equal those of a single worker, each checkout once.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { runKafkaAttribution } from '../../src/cli/kafka-job.ts';
+import { reviveInfinity, type SnapshotMeta, systemClock } from '../../src/engine/index.ts';
+import { generateShop, loadTopics, shopDatabase, uniqueName } from '../cli/kafka-job-fixtures.ts';
+import { jobEnv, resultTables, startFlowmark } from '../connectors/postgres/pg-job-fixtures.ts';
+import { requireService } from '../support/services.ts';
+
+test('3 workers, one SIGKILLed mid-stream and one added later: the tables equal one worker’s, each checkout once', async (t) => {
+  const kafka = requireService(t, 'kafka', 'FLOWMARK_TEST_KAFKA');
+  const pg = requireService(t, 'postgres', 'FLOWMARK_TEST_PG_URL');
+  if (kafka === undefined || pg === undefined) return;
+  const shop = generateShop(t, [
+    ...['--events', '60000', '--users', '400', '--products', '60', '--rate', '100'],
+    ...['--disorder', '0.05', '--max-disorder', '5s', '--duplicates', '0.01', '--malformed', '0.005'],
+  ]);
+  const topics = await loadTopics(t, kafka, shop.lines, { partitions: 4 });
+
+  // The reference: one worker owns every partition.
+  const one = await shopDatabase(t, pg, shop);
+  await runKafkaAttribution(one, {
+    bootstrap: [kafka],
+    group: uniqueName('g1'),
+    topics,
+    attribution: attributionOptions({ provisional: false }),
+    clock: systemClock,
+    drain: true,
+    onPartition: () => {},
+  });
+
+  const many = await shopDatabase(t, pg, shop);
+  const group = uniqueName('g3');
+  const env = jobEnv(pg, many.schema, {
+    FLOWMARK_KAFKA_BOOTSTRAP: kafka,
+    FLOWMARK_KAFKA_GROUP: group,
+    FLOWMARK_KAFKA_TOPICS_CLICKS: topics.clicks,
+    FLOWMARK_KAFKA_TOPICS_CHECKOUTS: topics.checkouts,
+    FLOWMARK_DATA_DIR: shop.dir,
+  });
+  const start = () => startFlowmark(['run', '--drain'], env);
+  const workers = [start(), start(), start()];
+  t.after(() => {
+    for (const w of workers) w.child.kill('SIGKILL');
+  });
+
+  // Kill a worker once one of its partitions has committed progress but is not final yet.
+  const owner = (p: number) => workers.findIndex((w) => w.output().includes(`partition ${p} started`));
+  let victim = -1;
+  let killedAt = '';
+  for (let i = 0; i < 2000 && victim < 0; i++) {
+    const { rows } = await many.db.query<{ job: string; meta: string | null }>(
+      `SELECT job, meta::text AS meta FROM ${many.schema}.checkpoints`,
+    );
+    for (const r of rows) {
+      if (r.meta === null) continue;
+      const meta = JSON.parse(r.meta, reviveInfinity) as SnapshotMeta;
+      const final = Object.values(meta.nodes).every((n) => n.inputWatermarksMs.every((w) => w === Infinity));
+      const read = Object.values(meta.sources).reduce(
+        (n, s) => n + Object.values(s.offsets).reduce((a, b) => a + b, 0),
+        0,
+      );
+      const p = Number(/p(\d+)$/.exec(r.job)?.[1]);
+      const w = owner(p);
+      if (!final && read > 0 && w >= 0 && workers[w]?.child.exitCode === null) {
+        victim = w;
+        killedAt = `${r.job} after ${read} records`;
+        break;
+      }
+    }
+    if (victim < 0) await sleep(20);
+  }
+  assert.ok(victim >= 0, 'a worker was caught in the middle of its input');
+  workers[victim]?.child.kill('SIGKILL');
+  await workers[victim]?.exited;
+  t.diagnostic(`SIGKILLed worker ${victim} holding ${killedAt}`);
+
+  await sleep(1000);
+  workers.push(start());
+  const results = await Promise.all(workers.map((w, i) => (i === victim ? undefined : w.exited)));
+  results.forEach((r, i) => {
+    if (r !== undefined) assert.deepEqual(r, { code: 0, signal: null }, `worker ${i}: ${workers[i]?.output()}`);
+  });
+
+  // Sorted whole lines: analytics rows of one window and value differ only by shard.
+  const sorted = (tables: Record<string, string[]>) =>
+    Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, [...v].sort()]));
+  const expected = sorted(await resultTables(one.db, one.schema));
+  const got = sorted(await resultTables(many.db, many.schema));
+  assert.ok((expected.attributed_checkouts?.length ?? 0) > 100, 'the data set has checkouts');
+  for (const table of Object.keys(expected)) {
+    const a = got[table] ?? [];
+    const b = expected[table] ?? [];
+    assert.equal(a.length, b.length, `${table}: ${a.length} rows, one worker wrote ${b.length}`);
+    const differ = a.filter((line, i) => line !== b[i]);
+    assert.deepEqual(differ.slice(0, 3), [], `${table}: ${differ.length} rows differ from one worker's`);
+  }
+  const { rows } = await many.db.query<{ n: string; distinct: string; final: string }>(
+    `SELECT count(*)::text AS n, count(DISTINCT checkout_id)::text AS distinct,
+            count(*) FILTER (WHERE is_final)::text AS final FROM ${many.schema}.attributed_checkouts`,
+  );
+  assert.equal(rows[0]?.n, rows[0]?.distinct);
+  assert.equal(rows[0]?.final, rows[0]?.n);
+});
