@@ -13,6 +13,7 @@ import { ceilingBenchmarks } from './ceiling-bench.ts';
 import { embeddedBenchmarks } from './embedded-bench.ts';
 import { engineBenchmarks } from './engine-bench.ts';
 import { httpBenchmarks } from './http-bench.ts';
+import { kafkaBenchmarks } from './kafka-bench.ts';
 import { latencyBenchmarks } from './latency-bench.ts';
 import { DEFAULT_CLICKS, NO_SERVER_MESSAGE, postgresBenchmarks } from './postgres-bench.ts';
 import { replayBenchmarks } from './replay-bench.ts';
@@ -33,6 +34,13 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
       rounds: values.reps === undefined ? 2 : count('reps', values.reps),
     }),
   latency: () => latencyBenchmarks(latencyOptions()), // options checked before anything runs
+  kafka: (events) =>
+    kafkaBenchmarks({
+      events: eventsGiven ? events : 500_000,
+      databaseUrl,
+      kafka: values.kafka,
+      ...(values['cpu-prof-dir'] === undefined ? {} : { cpuProfDir: values['cpu-prof-dir'] }),
+    }),
 };
 
 const { values, positionals } = parseArgs({
@@ -51,6 +59,8 @@ const { values, positionals } = parseArgs({
     'knee-seconds': { type: 'string', default: '10' },
     'knee-budget': { type: 'string', default: '120' },
     'checkpoint-interval': { type: 'string', default: '250' },
+    kafka: { type: 'string' },
+    'cpu-prof-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -92,6 +102,15 @@ if (values.help) {
             checkout; the knee (p99 > 1 s) searched in steps of --knee-seconds (default 10) within
             --knee-budget seconds per database (default 120; 0: none); --checkpoint-interval ms
             (default 250, flowmark run's)
+    kafka   end to end over Apache Kafka: the events imported once into two topics of 4 partitions
+            keyed by user_id (flowmark import --kafka), then side by side: the client's raw consume
+            (KafkaSource.standalone, all partitions, no processing; the reference), flowmark run
+            --kafka --drain as 1 worker and as 2 worker processes in one group (fresh group and
+            schema each): events/s, rows/s, 1 worker / raw, the scaling 2 / 1, and a check that 1
+            and 2 workers wrote the same attributed_checkouts. A private broker (scripts/kafka.sh,
+            free ports, stopped at the end) unless --kafka HOST:PORT; PostgreSQL from --database-url
+            or $FLOWMARK_TEST_PG_URL (skipped without). --events, default 500 k; --cpu-prof-dir DIR:
+            one more 1-worker run under node --cpu-prof, untimed
     http    the HTTP server: node:http (shipped) vs Fastify with the same handlers, req/s and p99 of
             GET /metrics and GET /api/summary (32 keep-alive connections from a worker thread)`);
   process.exit(0);
