@@ -56,6 +56,16 @@ export interface Dimensions {
 }
 
 /**
+ * When the input is split by partition among jobs (Kafka workers), the partition this job reads
+ * and where a producer keyed by user id puts a user: an event found elsewhere would be attributed
+ * without the clicks or checkouts of its user, so it becomes a dead letter (`misplaced`) instead.
+ */
+export interface Placement {
+  partition: number;
+  partitionOf(userId: string): number;
+}
+
+/**
  * @param shard names this job in `analytics_minute.shard` when several jobs split the input by
  *   partition (Kafka workers: `p<N>`); default {@link ALL_SHARDS}.
  */
@@ -65,6 +75,7 @@ export function buildAttributionPipeline(
   o: AttributionOptions,
   clock: Clock,
   shard: string = ALL_SHARDS,
+  placement?: Placement,
 ): Pipeline {
   const p = new Pipeline();
   const watermarks = { maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, idleTimeoutMs: o.idleTimeoutMs };
@@ -108,6 +119,29 @@ export function buildAttributionPipeline(
     invalidToDeadLetter('checkouts-invalid', k.invalid);
     clicks = c.out;
     checkouts = k.out;
+    if (placement !== undefined) {
+      const here = (userId: string) => placement.partitionOf(userId) === placement.partition;
+      const misplaced = (kind: string, userId: string, raw: string) =>
+        deadLetter(
+          `${kind}s`,
+          'misplaced',
+          raw,
+          `${kind} of user ${userId} arrived in partition ${placement.partition}, but a producer keyed by user_id puts that user in partition ${placement.partitionOf(userId)}: it cannot meet the user's other events here (key the topic by user_id)`,
+          clock.nowMs(),
+        );
+      const clickOf = (e: AttributionInput) => (e.kind === 'click' ? e.click : undefined);
+      deadLetters.push(
+        clicks.flatMap('clicks-misplaced', (e) => {
+          const k = clickOf(e);
+          return k === undefined || here(k.userId) ? [] : [misplaced('click', k.userId, k.raw)];
+        }),
+        checkouts
+          .filter('checkouts-misplaced', (c) => !here(c.userId))
+          .map('checkouts-misplaced-dead', (c) => misplaced('checkout', c.userId, c.raw)),
+      );
+      clicks = clicks.filter('clicks-placed', (e) => e.kind !== 'click' || here(e.click.userId));
+      checkouts = checkouts.filter('checkouts-placed', (c) => here(c.userId));
+    }
   }
 
   // A checkout id seen again is a duplicate delivery: the first on-time arrival wins (§3.3).

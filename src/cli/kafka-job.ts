@@ -21,8 +21,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AttributionOptions } from '../attribution/attribution-options.ts';
 import { buildAttributionPipeline } from '../attribution/attribution-pipeline.ts';
+import { parseCheckout, parseClick } from '../attribution/events/index.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
-import { KafkaAdmin, KafkaWorker } from '../connectors/kafka/index.ts';
+import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../connectors/kafka/index.ts';
 import {
   checkDimensionTables,
   productsLookup,
@@ -35,6 +36,7 @@ import {
   type Clock,
   FlowmarkError,
   type HealthChange,
+  Rejected,
   Runtime,
   type RuntimeHealth,
   reviveInfinity,
@@ -79,28 +81,38 @@ export type PartitionEvent =
 export interface KafkaRunSummary {
   recordsRead: number;
   checkpoints: number;
-  /** The partitions this worker ran at some point. */
+  /** The partitions this worker ran at some point (−1: the one job over all partitions). */
   partitionsRun: number[];
+  /** Whether the topics were found co-partitioned by user id (one job per partition). */
+  keyedByUser: boolean;
 }
 
 /** The checkpoint row (job name) of one partition's job. */
 export function partitionJobName(group: string, partition: number): string {
-  return `kafka:${group}:p${partition}`;
+  return partition < 0 ? `kafka:${group}:all` : `kafka:${group}:p${partition}`;
 }
 
 interface PartitionJob {
+  /** The partition number; {@link ALL} for the one job over every partition of unkeyed topics. */
   partition: number;
   runtime: Runtime;
   controller: AbortController;
-  /** Settles when the job's runtime has returned (never rejects: failures are kept in `failure`). */
+  /** Settles when the job's runtime has returned (never rejects: failures go to `fail`). */
   done: Promise<void>;
   finished: boolean;
 }
 
+/** The `partition` of the single job that reads topics not keyed by user id. */
+const ALL = -1;
+
 /**
  * Runs this worker until the signal (live) or until every partition is final (drain).
- * Checks before anything is read: both topics exist with the same partition count, and the
- * dimension tables are readable.
+ * Checks before anything is read: both topics exist, whether they are co-partitioned by user id
+ * (same partition count, and the first records of every partition are where the Java client's
+ * partitioner puts their `user_id`), and that the dimension tables are readable. Topics that are
+ * not co-partitioned (the reference pipelines' producers write no key) are read by ONE job over
+ * all their partitions: a second worker of the group takes that job over (epoch fencing) rather
+ * than sharing it, so results are never wrong, but there is no scale-out (docs/operations.md).
  */
 export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
@@ -108,7 +120,8 @@ export async function runKafkaAttribution(
 ): Promise<KafkaRunSummary> {
   const group = o.group ?? DEFAULT_GROUP;
   const topics = o.topics ?? TOPICS;
-  const partitions = await checkCoPartitioned(o.bootstrap, topics);
+  const counts = await topicPartitions(o.bootstrap, topics);
+  const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const given = o.dimensions ?? { users: {}, products: {} };
   const dims = {
     ...given,
@@ -127,7 +140,7 @@ export async function runKafkaAttribution(
   const onPartition = o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e));
 
   const jobs = new Map<number, PartitionJob>();
-  const summary: KafkaRunSummary = { recordsRead: 0, checkpoints: 0, partitionsRun: [] };
+  const summary: KafkaRunSummary = { recordsRead: 0, checkpoints: 0, partitionsRun: [], keyedByUser: placement.keyed };
   let failure: unknown;
   const stopAll = new AbortController();
   const fail = (err: unknown) => {
@@ -135,12 +148,16 @@ export async function runKafkaAttribution(
     stopAll.abort();
   };
 
-  const startJob = (worker: KafkaWorker, p: number): PartitionJob => {
-    const sources = {
-      clicks: worker.source(topics.clicks, { partitions: [p], endAtOpen: o.drain }),
-      checkouts: worker.source(topics.checkouts, { partitions: [p], endAtOpen: o.drain }),
-    };
-    const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock, `p${p}`);
+  const startJob = (p: number, sources: { clicks: KafkaSource; checkouts: KafkaSource }): PartitionJob => {
+    const pipeline = buildAttributionPipeline(
+      sources,
+      lookups,
+      o.attribution,
+      o.clock,
+      p === ALL ? 'all' : `p${p}`,
+      // Every event of a partition job is checked to belong there (the start only samples).
+      p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
+    );
     const committer = new SqlCommitter(stores.db, {
       schema: stores.schema,
       job: partitionJobName(group, p),
@@ -172,9 +189,11 @@ export async function runKafkaAttribution(
           });
         },
         (err: unknown) => {
-          // Another worker took this partition and restored it: ours must not (and cannot) commit.
           if (err instanceof FlowmarkError && err.code === 'FM_FENCED') {
             onPartition({ kind: 'stopped', partition: p, reason: 'taken-over' });
+            // A partition moves by the group's decision; the single job of unkeyed topics moves
+            // only when another worker started: this one must stop, and say why.
+            if (p === ALL) fail(unkeyedTakenOver(group, topics, placement.why));
             return;
           }
           fail(err);
@@ -193,13 +212,18 @@ export async function runKafkaAttribution(
   let worker: KafkaWorker | undefined;
   const apply = (assigned: readonly number[]) => {
     applying = applying.then(async () => {
-      if (worker === undefined || stopAll.signal.aborted) return;
+      const w = worker;
+      if (w === undefined || stopAll.signal.aborted) return;
       const keep = new Set(assigned);
       const leaving = [...jobs.values()].filter((j) => !keep.has(j.partition));
       for (const j of leaving) j.controller.abort();
       await Promise.all(leaving.map((j) => j.done));
       for (const j of leaving) jobs.delete(j.partition);
-      for (const p of assigned) if (!jobs.has(p)) jobs.set(p, startJob(worker, p));
+      for (const p of assigned) {
+        if (jobs.has(p)) continue;
+        const source = (topic: string) => w.source(topic, { partitions: [p], endAtOpen: o.drain });
+        jobs.set(p, startJob(p, { clicks: source(topics.clicks), checkouts: source(topics.checkouts) }));
+      }
     }, fail);
   };
 
@@ -210,13 +234,34 @@ export async function runKafkaAttribution(
   const view = combinedRuntime(() => [...jobs.values()].map((j) => j.runtime));
   o.onRuntime?.(view);
   try {
-    worker = new KafkaWorker({
-      bootstrap: o.bootstrap,
-      groupId: group,
-      topics: [topics.clicks, topics.checkouts],
-      onAssignment: apply,
-    });
-    await worker.start();
+    if (placement.keyed) {
+      worker = new KafkaWorker({
+        bootstrap: o.bootstrap,
+        groupId: group,
+        topics: [topics.clicks, topics.checkouts],
+        onAssignment: apply,
+      });
+      await worker.start();
+    } else {
+      process.stderr.write(
+        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; more workers of group ${group} would take it over, not share it. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
+      );
+      const source = (topic: string, n: number) =>
+        KafkaSource.standalone({
+          bootstrap: o.bootstrap,
+          topic,
+          partitions: Array.from({ length: n }, (_, i) => i),
+          endAtOpen: o.drain,
+          groupId: group,
+        });
+      jobs.set(
+        ALL,
+        startJob(ALL, {
+          clicks: source(topics.clicks, counts.clicks),
+          checkouts: source(topics.checkouts, counts.checkouts),
+        }),
+      );
+    }
     if (o.serve !== undefined && metrics !== undefined) {
       monitor = createJobMonitor({ runtime: view, clock: o.clock, metrics, checkpointIntervalMs });
       server = await startHttpServer({
@@ -230,7 +275,10 @@ export async function runKafkaAttribution(
       o.serve.onServing?.(server.url);
     }
     while (!stopAll.signal.aborted) {
-      if (o.drain && (await allFinal(stores, group, partitions))) break;
+      if (o.drain) {
+        const done = placement.keyed ? await allFinal(stores, group, counts.clicks) : jobs.get(ALL)?.finished === true;
+        if (done) break;
+      }
       // A timer that keeps the process alive (the clock's may not): the jobs may all be waiting.
       await sleep(o.drain ? 250 : 500, undefined, { signal: stopAll.signal }).catch(() => {});
     }
@@ -248,8 +296,18 @@ export async function runKafkaAttribution(
   return summary;
 }
 
-/** Both topics exist with the same partition count (co-partitioned): returns that count. */
-async function checkCoPartitioned(bootstrap: string[], topics: { clicks: string; checkouts: string }): Promise<number> {
+function unkeyedTakenOver(group: string, topics: { clicks: string; checkouts: string }, why: string): FlowmarkError {
+  return new FlowmarkError(
+    'FM_FENCED',
+    `another worker of group ${group} took over: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${why}), so one worker reads them all. Its work since the last checkpoint is redone by the new worker; nothing is lost or doubled.`,
+  );
+}
+
+/** The partition counts of both topics; a missing topic fails the start, naming it. */
+async function topicPartitions(
+  bootstrap: string[],
+  topics: { clicks: string; checkouts: string },
+): Promise<{ clicks: number; checkouts: number }> {
   const admin = new KafkaAdmin({ bootstrap });
   let counts: Map<string, number | undefined>;
   try {
@@ -257,22 +315,72 @@ async function checkCoPartitioned(bootstrap: string[], topics: { clicks: string;
   } finally {
     await admin.close();
   }
-  const clicks = counts.get(topics.clicks);
-  const checkouts = counts.get(topics.checkouts);
   const missing = [topics.clicks, topics.checkouts].filter((t) => counts.get(t) === undefined);
   if (missing.length > 0) {
     throw new FlowmarkError(
       'FM_KAFKA_TOPIC_MISSING',
-      `topic${missing.length > 1 ? 's' : ''} ${missing.join(' and ')} not found on ${bootstrap.join(',')}: create them with \`flowmark import --kafka … --partitions N\` or \`flowmark produce --kafka …\` (both create ${topics.clicks} and ${topics.checkouts} with the same partition count)`,
+      `topic${missing.length > 1 ? 's' : ''} ${missing.join(' and ')} not found on ${bootstrap.join(',')}: create them with \`flowmark import --kafka … --partitions N\` or \`flowmark produce --kafka …\` (both create ${topics.clicks} and ${topics.checkouts} with the same partition count), or set kafka.topics.clicks / kafka.topics.checkouts to your topics' names`,
     );
   }
-  if (clicks !== checkouts) {
-    throw new FlowmarkError(
-      'FM_KAFKA_NOT_COPARTITIONED',
-      `${topics.clicks} has ${clicks} partitions and ${topics.checkouts} has ${checkouts}: attribution needs a user's clicks and checkouts in the same partition number, so both topics must have the same partition count and be keyed by user_id. Recreate one of them (or add partitions to the smaller one before any data is written).`,
-    );
+  return { clicks: counts.get(topics.clicks) as number, checkouts: counts.get(topics.checkouts) as number };
+}
+
+/** Records read from the start of every partition to check where producers put users. */
+export const KEY_CHECK_RECORDS_PER_PARTITION = 256;
+
+/**
+ * Are both topics co-partitioned by user id? Same partition count, and each of the first
+ * {@link KEY_CHECK_RECORDS_PER_PARTITION} records of every partition is where the Java client's
+ * partitioner puts its `user_id` (records the pipeline would refuse say nothing: they are dead
+ * letters in any partition). Empty topics count as keyed: flowmark's own producers key by user
+ * id. Past the sample, each partition job checks every event (`misplaced` dead letters).
+ */
+export async function checkKeyedByUser(
+  bootstrap: string[],
+  topics: { clicks: string; checkouts: string },
+  counts: { clicks: number; checkouts: number },
+): Promise<{ keyed: boolean; why: string }> {
+  if (counts.clicks !== counts.checkouts) {
+    return {
+      keyed: false,
+      why: `${topics.clicks} has ${counts.clicks} partitions and ${topics.checkouts} has ${counts.checkouts}`,
+    };
   }
-  return clicks as number;
+  const n = counts.clicks;
+  for (const topic of [topics.clicks, topics.checkouts]) {
+    const source = KafkaSource.standalone({
+      bootstrap,
+      topic,
+      partitions: Array.from({ length: n }, (_, i) => i),
+      endAtOpen: true,
+    });
+    try {
+      await source.open();
+      // The read schedule's first round holds the first 256 offsets of every partition.
+      for (let read = 0; read < n * KEY_CHECK_RECORDS_PER_PARTITION; ) {
+        const { records, ended } = await source.poll(4096);
+        for (const r of records) {
+          if (r.offset >= KEY_CHECK_RECORDS_PER_PARTITION) continue;
+          // Only events the pipeline accepts matter: the others are dead letters wherever they are.
+          const e = topic === topics.clicks ? parseClick(r.value) : parseCheckout(r.value);
+          if (e instanceof Rejected) continue;
+          const user = e.userId;
+          const expected = partitionForKey(user, n);
+          if (expected !== r.partition) {
+            return {
+              keyed: false,
+              why: `${topic} partition ${r.partition} offset ${r.offset} holds user ${JSON.stringify(user)}, which a producer keyed by user_id puts in partition ${expected}`,
+            };
+          }
+        }
+        read += records.length;
+        if (ended === true || records.length === 0) break;
+      }
+    } finally {
+      await source.close();
+    }
+  }
+  return { keyed: true, why: '' };
 }
 
 /**
@@ -309,5 +417,6 @@ function logPartition(group: string, e: PartitionEvent): void {
           : e.reason === 'finished'
             ? 'finished (all its input is final)'
             : 'stopped';
-  process.stderr.write(`flowmark: group ${group}: partition ${e.partition} ${what}\n`);
+  const which = e.partition === ALL ? 'the job over all partitions' : `partition ${e.partition}`;
+  process.stderr.write(`flowmark: group ${group}: ${which} ${what}\n`);
 }

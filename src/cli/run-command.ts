@@ -77,7 +77,7 @@ export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfi
         signal: controller.signal,
       });
       process.stderr.write(
-        `run: ${s.recordsRead} events in ${seconds()} s from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, partitions ${s.partitionsRun.join(', ') || 'none'} run here), ${s.checkpoints} checkpoints → ${db.where}\n`,
+        `run: ${s.recordsRead} events in ${seconds()} s from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, ${s.keyedByUser ? `partitions ${s.partitionsRun.join(', ') || 'none'} run here` : 'all partitions as one job: the topics are not keyed by user_id'}), ${s.checkpoints} checkpoints → ${db.where}\n`,
       );
     } finally {
       release();

@@ -51,14 +51,21 @@ export function generateShop(t: TestContext, args: readonly string[]): Generated
 
 /**
  * Creates `<prefix>_clicks` and `<prefix>_checkouts` with `partitions` partitions and writes the
- * lines routed by type and keyed by user id; unroutable lines go to clicks (the pipeline turns
+ * lines routed by type and keyed by user id (unless `keyed: false`); unroutable lines go to clicks (the pipeline turns
  * them into dead letters). Also writes `extra` raw values into the clicks topic as they are.
  */
 export async function loadTopics(
   t: TestContext,
   bootstrap: string,
   lines: readonly string[],
-  o: { partitions: number; extra?: readonly string[] },
+  o: {
+    partitions: number;
+    checkoutPartitions?: number;
+    extra?: readonly string[];
+    keyed?: boolean;
+    /** Written last, with the given key (a key other than the user id puts it elsewhere). */
+    extraKeyed?: readonly { topic: 'clicks' | 'checkouts'; value: string; key: string }[];
+  },
 ): Promise<{ clicks: string; checkouts: string }> {
   const prefix = uniqueName('fm');
   const topics = { clicks: `${prefix}_clicks`, checkouts: `${prefix}_checkouts` };
@@ -66,7 +73,7 @@ export async function loadTopics(
   try {
     await admin.ensureTopics([
       { name: topics.clicks, partitions: o.partitions },
-      { name: topics.checkouts, partitions: o.partitions },
+      { name: topics.checkouts, partitions: o.checkoutPartitions ?? o.partitions },
     ]);
   } finally {
     await admin.close();
@@ -81,9 +88,15 @@ export async function loadTopics(
     for (const line of lines) {
       const r = routeLine(line);
       if ('reason' in r) producer.append(topics.clicks, line);
-      else producer.append(r.topic === 'clicks' ? topics.clicks : topics.checkouts, line, r.key);
+      else {
+        const topic = r.topic === 'clicks' ? topics.clicks : topics.checkouts;
+        // Unkeyed, as the reference pipelines' producers write.
+        if (o.keyed === false) producer.append(topic, line);
+        else producer.append(topic, line, r.key);
+      }
     }
     for (const raw of o.extra ?? []) producer.append(topics.clicks, raw);
+    for (const r of o.extraKeyed ?? []) producer.append(topics[r.topic], r.value, r.key);
     await producer.flush();
   } finally {
     await producer.close();
