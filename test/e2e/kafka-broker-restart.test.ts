@@ -1,0 +1,82 @@
+/**
+ * The broker goes away in the middle of a `flowmark run --kafka --drain` and comes back (issue 7):
+ * the run waits, reconnects, rejoins its group and completes with the same tables as a run that
+ * saw no outage. A private broker (scripts/kafka.sh, data kept across the restart).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { runKafkaAttribution } from '../../src/cli/kafka-job.ts';
+import { reviveInfinity, type SnapshotMeta, systemClock } from '../../src/engine/index.ts';
+import { generateShop, loadTopics, shopDatabase, uniqueName } from '../cli/kafka-job-fixtures.ts';
+import { freePortPair, privateBroker } from '../connectors/kafka/kafka-source-fixtures.ts';
+import { jobEnv, resultTables, startFlowmark } from '../connectors/postgres/pg-job-fixtures.ts';
+import { requireService } from '../support/services.ts';
+
+test('the broker restarted mid-run: the run completes by itself with the same tables', async (t) => {
+  // The shared broker only says that Kafka can run here; this test starts its own.
+  const kafka = requireService(t, 'kafka', 'FLOWMARK_TEST_KAFKA');
+  const pg = requireService(t, 'postgres', 'FLOWMARK_TEST_PG_URL');
+  if (kafka === undefined || pg === undefined) return;
+  const own = await privateBroker(t, await freePortPair());
+  const shop = generateShop(t, [
+    ...['--events', '40000', '--users', '300', '--products', '50', '--rate', '100'],
+    ...['--disorder', '0.05', '--max-disorder', '5s'],
+  ]);
+  const topics = await loadTopics(t, own.bootstrap, shop.lines, { partitions: 2 });
+
+  const reference = await shopDatabase(t, pg, shop);
+  await runKafkaAttribution(reference, {
+    bootstrap: [own.bootstrap],
+    group: uniqueName('ref'),
+    topics,
+    attribution: attributionOptions({ provisional: false }),
+    clock: systemClock,
+    drain: true,
+    onPartition: () => {},
+  });
+
+  const db = await shopDatabase(t, pg, shop);
+  const run = startFlowmark(
+    ['run', '--drain'],
+    jobEnv(pg, db.schema, {
+      FLOWMARK_KAFKA_BOOTSTRAP: own.bootstrap,
+      FLOWMARK_KAFKA_GROUP: uniqueName('g'),
+      FLOWMARK_KAFKA_TOPICS_CLICKS: topics.clicks,
+      FLOWMARK_KAFKA_TOPICS_CHECKOUTS: topics.checkouts,
+      FLOWMARK_DATA_DIR: shop.dir,
+    }),
+  );
+  t.after(() => run.child.kill('SIGKILL'));
+
+  // Stop the broker once a checkpoint has committed progress that is not final yet.
+  let caught = false;
+  for (let i = 0; i < 3000 && !caught && run.child.exitCode === null; i++) {
+    const { rows } = await db.db.query<{ meta: string | null }>(
+      `SELECT meta::text AS meta FROM ${db.schema}.checkpoints WHERE meta IS NOT NULL`,
+    );
+    caught = rows.some((r) => {
+      const meta = JSON.parse(r.meta as string, reviveInfinity) as SnapshotMeta;
+      const final = Object.values(meta.nodes).every((n) => n.inputWatermarksMs.every((w) => w === Infinity));
+      return !final && Object.values(meta.sources).some((s) => Object.values(s.offsets).some((o) => o > 0));
+    });
+    if (!caught) await sleep(10);
+  }
+  assert.ok(caught, `the run was caught in the middle of its input:\n${run.output()}`);
+  await own.stop();
+  await sleep(3000);
+  await own.start();
+
+  const exit = await run.exited;
+  assert.deepEqual(exit, { code: 0, signal: null }, run.output());
+  const sorted = (tables: Record<string, string[]>) =>
+    Object.fromEntries(Object.entries(tables).map(([k, v]) => [k, [...v].sort()]));
+  const expected = sorted(await resultTables(reference.db, reference.schema));
+  const got = sorted(await resultTables(db.db, db.schema));
+  assert.ok((expected.attributed_checkouts?.length ?? 0) > 100, 'the data set has checkouts');
+  for (const table of Object.keys(expected)) {
+    assert.equal(got[table]?.length, expected[table]?.length, `${table}: row count`);
+    assert.deepEqual(got[table], expected[table], `${table} differs`);
+  }
+});
