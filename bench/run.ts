@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- NAME…] [--json] [--events N] [--no-record]`
  * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`;
- * state: `[--clicks 1e6,1e7] [--reps N]`; scaling: `[--events N] [--reps ROUNDS]`)
+ * state: `[--clicks 1e6,1e7] [--reps N] [--state-parts memory,pglite]`; scaling: `[--events N] [--reps ROUNDS]`)
  *
  * Prints a table per benchmark (figures and ratios measured side by side in one run) and appends
  * them to docs/BENCHMARKS.md with the machine, the date and the command. With --json, prints one
@@ -27,7 +27,12 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   http: () => httpBenchmarks(),
   ceiling: (events) => ceilingBenchmarks(eventsGiven ? events : 2_000_000),
   embedded: (events) => embeddedBenchmarks({ events: eventsGiven ? events : 500_000, databaseUrl }),
-  state: () => stateBenchmarks({ clicks: clicksOr(DEFAULT_STATE_CLICKS), reps: count('reps', values.reps ?? '5') }),
+  state: () =>
+    stateBenchmarks({
+      clicks: clicksOr(DEFAULT_STATE_CLICKS),
+      reps: count('reps', values.reps ?? '5'),
+      parts: stateParts(),
+    }),
   scaling: (events) =>
     scalingBenchmarks({
       events: eventsGiven ? events : 300_000,
@@ -54,6 +59,7 @@ const { values, positionals } = parseArgs({
     clicks: { type: 'string' },
     reps: { type: 'string' },
     'restart-heap-mib': { type: 'string' },
+    'state-parts': { type: 'string', default: 'memory,pglite' },
     rates: { type: 'string', default: '1000,10000,50000' },
     seconds: { type: 'string', default: '20' },
     'knee-seconds': { type: 'string', default: '10' },
@@ -91,7 +97,8 @@ if (values.help) {
             process per size; --clicks, default 1e6,1e7); engine checkpoint duration and delta
             bytes for a fixed delta as the state grows; the postgres benchmark's fixed checkpoint
             into PGlite at 1e5 and each size; restart (Runtime.open) from PGlite at the largest
-            size (about 12 min with the defaults; --reps, default 5)
+            size (about 12 min with the defaults on a quiet machine; --reps, default 5;
+            --state-parts memory or pglite runs one half)
     scaling   the attribution pipeline in memory: events/s, peak heap and RSS as the distinct
             users, the lookback and the clicks per checkout grow (a child process per variant;
             --events per variant, default 300 k; --reps rounds, default 2, best events/s kept)
@@ -186,6 +193,19 @@ function latencyOptions() {
 }
 if (names.includes('latency')) latencyOptions();
 clicksOr([]); // a bad --clicks fails before anything runs
+
+/** `--state-parts memory,pglite` (both by default), or exit 2 naming the bad part. */
+function stateParts(): Array<'memory' | 'pglite'> {
+  const parts = values['state-parts'].split(',').map((p) => p.trim());
+  for (const p of parts) {
+    if (p !== 'memory' && p !== 'pglite') {
+      console.error(`--state-parts must be memory and/or pglite, got "${p}"`);
+      process.exit(2);
+    }
+  }
+  return parts as Array<'memory' | 'pglite'>;
+}
+stateParts();
 
 const all: BenchResult[] = [];
 for (const n of names) {

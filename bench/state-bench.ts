@@ -54,6 +54,8 @@ export interface StateBenchOptions {
   clicks: number[];
   /** Timed checkpoints per size (after one untimed warm-up). */
   reps: number;
+  /** Which parts to run: `memory` (1 + 2) and/or `pglite` (3 + 4). */
+  parts: ReadonlyArray<'memory' | 'pglite'>;
 }
 
 const LOG = (line: string) => process.stderr.write(`[state] ${line}\n`);
@@ -71,18 +73,22 @@ const preciseClock: Clock = {
 const MiB = 2 ** 20;
 
 export async function stateBenchmarks(o: StateBenchOptions): Promise<BenchResult[]> {
-  const memory: MemoryPoint[] = [];
-  for (const clicks of o.clicks) {
-    // About 500 B of heap per click today, plus room to collect garbage.
-    const heapMiB = Math.max(2048, Math.ceil((clicks * 1000) / MiB));
-    LOG(`memory: building ${fmt(clicks)} clicks of live state in a child process (--max-old-space-size=${heapMiB})…`);
-    const r = await runChild(['memory', String(clicks), String(o.reps)], heapMiB);
-    if ('error' in r) throw new Error(`state bench: the memory child for ${clicks} clicks failed: ${r.error}`);
-    memory.push(r as unknown as MemoryPoint);
-    LOG(`memory at ${fmt(clicks)} clicks: ${JSON.stringify(r)}`);
+  const results: BenchResult[] = [];
+  if (o.parts.includes('memory')) {
+    const memory: MemoryPoint[] = [];
+    for (const clicks of o.clicks) {
+      // About 500 B of heap per click today, plus room to collect garbage.
+      const heapMiB = Math.max(2048, Math.ceil((clicks * 1000) / MiB));
+      LOG(`memory: building ${fmt(clicks)} clicks of live state in a child process (--max-old-space-size=${heapMiB})…`);
+      const r = await runChild(['memory', String(clicks), String(o.reps)], heapMiB);
+      if ('error' in r) throw new Error(`state bench: the memory child for ${clicks} clicks failed: ${r.error}`);
+      memory.push(r as unknown as MemoryPoint);
+      LOG(`memory at ${fmt(clicks)} clicks: ${JSON.stringify(r)}`);
+    }
+    results.push(memoryResult(memory), engineCheckpointResult(memory));
   }
-  const pglite = await pgliteBenchmarks(o);
-  return [memoryResult(memory), engineCheckpointResult(memory), ...pglite];
+  if (o.parts.includes('pglite')) results.push(...(await pgliteBenchmarks(o)));
+  return results;
 }
 
 // ---- 1 + 2: live state in a child process ---------------------------------------------------
