@@ -96,6 +96,7 @@ interface PartitionJob {
   /** The partition number; {@link ALL} for the one job over every partition of unkeyed topics. */
   partition: number;
   runtime: Runtime;
+  sources: { clicks: KafkaSource; checkouts: KafkaSource };
   controller: AbortController;
   /** Settles when the job's runtime has returned (never rejects: failures go to `fail`). */
   done: Promise<void>;
@@ -172,7 +173,7 @@ export async function runKafkaAttribution(
       ...(metrics === undefined ? {} : { metrics }),
     });
     const controller = new AbortController();
-    const job: PartitionJob = { partition: p, runtime, controller, done: Promise.resolve(), finished: false };
+    const job: PartitionJob = { partition: p, runtime, sources, controller, done: Promise.resolve(), finished: false };
     if (!summary.partitionsRun.includes(p)) summary.partitionsRun.push(p);
     onPartition({ kind: 'started', partition: p });
     job.done = runtime
@@ -231,7 +232,22 @@ export async function runKafkaAttribution(
   let server: HttpServer | undefined;
   const onAbort = () => stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
-  const view = combinedRuntime(() => [...jobs.values()].map((j) => j.runtime));
+  const view = combinedRuntime(
+    () => [...jobs.values()].map((j) => j.runtime),
+    metrics === undefined
+      ? undefined
+      : {
+          registry: metrics,
+          clock: o.clock,
+          consumerLag: () => {
+            const lag = new Map<string, number>();
+            for (const j of jobs.values()) {
+              for (const [id, source] of Object.entries(j.sources)) lag.set(id, (lag.get(id) ?? 0) + source.lag());
+            }
+            return lag;
+          },
+        },
+  );
   o.onRuntime?.(view);
   try {
     if (placement.keyed) {

@@ -16,6 +16,8 @@ export type { IntervalJoinSpec } from './interval-join-types.ts';
 export type { LookupFn, LookupJoinSpec } from './lookup-types.ts';
 export {
   type CounterHook,
+  type EngineMetrics,
+  engineMetrics,
   type GaugeHook,
   type HistogramHook,
   type Labels,
