@@ -106,14 +106,18 @@ interface PartitionJob {
 /** The `partition` of the single job that reads topics not keyed by user id. */
 const ALL = -1;
 
+/** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
+export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
+
 /**
  * Runs this worker until the signal (live) or until every partition is final (drain).
  * Checks before anything is read: both topics exist, whether they are co-partitioned by user id
  * (same partition count, and the first records of every partition are where the Java client's
  * partitioner puts their `user_id`), and that the dimension tables are readable. Topics that are
  * not co-partitioned (the reference pipelines' producers write no key) are read by ONE job over
- * all their partitions: a second worker of the group takes that job over (epoch fencing) rather
- * than sharing it, so results are never wrong, but there is no scale-out (docs/operations.md).
+ * all their partitions: a second worker of the group is refused while the first is alive, and
+ * takes the job over (epoch fencing) when it is not, so results are never wrong, but there is no
+ * scale-out (docs/operations.md).
  */
 export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
@@ -259,8 +263,9 @@ export async function runKafkaAttribution(
       });
       await worker.start();
     } else {
+      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, checkpointIntervalMs);
       process.stderr.write(
-        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; more workers of group ${group} would take it over, not share it. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
+        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} is refused while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
       );
       const source = (topic: string, n: number) =>
         KafkaSource.standalone({
@@ -310,6 +315,32 @@ export async function runKafkaAttribution(
   }
   if (failure !== undefined) throw failure;
   return summary;
+}
+
+/**
+ * Unkeyed topics are read by one worker: a second one is refused while the first is alive (its
+ * job committed a checkpoint recently), and takes over when it is not (it died).
+ */
+async function refuseIfUnkeyedJobRuns(
+  stores: { db: SqlClient; schema: string },
+  group: string,
+  topics: { clicks: string; checkouts: string },
+  why: string,
+  checkpointIntervalMs: number,
+): Promise<void> {
+  const { rows } = await stores.db.query<{ age_ms: number | null; meta: string | null }>(
+    `SELECT (extract(epoch FROM now() - committed_at) * 1000)::float8 AS age_ms, meta::text AS meta
+       FROM ${qualified(stores.schema, 'checkpoints')} WHERE job = $1`,
+    [partitionJobName(group, ALL)],
+  );
+  const ageMs = rows[0]?.age_ms;
+  const aliveWithinMs = Math.max(UNKEYED_TAKEOVER_AFTER_MS, 4 * checkpointIntervalMs);
+  // A drained job that finished is not running, however recent its last checkpoint.
+  if (ageMs === null || ageMs === undefined || ageMs > aliveWithinMs || isFinal(rows[0]?.meta ?? null)) return;
+  throw new FlowmarkError(
+    'FM_KAFKA_NOT_COPARTITIONED',
+    `another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(ageMs / 1000).toFixed(1)} s ago): these topics are not co-partitioned by user_id (${why}), so one worker reads them all and a second one cannot share the work. Key both topics by user_id with the same partition count to run several workers, or start this one when the other has stopped (a worker silent for ${aliveWithinMs / 1000} s is taken over).`,
+  );
 }
 
 function unkeyedTakenOver(group: string, topics: { clicks: string; checkouts: string }, why: string): FlowmarkError {
@@ -413,13 +444,14 @@ async function allFinal(
     `SELECT job, meta::text AS meta FROM ${qualified(stores.schema, 'checkpoints')} WHERE job = ANY($1::text[])`,
     [names],
   );
-  if (rows.length < partitions) return false;
-  return rows.every((r) => {
-    if (r.meta === null) return false;
-    const meta = JSON.parse(r.meta, reviveInfinity) as SnapshotMeta;
-    // Every input of every step at +∞: the sources ended and everything downstream has fired.
-    return Object.values(meta.nodes).every((n) => n.inputWatermarksMs.every((w) => w === Number.POSITIVE_INFINITY));
-  });
+  return rows.length === partitions && rows.every((r) => isFinal(r.meta));
+}
+
+/** A checkpoint with every input of every step at +∞: the input ended and everything has fired. */
+function isFinal(metaText: string | null): boolean {
+  if (metaText === null) return false;
+  const meta = JSON.parse(metaText, reviveInfinity) as SnapshotMeta;
+  return Object.values(meta.nodes).every((n) => n.inputWatermarksMs.every((w) => w === Number.POSITIVE_INFINITY));
 }
 
 function logPartition(group: string, e: PartitionEvent): void {

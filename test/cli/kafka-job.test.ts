@@ -100,7 +100,7 @@ test('4 partitions → run --drain into PostgreSQL: the same checkouts, dead let
   );
 });
 
-test('unkeyed topics (as the reference producers write them) are read by one job over all partitions: the same rows as a replay', async (t) => {
+test('unkeyed topics (as the reference producers write them) are read by one job over all partitions: the same rows as a replay; a second worker is refused while one runs', async (t) => {
   const s = services(t);
   if (s === undefined) return;
   const shop = generateShop(t, ['--events', '6000', '--users', '100', '--products', '30', '--rate', '50']);
@@ -130,6 +130,44 @@ test('unkeyed topics (as the reference producers write them) are read by one job
     checkpoints.map((r) => r.job),
     [partitionJobName(group, -1)],
   );
+
+  // A live worker of these topics (provisional rows, no drain): while it runs, a second worker of
+  // the group is refused with a clear message; once it has stopped, a drain may run again.
+  const live = new AbortController();
+  const first = runKafkaAttribution(stores, {
+    bootstrap: [s.kafka],
+    group,
+    topics,
+    attribution: attributionOptions({ provisional: true }),
+    clock: systemClock,
+    drain: false,
+    signal: live.signal,
+    checkpointIntervalMs: 100,
+    onPartition: () => {},
+  });
+  for (let i = 0; i < 500; i++) {
+    const [row] = await q(
+      `SELECT extract(epoch FROM now() - committed_at) < 1 AS recent FROM ${stores.schema}.checkpoints`,
+    );
+    if (row?.recent === true) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await assert.rejects(
+    runKafkaAttribution(stores, {
+      bootstrap: [s.kafka],
+      group,
+      topics,
+      attribution: attributionOptions({ provisional: false }),
+      clock: systemClock,
+      drain: true,
+    }),
+    (err: Error & { code?: string }) =>
+      err.code === 'FM_KAFKA_NOT_COPARTITIONED' &&
+      /another worker of group .* is reading/.test(err.message) &&
+      /Key both topics by user_id/.test(err.message),
+  );
+  live.abort();
+  await first;
 });
 
 test('checkKeyedByUser: keyed topics pass; unkeyed ones are caught by the first misplaced user, named', async (t) => {
