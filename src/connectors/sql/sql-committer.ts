@@ -186,27 +186,27 @@ export class SqlCommitter implements CheckpointCommitter {
         if (checkpoint.snapshot.kind === 'full') {
           await tx.query(`DELETE FROM ${stateTable} WHERE job = $1`, [this.#job]);
         }
+        // Both statements have plans that do not depend on table statistics (PGlite never
+        // analyzes; a server may not have yet): the upsert goes through its arbiter index, the
+        // delete through the primary key with `key = ANY (…)`. A join with the state table (MERGE,
+        // DELETE … USING) was planned as a hash join over every row of the job's table when the
+        // statistics were missing: a cost that grows with the state.
         for (const b of state.upserts) {
           // Keys, values and expiries in three documents zipped by position; node and table are
-          // the same for the whole batch. MERGE, not INSERT … ON CONFLICT: its speculative
-          // insertion cost about twice as much per row, and no other writer can race us here
-          // (the fencing UPDATE above holds the job's checkpoint row until COMMIT).
+          // the same for the whole batch.
           await tx.query(
-            `MERGE INTO ${stateTable} AS s
-             USING (SELECT u.k, u.v, u.e::double precision AS e
-                    FROM ROWS FROM (json_array_elements_text($4::json), json_array_elements($5::json),
-                                    json_array_elements_text($6::json)) AS u(k, v, e)) AS u
-             ON s.job = $1 AND s.node = $2 AND s.tbl = $3 AND s.key = u.k
-             WHEN MATCHED THEN UPDATE SET value = u.v, expires_at_ms = u.e
-             WHEN NOT MATCHED THEN INSERT (job, node, tbl, key, value, expires_at_ms) VALUES ($1, $2, $3, u.k, u.v, u.e)`,
+            `INSERT INTO ${stateTable} (job, node, tbl, key, value, expires_at_ms)
+             SELECT $1, $2, $3, u.k, u.v, u.e::double precision
+             FROM ROWS FROM (json_array_elements_text($4::json), json_array_elements($5::json),
+                             json_array_elements_text($6::json)) AS u(k, v, e)
+             ON CONFLICT (job, node, tbl, key) DO UPDATE SET value = EXCLUDED.value, expires_at_ms = EXCLUDED.expires_at_ms`,
             [this.#job, b.node, b.table, b.keys, b.values, b.expiries],
           );
         }
         for (const b of state.deletes) {
-          // One index look-up per deleted key, whatever the size of the table.
           await tx.query(
-            `DELETE FROM ${stateTable} AS s USING json_array_elements_text($4::json) AS k(key)
-             WHERE s.job = $1 AND s.node = $2 AND s.tbl = $3 AND s.key = k.key`,
+            `DELETE FROM ${stateTable} WHERE job = $1 AND node = $2 AND tbl = $3
+             AND key = ANY (ARRAY(SELECT json_array_elements_text($4::json)))`,
             [this.#job, b.node, b.table, b.keys],
           );
         }
