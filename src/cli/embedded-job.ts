@@ -5,7 +5,7 @@
  * and `demo` run the pipeline. Only the CLI wires concrete connectors (ARCHITECTURE §2).
  */
 import type { AttributionOptions } from '../attribution/attribution-options.ts';
-import { buildAttributionPipeline, SINK } from '../attribution/attribution-pipeline.ts';
+import { buildAttributionPipeline, type Dimensions, SINK } from '../attribution/attribution-pipeline.ts';
 import { deadLetter } from '../attribution/output-rows.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { LogProducer, LogSource } from '../connectors/log/index.ts';
@@ -13,6 +13,7 @@ import {
   checkDimensionTables,
   type ProductsTableSpec,
   productsLookup,
+  type SqlClient,
   SqlCommitter,
   type UsersTableSpec,
   usersLookup,
@@ -144,33 +145,41 @@ export function logHealth(_health: RuntimeHealth, change: HealthChange): void {
 }
 
 /**
+ * The users and products look-ups of a job, after checking that their tables can be read (before
+ * anything is read from the input). Unless configured otherwise, users and products are
+ * flowmark's own tables, in its schema.
+ */
+export async function checkedDimensions(
+  db: SqlClient,
+  schema: string,
+  configured: DimensionConfig | undefined,
+): Promise<Dimensions> {
+  const given = configured ?? { users: {}, products: {} };
+  const dims = {
+    ...given,
+    users: { schema, ...given.users },
+    products: { schema, ...given.products },
+  };
+  await checkDimensionTables(db, dims);
+  return {
+    users: usersLookup(db, dims.users),
+    products: productsLookup(db, dims.products),
+    ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
+    ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
+  };
+}
+
+/**
  * Runs the attribution pipeline over the log into the database, exactly once (one transaction
  * per checkpoint). The dimension tables are checked before anything is read.
  */
 export async function runAttribution(stores: JobStores, o: PipelineRunOptions): Promise<RunSummary> {
-  // Unless configured otherwise, users and products are flowmark's own tables, in its schema.
-  const given = o.dimensions ?? { users: {}, products: {} };
-  const dims = {
-    ...given,
-    users: { schema: stores.schema, ...given.users },
-    products: { schema: stores.schema, ...given.products },
-  };
-  await checkDimensionTables(stores.db, dims);
+  const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
   const sources = {
     clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB }),
     checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB }),
   };
-  const pipeline = buildAttributionPipeline(
-    sources,
-    {
-      users: usersLookup(stores.db, dims.users),
-      products: productsLookup(stores.db, dims.products),
-      ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
-      ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
-    },
-    o.attribution,
-    o.clock,
-  );
+  const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock);
   const committer = new SqlCommitter(stores.db, { schema: stores.schema, job: JOB, sinks: SINK_TABLES });
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const checkpointIntervalMs = o.checkpointIntervalMs ?? 250;

@@ -19,29 +19,12 @@
  * worker that dies.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AttributionOptions } from '../attribution/attribution-options.ts';
 import { buildAttributionPipeline } from '../attribution/attribution-pipeline.ts';
 import { parseCheckout, parseClick } from '../attribution/events/index.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../connectors/kafka/index.ts';
-import {
-  checkDimensionTables,
-  productsLookup,
-  qualified,
-  type SqlClient,
-  SqlCommitter,
-  usersLookup,
-} from '../connectors/sql/index.ts';
-import {
-  type Clock,
-  FlowmarkError,
-  type HealthChange,
-  Rejected,
-  Runtime,
-  type RuntimeHealth,
-  reviveInfinity,
-  type SnapshotMeta,
-} from '../engine/index.ts';
+import { qualified, type SqlClient, SqlCommitter } from '../connectors/sql/index.ts';
+import { FlowmarkError, Rejected, Runtime, reviveInfinity, type SnapshotMeta } from '../engine/index.ts';
 import {
   combinedRuntime,
   createJobMonitor,
@@ -49,27 +32,20 @@ import {
   type RuntimeJobMonitor,
 } from '../observability/index.ts';
 import { type HttpServer, startHttpServer } from '../server/index.ts';
-import { type DimensionConfig, logHealth } from './embedded-job.ts';
+import { checkedDimensions, logHealth, type PipelineRunOptions } from './embedded-job.ts';
 import { TOPICS } from './job-stores.ts';
 
 export const DEFAULT_GROUP = 'flowmark';
 
-export interface KafkaRunOptions {
+/** As the embedded job's options; `drain` reads each partition up to its end offsets at start. */
+export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   bootstrap: string[];
   /** The consumer group of the workers (default {@link DEFAULT_GROUP}). */
   group?: string;
-  attribution: AttributionOptions;
-  clock: Clock;
-  drain: boolean;
-  signal?: AbortSignal;
-  checkpointIntervalMs?: number;
-  dimensions?: DimensionConfig;
-  onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
   /** Told of each partition this worker starts or stops (default: a line on stderr). */
   onPartition?: (event: PartitionEvent) => void;
   /** Called with the combined view of this worker's runtimes (the demo reports its stats). */
   onRuntime?: (view: ReturnType<typeof combinedRuntime>) => void;
-  serve?: { host: string; port: number; onServing?: (url: string) => void };
   /** The topics (default `clicks` and `checkouts`); tests use their own. */
   topics?: { clicks: string; checkouts: string };
 }
@@ -127,19 +103,7 @@ export async function runKafkaAttribution(
   const topics = o.topics ?? TOPICS;
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
-  const given = o.dimensions ?? { users: {}, products: {} };
-  const dims = {
-    ...given,
-    users: { schema: stores.schema, ...given.users },
-    products: { schema: stores.schema, ...given.products },
-  };
-  await checkDimensionTables(stores.db, dims);
-  const lookups = {
-    users: usersLookup(stores.db, dims.users),
-    products: productsLookup(stores.db, dims.products),
-    ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
-    ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
-  };
+  const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
   const checkpointIntervalMs = o.checkpointIntervalMs ?? 250;
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const onPartition = o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e));

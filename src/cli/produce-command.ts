@@ -20,6 +20,7 @@ import { CATALOG_SEED, DEMO_MESS, loadCatalog } from './demo-command.ts';
 import { routeLine, TOPICS } from './embedded-job.ts';
 import { openJobDatabase } from './job-database.ts';
 import { describeTopics } from './kafka-import.ts';
+import { stopOnSignals } from './run-command.ts';
 
 /** produce's own flags; the configuration's (`--kafka`, `--partitions`, `--database-url`, …) are in {@link ConfigFlags}. */
 export interface ProduceFlags extends ConfigFlags {
@@ -59,21 +60,6 @@ function integerFlag(flag: string, value: string | undefined, min: number): numb
     throw new FlowmarkError('FM_CONFIG_INVALID', `--${flag} must be ${what}, got "${value}"`);
   }
   return n;
-}
-
-/** Aborts `controller` on the first Ctrl-C or SIGTERM; a second one exits at once. */
-function stopOnSignals(controller: AbortController): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write(`\nproduce: ${signal}: flushing what was produced (press Ctrl-C again to quit at once)\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
 }
 
 /**
@@ -124,7 +110,8 @@ export async function runProduce(
   }
 
   const controller = new AbortController();
-  const release = options.signal === undefined ? stopOnSignals(controller) : () => undefined;
+  const release =
+    options.signal === undefined ? stopOnSignals(controller, 'produce', 'flushing what was produced') : () => undefined;
   const onAbort = () => controller.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const producer = new KafkaProducer({ bootstrap: kafka.bootstrap });

@@ -18,13 +18,18 @@ export interface RunFlags extends ConfigFlags {
   drain?: boolean;
 }
 
-/** Stops `controller` on the first Ctrl-C or SIGTERM; a second one exits at once. */
-export function stopOnSignals(controller: AbortController, what: string): () => void {
+/**
+ * Stops `controller` on the first Ctrl-C or SIGTERM, saying what it is `finishing`; a second one
+ * exits at once.
+ */
+export function stopOnSignals(
+  controller: AbortController,
+  what: string,
+  finishing = 'finishing the current checkpoint',
+): () => void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(130);
-    process.stderr.write(
-      `\n${what}: ${signal}: finishing the current checkpoint (press Ctrl-C again to quit at once)\n`,
-    );
+    process.stderr.write(`\n${what}: ${signal}: ${finishing} (press Ctrl-C again to quit at once)\n`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
