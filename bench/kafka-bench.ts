@@ -123,8 +123,10 @@ async function startPrivateBroker(dir: string): Promise<Broker> {
     });
     return stopping.then(() => undefined);
   };
-  // Ctrl-C must not leave a JVM behind: stop it, then die of the signal as usual.
+  // Ctrl-C must leave neither a JVM nor workers behind: kill the workers, stop the broker, then
+  // die of the signal as usual.
   const onSignal = (signal: NodeJS.Signals) => {
+    for (const pid of live) killGroup(pid);
     void stop().finally(() => process.kill(process.pid, signal));
   };
   process.once('SIGINT', onSignal);
@@ -164,27 +166,82 @@ function cpuSecondsOf(pid: number | undefined): number {
   }
 }
 
-/** Runs `flowmark …` to the end; rejects with the end of its stderr when it fails. */
+/** CPU time of the whole machine so far, from /proc/stat: busy and total seconds over all cores. */
+function machineCpu(): { busy: number; total: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
+    const total = v.reduce((a, b) => a + b, 0);
+    const idle = (v[3] ?? 0) + (v[4] ?? 0);
+    return { busy: (total - idle) / 100, total: total / 100 };
+  } catch {
+    return { busy: Number.NaN, total: Number.NaN };
+  }
+}
+
+/** What a variant's round cost the machine, next to its own CPU. */
+interface Cost {
+  seconds: number;
+  brokerCpu: number;
+  /** CPU seconds the whole machine spent (every process: ours, PostgreSQL, the broker, other work). */
+  machineBusy: number;
+  /** Cores of the machine over the variant's time (machine CPU seconds / wall seconds). */
+  cores: number;
+}
+
+/** The process groups of the flowmark processes running now (killed on Ctrl-C, failure or timeout). */
+const live = new Set<number>();
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Runs `flowmark …` to the end, in a process group of its own (so that /usr/bin/time and the Node
+ * under it go together); rejects with the end of its stderr when it fails, and kills it when it
+ * has not exited after `timeoutMs` (a worker that hangs must not hang the benchmark).
+ */
 function flowmark(
   args: string[],
   env: NodeJS.ProcessEnv,
-  nodeFlags: string[] = [],
-  timeFile?: string,
+  o: { nodeFlags?: string[]; timeFile?: string; timeoutMs: number },
 ): Promise<{ stderr: string }> {
-  const command = timeFile === undefined ? process.execPath : TIME;
-  const argv = [...nodeFlags, BIN, ...args];
-  const full = timeFile === undefined ? argv : ['-f', '%U %S %M', '-o', timeFile, process.execPath, ...argv];
-  const child = spawn(command, full, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [...(o.nodeFlags ?? []), BIN, ...args];
+  const child =
+    o.timeFile === undefined
+      ? spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+      : spawn(TIME, ['-f', '%U %S %M', '-o', o.timeFile, process.execPath, ...argv], {
+          env,
+          stdio: ['ignore', 'ignore', 'pipe'],
+          detached: true,
+        });
+  const pid = child.pid as number;
+  live.add(pid);
   let stderr = '';
   child.stderr.on('data', (d) => {
     stderr += d;
   });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(pid);
+  }, o.timeoutMs);
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      live.delete(pid);
+      killGroup(pid); // whatever it left behind
       if (code === 0) return resolve({ stderr });
       const tail = stderr.trim().split('\n').slice(-15).join('\n');
-      reject(new Error(`flowmark ${args.join(' ')} exited with ${code ?? signal}:\n${tail}`));
+      const why = timedOut
+        ? `had not exited after ${(o.timeoutMs / 1000).toFixed(0)} s (killed)`
+        : `exited with ${code ?? signal}`;
+      reject(new Error(`flowmark ${args.join(' ')} ${why}; its stderr ends:\n${tail}`));
     });
   });
 }
@@ -196,6 +253,7 @@ async function runWorker(
   group: string,
   dataDir: string,
   env: NodeJS.ProcessEnv,
+  timeoutMs: number,
   nodeFlags: string[] = [],
 ): Promise<WorkerRun> {
   const timeFile = existsSync(TIME) ? `${dataDir}.time` : undefined;
@@ -216,8 +274,7 @@ async function runWorker(
       dataDir,
     ],
     env,
-    nodeFlags,
-    timeFile,
+    { nodeFlags, timeoutMs, ...(timeFile === undefined ? {} : { timeFile }) },
   );
   const m = /run: (\d+) events in ([\d.]+) s/.exec(stderr);
   if (m === null) throw new Error(`flowmark run --kafka printed no summary line:\n${stderr}`);
@@ -277,6 +334,13 @@ async function written(db: pg.Client, schema: string): Promise<Written> {
   };
 }
 
+/** One round of a variant. */
+interface Outcome {
+  runs: WorkerRun[];
+  written: Written;
+  cost: Cost;
+}
+
 function notMeasured(reason: string): BenchResult[] {
   process.stderr.write(`${reason}\n`);
   return [{ name: 'kafka: end to end over Apache Kafka', figures: {}, rows: [['not measured', reason]] }];
@@ -286,6 +350,8 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
   const url = o.databaseUrl;
   if (url === undefined) return notMeasured(NO_KAFKA_DATABASE_MESSAGE);
   const n = o.events;
+  // Generous (a drain of 500 k events takes well under a minute here): only a hang reaches it.
+  const timeoutMs = 120_000 + n;
   const dir = mkdtempSync(join(tmpdir(), 'flowmark-bench-kafka-'));
   const id = randomBytes(4).toString('hex');
   const topics = { clicks: `fm_bench_${id}_clicks`, checkouts: `fm_bench_${id}_checkouts` };
@@ -307,7 +373,21 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
         );
       }
     } else {
-      broker = { bootstrap: o.kafka, pid: undefined, stop: () => undefined };
+      // Ctrl-C must not leave workers behind (they run in process groups of their own).
+      const onSignal = (signal: NodeJS.Signals) => {
+        for (const pid of live) killGroup(pid);
+        process.kill(process.pid, signal);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      broker = {
+        bootstrap: o.kafka,
+        pid: undefined,
+        stop: () => {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        },
+      };
     }
     const bootstrap = broker.bootstrap;
     admin = new pg.Client({ connectionString: url });
@@ -338,6 +418,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
         join(dir, 'import'),
       ],
       env,
+      { timeoutMs },
     );
     const importSeconds = (performance.now() - t0) / 1000;
 
@@ -363,21 +444,21 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       return async () => {
         const runs = await Promise.all(
           Array.from({ length: count }, (_, w) =>
-            runWorker(bootstrap, url, schema, group, join(dir, schema, `worker-${w}`), env),
+            runWorker(bootstrap, url, schema, group, join(dir, schema, `worker-${w}`), env, timeoutMs),
           ),
         );
         current = { schema, runs };
         return runs;
       };
     };
-    let brokerCpu0 = 0;
+    let before = { broker: 0, machine: machineCpu() };
     const variants: Record<string, () => Work | Promise<Work>> = {
       raw: () => () => rawConsume(bootstrap, [topics.clicks, topics.checkouts]),
       one: workers(1),
       two: workers(2),
     };
 
-    const outcomes: Record<string, Array<{ runs: WorkerRun[]; written: Written; brokerCpu: number }>> = {};
+    const outcomes: Record<string, Outcome[]> = {};
     let rawBytes = 0;
     const t = await sideBySide(
       Object.fromEntries(
@@ -386,15 +467,21 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
           async () => {
             const work = await prepare();
             return async () => {
-              brokerCpu0 = cpuSecondsOf(broker?.pid);
+              before = { broker: cpuSecondsOf(broker?.pid), machine: machineCpu() };
               return work();
             };
           },
         ]),
       ),
       ROUNDS,
-      async (name, result) => {
-        const brokerCpu = cpuSecondsOf(broker?.pid) - brokerCpu0;
+      async (name, result, seconds) => {
+        const m = machineCpu();
+        const cost: Cost = {
+          seconds,
+          brokerCpu: cpuSecondsOf(broker?.pid) - before.broker,
+          machineBusy: m.busy - before.machine.busy,
+          cores: (m.total - before.machine.total) / seconds,
+        };
         if (name === 'raw') {
           const r = result as { records: number; bytes: number };
           if (r.records !== n) throw new Error(`raw consume read ${r.records} records, expected ${n}`);
@@ -402,7 +489,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
           (outcomes.raw ??= []).push({
             runs: [],
             written: { rows: {}, checkouts: 0, notFinal: 0, checksum: '' },
-            brokerCpu,
+            cost,
           });
           return;
         }
@@ -410,7 +497,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
         const { schema, runs } = current;
         current = undefined;
         const w = await written(admin, schema);
-        (outcomes[name] ??= []).push({ runs, written: w, brokerCpu });
+        (outcomes[name] ??= []).push({ runs, written: w, cost });
         await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
         schemas.splice(schemas.indexOf(schema), 1);
         rmSync(join(dir, schema), { recursive: true, force: true });
@@ -422,7 +509,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       process.stderr.write(`kafka bench: one more 1-worker run under --cpu-prof into ${o.cpuProfDir}\n`);
       mkdirSync(o.cpuProfDir, { recursive: true });
       const schema = await fresh();
-      await runWorker(bootstrap, url, schema, `${schema}_group`, join(dir, schema, 'worker-0'), env, [
+      await runWorker(bootstrap, url, schema, `${schema}_group`, join(dir, schema, 'worker-0'), env, timeoutMs, [
         '--cpu-prof',
         `--cpu-prof-dir=${o.cpuProfDir}`,
       ]);
@@ -451,7 +538,7 @@ function report(
   rawBytes: number,
   importSeconds: number,
   seconds: Record<string, number>,
-  outcomes: Record<string, Array<{ runs: WorkerRun[]; written: Written; brokerCpu: number }>>,
+  outcomes: Record<string, Outcome[]>,
   privateBroker: boolean,
   profile: string | undefined,
 ): BenchResult {
@@ -459,7 +546,19 @@ function report(
   const raw = rate('raw');
   const one = rate('one');
   const two = rate('two');
-  const last = (name: string) => outcomes[name]?.at(-1);
+  // The round whose time is the median: its CPU figures go with the median time.
+  const medianRound = (name: string): Outcome | undefined => {
+    const rounds = [...(outcomes[name] ?? [])].sort((a, b) => a.cost.seconds - b.cost.seconds);
+    return rounds[(rounds.length - 1) >> 1];
+  };
+  const roundTimes = (name: string) => (outcomes[name] ?? []).map((o) => o.cost.seconds.toFixed(1)).join(', ');
+  const busy = (c: Cost | undefined, workerCpu: number) =>
+    c === undefined
+      ? '—'
+      : `${(c.machineBusy / c.seconds).toFixed(2)} of ${c.cores.toFixed(0)} cores busy` +
+        (Number.isNaN(workerCpu) ? '' : `; the workers ${(workerCpu / c.seconds).toFixed(2)}`) +
+        (Number.isNaN(c.brokerCpu) ? '' : `, the broker ${(c.brokerCpu / c.seconds).toFixed(2)}`) +
+        '; the rest: PostgreSQL and whatever else runs on the machine';
   const figures: Record<string, number> = {
     events: n,
     partitions: PARTITIONS,
@@ -471,6 +570,7 @@ function report(
     one_to_raw: one / raw,
     scaling_two_to_one: two / one,
   };
+  const rawCost = medianRound('raw')?.cost;
   const table: BenchResult['rows'] = [
     [
       'events (bytes)',
@@ -482,6 +582,7 @@ function report(
       '(a) raw consume: KafkaSource.standalone, both topics, all partitions, no processing, events/s',
       `${fmt(raw)} (${(rawBytes / 1e6 / (seconds.raw as number)).toFixed(1)} MB/s of values)`,
     ],
+    [`  seconds per round; the machine's CPU (median round)`, `${roundTimes('raw')}; ${busy(rawCost, Number.NaN)}`],
   ];
   const checks: string[] = [];
   for (const [name, label, r] of [
@@ -489,7 +590,7 @@ function report(
     ['two', '(c) flowmark run --kafka --drain, 2 workers (one group, one schema)', two],
   ] as const) {
     const secs = seconds[name] as number;
-    const out = last(name);
+    const out = medianRound(name);
     const rows = Object.values(out?.written.rows ?? {}).reduce((a, b) => a + b, 0);
     const runs = out?.runs ?? [];
     const cpu = runs.reduce((a, w) => a + w.cpuSeconds, 0);
@@ -499,12 +600,13 @@ function report(
     figures[`${name}_rows_per_s`] = rows / secs;
     figures[`${name}_worker_cpu_s`] = cpu;
     figures[`${name}_worker_cpu_us_per_event`] = (cpu / n) * 1e6;
-    figures[`${name}_broker_cpu_s`] = out?.brokerCpu ?? Number.NaN;
+    figures[`${name}_broker_cpu_s`] = out?.cost.brokerCpu ?? Number.NaN;
+    figures[`${name}_machine_cores_busy`] = out === undefined ? Number.NaN : out.cost.machineBusy / out.cost.seconds;
     table.push(
       [`${label}, events/s (spawn → every worker exited)`, fmt(r)],
       [
-        `  seconds; as the workers report (reading → drain's end), slowest`,
-        `${secs.toFixed(1)} s; ${reported.toFixed(1)} s`,
+        `  seconds per round; in the median round as the workers report it (reading → drain's end, slowest)`,
+        `${roundTimes(name)}; ${reported.toFixed(1)} s`,
       ],
       [`  rows written, rows/s`, `${fmtCount(rows)}, ${fmt(rows / secs)}/s`],
       [`  rows by table`, COUNTED_TABLES.map((tb) => `${tb} ${fmtCount(out?.written.rows[tb] ?? 0)}`).join(', ')],
@@ -513,13 +615,13 @@ function report(
         runs.map((w) => fmtCount(w.recordsRead)).join(' + '),
       ],
       [
-        `  worker CPU (user + sys, all workers), µs per event; peak RSS per worker`,
+        `  worker CPU (user + sys, all workers), µs per event; peak RSS per worker (median round)`,
         Number.isNaN(cpu)
           ? 'not measured (no /usr/bin/time)'
           : `${cpu.toFixed(1)} s, ${((cpu / n) * 1e6).toFixed(0)} µs/event; ${runs.map((w) => `${(w.maxRssKiB / 1024).toFixed(0)} MiB`).join(', ')}`,
       ],
+      [`  the machine's CPU (median round)`, busy(out?.cost, cpu)],
     );
-    if (privateBroker) table.push([`  broker CPU during the run`, `${(out?.brokerCpu ?? Number.NaN).toFixed(1)} s`]);
     checks.push(`${name}: ${out?.written.checkouts} checkouts, md5 ${out?.written.checksum}`);
   }
   // Every round of (b) and (c) must agree, not only the last ones.
