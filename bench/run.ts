@@ -97,8 +97,9 @@ if (values.help) {
             process per size; --clicks, default 1e6,1e7); engine checkpoint duration and delta
             bytes for a fixed delta as the state grows; the postgres benchmark's fixed checkpoint
             into PGlite at 1e5 and each size; restart (Runtime.open) from PGlite at the largest
-            size (about 12 min with the defaults on a quiet machine; --reps, default 5;
-            --state-parts memory or pglite runs one half)
+            size (estimated 20 min with the defaults on a quiet 2-core machine, far longer on a
+            loaded one; --clicks 1e6,3e6 takes 8; --reps, default 5; --state-parts memory or
+            pglite runs one half, and the halves can run side by side)
     scaling   the attribution pipeline in memory: events/s, peak heap and RSS as the distinct
             users, the lookback and the clicks per checkout grow (a child process per variant;
             --events per variant, default 300 k; --reps rounds, default 2, best events/s kept)
