@@ -207,7 +207,8 @@ export class LogPartition {
   /**
    * The offset after the last record a reader can see now: durable records in the writing
    * process; in a read-only process, the last whole valid record (an unrepaired torn tail is not
-   * counted; damage followed by valid records throws `FM_LOG_CORRUPT`).
+   * counted; a record still bad when read again with valid records after it throws
+   * `FM_LOG_CORRUPT` — read once, it may have been a write in progress).
    */
   endOffset(): number {
     if (this.#writable) return this.#durableOffset;
@@ -219,12 +220,18 @@ export class LogPartition {
     const cursor = new SegmentCursor(this.#path(last), last, SCAN_READ_BYTES);
     try {
       cursor.moveTo(this.#scan.position, this.#scan.nextOffset);
-      let code = cursor.next(Number.POSITIVE_INFINITY, true);
-      while (code > 0) code = cursor.next(Number.POSITIVE_INFINITY, true);
-      if (code < 0 || cursor.trailingBytes > 0) {
+      for (;;) {
+        let code = cursor.next(Number.POSITIVE_INFINITY, true);
+        while (code > 0) code = cursor.next(Number.POSITIVE_INFINITY, true);
+        if (code === 0 && cursor.trailingBytes === 0) break;
         const size = fstatSync(cursor.fd).size;
         const found = findValidFrameAfter(cursor.fd, cursor.position, size, cursor.expectedOffset);
-        if (found >= 0) throw corruptSegmentError(cursor.path, cursor.position, code, cursor.expectedOffset, found);
+        if (found < 0) break;
+        // Valid records in a file that grew since the read: the bad bytes may be a record the
+        // writer has completed since. Only a record still bad when read again is corruption
+        // (`next()` reads from the file what it could not accept).
+        code = cursor.next(Number.POSITIVE_INFINITY, true);
+        if (code <= 0) throw corruptSegmentError(cursor.path, cursor.position, code, cursor.expectedOffset, found);
       }
       this.#scan.position = cursor.position;
       this.#scan.nextOffset = cursor.expectedOffset;

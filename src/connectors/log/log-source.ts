@@ -285,7 +285,8 @@ export class LogSource implements SourceReader<string> {
       if (s.cursor === undefined && !this.#openSegment(s)) return true;
       const c = s.cursor as SegmentCursor;
       const skipping = c.expectedOffset < s.next;
-      const code = c.next(s.log.readLimit(c.base), this.#verify && !skipping);
+      const verify = this.#verify && !skipping;
+      const code = c.next(s.log.readLimit(c.base), verify);
       if (code > 0) {
         if (skipping) continue;
         if (delivered === quota) {
@@ -298,7 +299,7 @@ export class LogSource implements SourceReader<string> {
         continue;
       }
       if (code < 0 || c.trailingBytes > 0) {
-        if (this.#checkTail(s, c, code)) continue;
+        if (this.#checkTail(s, c, code, verify)) continue;
         return true;
       }
       if (!this.#nextSegment(s, c)) return true;
@@ -358,9 +359,10 @@ export class LogSource implements SourceReader<string> {
    * Bytes that are not a valid record where one should be. In a segment no longer written, or
    * followed by a valid record, that is corruption (`FM_LOG_CORRUPT`); at the end of the last
    * segment it is a write in progress or a torn tail the writer will cut away: wait (false).
-   * Returns true when the segment was just found sealed: its end must be read once more.
+   * Returns true when the cursor must read on: the segment was just found sealed (its end must be
+   * read once more), or the record was completed by the writer after it was read.
    */
-  #checkTail(s: PartitionState, c: SegmentCursor, code: number): boolean {
+  #checkTail(s: PartitionState, c: SegmentCursor, code: number, verify: boolean): boolean {
     s.log.segmentBases();
     if (s.log.isSealed(c.base)) {
       if (s.recheckedBase !== c.base) {
@@ -371,7 +373,12 @@ export class LogSource implements SourceReader<string> {
     }
     const end = Math.min(s.log.readLimit(c.base), fstatSync(c.fd).size);
     const found = findValidFrameAfter(c.fd, c.position, end, c.expectedOffset);
-    if (found >= 0) throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, found);
-    return false;
+    if (found < 0) return false;
+    // The file grew since the read: the bad bytes may be a record the writer has completed since.
+    // Only a record still bad when read again is corruption (`next()` reads it from the file).
+    const again = c.next(s.log.readLimit(c.base), verify);
+    if (again <= 0) throw corruptSegmentError(c.path, c.position, again, c.expectedOffset, found);
+    c.unread(again);
+    return true;
   }
 }
