@@ -163,6 +163,8 @@ export async function runKafkaAttribution(
             // A partition moves by the group's decision; the single job of unkeyed topics moves
             // only when another worker started: this one must stop, and say why.
             if (p === ALL) fail(unkeyedTakenOver(group, topics, placement.why));
+            // Fenced although still ours (a stale owner restored it after we did): the main loop
+            // starts it again from its last checkpoint.
             return;
           }
           fail(err);
@@ -179,21 +181,25 @@ export async function runKafkaAttribution(
   // before the same worker could start it again.
   let applying: Promise<void> = Promise.resolve();
   let worker: KafkaWorker | undefined;
-  const apply = (assigned: readonly number[]) => {
-    applying = applying.then(async () => {
-      const w = worker;
-      if (w === undefined || stopAll.signal.aborted) return;
-      const keep = new Set(assigned);
-      const leaving = [...jobs.values()].filter((j) => !keep.has(j.partition));
-      for (const j of leaving) j.controller.abort();
-      await Promise.all(leaving.map((j) => j.done));
-      for (const j of leaving) jobs.delete(j.partition);
-      for (const p of assigned) {
-        if (jobs.has(p)) continue;
-        const source = (topic: string) => w.source(topic, { partitions: [p], endAtOpen: o.drain });
-        jobs.set(p, startJob(p, { clicks: source(topics.clicks), checkouts: source(topics.checkouts) }));
-      }
-    }, fail);
+  // Each step applies the worker's CURRENT assignment (not the one it was called with): a step
+  // may wait long for leaving jobs' last checkpoints, and the group may have moved on meanwhile.
+  const apply = () => {
+    applying = applying
+      .then(async () => {
+        const w = worker;
+        if (w === undefined || stopAll.signal.aborted) return;
+        const leaving = [...jobs.values()].filter((j) => !w.assignment.includes(j.partition));
+        for (const j of leaving) j.controller.abort();
+        await Promise.all(leaving.map((j) => j.done));
+        for (const j of leaving) if (jobs.get(j.partition) === j) jobs.delete(j.partition);
+        if (stopAll.signal.aborted) return;
+        for (const p of w.assignment) {
+          if (jobs.has(p)) continue;
+          const source = (topic: string) => w.source(topic, { partitions: [p], endAtOpen: o.drain });
+          jobs.set(p, startJob(p, { clicks: source(topics.clicks), checkouts: source(topics.checkouts) }));
+        }
+      })
+      .catch(fail);
   };
 
   let monitor: RuntimeJobMonitor | undefined;
@@ -223,7 +229,7 @@ export async function runKafkaAttribution(
         bootstrap: o.bootstrap,
         groupId: group,
         topics: [topics.clicks, topics.checkouts],
-        onAssignment: apply,
+        onAssignment: () => apply(),
       });
       await worker.start();
     } else {
@@ -260,8 +266,10 @@ export async function runKafkaAttribution(
       o.serve.onServing?.(server.url);
     }
     while (!stopAll.signal.aborted) {
+      // An assigned partition without a job (its job was fenced by a stale owner): restart it.
+      if (worker?.assignment.some((p) => !jobs.has(p))) apply();
       if (o.drain) {
-        const done = placement.keyed ? await allFinal(stores, group, counts.clicks) : jobs.get(ALL)?.finished === true;
+        const done = placement.keyed ? await allFinal(stores, group, placement.ends) : jobs.get(ALL)?.finished === true;
         if (done) break;
       }
       // A timer that keeps the process alive (the clock's may not): the jobs may all be waiting.
@@ -269,9 +277,12 @@ export async function runKafkaAttribution(
     }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    // A drain that is done lets its running jobs end by themselves (they are at their end
+    // offsets): aborting one that restored a final checkpoint would commit it as not final.
+    const finishing = o.drain && failure === undefined && o.signal?.aborted !== true;
     stopAll.abort();
     await applying.catch(() => {});
-    for (const j of jobs.values()) j.controller.abort();
+    if (!finishing) for (const j of jobs.values()) j.controller.abort();
     await Promise.all([...jobs.values()].map((j) => j.done));
     await server?.close();
     monitor?.close();
@@ -300,7 +311,8 @@ async function refuseIfUnkeyedJobRuns(
   const ageMs = rows[0]?.age_ms;
   const aliveWithinMs = Math.max(UNKEYED_TAKEOVER_AFTER_MS, 4 * checkpointIntervalMs);
   // A drained job that finished is not running, however recent its last checkpoint.
-  if (ageMs === null || ageMs === undefined || ageMs > aliveWithinMs || isFinal(rows[0]?.meta ?? null)) return;
+  if (ageMs === null || ageMs === undefined || ageMs > aliveWithinMs || isFinal(parseMeta(rows[0]?.meta ?? null)))
+    return;
   throw new FlowmarkError(
     'FM_KAFKA_NOT_COPARTITIONED',
     `another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(ageMs / 1000).toFixed(1)} s ago): these topics are not co-partitioned by user_id (${why}), so one worker reads them all and a second one cannot share the work. Key both topics by user_id with the same partition count to run several workers, or start this one when the other has stopped (a worker silent for ${aliveWithinMs / 1000} s is taken over).`,
@@ -350,7 +362,7 @@ export async function checkKeyedByUser(
   bootstrap: string[],
   topics: { clicks: string; checkouts: string },
   counts: { clicks: number; checkouts: number },
-): Promise<{ keyed: boolean; why: string }> {
+): Promise<KeyCheck> {
   if (counts.clicks !== counts.checkouts) {
     return {
       keyed: false,
@@ -358,7 +370,11 @@ export async function checkKeyedByUser(
     };
   }
   const n = counts.clicks;
-  for (const topic of [topics.clicks, topics.checkouts]) {
+  const ends: Record<string, Map<number, number>> = {};
+  for (const [id, topic] of [
+    ['clicks', topics.clicks],
+    ['checkouts', topics.checkouts],
+  ] as const) {
     const source = KafkaSource.standalone({
       bootstrap,
       topic,
@@ -367,54 +383,78 @@ export async function checkKeyedByUser(
     });
     try {
       await source.open();
-      // The read schedule's first round holds the first 256 offsets of every partition.
-      for (let read = 0; read < n * KEY_CHECK_RECORDS_PER_PARTITION; ) {
+      const bounds = source.bounds();
+      ends[id] = new Map([...bounds].map(([p, b]) => [p, b.end]));
+      // From each partition's first retained record (retention moves it), the first few.
+      const until = new Map(
+        [...bounds].map(([p, b]) => [p, Math.min(b.end, b.start + KEY_CHECK_RECORDS_PER_PARTITION)]),
+      );
+      const reached = new Map([...bounds].map(([p, b]) => [p, b.start]));
+      while ([...until].some(([p, u]) => (reached.get(p) ?? 0) < u)) {
         const { records, ended } = await source.poll(4096);
         for (const r of records) {
-          if (r.offset >= KEY_CHECK_RECORDS_PER_PARTITION) continue;
+          reached.set(r.partition, r.offset + 1);
+          if (r.offset >= (until.get(r.partition) ?? 0)) continue;
           // Only events the pipeline accepts matter: the others are dead letters wherever they are.
-          const e = topic === topics.clicks ? parseClick(r.value) : parseCheckout(r.value);
+          const e = id === 'clicks' ? parseClick(r.value) : parseCheckout(r.value);
           if (e instanceof Rejected) continue;
-          const user = e.userId;
-          const expected = partitionForKey(user, n);
+          const expected = partitionForKey(e.userId, n);
           if (expected !== r.partition) {
             return {
               keyed: false,
-              why: `${topic} partition ${r.partition} offset ${r.offset} holds user ${JSON.stringify(user)}, which a producer keyed by user_id puts in partition ${expected}`,
+              why: `${topic} partition ${r.partition} offset ${r.offset} holds user ${JSON.stringify(e.userId)}, which a producer keyed by user_id puts in partition ${expected}`,
             };
           }
         }
-        read += records.length;
         if (ended === true || records.length === 0) break;
       }
     } finally {
       await source.close();
     }
   }
-  return { keyed: true, why: '' };
+  return { keyed: true, why: '', ends: { clicks: ends.clicks ?? new Map(), checkouts: ends.checkouts ?? new Map() } };
 }
 
+/** The answer of {@link checkKeyedByUser}; when keyed, the end offsets it found per topic. */
+export type KeyCheck =
+  | { keyed: false; why: string }
+  | { keyed: true; why: ''; ends: { clicks: ReadonlyMap<number, number>; checkouts: ReadonlyMap<number, number> } };
+
 /**
- * True when every partition's job has committed a final checkpoint: its input reached the end
- * offsets the job found at its start, and every step's watermark is +∞ (all results final).
+ * True when every partition's job has committed a final checkpoint that covers the input this
+ * worker found at its start: its offsets reached those end offsets (a final row of an earlier
+ * drain does not count once more was written), and every step's watermark is +∞.
  */
 async function allFinal(
   stores: { db: SqlClient; schema: string },
   group: string,
-  partitions: number,
+  ends: { clicks: ReadonlyMap<number, number>; checkouts: ReadonlyMap<number, number> },
 ): Promise<boolean> {
+  const partitions = ends.clicks.size;
   const names = Array.from({ length: partitions }, (_, p) => partitionJobName(group, p));
   const { rows } = await stores.db.query<{ job: string; meta: string | null }>(
     `SELECT job, meta::text AS meta FROM ${qualified(stores.schema, 'checkpoints')} WHERE job = ANY($1::text[])`,
     [names],
   );
-  return rows.length === partitions && rows.every((r) => isFinal(r.meta));
+  return (
+    rows.length === partitions &&
+    rows.every((r) => {
+      const p = Number(r.job.slice(r.job.lastIndexOf(':p') + 2));
+      const meta = parseMeta(r.meta);
+      const reached = (source: 'clicks' | 'checkouts') =>
+        (meta?.sources[source]?.offsets[String(p)] ?? 0) >= (ends[source].get(p) ?? 0);
+      return meta !== undefined && isFinal(meta) && reached('clicks') && reached('checkouts');
+    })
+  );
+}
+
+function parseMeta(text: string | null): SnapshotMeta | undefined {
+  return text === null ? undefined : (JSON.parse(text, reviveInfinity) as SnapshotMeta);
 }
 
 /** A checkpoint with every input of every step at +∞: the input ended and everything has fired. */
-function isFinal(metaText: string | null): boolean {
-  if (metaText === null) return false;
-  const meta = JSON.parse(metaText, reviveInfinity) as SnapshotMeta;
+function isFinal(meta: SnapshotMeta | undefined): boolean {
+  if (meta === undefined) return false;
   return Object.values(meta.nodes).every((n) => n.inputWatermarksMs.every((w) => w === Number.POSITIVE_INFINITY));
 }
 

@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import { Admin } from '@platformatic/kafka';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { routeLine } from '../../src/cli/embedded-job.ts';
 import { checkKeyedByUser, partitionJobName, runKafkaAttribution } from '../../src/cli/kafka-job.ts';
-import { partitionForKey } from '../../src/connectors/kafka/index.ts';
+import { KafkaProducer, KafkaSource, partitionForKey } from '../../src/connectors/kafka/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
 import { PG_URL } from '../connectors/postgres/pg-fixtures.ts';
 import { requireService } from '../support/services.ts';
@@ -176,7 +178,9 @@ test('checkKeyedByUser: keyed topics pass; unkeyed ones are caught by the first 
   const shop = generateShop(t, ['--events', '2000', '--users', '50', '--products', '10']);
   const keyed = await loadTopics(t, s.kafka, shop.lines, { partitions: 4 });
   const counts = { clicks: 4, checkouts: 4 };
-  assert.deepEqual(await checkKeyedByUser([s.kafka], keyed, counts), { keyed: true, why: '' });
+  const ok = await checkKeyedByUser([s.kafka], keyed, counts);
+  assert.equal(ok.keyed, true);
+  assert.deepEqual(ok.keyed && [...ok.ends.clicks.keys()].sort(), [0, 1, 2, 3], 'and says where each partition ends');
   const unkeyed = await loadTopics(t, s.kafka, shop.lines, { partitions: 4, keyed: false });
   const r = await checkKeyedByUser([s.kafka], unkeyed, counts);
   assert.equal(r.keyed, false);
@@ -208,4 +212,70 @@ test('run names a missing topic and what to do, before reading anything', async 
   );
   const { rows } = await stores.db.query(`SELECT 1 FROM ${stores.schema}.checkpoints`);
   assert.equal(rows.length, 0, 'nothing was started');
+});
+
+test('checkKeyedByUser samples from each partition’s first retained record: retention does not hide unkeyed data', async (t) => {
+  const s = services(t);
+  if (s === undefined) return;
+  const shop = generateShop(t, ['--events', '8000', '--users', '100', '--products', '20']);
+  const topics = await loadTopics(t, s.kafka, shop.lines, { partitions: 2, keyed: false });
+  const counts = { clicks: 2, checkouts: 2 };
+  assert.equal((await checkKeyedByUser([s.kafka], topics, counts)).keyed, false, 'before retention');
+  // As retention would: the first 300 offsets of every partition are gone (all of a shorter one),
+  // so every record left to sample is at offset 300 or more.
+  const admin = new Admin({ clientId: 'flowmark-test', bootstrapBrokers: [s.kafka] });
+  t.after(() => admin.close().catch(() => {}));
+  let left = 0;
+  for (const topic of [topics.clicks, topics.checkouts]) {
+    const reader = KafkaSource.standalone({ bootstrap: [s.kafka], topic, partitions: [0, 1] });
+    await reader.open();
+    const bounds = [...reader.bounds()].filter(([, b]) => b.end > 0);
+    await reader.close();
+    left += bounds.reduce((n, [, b]) => n + Math.max(0, b.end - 300), 0);
+    await admin.deleteRecords({
+      topics: [
+        {
+          name: topic,
+          partitions: bounds.map(([partition, b]) => ({ partition, offset: BigInt(Math.min(300, b.end)) })),
+        },
+      ],
+    });
+  }
+  assert.ok(left > 100, `records are left after the deletion (${left})`);
+  const after = await checkKeyedByUser([s.kafka], topics, counts);
+  assert.equal(after.keyed, false, `after retention: ${JSON.stringify(after)}`);
+  assert.match(after.why, /offset (3\d\d|[4-9]\d\d|\d{4,}) holds user/);
+});
+
+test('a second run --drain of the same group reads what was produced since the first, and only that', async (t) => {
+  const s = services(t);
+  if (s === undefined) return;
+  const shop = generateShop(t, ['--events', '4000', '--users', '100', '--products', '20', '--rate', '50']);
+  const half = Math.floor(shop.lines.length / 2);
+  const topics = await loadTopics(t, s.kafka, shop.lines.slice(0, half), { partitions: 2 });
+  const stores = await shopDatabase(t, s.pg, shop);
+  const group = uniqueName('g');
+  const run = () =>
+    runKafkaAttribution(stores, {
+      bootstrap: [s.kafka],
+      group,
+      topics,
+      attribution: attributionOptions({ provisional: false }),
+      clock: systemClock,
+      drain: true,
+      checkpointIntervalMs: 100,
+      onPartition: () => {},
+    });
+  const first = await run();
+  const producer = new KafkaProducer({ bootstrap: [s.kafka] });
+  for (const line of shop.lines.slice(half)) {
+    const r = routeLine(line);
+    if ('reason' in r) producer.append(topics.clicks, line);
+    else producer.append(r.topic === 'clicks' ? topics.clicks : topics.checkouts, line, r.key);
+  }
+  await producer.flush();
+  await producer.close();
+  const second = await run();
+  assert.ok(first.recordsRead > 0 && second.recordsRead > 0, `${first.recordsRead} then ${second.recordsRead}`);
+  assert.equal(first.recordsRead + second.recordsRead, shop.lines.length);
 });

@@ -77,6 +77,8 @@ export interface KafkaSourceParts {
   ownsClient: boolean;
   mirror: OffsetMirror | undefined;
   closeMirror?: () => Promise<void>;
+  /** Told once the reader is closed (the worker stops tracking it). */
+  onClose?: () => void;
 }
 
 export class KafkaSource implements SourceReader<string> {
@@ -180,8 +182,41 @@ export class KafkaSource implements SourceReader<string> {
    * (before, it answers 0: "poll me", which is right for a reader starting at the beginning).
    */
   open(): Promise<void> {
-    this.#opening ??= this.#open();
+    this.#opening ??= this.#openRetrying();
     return this.#opening;
+  }
+
+  /**
+   * The first retained offset and the end offset of each partition when the reader opened
+   * (draining: the end of its input). Call after `open()`.
+   */
+  bounds(): Map<number, { start: number; end: number }> {
+    if (!this.#opened) throw new Error(`kafka source ${this.topic}: bounds() before open()`);
+    return new Map(this.#states.map((s) => [s.id, { start: s.feed.logStart, end: s.feed.endKnown }]));
+  }
+
+  /**
+   * A broker that does not answer at open (a restart, a rebalance storm) is waited for with
+   * backoff, as the fetcher does, rather than failing the job: §3.6. Stops when closed.
+   */
+  async #openRetrying(): Promise<void> {
+    let backoffMs = 0;
+    let warned = false;
+    for (;;) {
+      try {
+        await this.#open();
+        if (warned) this.#warn(`kafka: opening ${this.topic} works again`);
+        return;
+      } catch (err) {
+        if (this.#closed || !isUnavailable(err)) throw err;
+        if (!warned) {
+          warned = true;
+          this.#warn(`kafka: opening ${this.topic} failed (${flatMessage(err).trim()}); retrying with backoff`);
+        }
+        backoffMs = Math.min(5000, Math.max(100, backoffMs * 2));
+        await new Promise((r) => setTimeout(r, backoffMs));
+      }
+    }
   }
 
   async #open(): Promise<void> {
@@ -415,11 +450,21 @@ export class KafkaSource implements SourceReader<string> {
     await this.#opening?.catch(() => {});
     if (this.#parts.ownsClient) await this.#parts.client.close().catch(() => {});
     await this.#parts.closeMirror?.().catch(() => {});
+    this.#parts.onClose?.();
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new Error(`kafka source ${this.topic} is closed`);
   }
+}
+
+/**
+ * A failure that waiting may cure: the client's own errors (connection refused, no leader, …)
+ * and retriable FlowmarkErrors; not flowmark's verdicts on the topic (missing, too few partitions).
+ */
+function isUnavailable(err: unknown): boolean {
+  if (err instanceof FlowmarkError) return err.retriable || err.code === 'FM_KAFKA_UNAVAILABLE';
+  return !(err instanceof RangeError);
 }
 
 /**

@@ -156,6 +156,7 @@ export class KafkaWorker {
       {
         client,
         ownsClient: true,
+        onClose: () => this.#sources.delete(source),
         mirror: async (t, nextOffsets) => {
           await this.#consumer.commit({
             offsets: [...nextOffsets].map(([partition, offset]) => ({
