@@ -14,4 +14,8 @@ if (!supported) {
   process.exit(1);
 }
 const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+process.exitCode = code;
+// The command has finished and said so; a client library's socket or timer left behind (Kafka's
+// keep-alives) must not keep the process up. Unref'd: a clean exit does not wait for it.
+setTimeout(() => process.exit(code), 2000).unref();

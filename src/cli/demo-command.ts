@@ -185,6 +185,8 @@ async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<v
   }, STATUS_EVERY_MS);
   try {
     // The producer loads the shop into the database and creates the topics before it produces.
+    // Its failure stops the demo and is reported as such (not as a missing topic, say).
+    let producerFailure: unknown;
     const producing = runProduce({ rate: flags.rate, users: flags.users, products: flags.products }, config, {
       signal: controller.signal,
       log: (line) => {
@@ -192,9 +194,9 @@ async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<v
         if (m !== null) produced = Number(m[1]);
         else process.stderr.write(`demo: ${line}\n`);
       },
-    }).catch((err: unknown) => {
+    }).then(undefined, (err: unknown) => {
+      producerFailure = err;
       controller.abort();
-      throw err;
     });
     // Wait for the topics, which the producer creates.
     const admin = new KafkaAdmin({ bootstrap: kafka.bootstrap });
@@ -207,6 +209,7 @@ async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<v
     } finally {
       await admin.close();
     }
+    if (producerFailure !== undefined) throw producerFailure;
     const stores = await openJobDatabase(config);
     try {
       await runKafkaAttribution(stores, {
@@ -232,12 +235,17 @@ async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<v
                 `  more workers: flowmark run --kafka ${kafka.bootstrap.join(',')} --group ${kafka.group} (same database)\n`,
             ),
         },
+      }).catch(async (err: unknown) => {
+        controller.abort();
+        await producing;
+        throw producerFailure ?? err;
       });
     } finally {
       controller.abort();
       await stores.close();
     }
     await producing;
+    if (producerFailure !== undefined) throw producerFailure;
     if (view !== undefined) process.stderr.write(`${statusLine(view, produced)}\ndemo: stopped cleanly\n`);
   } finally {
     clearInterval(status);
