@@ -18,7 +18,8 @@ test('the embedded database: created on first open, migrated, kept on disk, lock
   const first = await openPgliteDatabase(dataDir, { migrations });
   assert.equal(first.created, true);
   assert.equal(first.path, join(dataDir, 'pglite'));
-  assert.deepEqual(first.migration, { applied: [1], version: 1 });
+  const latest = migrations.length;
+  assert.deepEqual(first.migration, { applied: migrations.map((m) => m.version), version: latest });
   assert.ok(existsSync(join(dataDir, 'pglite.lock')));
   await first.query(`INSERT INTO flowmark.users (user_id, name) VALUES ('u1', 'Ada')`);
 
@@ -36,7 +37,7 @@ test('the embedded database: created on first open, migrated, kept on disk, lock
     const again = await openPgliteDatabase(dataDir, { migrations });
     t.after(() => again.close());
     assert.equal(again.created, false);
-    assert.deepEqual(again.migration, { applied: [], version: 1 });
+    assert.deepEqual(again.migration, { applied: [], version: latest });
     const { rows } = await again.query('SELECT name FROM flowmark.users');
     assert.deepEqual(rows, [{ name: 'Ada' }]);
     t.diagnostic(
@@ -55,7 +56,7 @@ test('the embedded database: created on first open, migrated, kept on disk, lock
   await t.test('a failed open (a schema newer than this flowmark) releases the lock', async () => {
     const newer: Migration[] = [
       ...migrations,
-      { version: 2, name: 'future', sql: 'CREATE TABLE flowmark.future (id int)' },
+      { version: migrations.length + 1, name: 'future', sql: 'CREATE TABLE flowmark.future (id int)' },
     ];
     await (await openPgliteDatabase(dataDir, { migrations: newer })).close();
     await assert.rejects(openPgliteDatabase(dataDir, { migrations }), (err) =>

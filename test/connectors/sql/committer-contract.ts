@@ -208,6 +208,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
             analytics_minute: [
               {
                 window_start: '2024-05-01T10:00:00.000Z',
+                shard: 'all',
                 dimension: 'total',
                 value: 'all',
                 checkouts: 1,
@@ -236,6 +237,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
             analytics_minute: [
               {
                 window_start: '2024-05-01T10:00:00.000Z',
+                shard: 'all',
                 dimension: 'total',
                 value: 'all',
                 checkouts: 2,
@@ -266,6 +268,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
       assert.deepEqual(await tableRows(client, schema, 'analytics_minute', 'window_start'), [
         {
           window_start: '2024-05-01T10:00:00.000Z',
+          shard: 'all',
           dimension: 'total',
           value: 'all',
           checkouts: '2',
@@ -353,6 +356,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
                   analytics_minute: [
                     {
                       window_start: 'not a time',
+                      shard: 'all',
                       dimension: 'total',
                       value: 'all',
                       checkouts: 1,
