@@ -28,4 +28,9 @@ export interface Checkpoint {
 export interface CheckpointCommitter {
   load(): Promise<RestorePoint | undefined>;
   commit(checkpoint: Checkpoint): Promise<void>;
+  /**
+   * True for a committer that keeps no state (a replay's, which never resumes): the runtime then
+   * hands it checkpoints without state entries instead of serializing every changed value.
+   */
+  readonly discardsState?: boolean;
 }

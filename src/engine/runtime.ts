@@ -667,9 +667,12 @@ export class Runtime {
     const taken: Array<{ nodeId: string; name: string; table: StateStore; changes: TableChange<unknown>[] }> = [];
     let changed = 0;
     let live = 0;
+    const discard = this.#committer.discardsState === true;
     for (const node of this.#order) {
       for (const [name, table] of node.tables) {
         const took = table.takeChanges();
+        // The changes are taken (so they are not reported again) but not serialized.
+        if (discard) continue;
         const changes = Array.isArray(took) ? (took as TableChange<unknown>[]) : [...took];
         taken.push({ nodeId: node.spec.id, name, table, changes });
         changed += changes.length;

@@ -602,3 +602,33 @@ test('regression: after a drained (bounded) run, a new run over new input is not
   assert.deepEqual(ids(committer.rows('out')), ['a@100', 'a@200', 'a@5000', 'a@4995']);
   assert.deepEqual(ids(committer.rows('late')), ['a@10']);
 });
+
+test('a committer that discards state (a replay) gets checkpoints without state entries, and the same rows', async () => {
+  class Discarding extends MemoryCommitter {
+    readonly discardsState = true;
+    entries = 0;
+    override async commit(checkpoint: Checkpoint): Promise<void> {
+      this.entries += checkpoint.snapshot.entries.length;
+      await super.commit(checkpoint);
+    }
+  }
+  class Counting extends MemoryCommitter {
+    entries = 0;
+    override async commit(checkpoint: Checkpoint): Promise<void> {
+      this.entries += checkpoint.snapshot.entries.length;
+      await super.commit(checkpoint);
+    }
+  }
+  const input = () => MemorySource.of([ev('a', 10), ev('b', 20), ev('a', 30), ev('b', 2000), ev('c', 2500)]);
+  const run = async (committer: MemoryCommitter) =>
+    (await runBounded(liveCountPipeline(input(), 60_000), { committer, checkpointEveryRecords: 2 })).committer;
+  const kept = (await run(new Counting())) as Counting;
+  const discarded = (await run(new Discarding())) as Discarding;
+  assert.ok(
+    kept.entries > 0,
+    `the ordinary committer is given the state (${kept.entries}, rows ${JSON.stringify(kept.rows('out'))})`,
+  );
+  assert.equal(discarded.entries, 0);
+  assert.deepEqual(discarded.rows('out'), kept.rows('out'));
+  assert.ok(kept.rows('out').length > 0);
+});

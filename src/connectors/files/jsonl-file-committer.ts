@@ -8,6 +8,8 @@ import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../../engine
  * starts over, truncating its files.
  */
 export class JsonlFileCommitter implements CheckpointCommitter {
+  /** A replay never resumes: its state is not written anywhere, so the runtime need not serialize it. */
+  readonly discardsState = true;
   readonly #files = new Map<string, WriteStream>();
   readonly #filter: (sink: string, row: unknown) => boolean;
   readonly counts = new Map<string, number>();
