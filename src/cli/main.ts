@@ -167,7 +167,9 @@ export function buildProgram(): Command {
 
   const run = program
     .command('run')
-    .description('run the pipeline alone, from the log into the database, with the dashboard; with --kafka, one worker of a consumer group (--group): start more to share the partitions')
+    .description(
+      'run the pipeline alone, from the log into the database, with the dashboard; with --kafka, one worker of a consumer group (--group): start more to share the partitions',
+    )
     .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0 (serves no dashboard)');
   withConfig(run).action(configured<RunFlags>('run', runRun));
 
