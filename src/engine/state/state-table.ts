@@ -278,9 +278,15 @@ export class StateTable<V> {
     if (n === 0) return { entries: 0, bytes: 0 };
     // Re-sample when the table has changed size by more than a quarter since the last sample.
     if (this.#bytesSampledAtSize < 0 || Math.abs(n - this.#bytesSampledAtSize) * 4 > this.#bytesSampledAtSize) {
+      // Entries spread over the whole table, not its first ones: those are the oldest keys, which
+      // in a keyed list state hold the longest lists (at 10 M clicks the first 32 overstated the
+      // size 6.5×). One pass over the table, only when its size moved by a quarter: amortized O(1).
+      const stride = Math.max(1, Math.floor(n / SAMPLE_SIZE));
       let total = 0;
       let count = 0;
+      let i = 0;
       for (const [k, e] of this.#data) {
+        if (i++ % stride !== 0) continue;
         total += 2 * k.length + 2 * (JSON.stringify(e.v)?.length ?? 0) + 64;
         if (++count >= SAMPLE_SIZE) break;
       }

@@ -67,6 +67,17 @@ test('measure reports entries and a byte estimate that grows with the values', (
   assert.equal(small.measure().entries, 100);
   assert.ok(big.measure().bytes > 10 * small.measure().bytes);
   assert.deepEqual(new StateTable('e').measure(), { entries: 0, bytes: 0 });
+
+  test('measure samples across the table, not its oldest entries (which hold the longest lists)', () => {
+    const t = new StateTable<string>('skewed');
+    // 100 old keys with 10 kB values, then 9 900 keys with 10-byte values: ~110 B per entry of
+    // JSON on average. The first 32 entries alone would say ~20 kB per entry.
+    for (let i = 0; i < 100; i++) t.set(`old${i}`, 'x'.repeat(10_000));
+    for (let i = 0; i < 9_900; i++) t.set(`new${i}`, 'y'.repeat(10));
+    const perEntry = t.measure().bytes / t.measure().entries;
+    assert.ok(perEntry < 2_000, `estimated ${Math.round(perEntry)} B per entry`);
+    assert.ok(perEntry > 50, `estimated ${Math.round(perEntry)} B per entry`);
+  });
 });
 
 test('a key deleted, written again and deleted again within one epoch is one deletion', () => {
