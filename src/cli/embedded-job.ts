@@ -20,7 +20,13 @@ import {
   writeRows,
 } from '../connectors/sql/index.ts';
 import { type Clock, type HealthChange, type RunSummary, Runtime, type RuntimeHealth } from '../engine/index.ts';
-import { createJobMonitor, createPrometheusMetrics, type RuntimeJobMonitor } from '../observability/index.ts';
+import {
+  createJobMonitor,
+  createPrometheusMetrics,
+  type MonitoredRuntime,
+  type PrometheusMetrics,
+  type RuntimeJobMonitor,
+} from '../observability/index.ts';
 import { type HttpServer, startHttpServer } from '../server/index.ts';
 import { type JobStores, openStores, TOPICS } from './job-stores.ts';
 
@@ -169,6 +175,47 @@ export async function checkedDimensions(
   };
 }
 
+/** The dashboard, /metrics and /health of a live run. */
+export interface Dashboard {
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the dashboard over `runtime` (a Runtime, or the combined view of a Kafka worker's) when
+ * the run asks for it (`serve`, with the registry its runtimes were given); undefined otherwise.
+ */
+export async function serveDashboard(
+  stores: { db: SqlClient; schema: string },
+  runtime: MonitoredRuntime,
+  metrics: PrometheusMetrics | undefined,
+  o: Pick<PipelineRunOptions, 'serve' | 'clock'>,
+  checkpointIntervalMs: number,
+): Promise<Dashboard | undefined> {
+  if (o.serve === undefined || metrics === undefined) return undefined;
+  const monitor: RuntimeJobMonitor = createJobMonitor({ runtime, clock: o.clock, metrics, checkpointIntervalMs });
+  let server: HttpServer;
+  try {
+    server = await startHttpServer({
+      host: o.serve.host,
+      port: o.serve.port,
+      monitor,
+      db: stores.db,
+      schema: stores.schema,
+      log: (line) => process.stderr.write(`flowmark: dashboard: ${line}\n`),
+    });
+  } catch (err) {
+    monitor.close();
+    throw err;
+  }
+  o.serve.onServing?.(server.url);
+  return {
+    close: async () => {
+      await server.close();
+      monitor.close();
+    },
+  };
+}
+
 /**
  * Runs the attribution pipeline over the log into the database, exactly once (one transaction
  * per checkpoint). The dimension tables are checked before anything is read.
@@ -192,25 +239,12 @@ export async function runAttribution(stores: JobStores, o: PipelineRunOptions): 
     ...(metrics === undefined ? {} : { metrics }),
   });
   o.onRuntime?.(runtime);
-  let monitor: RuntimeJobMonitor | undefined;
-  let server: HttpServer | undefined;
+  let dashboard: Dashboard | undefined;
   try {
-    if (o.serve !== undefined && metrics !== undefined) {
-      monitor = createJobMonitor({ runtime, clock: o.clock, metrics, checkpointIntervalMs });
-      server = await startHttpServer({
-        host: o.serve.host,
-        port: o.serve.port,
-        monitor,
-        db: stores.db,
-        schema: stores.schema,
-        log: (line) => process.stderr.write(`flowmark: dashboard: ${line}\n`),
-      });
-      o.serve.onServing?.(server.url);
-    }
+    dashboard = await serveDashboard(stores, runtime, metrics, o, checkpointIntervalMs);
     return await runtime.run(o.signal === undefined ? {} : { signal: o.signal });
   } finally {
-    await server?.close();
-    monitor?.close();
+    await dashboard?.close();
     await runtime.close();
   }
 }

@@ -25,14 +25,14 @@ import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../connectors/kafka/index.ts';
 import { qualified, type SqlClient, SqlCommitter } from '../connectors/sql/index.ts';
 import { FlowmarkError, Rejected, Runtime, reviveInfinity, type SnapshotMeta } from '../engine/index.ts';
+import { combinedRuntime, createPrometheusMetrics } from '../observability/index.ts';
 import {
-  combinedRuntime,
-  createJobMonitor,
-  createPrometheusMetrics,
-  type RuntimeJobMonitor,
-} from '../observability/index.ts';
-import { type HttpServer, startHttpServer } from '../server/index.ts';
-import { checkedDimensions, logHealth, type PipelineRunOptions } from './embedded-job.ts';
+  checkedDimensions,
+  type Dashboard,
+  logHealth,
+  type PipelineRunOptions,
+  serveDashboard,
+} from './embedded-job.ts';
 import { TOPICS } from './job-stores.ts';
 
 export const DEFAULT_GROUP = 'flowmark';
@@ -202,8 +202,7 @@ export async function runKafkaAttribution(
       .catch(fail);
   };
 
-  let monitor: RuntimeJobMonitor | undefined;
-  let server: HttpServer | undefined;
+  let dashboard: Dashboard | undefined;
   const onAbort = () => stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const view = combinedRuntime(
@@ -253,18 +252,7 @@ export async function runKafkaAttribution(
         }),
       );
     }
-    if (o.serve !== undefined && metrics !== undefined) {
-      monitor = createJobMonitor({ runtime: view, clock: o.clock, metrics, checkpointIntervalMs });
-      server = await startHttpServer({
-        host: o.serve.host,
-        port: o.serve.port,
-        monitor,
-        db: stores.db,
-        schema: stores.schema,
-        log: (line) => process.stderr.write(`flowmark: dashboard: ${line}\n`),
-      });
-      o.serve.onServing?.(server.url);
-    }
+    dashboard = await serveDashboard(stores, view, metrics, o, checkpointIntervalMs);
     while (!stopAll.signal.aborted) {
       // An assigned partition without a job (its job was fenced by a stale owner): restart it.
       if (worker?.assignment.some((p) => !jobs.has(p))) apply();
@@ -284,8 +272,7 @@ export async function runKafkaAttribution(
     await applying.catch(() => {});
     if (!finishing) for (const j of jobs.values()) j.controller.abort();
     await Promise.all([...jobs.values()].map((j) => j.done));
-    await server?.close();
-    monitor?.close();
+    await dashboard?.close();
     await worker?.close();
   }
   if (failure !== undefined) throw failure;

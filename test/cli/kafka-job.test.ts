@@ -8,8 +8,14 @@ import { type TestContext, test } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
 import { routeLine } from '../../src/cli/embedded-job.ts';
-import { checkKeyedByUser, partitionJobName, runKafkaAttribution } from '../../src/cli/kafka-job.ts';
+import {
+  checkKeyedByUser,
+  type KafkaRunOptions,
+  partitionJobName,
+  runKafkaAttribution,
+} from '../../src/cli/kafka-job.ts';
 import { KafkaProducer, KafkaSource, partitionForKey } from '../../src/connectors/kafka/index.ts';
+import type { SqlClient } from '../../src/connectors/sql/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
 import { PG_URL } from '../connectors/postgres/pg-fixtures.ts';
 import { requireService } from '../support/services.ts';
@@ -23,6 +29,26 @@ import {
   shopDatabase,
   uniqueName,
 } from './kafka-job-fixtures.ts';
+
+/** `flowmark run --kafka --drain` as a function: final rows only, quiet, over the given topics. */
+function drain(
+  stores: { db: SqlClient; schema: string },
+  kafka: string,
+  group: string,
+  topics: { clicks: string; checkouts: string },
+  extra: Partial<KafkaRunOptions> = {},
+) {
+  return runKafkaAttribution(stores, {
+    bootstrap: [kafka],
+    group,
+    topics,
+    attribution: attributionOptions({ provisional: false }),
+    clock: systemClock,
+    drain: true,
+    onPartition: () => {},
+    ...extra,
+  });
+}
 
 function services(t: TestContext): { kafka: string; pg: string } | undefined {
   const kafka = requireService(t, 'kafka', 'FLOWMARK_TEST_KAFKA');
@@ -57,15 +83,7 @@ test('4 partitions → run --drain into PostgreSQL: the same checkouts, dead let
   });
   const stores = await shopDatabase(t, s.pg, shop);
   const group = uniqueName('g');
-  const summary = await runKafkaAttribution(stores, {
-    bootstrap: [s.kafka],
-    group,
-    topics,
-    attribution: attributionOptions({ provisional: false }),
-    clock: systemClock,
-    drain: true,
-    checkpointIntervalMs: 100,
-  });
+  const summary = await drain(stores, s.kafka, group, topics, { checkpointIntervalMs: 100 });
   assert.deepEqual([...summary.partitionsRun].sort(), [0, 1, 2, 3]);
   assert.equal(summary.recordsRead, shop.lines.length + bad.length + 1);
 
@@ -110,15 +128,7 @@ test('unkeyed topics (as the reference producers write them) are read by one job
   const topics = await loadTopics(t, s.kafka, shop.lines, { partitions: 3, checkoutPartitions: 2, keyed: false });
   const stores = await shopDatabase(t, s.pg, shop);
   const group = uniqueName('g');
-  const summary = await runKafkaAttribution(stores, {
-    bootstrap: [s.kafka],
-    group,
-    topics,
-    attribution: attributionOptions({ provisional: false }),
-    clock: systemClock,
-    drain: true,
-    onPartition: () => {},
-  });
+  const summary = await drain(stores, s.kafka, group, topics);
   assert.equal(summary.keyedByUser, false);
   const replay = replayShop(shop);
   const q = async (sql: string) => (await stores.db.query<Record<string, unknown>>(sql)).rows;
@@ -136,16 +146,11 @@ test('unkeyed topics (as the reference producers write them) are read by one job
   // A live worker of these topics (provisional rows, no drain): while it runs, a second worker of
   // the group is refused with a clear message; once it has stopped, a drain may run again.
   const live = new AbortController();
-  const first = runKafkaAttribution(stores, {
-    bootstrap: [s.kafka],
-    group,
-    topics,
+  const first = drain(stores, s.kafka, group, topics, {
     attribution: attributionOptions({ provisional: true }),
-    clock: systemClock,
     drain: false,
     signal: live.signal,
     checkpointIntervalMs: 100,
-    onPartition: () => {},
   });
   for (let i = 0; i < 500; i++) {
     const [row] = await q(
@@ -155,14 +160,7 @@ test('unkeyed topics (as the reference producers write them) are read by one job
     await new Promise((r) => setTimeout(r, 20));
   }
   await assert.rejects(
-    runKafkaAttribution(stores, {
-      bootstrap: [s.kafka],
-      group,
-      topics,
-      attribution: attributionOptions({ provisional: false }),
-      clock: systemClock,
-      drain: true,
-    }),
+    drain(stores, s.kafka, group, topics),
     (err: Error & { code?: string }) =>
       err.code === 'FM_KAFKA_NOT_COPARTITIONED' &&
       /another worker of group .* is reading/.test(err.message) &&
@@ -197,14 +195,7 @@ test('run names a missing topic and what to do, before reading anything', async 
   const stores = await shopDatabase(t, s.pg, shop);
   const existing = await loadTopics(t, s.kafka, [], { partitions: 2 });
   await assert.rejects(
-    runKafkaAttribution(stores, {
-      bootstrap: [s.kafka],
-      group: uniqueName('g'),
-      attribution: attributionOptions({ provisional: false }),
-      clock: systemClock,
-      drain: true,
-      topics: { clicks: existing.clicks, checkouts: 'fm_no_such_topic' },
-    }),
+    drain(stores, s.kafka, uniqueName('g'), { clicks: existing.clicks, checkouts: 'fm_no_such_topic' }),
     (err: Error & { code?: string }) =>
       err.code === 'FM_KAFKA_TOPIC_MISSING' &&
       /fm_no_such_topic/.test(err.message) &&
@@ -255,17 +246,7 @@ test('a second run --drain of the same group reads what was produced since the f
   const topics = await loadTopics(t, s.kafka, shop.lines.slice(0, half), { partitions: 2 });
   const stores = await shopDatabase(t, s.pg, shop);
   const group = uniqueName('g');
-  const run = () =>
-    runKafkaAttribution(stores, {
-      bootstrap: [s.kafka],
-      group,
-      topics,
-      attribution: attributionOptions({ provisional: false }),
-      clock: systemClock,
-      drain: true,
-      checkpointIntervalMs: 100,
-      onPartition: () => {},
-    });
+  const run = () => drain(stores, s.kafka, group, topics, { checkpointIntervalMs: 100 });
   const first = await run();
   const producer = new KafkaProducer({ bootstrap: [s.kafka] });
   for (const line of shop.lines.slice(half)) {
