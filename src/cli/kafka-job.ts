@@ -181,6 +181,13 @@ export async function runKafkaAttribution(
   // before the same worker could start it again.
   let applying: Promise<void> = Promise.resolve();
   let worker: KafkaWorker | undefined;
+  // Stops a job at its next checkpoint, without waiting for a broker that is away.
+  const stopJob = (j: PartitionJob) => {
+    j.controller.abort();
+    j.sources.clicks.interrupt();
+    j.sources.checkouts.interrupt();
+  };
+
   // Each step applies the worker's CURRENT assignment (not the one it was called with): a step
   // may wait long for leaving jobs' last checkpoints, and the group may have moved on meanwhile.
   const apply = () => {
@@ -189,7 +196,7 @@ export async function runKafkaAttribution(
         const w = worker;
         if (w === undefined || stopAll.signal.aborted) return;
         const leaving = [...jobs.values()].filter((j) => !w.assignment.includes(j.partition));
-        for (const j of leaving) j.controller.abort();
+        for (const j of leaving) stopJob(j);
         await Promise.all(leaving.map((j) => j.done));
         for (const j of leaving) if (jobs.get(j.partition) === j) jobs.delete(j.partition);
         if (stopAll.signal.aborted) return;
@@ -270,7 +277,7 @@ export async function runKafkaAttribution(
     const finishing = o.drain && failure === undefined && o.signal?.aborted !== true;
     stopAll.abort();
     await applying.catch(() => {});
-    if (!finishing) for (const j of jobs.values()) j.controller.abort();
+    if (!finishing) for (const j of jobs.values()) stopJob(j);
     await Promise.all([...jobs.values()].map((j) => j.done));
     await dashboard?.close();
     await worker?.close();

@@ -80,3 +80,45 @@ test('the broker restarted mid-run: the run completes by itself with the same ta
     assert.deepEqual(got[table], expected[table], `${table} differs`);
   }
 });
+
+test('a worker stopped while the broker is away stops at its checkpoint without waiting for the broker', {
+  timeout: 300_000,
+}, async (t) => {
+  const kafka = requireService(t, 'kafka', 'FLOWMARK_TEST_KAFKA');
+  const pg = requireService(t, 'postgres', 'FLOWMARK_TEST_PG_URL');
+  if (kafka === undefined || pg === undefined) return;
+  const own = await privateBroker(t, await freePortPair());
+  // More than the readers prefetch (4 MiB per partition): a backlog is left on the broker.
+  const shop = generateShop(t, ['--events', '200000', '--users', '300', '--products', '50', '--rate', '100']);
+  const topics = await loadTopics(t, own.bootstrap, shop.lines, { partitions: 2 });
+  const db = await shopDatabase(t, pg, shop);
+  const stop = new AbortController();
+  const warnings: string[] = [];
+  const run = runKafkaAttribution(db, {
+    bootstrap: [own.bootstrap],
+    group: uniqueName('g'),
+    topics,
+    attribution: attributionOptions({ provisional: true }),
+    clock: systemClock,
+    drain: false,
+    signal: stop.signal,
+    checkpointIntervalMs: 100,
+    onPartition: () => {},
+    onHealth: (_h, change) => warnings.push(change.kind),
+  });
+  let committed = 0;
+  for (let i = 0; i < 3000 && committed === 0; i++) {
+    const { rows } = await db.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${db.schema}.checkpoints WHERE meta IS NOT NULL`,
+    );
+    committed = rows[0]?.n ?? 0;
+    if (committed === 0) await sleep(10);
+  }
+  assert.ok(committed > 0, 'a checkpoint was committed before the broker went away');
+  await own.stop();
+  stop.abort();
+  const summary = await run; // would wait for the broker before interrupt() existed
+  assert.ok(summary.recordsRead > 0, `it had read ${summary.recordsRead} records`);
+  // Started again afterwards, so that the test's clean-up finds it as it left it.
+  await own.start();
+});

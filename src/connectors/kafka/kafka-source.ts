@@ -89,6 +89,12 @@ export class KafkaSource implements SourceReader<string> {
   readonly #states: PartitionState[];
   readonly #drain: boolean;
   readonly #warn: (message: string) => void;
+  /** Resolved by `interrupt()`: a poll stops waiting for the broker. */
+  #interrupt: () => void = () => {};
+  readonly #interrupted = new Promise<void>((resolve) => {
+    this.#interrupt = resolve;
+  });
+  #interrupting = false;
   #opening: Promise<void> | undefined;
   #opened = false;
   #round = 0;
@@ -325,8 +331,8 @@ export class KafkaSource implements SourceReader<string> {
     const records: SourceRecord<string>[] = [];
     this.#normalize();
     if (!states.some((s) => this.#hasData(s)) && !this.#drainEnded()) {
-      await this.#fetcher.nextReply();
-      if (this.#closed) return { records, caughtUp: [...this.partitions], ended: false };
+      await Promise.race([this.#fetcher.nextReply(), this.#interrupted]);
+      if (this.#closed || this.#interrupting) return { records, caughtUp: [...this.partitions], ended: false };
       this.#normalize();
     }
     const boundary = (this.#round + 1) * READ_CHUNK;
@@ -341,8 +347,9 @@ export class KafkaSource implements SourceReader<string> {
       if (!this.#deliver(s, limit, maxRecords, records)) {
         if (records.length >= maxRecords) break;
         // Known to be there, not fetched yet: wait (the order must not depend on timing).
-        await this.#fetcher.waitFor(s.id, s.next);
-        if (this.#closed) break;
+        if (this.#interrupting) break;
+        await Promise.race([this.#fetcher.waitFor(s.id, s.next), this.#interrupted]);
+        if (this.#closed || this.#interrupting) break;
       }
     }
     if (this.#turn === n) this.#normalize();
@@ -443,6 +450,16 @@ export class KafkaSource implements SourceReader<string> {
   }
 
   /** Stops fetching and releases a pending poll (it returns what it has). */
+  /**
+   * From now on a poll returns what it has instead of waiting for the broker (a job being stopped
+   * while the broker is away must not wait for it: it checkpoints what it has read). The records
+   * not delivered are read again from the checkpoint's offsets by whoever resumes.
+   */
+  interrupt(): void {
+    this.#interrupting = true;
+    this.#interrupt();
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
