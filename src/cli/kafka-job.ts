@@ -19,6 +19,7 @@
  * worker that dies.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ALL_SHARDS } from '../attribution/analytics.ts';
 import { buildAttributionPipeline } from '../attribution/attribution-pipeline.ts';
 import { parseCheckout, parseClick } from '../attribution/events/index.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
@@ -123,7 +124,7 @@ export async function runKafkaAttribution(
       lookups,
       o.attribution,
       o.clock,
-      p === ALL ? 'all' : `p${p}`,
+      p === ALL ? ALL_SHARDS : `p${p}`,
       // Every event of a partition job is checked to belong there (the start only samples).
       p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
     );
