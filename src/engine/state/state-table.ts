@@ -254,7 +254,12 @@ export class StateTable<V> {
   /** Loads an entry from a snapshot: not a change. The TTL is re-armed from `expiresAtMs`. */
   restoreEntry(key: string, value: V, expiresAtMs?: number): void {
     const old = this.#data.get(key);
-    if (old !== undefined) old.gone = REMOVED;
+    if (old !== undefined) {
+      // Replaced: a removal like any other, counted when it was created in this epoch, so that
+      // takeChanges reports the key once (it keeps sets of keys only when such removals happened).
+      old.gone = REMOVED;
+      if (old.born === this.#epoch) this.#newbornDeaths++;
+    }
     this.#data.set(key, { k: key, v: value, exp: expiresAtMs ?? Number.NaN, mark: 0, born: this.#epoch, gone: LIVE });
     this.#forgetLast();
     if (expiresAtMs !== undefined) this.#expiryHeap?.push(expiresAtMs, key);

@@ -237,3 +237,14 @@ test('a key deleted, written again and dropped at the end of input is one deleti
     ['c', undefined],
   ]);
 });
+
+test('regression: a key replaced twice by restoreEntry and then dropped at the end of input is reported deleted once', () => {
+  // The counterexample fast-check found (seed 1179113241): set, restore, touch, restore, expire(+∞).
+  const t = new StateTable<number>('t', { ttlMs: 10 });
+  t.set('d', 0, 0);
+  t.restoreEntry('d', 0, 50);
+  t.touch('d');
+  t.restoreEntry('d', 0, 50);
+  assert.deepEqual(t.expire(Number.POSITIVE_INFINITY), ['d']);
+  assert.deepEqual(t.takeChanges(), [['d', undefined]]);
+});
