@@ -60,6 +60,18 @@ export function statusLine(
   return `demo: ${produced} events produced, ${read} read, ${rows} final rows, ${dead} dead letters, watermark lag ${lag}, ${state} state entries, checkpoint #${runtime.checkpointId}`;
 }
 
+/** The demo's run: live (provisional rows, until stopped), with the configured attribution. */
+function liveRun(config: FlowmarkConfig, signal: AbortSignal) {
+  return {
+    attribution: attributionOptions({ ...config.attribution, provisional: true }),
+    clock: systemClock,
+    drain: false,
+    signal,
+    checkpointIntervalMs: config.checkpoint.intervalMs,
+    dimensions: config.dimensions,
+  };
+}
+
 /** Writes the simulated shop's users and products into flowmark's tables (upsert). */
 export async function loadCatalog(stores: Pick<JobStores, 'db' | 'schema'>, catalog: ShopCatalog): Promise<void> {
   const schema = stores.schema;
@@ -131,12 +143,7 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
       if (runtime !== undefined) process.stderr.write(`${statusLine(runtime, produced)}\n`);
     }, STATUS_EVERY_MS);
     await runAttribution(stores, {
-      attribution: attributionOptions({ ...config.attribution, provisional: true }),
-      clock: systemClock,
-      drain: false,
-      signal: controller.signal,
-      checkpointIntervalMs: config.checkpoint.intervalMs,
-      dimensions: config.dimensions,
+      ...liveRun(config, controller.signal),
       onRuntime: (r) => {
         runtime = r;
       },
@@ -216,12 +223,7 @@ async function runKafkaDemo(flags: DemoFlags, config: FlowmarkConfig): Promise<v
         bootstrap: kafka.bootstrap,
         group: kafka.group,
         topics: kafka.topics,
-        attribution: attributionOptions({ ...config.attribution, provisional: true }),
-        clock: systemClock,
-        drain: false,
-        signal: controller.signal,
-        checkpointIntervalMs: config.checkpoint.intervalMs,
-        dimensions: config.dimensions,
+        ...liveRun(config, controller.signal),
         onRuntime: (v) => {
           view = v;
         },

@@ -19,7 +19,14 @@ import {
   usersLookup,
   writeRows,
 } from '../connectors/sql/index.ts';
-import { type Clock, type HealthChange, type RunSummary, Runtime, type RuntimeHealth } from '../engine/index.ts';
+import {
+  type Clock,
+  type HealthChange,
+  type Pipeline,
+  type RunSummary,
+  Runtime,
+  type RuntimeHealth,
+} from '../engine/index.ts';
 import {
   createJobMonitor,
   createPrometheusMetrics,
@@ -175,6 +182,27 @@ export async function checkedDimensions(
   };
 }
 
+/**
+ * The runtime of one job: its pipeline committed into `checkpoints` row `job` of the stores'
+ * schema (one transaction per checkpoint), with the run's clock, interval and health reporting.
+ */
+export function jobRuntime(
+  stores: { db: SqlClient; schema: string },
+  job: string,
+  pipeline: Pipeline,
+  o: Pick<PipelineRunOptions, 'clock' | 'checkpointIntervalMs' | 'onHealth'>,
+  metrics: PrometheusMetrics | undefined,
+): Runtime {
+  return new Runtime(pipeline, {
+    committer: new SqlCommitter(stores.db, { schema: stores.schema, job, sinks: SINK_TABLES }),
+    clock: o.clock,
+    pollMaxRecords: 4096,
+    checkpointIntervalMs: o.checkpointIntervalMs ?? 250,
+    onHealth: o.onHealth ?? logHealth,
+    ...(metrics === undefined ? {} : { metrics }),
+  });
+}
+
 /** The dashboard, /metrics and /health of a live run. */
 export interface Dashboard {
   close(): Promise<void>;
@@ -227,17 +255,9 @@ export async function runAttribution(stores: JobStores, o: PipelineRunOptions): 
     checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB }),
   };
   const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock);
-  const committer = new SqlCommitter(stores.db, { schema: stores.schema, job: JOB, sinks: SINK_TABLES });
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const checkpointIntervalMs = o.checkpointIntervalMs ?? 250;
-  const runtime = new Runtime(pipeline, {
-    committer,
-    clock: o.clock,
-    pollMaxRecords: 4096,
-    checkpointIntervalMs,
-    onHealth: o.onHealth ?? logHealth,
-    ...(metrics === undefined ? {} : { metrics }),
-  });
+  const runtime = jobRuntime(stores, JOB, pipeline, o, metrics);
   o.onRuntime?.(runtime);
   let dashboard: Dashboard | undefined;
   try {

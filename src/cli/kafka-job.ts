@@ -22,15 +22,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_SHARDS } from '../attribution/analytics.ts';
 import { buildAttributionPipeline } from '../attribution/attribution-pipeline.ts';
 import { parseCheckout, parseClick } from '../attribution/events/index.ts';
-import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../connectors/kafka/index.ts';
-import { qualified, type SqlClient, SqlCommitter } from '../connectors/sql/index.ts';
-import { FlowmarkError, Rejected, Runtime, reviveInfinity, type SnapshotMeta } from '../engine/index.ts';
+import { qualified, type SqlClient } from '../connectors/sql/index.ts';
+import { FlowmarkError, Rejected, type Runtime, reviveInfinity, type SnapshotMeta } from '../engine/index.ts';
 import { combinedRuntime, createPrometheusMetrics } from '../observability/index.ts';
 import {
   checkedDimensions,
   type Dashboard,
-  logHealth,
+  jobRuntime,
   type PipelineRunOptions,
   serveDashboard,
 } from './embedded-job.ts';
@@ -128,19 +127,7 @@ export async function runKafkaAttribution(
       // Every event of a partition job is checked to belong there (the start only samples).
       p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
     );
-    const committer = new SqlCommitter(stores.db, {
-      schema: stores.schema,
-      job: partitionJobName(group, p),
-      sinks: SINK_TABLES,
-    });
-    const runtime = new Runtime(pipeline, {
-      committer,
-      clock: o.clock,
-      pollMaxRecords: 4096,
-      checkpointIntervalMs,
-      onHealth: o.onHealth ?? logHealth,
-      ...(metrics === undefined ? {} : { metrics }),
-    });
+    const runtime = jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
     const controller = new AbortController();
     const job: PartitionJob = { partition: p, runtime, sources, controller, done: Promise.resolve(), finished: false };
     if (!summary.partitionsRun.includes(p)) summary.partitionsRun.push(p);
