@@ -129,8 +129,29 @@ export async function openPostgresDatabase(url: string, options: OpenPostgresOpt
   } catch (err) {
     await pool.end().catch(() => undefined);
     const e = sqlError(err, 'FM_PG_UNAVAILABLE', `connecting to ${displayUrl}`);
+    if (e.code === 'FM_PG_UNAVAILABLE') throw unreachable(e, displayUrl, password);
     throw password === '' ? e : scrubbed(e, password);
   }
+}
+
+/**
+ * A server that cannot be reached at start, said as such: the failure surfaces wherever the first
+ * query ran (the migrations), whose wording ("migrating … failed") would send the user looking
+ * at the schema instead of the server.
+ */
+function unreachable(err: FlowmarkError, displayUrl: string, password: string): FlowmarkError {
+  let root: unknown = err;
+  while (root instanceof Error && root.cause !== undefined) root = root.cause;
+  const r = root as { message?: unknown; code?: unknown };
+  // A host with several addresses fails with an AggregateError whose message is empty.
+  let why = (typeof r.message === 'string' && r.message !== '' ? r.message : String(r.code ?? err.message)).trim();
+  // The URL is shown without its password already; the driver's words might hold it.
+  if (password !== '') why = why.replaceAll(password, '***');
+  return new FlowmarkError(
+    'FM_PG_UNAVAILABLE',
+    `the PostgreSQL server at ${displayUrl} cannot be reached (${why}): is it running, and is the database URL right?`,
+    { cause: err, retriable: true },
+  );
 }
 
 function passwordOf(url: string): string {

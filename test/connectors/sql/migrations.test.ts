@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pg from 'pg';
 import { outputMigrations } from '../../../src/attribution/output-schema.ts';
+import { PgClient } from '../../../src/connectors/postgres/index.ts';
 import { type Migration, runMigrations } from '../../../src/connectors/sql/migrations.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import { sharedPglite } from '../pglite/pglite-fixtures.ts';
+import { withServer } from '../postgres/pg-fixtures.ts';
 import { uniqueSchema } from './sql-fixtures.ts';
 
 const db = sharedPglite();
@@ -119,14 +122,42 @@ test('migration lists must be in increasing version order', async () => {
   );
 });
 
-test('concurrent runs on one database apply each migration once', async () => {
-  const client = await db;
-  const schema = uniqueSchema('fm_mig');
-  const results = await Promise.all([1, 2, 3].map(() => runMigrations(client, schema, outputMigrations(schema))));
-  assert.deepEqual(
-    results.flatMap((r) => r.applied),
-    outputMigrations(schema).map((m) => m.version),
-  );
+withServer('concurrent migrations', (url) => {
+  test('concurrent runs from separate connections to one server apply each migration once', async (t) => {
+    // PGlite has one connection, so runs there are serialized anyway: only a server shows what
+    // the advisory lock is for. Each run has its own connection (as separate processes would),
+    // connected before any starts, so that they reach the empty schema together.
+    const schema = uniqueSchema('fm_mig');
+    const runs = 8;
+    const clients = Array.from({ length: runs }, () => {
+      const client = new PgClient(new pg.Pool({ connectionString: url, max: 1 }));
+      client.pool.on('error', () => {});
+      return client;
+    });
+    t.after(async () => {
+      await clients[0]?.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await Promise.all(clients.map((c) => c.close()));
+    });
+    await Promise.all(clients.map((c) => c.query('SELECT 1')));
+    const all = outputMigrations(schema);
+    const results = await Promise.all(clients.map((c) => runMigrations(c, schema, all)));
+    assert.deepEqual(
+      results.flatMap((r) => r.applied).sort((a, b) => a - b),
+      all.map((m) => m.version),
+      'each migration was applied by exactly one of the runs',
+    );
+    assert.deepEqual(
+      results.map((r) => r.version),
+      results.map(() => all.length),
+    );
+    const { rows } = await (clients[0] as PgClient).query<{ version: string }>(
+      `SELECT version::text AS version FROM ${schema}.schema_migrations ORDER BY version`,
+    );
+    assert.deepEqual(
+      rows.map((r) => Number(r.version)),
+      all.map((m) => m.version),
+    );
+  });
 });
 
 test('the schema name is checked before any SQL is built from it', () => {
