@@ -293,8 +293,20 @@ export function buildAttributionPipeline(
     enriched.flatMap('order-value-out-of-range', (e) => {
       if (!e.result.isFinal) return [];
       const why = orderValueProblem(e.result.checkout, e.product);
+      if (why === undefined) return [];
+      // The attribution step drops an on-time checkout's raw line (state stays small): the
+      // dead letter carries the values the order value was computed from instead.
       const c = e.result.checkout;
-      return why === undefined ? [] : [deadLetter('checkouts', 'invalid_field', c.raw, why, clock.nowMs())];
+      const raw = JSON.stringify({
+        checkout_id: c.checkoutId,
+        user_id: c.userId,
+        product_id: c.productId,
+        event_time: new Date(c.eventTimeMs).toISOString(),
+        quantity: c.quantity,
+        discount: c.discount,
+        price: e.product?.price,
+      });
+      return [deadLetter('checkouts', 'invalid_field', raw, why, clock.nowMs())];
     }),
   );
 
