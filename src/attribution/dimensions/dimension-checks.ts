@@ -30,7 +30,7 @@ export interface DimensionProblem {
   field: string;
   /** `products row "p1": price 1e+308 is …`. */
   detail: string;
-  /** The row as it was read, as JSON (a number that is not finite as a string). */
+  /** The row as it was read, as JSON with the table's column names (a number that is not finite as a string). */
   raw: string;
 }
 
@@ -96,7 +96,7 @@ function shortJson(s: string): string {
  * // { row: { userId: 'u1', name: null, gender: 'F' }, problems: [{ table: 'users', key: 'u1', field: 'name', … }] }
  */
 export function checkUserRow(u: UserRow): CheckedRow<UserRow> {
-  const c = new RowCheck('users', u.userId, u);
+  const c = new RowCheck('users', u.userId, { user_id: u.userId, name: u.name, gender: u.gender });
   const name = c.text('name', u.name, MAX_NAME_BYTES, 'a name');
   const gender = c.text('gender', u.gender, MAX_LABEL_BYTES, 'a label');
   if (c.problems === undefined) return { row: u, problems: NO_PROBLEMS };
@@ -111,7 +111,13 @@ export function checkUserRow(u: UserRow): CheckedRow<UserRow> {
  * checkProductRow({ productId: 'p1', name: 'lamp', category: null, price: 1e308, commissionRate: 0.1 }).row.price; // null
  */
 export function checkProductRow(p: ProductRow): CheckedRow<ProductRow> {
-  const c = new RowCheck('products', p.productId, p);
+  const c = new RowCheck('products', p.productId, {
+    product_id: p.productId,
+    name: p.name,
+    category: p.category,
+    price: p.price,
+    commission_rate: p.commissionRate,
+  });
   const name = c.text('name', p.name, MAX_NAME_BYTES, 'a name');
   const category = c.text('category', p.category, MAX_LABEL_BYTES, 'a label');
   const price = c.number('price', p.price, 0, MAX_AMOUNT, 'a price');

@@ -21,6 +21,7 @@
  */
 import { Rejected } from '../../engine/index.ts';
 import type { ProductRow, UserRow } from '../event-types.ts';
+import { fitsText, MAX_ID_BYTES, textProblem } from '../events/storage-limits.ts';
 
 /** The candidate columns of each field, in order of preference. */
 export const USER_COLUMN_CANDIDATES = {
@@ -147,7 +148,12 @@ function readId(
     );
   }
   const v = record[column];
-  if (typeof v === 'string' && v !== '') return v;
+  if (typeof v === 'string' && v !== '') {
+    if (fitsText(v, MAX_ID_BYTES)) return v;
+    // No event can name it (events' ids have the same limit), and no table can key it: the row
+    // is unusable, not a row with a null, so it is refused like any other bad row of the file.
+    return new Rejected('invalid_field', `${column} ${show(v)} ${textProblem(v, MAX_ID_BYTES, 'an id')}`);
+  }
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v);
   if (typeof v === 'bigint' && v >= 0n) return v.toString();
   if (v === undefined || v === null || v === '') {

@@ -173,3 +173,16 @@ test('end to end: a bad number in a CSV file names the file, the line and the co
     `${path}: 1 bad product row; fix or remove it:\n  line 4: price must be a number, got "12,50" (write the decimal separator as a dot)`,
   );
 });
+
+test('issue 12: an id longer than 256 bytes is a bad row of the file (no event could name it, no table could key it)', async () => {
+  const message = await failure(
+    collectUsers(
+      [rec(2, { user_id: 'ok', name: 'Ada' }), rec(3, { user_id: 'u'.repeat(3000), name: 'Bob' })],
+      'users.csv',
+    ),
+  );
+  assert.match(
+    message,
+    /users\.csv: 1 bad user row; fix or remove it:\n {2}line 3: user_id "u+… is 3000 bytes long, more than the 256 bytes of UTF-8 an id may have/,
+  );
+});
