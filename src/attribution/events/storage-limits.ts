@@ -9,12 +9,19 @@
  * | ids                  | ≤ 256 bytes of UTF-8                    | they are primary-key and state-key columns: a btree row holds at most 2 704 bytes, and a key may hold two ids, escaped |
  * | labels               | ≤ 256 bytes of UTF-8                    | source, category, gender, payment method and description are grouped by in `analytics_minute`, whose primary key holds them |
  * | names                | ≤ 1 024 bytes of UTF-8                  | user and product names: no index holds them, but a name longer than this is not a name       |
- * | any text             | no U+0000                               | PostgreSQL `text` cannot hold the character U+0000                                            |
+ * | any text             | no U+0000, no lone surrogate            | PostgreSQL `text` cannot hold U+0000; a lone surrogate is sent as U+FFFD, so two distinct ids would become one key in the database (and one upsert batch would hit it twice) |
  * | event time           | 0001-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z | what `timestamptz` stores and ISO-8601 writes with four-digit years           |
  * | quantity             | integer 1 to 1 000 000                  | `integer` column                                                                             |
  * | amounts and prices   | 0 to 10 000 000 000                     | money is `numeric(14,2)` (at most 999 999 999 999.99)                                        |
  * | order value          | ≤ 999 999 999 999.99                    | `numeric(14,2)`; price × quantity can pass it with each input in range (see money.ts)        |
  */
+
+declare global {
+  interface String {
+    /** ES2024, in every Node flowmark supports (the project's `lib` is es2023): false when a lone surrogate is in it. */
+    isWellFormed(): boolean;
+  }
+}
 
 /** Most bytes (UTF-8) of an id: click_id, checkout_id, user_id, product_id. */
 export const MAX_ID_BYTES = 256;
@@ -59,14 +66,14 @@ export function utf8Bytes(s: string): number {
 
 /**
  * True when `s` can be stored in a column limited to `maxBytes`: the common short string is
- * decided by its length alone (a UTF-16 unit is at most 3 bytes of UTF-8), and U+0000 is looked
- * for with one native `indexOf`.
+ * decided by its length alone (a UTF-16 unit is at most 3 bytes of UTF-8); U+0000 and lone
+ * surrogates are looked for by two native scans (no regex on the hot path).
  */
 export function fitsText(s: string, maxBytes: number): boolean {
   const len = s.length;
   if (len > maxBytes) return false;
   if (len * 3 > maxBytes && utf8Bytes(s) > maxBytes) return false;
-  return s.indexOf('\u0000') === -1;
+  return s.indexOf('\u0000') === -1 && s.isWellFormed();
 }
 
 /**
@@ -75,5 +82,6 @@ export function fitsText(s: string, maxBytes: number): boolean {
  */
 export function textProblem(s: string, maxBytes: number, what: string): string {
   if (s.indexOf('\u0000') !== -1) return 'contains the character U+0000, which PostgreSQL text cannot hold';
+  if (!s.isWellFormed()) return 'contains a lone UTF-16 surrogate (half of a character), which is not valid text';
   return `is ${utf8Bytes(s)} bytes long, more than the ${maxBytes} bytes of UTF-8 ${what} may have`;
 }

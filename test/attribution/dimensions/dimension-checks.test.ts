@@ -40,6 +40,7 @@ test('each value a column cannot hold is null, and named in a problem with the t
       /category "€+… is 258 bytes long, more than the 256 bytes of UTF-8 a label/,
     ],
     [{ category: 'a\u0000b' }, 'category', /contains the character U\+0000/],
+    [{ category: 'a\udfffb' }, 'category', /contains a lone UTF-16 surrogate/],
   ];
   for (const [over, field, why] of cases) {
     const { row, problems } = checkProductRow({ ...lamp, ...over });

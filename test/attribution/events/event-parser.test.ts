@@ -762,6 +762,21 @@ test('issue 12: text PostgreSQL cannot hold (U+0000) is invalid_field, in ids an
   assert.match(r.detail, /^source .* U\+0000/);
 });
 
+test('issue 12: a lone surrogate in an id or a label is invalid_field (two such ids would be one key in PostgreSQL)', () => {
+  // 'a\ud800' and 'a\udbff' are distinct strings here, both 'a\ufffd' in the database: one
+  // upsert batch holding both fails ("ON CONFLICT DO UPDATE command cannot affect row a second time").
+  for (const field of ['checkout_id', 'user_id', 'product_id', 'payment_method', 'payment_description']) {
+    const r = rejected(parseCheckout(checkoutLine({ [field]: 'a\ud800' })));
+    assert.equal(r.reason, 'invalid_field', field);
+    assert.match(r.detail, new RegExp(`^${field} .* contains a lone UTF-16 surrogate`));
+  }
+  assert.equal(
+    checkout(checkoutLine({ checkout_id: 'a\ud83d\ude00' })).checkoutId,
+    'a😀',
+    'a surrogate pair is a character',
+  );
+});
+
 test('issue 12: labels (source, payment_method, payment_description) are at most 256 bytes', () => {
   for (const field of ['payment_method', 'payment_description']) {
     assert.equal(

@@ -27,6 +27,7 @@ const atLimit = anyOf(
   '😀'.repeat(64),
   `${'😀'.repeat(64)}x`,
   'a\u0000b',
+  'a\ud800b',
   'x'.repeat(3000),
 );
 const longish = fc.string({ unit: 'binary', minLength: 1, maxLength: 120 });
