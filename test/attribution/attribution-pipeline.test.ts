@@ -122,3 +122,16 @@ test('a product row that cannot be stored: nulls in its columns, one dead letter
     /^products row "p-inf": price Infinity is not a price .* \(first used by checkout "c1"\)$/,
   );
 });
+
+test('maxFutureSkewMs: 1 h by default, a duration ≥ 0 or Infinity (off); anything else names the option', () => {
+  assert.equal(attributionOptions().maxFutureSkewMs, HOUR);
+  assert.equal(
+    attributionOptions({ maxFutureSkewMs: Number.POSITIVE_INFINITY }).maxFutureSkewMs,
+    Number.POSITIVE_INFINITY,
+  );
+  for (const bad of [-1, Number.NaN])
+    assert.throws(
+      () => attributionOptions({ maxFutureSkewMs: bad }),
+      /attribution option maxFutureSkewMs: must be a duration ≥ 0/,
+    );
+});
