@@ -171,7 +171,12 @@ function readText(record: Readonly<Record<string, unknown>>, column: string | un
   const v = record[column];
   if (typeof v === 'string') {
     const s = v.trim();
-    return s === '' ? null : s;
+    if (s === '') return null;
+    // Text no table can hold, at any length: `import` writes these rows to the database as read,
+    // so it is a bad row of the file (a length over the limit is not: see dimension-checks.ts).
+    if (s.indexOf('\u0000') !== -1 || !s.isWellFormed())
+      return new Rejected('invalid_field', `${column} ${show(s)} ${textProblem(s, Number.POSITIVE_INFINITY, 'text')}`);
+    return s;
   }
   if (v === undefined || v === null) return null;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
