@@ -23,6 +23,12 @@ export interface AttributionOptions {
   dedupeWindowMs: number;
   maxOutOfOrdernessMs: number;
   idleTimeoutMs: number;
+  /**
+   * An event whose time is more than this ahead of processing time (the pipeline's clock) is a
+   * dead letter `future_event_time` and never moves a watermark (ARCHITECTURE §3.2). Default 1 h;
+   * `Infinity` turns the check off (a replay of data dated in the future, when asked).
+   */
+  maxFutureSkewMs: number;
 }
 
 export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = {
@@ -37,6 +43,7 @@ export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = {
   dedupeWindowMs: 86_400_000,
   maxOutOfOrdernessMs: 15_000,
   idleTimeoutMs: 30_000,
+  maxFutureSkewMs: 3_600_000,
 };
 
 /** Fills defaults and checks every option, naming the bad one. */
@@ -51,6 +58,8 @@ export function attributionOptions(partial: Partial<AttributionOptions> = {}): A
   for (const key of ['lookbackMs', 'halfLifeMs', 'dedupeWindowMs', 'maxOutOfOrdernessMs', 'idleTimeoutMs'] as const) {
     if (!Number.isFinite(o[key]) || o[key] < 0) bad(key, `must be a duration ≥ 0, got ${o[key]}`);
   }
+  if (!(o.maxFutureSkewMs >= 0))
+    bad('maxFutureSkewMs', `must be a duration ≥ 0 (Infinity: off), got ${o.maxFutureSkewMs}`);
   if (o.halfLifeMs === 0) bad('halfLifeMs', 'must be > 0');
   for (const key of ['firstWeight', 'lastWeight'] as const) {
     if (!(o[key] >= 0 && o[key] <= 1)) bad(key, `must be in [0, 1], got ${o[key]}`);

@@ -8,12 +8,19 @@
  *               (late events → dead_letters)          attributed_checkouts ◄─────────────┤
  *                                                     attribution_credits ◄──────────────┤
  *                                   analytics_minute ◄─ 1-minute windows ◄─ final rows ──┘
+ *
+ * At the door (the sources' decode): a line that is not a valid event, or holds a value the
+ * outputs cannot store, or is dated more than max_future_skew ahead of processing time, is a
+ * dead letter and never moves a watermark. Dimension rows are checked as they are looked up: an
+ * unstorable value is null in the output and one dead letter names the row; an order value
+ * beyond numeric(14,2) is null, with a dead letter naming the checkout.
  */
 import {
   type Clock,
   type InvalidRecord,
   type LookupFn,
   Pipeline,
+  Rejected,
   type SourceReader,
   type Stream,
   tumbling,
@@ -29,8 +36,16 @@ import {
 } from './analytics.ts';
 import { type AttributionInput, attributionFunction, attributionKey } from './attribution-function.ts';
 import type { AttributionOptions } from './attribution-options.ts';
+import {
+  type CheckedRow,
+  checkedLookup,
+  checkProductRow,
+  checkUserRow,
+  type DimensionProblem,
+} from './dimensions/dimension-checks.ts';
 import type { Checkout, ProductRow, UserRow } from './event-types.ts';
 import { parseCheckout, parseClick, parseEvent } from './events/index.ts';
+import { orderValueProblem } from './money.ts';
 import { attributedRow, creditRows, deadLetter, type EnrichedResult } from './output-rows.ts';
 
 /** The sink ids, which are also the table names. */
@@ -83,6 +98,16 @@ export function buildAttributionPipeline(
   const invalidToDeadLetter = (id: string, s: Stream<InvalidRecord<string>>) =>
     deadLetters.push(s.map(id, (r) => deadLetter(r.source, r.reason, r.raw, r.detail, clock.nowMs())));
 
+  // §3.2: an event dated more than max_future_skew ahead of processing time is refused here,
+  // before its source sees its time, so that one bad clock cannot make every later event late.
+  const skewMs = o.maxFutureSkewMs;
+  const checksFuture = Number.isFinite(skewMs);
+  const notAhead = <T>(value: T, eventTimeMs: number, kind: string): T | Rejected => {
+    if (!checksFuture) return value;
+    const nowMs = clock.nowMs();
+    return eventTimeMs - nowMs > skewMs ? futureEventTime(kind, eventTimeMs, nowMs, skewMs) : value;
+  };
+
   let checkouts: Stream<Checkout>;
   let clicks: Stream<AttributionInput>;
   if ('events' in sources) {
@@ -91,7 +116,9 @@ export function buildAttributionPipeline(
       decode: (raw) => {
         const e = parseEvent(raw);
         if (!('type' in e)) return e;
-        return e.type === 'click' ? { kind: 'click', click: e.click } : { kind: 'checkout', checkout: e.checkout };
+        return e.type === 'click'
+          ? notAhead<AttributionInput>({ kind: 'click', click: e.click }, e.click.eventTimeMs, 'click')
+          : notAhead<AttributionInput>({ kind: 'checkout', checkout: e.checkout }, e.checkout.eventTimeMs, 'checkout');
       },
       eventTimeMs: (e) => (e.kind === 'click' ? e.click.eventTimeMs : e.checkout.eventTimeMs),
       ...watermarks,
@@ -104,14 +131,17 @@ export function buildAttributionPipeline(
       reader: sources.clicks,
       decode: (raw) => {
         const k = parseClick(raw);
-        return 'clickId' in k ? { kind: 'click', click: k } : k;
+        return 'clickId' in k ? notAhead<AttributionInput>({ kind: 'click', click: k }, k.eventTimeMs, 'click') : k;
       },
       eventTimeMs: (e) => (e.kind === 'click' ? e.click.eventTimeMs : Number.NaN),
       ...watermarks,
     });
     const k = p.source<string, Checkout>('checkouts', {
       reader: sources.checkouts,
-      decode: parseCheckout,
+      decode: (raw) => {
+        const c = parseCheckout(raw);
+        return 'checkoutId' in c ? notAhead(c, c.eventTimeMs, 'checkout') : c;
+      },
       eventTimeMs: (e) => e.eventTimeMs,
       ...watermarks,
     });
@@ -205,19 +235,80 @@ export function buildAttributionPipeline(
     ...(dims.cacheTtlMs === undefined ? {} : { cacheTtlMs: dims.cacheTtlMs }),
     ...(dims.cacheEntries === undefined ? {} : { cacheEntries: dims.cacheEntries }),
   };
+  // Rows are checked as they are looked up: unstorable values are null, and their problems ride
+  // along to become dead letters (once per row and field, below).
   const enriched = attribution.out
     .lookupJoin('enrich-user', {
       key: (r) => r.checkout.userId,
-      lookup: dims.users,
-      join: (result, user): EnrichedResult => ({ result, user, product: undefined }),
+      lookup: checkedLookup(dims.users, checkUserRow),
+      join: (result, user: CheckedRow<UserRow> | undefined): Enriched => ({
+        result,
+        user: user?.row,
+        product: undefined,
+        problems: user?.problems ?? NO_PROBLEMS,
+      }),
       ...lookupOptions,
     })
     .lookupJoin('enrich-product', {
       key: (e) => e.result.checkout.productId,
-      lookup: dims.products,
-      join: (e, product): EnrichedResult => ({ ...e, product }),
+      lookup: checkedLookup(dims.products, checkProductRow),
+      join: (e, product: CheckedRow<ProductRow> | undefined): Enriched => ({
+        ...e,
+        product: product?.row,
+        problems:
+          product === undefined || product.problems.length === 0 ? e.problems : [...e.problems, ...product.problems],
+      }),
       ...lookupOptions,
     });
+
+  // A dimension row's problem is reported by the first final checkout that used it, then not
+  // again for dedupe_window of event time (a product bought a million times is one dead letter).
+  const rowProblems = enriched
+    .flatMap('dimension-problems', (e): FoundProblem[] =>
+      e.result.isFinal && e.problems.length > 0
+        ? e.problems.map((problem) => ({ problem, checkoutId: e.result.checkout.checkoutId }))
+        : [],
+    )
+    .keyBy((f) => `${f.problem.table}\u0000${f.problem.key}\u0000${f.problem.field}`)
+    .process<FoundProblem, { reported: ValueState<boolean> }>('dimension-problems-once', {
+      state: (s) => ({ reported: s.value<boolean>('reported', { ttlMs: o.dedupeWindowMs }) }),
+      onElement: (f, ctx, st) => {
+        if (st.reported.get() === true) return;
+        st.reported.set(true);
+        ctx.emit(f);
+      },
+    });
+  const problemDeadLetter = (f: FoundProblem) =>
+    deadLetter(
+      f.problem.table,
+      'invalid_field',
+      f.problem.raw,
+      `${f.problem.detail} (first used by checkout ${JSON.stringify(f.checkoutId)})`,
+      clock.nowMs(),
+    );
+  deadLetters.push(
+    rowProblems.out.map('dimension-problems-dead', problemDeadLetter),
+    // Emitted before the watermark passes their checkout, so never late; kept so none could vanish.
+    rowProblems.late.map('dimension-problems-late', problemDeadLetter),
+    enriched.flatMap('order-value-out-of-range', (e) => {
+      if (!e.result.isFinal) return [];
+      const why = orderValueProblem(e.result.checkout, e.product);
+      if (why === undefined) return [];
+      // The attribution step drops an on-time checkout's raw line (state stays small): the
+      // dead letter carries the values the order value was computed from instead.
+      const c = e.result.checkout;
+      const raw = JSON.stringify({
+        checkout_id: c.checkoutId,
+        user_id: c.userId,
+        product_id: c.productId,
+        event_time: new Date(c.eventTimeMs).toISOString(),
+        quantity: c.quantity,
+        discount: c.discount,
+        price: e.product?.price,
+      });
+      return [deadLetter('checkouts', 'invalid_field', raw, why, clock.nowMs())];
+    }),
+  );
 
   const rows = enriched.map('rows', (e) => attributedRow(e, o.model));
   rows.sink(SINK.attributed);
@@ -248,6 +339,46 @@ export function buildAttributionPipeline(
 interface Delivery {
   checkout: Checkout;
   duplicate: boolean;
+}
+
+/** An enriched result and the problems of the dimension rows it was enriched with. */
+interface Enriched extends EnrichedResult {
+  problems: readonly DimensionProblem[];
+}
+
+interface FoundProblem {
+  problem: DimensionProblem;
+  checkoutId: string;
+}
+
+const NO_PROBLEMS: readonly DimensionProblem[] = [];
+
+/**
+ * `click at 2099-01-01T00:00:00.000Z is 26 689 days ahead of processing time (…), more than
+ * max_future_skew 1h: …`.
+ */
+function futureEventTime(kind: string, eventTimeMs: number, nowMs: number, skewMs: number): Rejected {
+  return new Rejected(
+    'future_event_time',
+    `${kind} at ${new Date(eventTimeMs).toISOString()} is ${durationText(eventTimeMs - nowMs)} ahead of processing time ` +
+      `(${new Date(nowMs).toISOString()}), more than max_future_skew ${durationText(skewMs)}: a clock that is wrong, or a ` +
+      `mistyped date; it is not processed and does not move the watermark (a replay of data dated in the future: ` +
+      `--max-future-skew off)`,
+  );
+}
+
+/** A duration for a person: `26 689 days`, `3 h`, `90 min`, `42 s`, `250 ms`. */
+function durationText(ms: number): string {
+  const units: Array<[number, string]> = [
+    [86_400_000, 'days'],
+    [3_600_000, 'h'],
+    [60_000, 'min'],
+    [1000, 's'],
+  ];
+  for (const [size, name] of units) {
+    if (ms >= 2 * size || (ms >= size && ms % size === 0)) return `${Math.floor(ms / size)} ${name}`;
+  }
+  return `${Math.round(ms)} ms`;
 }
 
 function lateDetail(kind: string, eventTimeMs: number): string {

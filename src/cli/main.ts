@@ -99,6 +99,11 @@ const attributionFlags = (c: Command): Command =>
     .option('--lookback <duration>', 'how far before a checkout a click may be (e.g. 30m, 1h, 7d)', '1h')
     .option('--max-out-of-orderness <duration>', 'the bound of disorder of the watermark', '15s')
     .option('--half-life <duration>', 'time_decay: credit halves every half-life before the checkout', '15m')
+    .option(
+      '--max-future-skew <duration|off>',
+      'events dated further ahead of the clock than this are dead letters (future_event_time); off: data dated in the future, replayed on purpose',
+      '1h',
+    )
     .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
 
 /** Builds the command-line program. */

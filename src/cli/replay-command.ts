@@ -31,6 +31,8 @@ export interface ReplayFlags {
   lookback: string;
   maxOutOfOrderness: string;
   halfLife: string;
+  /** A duration, or `off` (data dated in the future replayed on purpose). Default 1h. */
+  maxFutureSkew?: string;
   excludedSources?: string;
   /** No progress line and no summary (tests). */
   quiet?: boolean;
@@ -88,6 +90,10 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
     maxOutOfOrdernessMs: durationFlag('max-out-of-orderness', flags.maxOutOfOrderness),
     halfLifeMs: durationFlag('half-life', flags.halfLife),
     excludedSources: listFlag(flags.excludedSources),
+    maxFutureSkewMs:
+      flags.maxFutureSkew?.trim() === 'off'
+        ? Number.POSITIVE_INFINITY
+        : durationFlag('max-future-skew', flags.maxFutureSkew ?? '1h'),
   });
 
   const [users, products] = await Promise.all([loadUsers(usersPath), loadProducts(productsPath)]);

@@ -43,3 +43,51 @@ test('an unknown product gives nulls, never a dropped checkout', () => {
     profit: null,
   });
 });
+
+test('issue 12: an order value beyond numeric(14,2) is null with its revenue and profit, and orderValueProblem says why', async () => {
+  const { orderValueProblem } = await import('../../src/attribution/money.ts');
+  const gold: ProductRow = { ...lamp, price: 10_000_000_000 };
+  const c = checkout('c', 0, { quantity: 1_000_000 });
+  assert.deepEqual(money(c, gold), { orderValue: null, revenue: null, profit: null });
+  assert.match(
+    orderValueProblem(c, gold) ?? '',
+    /^order_value = round2\(price 10000000000 × quantity 1000000 × \(1 − discount 0\)\) = 10000000000000000 is beyond what the money columns hold \(numeric\(14,2\): at most 999999999999\.99\): checkout "c" is output with null order_value, revenue and profit$/,
+  );
+  // The largest value that fits, and one cent more.
+  const edge = { ...lamp, price: 999_999_999_999.99 };
+  assert.equal(money(checkout('c', 0), edge).orderValue, 999_999_999_999.99);
+  assert.equal(orderValueProblem(checkout('c', 0), edge), undefined);
+  assert.equal(money(checkout('c', 0, { quantity: 2 }), { ...lamp, price: 500_000_000_000 }).orderValue, null);
+  // Nothing to say when it fits, or when the price does not count (total_amount, unknown product).
+  assert.equal(orderValueProblem(checkout('c', 0), lamp), undefined);
+  assert.equal(orderValueProblem(checkout('c', 0, { totalAmount: 5, quantity: 1_000_000 }), gold), undefined);
+  assert.equal(orderValueProblem(checkout('c', 0), undefined), undefined);
+});
+
+test('property: money never gives NaN, Infinity or a value numeric(14,2) cannot hold, whatever the product row', async () => {
+  const fc = (await import('fast-check')).default;
+  const number = fc.oneof(
+    fc.double(),
+    fc.constantFrom(1e308, Number.NaN, Number.POSITIVE_INFINITY, 1e10, 0, 1),
+    fc.constant(null),
+  );
+  fc.assert(
+    fc.property(
+      number,
+      number,
+      fc.integer({ min: 1, max: 1_000_000 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.boolean(),
+      (price, rate, quantity, discount, failed) => {
+        const m = money(checkout('c', 0, { quantity, discount, paymentStatus: failed ? 'failed' : 'success' }), {
+          ...lamp,
+          price,
+          commissionRate: rate,
+        });
+        for (const v of [m.orderValue, m.revenue, m.profit])
+          assert.ok(v === null || (Number.isFinite(v) && Math.abs(v) <= 999_999_999_999.99), String(v));
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});

@@ -60,6 +60,7 @@ const DEFAULTS: FlowmarkConfig = {
     scope: 'product',
     lookbackMs: 3_600_000,
     maxOutOfOrdernessMs: 15_000,
+    maxFutureSkewMs: 3_600_000,
     halfLifeMs: 900_000,
     excludedSources: [],
   },

@@ -21,6 +21,7 @@
  */
 import { Rejected } from '../../engine/index.ts';
 import type { ProductRow, UserRow } from '../event-types.ts';
+import { fitsText, MAX_ID_BYTES, textProblem } from '../events/storage-limits.ts';
 
 /** The candidate columns of each field, in order of preference. */
 export const USER_COLUMN_CANDIDATES = {
@@ -147,7 +148,12 @@ function readId(
     );
   }
   const v = record[column];
-  if (typeof v === 'string' && v !== '') return v;
+  if (typeof v === 'string' && v !== '') {
+    if (fitsText(v, MAX_ID_BYTES)) return v;
+    // No event can name it (events' ids have the same limit), and no table can key it: the row
+    // is unusable, not a row with a null, so it is refused like any other bad row of the file.
+    return new Rejected('invalid_field', `${column} ${show(v)} ${textProblem(v, MAX_ID_BYTES, 'an id')}`);
+  }
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v);
   if (typeof v === 'bigint' && v >= 0n) return v.toString();
   if (v === undefined || v === null || v === '') {
@@ -165,7 +171,12 @@ function readText(record: Readonly<Record<string, unknown>>, column: string | un
   const v = record[column];
   if (typeof v === 'string') {
     const s = v.trim();
-    return s === '' ? null : s;
+    if (s === '') return null;
+    // Text no table can hold, at any length: `import` writes these rows to the database as read,
+    // so it is a bad row of the file (a length over the limit is not: see dimension-checks.ts).
+    if (s.indexOf('\u0000') !== -1 || !s.isWellFormed())
+      return new Rejected('invalid_field', `${column} ${show(s)} ${textProblem(s, Number.POSITIVE_INFINITY, 'text')}`);
+    return s;
   }
   if (v === undefined || v === null) return null;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);

@@ -2,6 +2,14 @@
  * Users and products: mapping records (CSV rows, JSON lines, database rows) in either reference
  * schema to `UserRow` / `ProductRow`, and whole tables with errors that name line and column.
  */
+
+export {
+  type CheckedRow,
+  checkedLookup,
+  checkProductRow,
+  checkUserRow,
+  type DimensionProblem,
+} from './dimension-checks.ts';
 export {
   PRODUCT_COLUMN_CANDIDATES,
   PRODUCT_COLUMN_NAMES,

@@ -5,6 +5,7 @@
  */
 import { Rejected } from '../../engine/index.ts';
 import { EVENT_TIME_FORMS, eventTimeMsOrNaN, eventTimeProblem } from './event-time.ts';
+import { fitsText, MAX_ID_BYTES, MAX_LABEL_BYTES, textProblem } from './storage-limits.ts';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -22,23 +23,28 @@ export function show(value: unknown): string {
 
 const ID_RULE = 'a non-empty string or a non-negative integer';
 
-/** A required id: a non-empty string, or a non-negative safe integer taken as its decimal string. */
+/**
+ * A required id: a non-empty string of at most {@link MAX_ID_BYTES} bytes without U+0000, or a
+ * non-negative safe integer taken as its decimal string.
+ */
 export function readId(o: JsonObject, field: string, kind: EventKind): string | Rejected {
   const v = o[field];
-  if (typeof v === 'string' && v.length > 0) return v;
+  if (typeof v === 'string' && v.length > 0 && fitsText(v, MAX_ID_BYTES)) return v;
   return idProblem(v, field, kind);
 }
 
 /** An optional id: absent, null or empty is null; otherwise as readId. */
 export function readOptionalId(o: JsonObject, field: string): string | null | Rejected {
   const v = o[field];
-  if (typeof v === 'string') return v.length > 0 ? v : null;
+  if (typeof v === 'string')
+    return v.length === 0 ? null : fitsText(v, MAX_ID_BYTES) ? v : idProblem(v, field, undefined);
   if (v === undefined || v === null) return null;
   return idProblem(v, field, undefined);
 }
 
 function idProblem(v: unknown, field: string, kind: EventKind | undefined): string | Rejected {
   if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return String(v);
+  if (typeof v === 'string' && v.length > 0) return tooLong(field, v, MAX_ID_BYTES, 'an id');
   if (kind !== undefined && (v === undefined || v === null || v === '')) {
     const what = v === undefined ? 'missing' : v === null ? 'null' : 'empty';
     return new Rejected('missing_field', `${field} is ${what}: every ${kind} needs a ${field} (${ID_RULE})`);
@@ -95,13 +101,10 @@ export function readOptionalNumber(o: JsonObject, field: string, min: number, ma
   return numberProblem(field, v, min, max, false);
 }
 
-/**
- * Upper bounds of checkout amounts: beyond them a row would not fit the output columns
- * (`integer` quantity, `numeric(14,2)` money) and would fail every commit, so such a line is
- * invalid input (a dead letter), not a poison row.
- */
-export const MAX_QUANTITY = 1_000_000;
-export const MAX_AMOUNT = 10_000_000_000;
+/** A string that the output columns cannot hold (storage-limits.ts): invalid input, not a poison row. */
+function tooLong(field: string, v: string, maxBytes: number, what: string): Rejected {
+  return new Rejected('invalid_field', `${field} ${show(v)} ${textProblem(v, maxBytes, what)}`);
+}
 
 /** `quantity must be an integer ≥ 1, got 0`; a number in quotes gets a hint. */
 function numberProblem(field: string, v: unknown, min: number, max: number, integer: boolean): Rejected {
@@ -111,20 +114,24 @@ function numberProblem(field: string, v: unknown, min: number, max: number, inte
   return new Rejected('invalid_field', `${field} must be ${kind} ${range}, got ${show(v)}${hint}`);
 }
 
-/** An optional string: absent, null or empty is null. */
-export function readOptionalString(o: JsonObject, field: string): string | null | Rejected {
+/** An optional label (at most {@link MAX_LABEL_BYTES} bytes): absent, null or empty is null. */
+export function readOptionalLabel(o: JsonObject, field: string): string | null | Rejected {
   const v = o[field];
-  if (typeof v === 'string') return v.length > 0 ? v : null;
+  if (typeof v === 'string') {
+    if (v.length === 0) return null;
+    return fitsText(v, MAX_LABEL_BYTES) ? v : tooLong(field, v, MAX_LABEL_BYTES, 'a label');
+  }
   if (v === undefined || v === null) return null;
   return new Rejected('invalid_field', `${field} must be a string, got ${show(v)}`);
 }
 
-/** `source`: trimmed and lower-cased; absent, null or blank is null. */
+/** `source`: trimmed and lower-cased, then at most {@link MAX_LABEL_BYTES} bytes; absent, null or blank is null. */
 export function readSource(o: JsonObject): string | null | Rejected {
   const v = o.source;
   if (typeof v === 'string') {
     const s = v.trim().toLowerCase();
-    return s.length > 0 ? s : null;
+    if (s.length === 0) return null;
+    return fitsText(s, MAX_LABEL_BYTES) ? s : tooLong('source', s, MAX_LABEL_BYTES, 'a label');
   }
   if (v === undefined || v === null) return null;
   return new Rejected('invalid_field', `source must be a string such as "google_ads", got ${show(v)}`);
@@ -147,7 +154,7 @@ export function readPaymentDescription(o: JsonObject): string | null | Rejected 
   const v = o.payment_description;
   if (typeof v === 'string') {
     if (v.length === 0 || (v.length === 4 && v.toLowerCase() === 'none')) return null;
-    return v;
+    return fitsText(v, MAX_LABEL_BYTES) ? v : tooLong('payment_description', v, MAX_LABEL_BYTES, 'a label');
   }
   if (v === undefined || v === null) return null;
   return new Rejected('invalid_field', `payment_description must be a string, got ${show(v)}`);

@@ -7,8 +7,10 @@
  * |----------------------|----------------------------------------------------------------------|
  * | `malformed_json`     | the line is not JSON, or JSON but not an object                      |
  * | `missing_field`      | an id or the event time is absent, null or empty                     |
- * | `invalid_field`      | a field has the wrong type or is out of range                        |
- * | `invalid_event_time` | the event time is present but not one of the accepted forms          |
+ * | `invalid_field`      | a field has the wrong type, is out of range, or is longer than its   |
+ * |                      | column can hold (storage-limits.ts: ids ≤ 256 bytes, labels ≤ 256)   |
+ * | `invalid_event_time` | the event time is present but not one of the accepted forms, or      |
+ * |                      | outside years 0001–9999                                              |
  * | `unknown_type`       | `type` is not click/checkout, or nothing tells what the line is      |
  *
  * The line is parsed once with `JSON.parse`, then validated by hand-written readers
@@ -21,19 +23,18 @@ import { Rejected } from '../../engine/index.ts';
 import type { Checkout, Click } from '../event-types.ts';
 import {
   type JsonObject,
-  MAX_AMOUNT,
-  MAX_QUANTITY,
   readEventTime,
   readId,
   readNumber,
   readOptionalId,
+  readOptionalLabel,
   readOptionalNumber,
-  readOptionalString,
   readPaymentDescription,
   readPaymentStatus,
   readSource,
   show,
 } from './event-fields.ts';
+import { MAX_AMOUNT, MAX_QUANTITY } from './storage-limits.ts';
 
 /** Where the event time may be, in order of preference: the canonical name, then the seeds' names. */
 export const CLICK_TIME_FIELDS = ['event_time', 'click_timestamp', 'datetime_occured'] as const;
@@ -173,7 +174,7 @@ function checkoutOf(o: JsonObject, raw: string): Checkout | Rejected {
   if (typeof shippingCost !== 'number') return shippingCost;
   const totalAmount = readOptionalNumber(o, 'total_amount', 0, MAX_AMOUNT);
   if (totalAmount instanceof Rejected) return totalAmount;
-  const paymentMethod = readOptionalString(o, 'payment_method');
+  const paymentMethod = readOptionalLabel(o, 'payment_method');
   if (paymentMethod instanceof Rejected) return paymentMethod;
   const paymentStatus = readPaymentStatus(o);
   if (paymentStatus instanceof Rejected) return paymentStatus;

@@ -6,13 +6,19 @@
  */
 import * as z from 'zod';
 import type { Checkout, Click } from '../event-types.ts';
-import { MAX_AMOUNT, MAX_QUANTITY } from './event-fields.ts';
 import { CHECKOUT_TIME_FIELDS, CLICK_TIME_FIELDS } from './event-parser.ts';
 import { eventTimeMsOrNaN } from './event-time.ts';
+import { fitsText, MAX_AMOUNT, MAX_ID_BYTES, MAX_LABEL_BYTES, MAX_QUANTITY } from './storage-limits.ts';
 
-/** An id: a non-empty string, or a non-negative integer taken as its decimal string. */
+/** Text the output columns can hold: at most `maxBytes` bytes of UTF-8, and no U+0000. */
+const storable = (maxBytes: number) => (s: string) => fitsText(s, maxBytes);
+
+/**
+ * An id: a non-empty string of at most MAX_ID_BYTES bytes, or a non-negative integer taken as
+ * its decimal string.
+ */
 const id = z.union([
-  z.string().min(1),
+  z.string().min(1).refine(storable(MAX_ID_BYTES)),
   z
     .number()
     .int()
@@ -21,8 +27,10 @@ const id = z.union([
     .transform((n) => String(n)),
 ]);
 
-const optionalString = z
+/** An optional label: absent, null or empty is null; else at most MAX_LABEL_BYTES bytes. */
+const optionalLabel = z
   .string()
+  .refine((s) => s === '' || fitsText(s, MAX_LABEL_BYTES))
   .nullish()
   .transform((s) => (s === undefined || s === null || s === '' ? null : s));
 
@@ -54,6 +62,14 @@ export const clickSchema = z
   .transform((o, ctx): Omit<Click, 'raw'> => {
     const eventTimeMs = eventTimeOf(o, CLICK_TIME_FIELDS, ctx);
     const source = o.source?.trim().toLowerCase();
+    // The stored value (trimmed, lower-cased) is what must fit.
+    if (source !== undefined && !fitsText(source, MAX_LABEL_BYTES))
+      ctx.addIssue({
+        code: 'custom',
+        message: 'source is longer than a label may be',
+        input: o.source,
+        path: ['source'],
+      });
     return {
       clickId: o.click_id,
       userId: o.user_id,
@@ -72,13 +88,13 @@ export const checkoutSchema = z
     discount: z.number().min(0).max(1).nullish(),
     shipping_cost: z.number().min(0).max(MAX_AMOUNT).nullish(),
     total_amount: z.number().min(0).max(MAX_AMOUNT).nullish(),
-    payment_method: optionalString,
+    payment_method: optionalLabel,
     payment_status: z
       .string()
       .transform((s) => s.trim().toLowerCase())
       .pipe(z.enum(['success', 'failed']))
       .nullish(),
-    payment_description: optionalString.transform((s) => (s?.toLowerCase() === 'none' ? null : s)),
+    payment_description: optionalLabel.transform((s) => (s?.toLowerCase() === 'none' ? null : s)),
   })
   .loose()
   .transform((o, ctx): Omit<Checkout, 'raw'> => {

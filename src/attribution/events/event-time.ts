@@ -11,15 +11,18 @@
  * seconds), date-only strings, times without seconds and numbers given as strings. The time is
  * computed from its fields in UTC (equal to `Date.UTC`), never with `Date.parse`, which reads a
  * zone-less string as local time on some engines.
+ *
+ * The instant must lie in years 0001–9999 UTC (storage-limits.ts): PostgreSQL has no year 0 and
+ * flowmark writes times as ISO-8601 with four-digit years, so a time outside it could not be
+ * stored (`0000-01-01T00:00:00Z`, or the epoch number −8 640 000 000 000 000, used to fail every
+ * checkpoint).
  */
+import { EVENT_TIME_RANGE, MAX_EVENT_TIME_MS, MIN_EVENT_TIME_MS } from './storage-limits.ts';
 
 /** The accepted forms, for the detail of a dead letter. */
 export const EVENT_TIME_FORMS =
   'ISO-8601 with Z or an offset (2026-03-01T09:15:02.900Z, 2026-03-01T11:15:02.900+02:00), ' +
   '"YYYY-MM-DD HH:MM:SS[.fff]" with no zone (read as UTC), or epoch milliseconds as an integer number';
-
-/** The largest time a JS Date can hold (±100 000 000 days around 1970). */
-const MAX_TIME_MS = 8.64e15;
 
 /**
  * The event time of `value` in epoch milliseconds (UTC), or undefined when `value` is not one of
@@ -38,11 +41,25 @@ export function parseEventTimeMs(value: unknown): number | undefined {
 
 /** As parseEventTimeMs, with NaN for "not accepted" (the hot path avoids a second branch on undefined). */
 export function eventTimeMsOrNaN(value: unknown): number {
-  if (typeof value === 'string') return parseTimeString(value);
+  if (typeof value === 'string') {
+    const ms = parseTimeString(value);
+    // NaN compares false: one test keeps both "not a time" and "out of range" on one branch.
+    return ms >= MIN_EVENT_TIME_MS && ms <= MAX_EVENT_TIME_MS ? ms : Number.NaN;
+  }
   if (typeof value === 'number') {
-    return Number.isInteger(value) && value >= -MAX_TIME_MS && value <= MAX_TIME_MS ? value : Number.NaN;
+    return Number.isInteger(value) && value >= MIN_EVENT_TIME_MS && value <= MAX_EVENT_TIME_MS ? value : Number.NaN;
   }
   return Number.NaN;
+}
+
+/** `0000-01-01T00:00:00Z is before 0001-01-01T00:00:00.000Z: event times must be in years 0001 to 9999 (UTC)`. */
+function rangeProblem(ms: number): string {
+  const edge = ms < MIN_EVENT_TIME_MS ? `before ${isoOf(MIN_EVENT_TIME_MS)}` : `after ${isoOf(MAX_EVENT_TIME_MS)}`;
+  return `it is ${edge}: event times must be in ${EVENT_TIME_RANGE}, which PostgreSQL stores and ISO-8601 writes with four digits`;
+}
+
+function isoOf(ms: number): string {
+  return new Date(ms).toISOString();
 }
 
 /** The decimal digit at `i`, or -1 (NaN past the end compares false, so it is -1 too). */
@@ -172,10 +189,12 @@ export function eventTimeProblem(value: unknown): string {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return 'the number is not finite';
     if (!Number.isInteger(value)) return 'epoch milliseconds must be an integer';
-    return 'it is outside the range of dates (±8.64e15 ms around 1970)';
+    return rangeProblem(value);
   }
   if (typeof value !== 'string')
     return `it is ${typeof value === 'object' ? (Array.isArray(value) ? 'an array' : 'an object') : `a ${typeof value}`}`;
+  const ms = parseTimeString(value);
+  if (!Number.isNaN(ms)) return rangeProblem(ms);
   if (/^\s*-?\d+(\.\d+)?\s*$/.test(value))
     return 'a number in a string is not accepted: give epoch milliseconds as a JSON number';
   if (value !== value.trim()) return 'it has spaces around it';

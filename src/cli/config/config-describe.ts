@@ -60,6 +60,7 @@ function yamlValues(c: FlowmarkConfig): Map<string, unknown> {
     ['attribution.scope', a.scope],
     ['attribution.lookback', formatDurationMs(a.lookbackMs)],
     ['attribution.max_out_of_orderness', formatDurationMs(a.maxOutOfOrdernessMs)],
+    ['attribution.max_future_skew', formatDurationMs(a.maxFutureSkewMs)],
     ['attribution.half_life', formatDurationMs(a.halfLifeMs)],
     ['attribution.excluded_sources', a.excludedSources],
     ['checkpoint.interval', formatDurationMs(c.checkpoint.intervalMs)],

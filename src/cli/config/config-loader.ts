@@ -70,6 +70,7 @@ export interface FlowmarkConfig {
     scope: 'product' | 'user';
     lookbackMs: number;
     maxOutOfOrdernessMs: number;
+    maxFutureSkewMs: number;
     halfLifeMs: number;
     excludedSources: string[];
   };
@@ -253,6 +254,7 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
       scope: get('attribution.scope'),
       lookbackMs: get('attribution.lookback'),
       maxOutOfOrdernessMs: get('attribution.max_out_of_orderness'),
+      maxFutureSkewMs: get('attribution.max_future_skew'),
       halfLifeMs: get('attribution.half_life'),
       excludedSources: get('attribution.excluded_sources'),
     },

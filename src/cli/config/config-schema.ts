@@ -288,6 +288,14 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     schema: duration('attribution.max_out_of_orderness'),
   },
   {
+    path: 'attribution.max_future_skew',
+    flag: 'max-future-skew',
+    arg: 'duration',
+    default: '1h',
+    doc: 'events dated further ahead of the clock than this are dead letters (future_event_time) and never move the watermark',
+    schema: duration('attribution.max_future_skew', { positive: true }),
+  },
+  {
     path: 'attribution.half_life',
     flag: 'half-life',
     arg: 'duration',
@@ -380,6 +388,7 @@ export interface ConfigFlags {
   scope?: string;
   lookback?: string;
   maxOutOfOrderness?: string;
+  maxFutureSkew?: string;
   halfLife?: string;
   excludedSources?: string;
   checkpointInterval?: string;

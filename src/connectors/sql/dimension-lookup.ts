@@ -162,10 +162,12 @@ function isInt8(key: string): boolean {
   return n <= INT8_MAX && n >= -INT8_MAX - 1n;
 }
 
+/**
+ * A numeric column's text as a number, as it is: NaN, ±Infinity and 1e308 included, so that the
+ * application's row check reports the row instead of this reader hiding it.
+ */
 function toNumber(text: string | null): number | null {
-  if (text === null) return null;
-  const n = Number(text);
-  return Number.isFinite(n) ? n : null;
+  return text === null ? null : Number(text);
 }
 
 /** A batched look-up over `r`: one query per call; keys not found are absent from the map. */

@@ -173,3 +173,27 @@ test('end to end: a bad number in a CSV file names the file, the line and the co
     `${path}: 1 bad product row; fix or remove it:\n  line 4: price must be a number, got "12,50" (write the decimal separator as a dot)`,
   );
 });
+
+test('issue 12: an id longer than 256 bytes is a bad row of the file (no event could name it, no table could key it)', async () => {
+  const message = await failure(
+    collectUsers(
+      [rec(2, { user_id: 'ok', name: 'Ada' }), rec(3, { user_id: 'u'.repeat(3000), name: 'Bob' })],
+      'users.csv',
+    ),
+  );
+  assert.match(
+    message,
+    /users\.csv: 1 bad user row; fix or remove it:\n {2}line 3: user_id "u+… is 3000 bytes long, more than the 256 bytes of UTF-8 an id may have/,
+  );
+});
+
+test('issue 12: text no table can hold (U+0000, a lone surrogate) is a bad row of the file, since import writes rows as read', async () => {
+  const message = await failure(
+    collectProducts(
+      [rec(2, { product_id: 'p1', name: 'Lamp\u0000' }), rec(3, { product_id: 'p2', category: 'a\ud800' })],
+      'products.jsonl',
+    ),
+  );
+  assert.match(message, /line 2: name "Lamp\\u0000" contains the character U\+0000/);
+  assert.match(message, /line 3: category "a\\ud800" contains a lone UTF-16 surrogate/);
+});

@@ -714,3 +714,102 @@ test('amounts beyond what the output columns hold are invalid input, not poison 
   }
   assert.ok(!(parseCheckout(line({ quantity: 1_000_000, total_amount: 10_000_000_000 })) instanceof Rejected));
 });
+
+/** A random-looking id of `bytes` ASCII bytes (random text does not compress in an index). */
+function noise(bytes: number): string {
+  let s = '';
+  let x = 12345;
+  while (s.length < bytes) {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    s += (x % 36).toString(36);
+  }
+  return s;
+}
+
+test('issue 12: ids longer than 256 bytes of UTF-8 (3 kB, 1 MB) are invalid_field, naming the field and the limit', () => {
+  for (const [field, value] of [
+    ['checkout_id', noise(3024)],
+    ['checkout_id', noise(4096).repeat(256)], // 1 MiB
+    ['user_id', noise(257)],
+    ['product_id', 'é'.repeat(129)], // 258 bytes in 129 characters
+  ] as const) {
+    const r = rejected(parseEvent(checkoutLine({ [field]: value })));
+    assert.equal(r.reason, 'invalid_field');
+    assert.match(
+      r.detail,
+      new RegExp(`^${field} ".*… is \\d+ bytes long, more than the 256 bytes of UTF-8 an id may have`),
+    );
+    assert.ok(r.detail.length < 300, 'the detail shows the head of the value, not all of it');
+  }
+  const clickLine = (over: Record<string, unknown>) =>
+    JSON.stringify({ click_id: 'k1', user_id: 'u1', product_id: 'p1', event_time: T, ...over });
+  assert.equal(rejected(parseClick(clickLine({ click_id: noise(3000) }))).reason, 'invalid_field');
+  assert.match(rejected(parseClick(clickLine({ product_id: noise(300) }))).detail, /^product_id/);
+  // At the limit: accepted, in bytes, whatever the characters.
+  assert.equal(checkout(checkoutLine({ checkout_id: 'x'.repeat(256) })).checkoutId.length, 256);
+  assert.equal(checkout(checkoutLine({ checkout_id: 'é'.repeat(128) })).checkoutId.length, 128);
+  assert.equal(checkout(checkoutLine({ checkout_id: '😀'.repeat(64) })).checkoutId.length, 128);
+  assert.equal(rejected(parseCheckout(checkoutLine({ checkout_id: `${'😀'.repeat(64)}x` }))).reason, 'invalid_field');
+});
+
+test('issue 12: text PostgreSQL cannot hold (U+0000) is invalid_field, in ids and labels', () => {
+  for (const field of ['checkout_id', 'user_id', 'product_id', 'payment_method', 'payment_description']) {
+    const r = rejected(parseCheckout(checkoutLine({ [field]: 'a\u0000b' })));
+    assert.equal(r.reason, 'invalid_field', field);
+    assert.match(r.detail, new RegExp(`^${field} .* contains the character U\\+0000`));
+  }
+  const r = rejected(parseClick(JSON.stringify({ click_id: 'k', user_id: 'u', source: 'x\u0000', event_time: T })));
+  assert.match(r.detail, /^source .* U\+0000/);
+});
+
+test('issue 12: a lone surrogate in an id or a label is invalid_field (two such ids would be one key in PostgreSQL)', () => {
+  // 'a\ud800' and 'a\udbff' are distinct strings here, both 'a\ufffd' in the database: one
+  // upsert batch holding both fails ("ON CONFLICT DO UPDATE command cannot affect row a second time").
+  for (const field of ['checkout_id', 'user_id', 'product_id', 'payment_method', 'payment_description']) {
+    const r = rejected(parseCheckout(checkoutLine({ [field]: 'a\ud800' })));
+    assert.equal(r.reason, 'invalid_field', field);
+    assert.match(r.detail, new RegExp(`^${field} .* contains a lone UTF-16 surrogate`));
+  }
+  assert.equal(
+    checkout(checkoutLine({ checkout_id: 'a\ud83d\ude00' })).checkoutId,
+    'a😀',
+    'a surrogate pair is a character',
+  );
+});
+
+test('issue 12: labels (source, payment_method, payment_description) are at most 256 bytes', () => {
+  for (const field of ['payment_method', 'payment_description']) {
+    assert.equal(
+      checkout(checkoutLine({ [field]: 'm'.repeat(256) }))[
+        field === 'payment_method' ? 'paymentMethod' : 'paymentDescription'
+      ]?.length,
+      256,
+    );
+    const r = rejected(parseCheckout(checkoutLine({ [field]: 'm'.repeat(257) })));
+    assert.match(r.detail, new RegExp(`^${field} .* more than the 256 bytes of UTF-8 a label may have`));
+  }
+  // source is checked as stored: trimmed first.
+  const clickOf = (source: string) =>
+    parseClick(JSON.stringify({ click_id: 'k', user_id: 'u', source, event_time: T }));
+  assert.equal(
+    click(JSON.stringify({ click_id: 'k', user_id: 'u', source: ` ${'S'.repeat(256)} `, event_time: T })).source
+      ?.length,
+    256,
+  );
+  assert.equal(rejected(clickOf('s'.repeat(257))).reason, 'invalid_field');
+});
+
+test('issue 12: event times PostgreSQL cannot store are invalid_event_time, naming the field and the range', () => {
+  for (const [field, value] of [
+    ['event_time', '0000-01-01T00:00:00Z'],
+    ['event_time', -8_640_000_000_000_000],
+    ['event_time', 8_640_000_000_000_000], // +275760-09-13
+    ['checkout_timestamp', '0000-06-01 12:00:00'],
+  ] as const) {
+    const r = rejected(parseCheckout(checkoutLine({ event_time: undefined, [field]: value })));
+    assert.equal(r.reason, 'invalid_event_time', `${field} ${value}`);
+    assert.match(r.detail, new RegExp(`^${field} .* years 0001 to 9999`));
+  }
+  assert.equal(checkout(checkoutLine({ event_time: '9999-12-31T23:59:59.999Z' })).eventTimeMs, 253_402_300_799_999);
+  assert.equal(checkout(checkoutLine({ event_time: '0001-01-01T00:00:00Z' })).eventTimeMs, -62_135_596_800_000);
+});

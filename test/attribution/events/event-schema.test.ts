@@ -13,9 +13,27 @@ import { Rejected } from '../../../src/engine/index.ts';
 const anyOf = (...values: unknown[]) => fc.constantFrom(...values);
 const mostly = (valid: fc.Arbitrary<unknown>, other: fc.Arbitrary<unknown>) =>
   fc.oneof({ arbitrary: valid, weight: 12 }, { arbitrary: other, weight: 1 });
+/**
+ * Strings at the edges of the storage limits (256 bytes of UTF-8, no U+0000): ASCII, 2- and
+ * 3-byte characters and surrogate pairs on both sides of the limit.
+ */
+const atLimit = anyOf(
+  'x'.repeat(256),
+  'x'.repeat(257),
+  'é'.repeat(128),
+  'é'.repeat(129),
+  '€'.repeat(85),
+  '€'.repeat(86),
+  '😀'.repeat(64),
+  `${'😀'.repeat(64)}x`,
+  'a\u0000b',
+  'a\ud800b',
+  'x'.repeat(3000),
+);
+const longish = fc.string({ unit: 'binary', minLength: 1, maxLength: 120 });
 const id = mostly(
   fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.nat()),
-  anyOf(-1, 1.5, 2 ** 53, null, undefined, true, {}, [], ''),
+  fc.oneof(anyOf(-1, 1.5, 2 ** 53, null, undefined, true, {}, [], ''), atLimit, longish),
 );
 const goodTime = fc.oneof(
   fc.integer({ min: 0, max: 4e12 }),
@@ -29,7 +47,7 @@ const time = mostly(
 const num = (valid: fc.Arbitrary<unknown>, ...edges: unknown[]) =>
   mostly(fc.oneof(valid, anyOf(null, undefined)), fc.oneof(fc.double({ min: -2, max: 3 }), anyOf(...edges, '1', true)));
 const str = (valid: fc.Arbitrary<unknown>, ...edges: unknown[]) =>
-  mostly(fc.oneof(valid, anyOf(null, undefined, '')), anyOf(...edges, 4, [], {}));
+  mostly(fc.oneof(valid, anyOf(null, undefined, '')), fc.oneof(anyOf(...edges, 4, [], {}), atLimit, longish));
 
 const clickObject = fc.record({
   click_id: id,

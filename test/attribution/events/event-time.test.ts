@@ -37,8 +37,9 @@ test('every accepted form, to the millisecond', () => {
     [T, T],
     [0, 0],
     [-1, -1],
-    [8.64e15, 8.64e15],
-    [-8.64e15, -8.64e15],
+    // the first and the last instant flowmark stores (years 0001–9999)
+    [-62_135_596_800_000, new Date('0001-01-01T00:00:00.000Z').getTime()],
+    [253_402_300_799_999, Date.UTC(9999, 11, 31, 23, 59, 59, 999)],
   ];
   for (const [input, expected] of cases)
     assert.equal(parseEventTimeMs(input), expected, `input ${JSON.stringify(input)}`);
@@ -57,7 +58,9 @@ test('calendar edges: leap days, month ends, year ends, midnight, far years', ()
     ['9999-12-31T23:59:59.999Z', Date.UTC(9999, 11, 31, 23, 59, 59, 999)],
     // Date.UTC reads years 0–99 as 1900–1999; the parser does not.
     ['0099-12-31 23:59:59.999', new Date('0099-12-31T23:59:59.999Z').getTime()],
-    ['0000-01-01T00:00:00Z', new Date('0000-01-01T00:00:00Z').getTime()],
+    ['0001-01-01T00:00:00Z', new Date('0001-01-01T00:00:00Z').getTime()],
+    ['0001-01-01T01:00:00+01:00', new Date('0001-01-01T00:00:00Z').getTime()],
+    ['9999-12-31T22:59:59.999-01:00', Date.UTC(9999, 11, 31, 23, 59, 59, 999)],
   ];
   for (const [input, expected] of cases) assert.equal(parseEventTimeMs(input), expected, input);
 });
@@ -121,7 +124,7 @@ test('refused: other shapes, numbers that are not integers, and non-time values'
     [1772356502.9, /must be an integer/],
     [Number.NaN, /not finite/],
     [Number.POSITIVE_INFINITY, /not finite/],
-    [8.64e15 + 1, /outside the range/],
+    [8.64e15 + 1, /after 9999-12-31T23:59:59\.999Z: event times must be in years 0001 to 9999/],
     [null, /a object|an object/],
     [true, /a boolean/],
     [{ ms: 1 }, /an object/],
@@ -131,6 +134,24 @@ test('refused: other shapes, numbers that are not integers, and non-time values'
   for (const [input, why] of cases) {
     assert.equal(parseEventTimeMs(input), undefined, `input ${JSON.stringify(input)}`);
     assert.match(eventTimeProblem(input), why, `input ${JSON.stringify(input)}`);
+  }
+});
+
+test('refused: instants outside years 0001–9999, which PostgreSQL cannot store or flowmark cannot write (issue 12)', () => {
+  const cases: Array<[unknown, RegExp]> = [
+    ['0000-01-01T00:00:00Z', /before 0001-01-01T00:00:00\.000Z/],
+    ['0000-12-31T23:59:59.999Z', /before 0001-01-01/],
+    ['0001-01-01T00:59:59+01:00', /before 0001-01-01/],
+    ['9999-12-31T23:00:00-01:00', /after 9999-12-31T23:59:59\.999Z/],
+    [-8_640_000_000_000_000, /before 0001-01-01/],
+    [8_640_000_000_000_000, /after 9999-12-31/], // +275760-09-13
+    [-62_135_596_800_001, /before 0001-01-01/],
+    [253_402_300_800_000, /after 9999-12-31/],
+  ];
+  for (const [input, why] of cases) {
+    assert.equal(parseEventTimeMs(input), undefined, `input ${JSON.stringify(input)}`);
+    assert.match(eventTimeProblem(input), why, `input ${JSON.stringify(input)}`);
+    assert.match(eventTimeProblem(input), /years 0001 to 9999/);
   }
 });
 
@@ -147,7 +168,7 @@ test('daysFromCivil equals Date.UTC for every day of years 100–9999 sampled, a
   fc.assert(
     fc.property(
       fc.date({
-        min: new Date('0000-01-01T00:00:00Z'),
+        min: new Date('0001-01-01T00:00:00Z'),
         max: new Date('9999-12-31T23:59:59.999Z'),
         noInvalidDate: true,
       }),
