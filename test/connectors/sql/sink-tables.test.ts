@@ -88,6 +88,7 @@ test('refused rows go to one table: the dead letters declare it, and two tables 
   });
   assert.throws(
     () => validateSinkTables({ one: table('one'), two: table('two') }),
-    (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID') && /"one" and "two" both declare fromRefusedRow/.test(err.message),
+    (err) =>
+      isFlowmarkError(err, 'FM_CONFIG_INVALID') && /"one" and "two" both declare fromRefusedRow/.test(err.message),
   );
 });
