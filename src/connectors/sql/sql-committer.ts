@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import {
   type Checkpoint,
   type CheckpointCommitter,
@@ -171,7 +172,9 @@ export class SqlCommitter implements CheckpointCommitter {
         throw sqlError(err, 'FM_SINK_FAILED', `loading the state of job "${this.#job}" failed`);
       }
       for (const r of rows) {
-        const e: SnapshotEntry = { node: r.node, table: r.tbl, key: decodeStateKey(r.key), value: JSON.parse(r.value) };
+        const e: SnapshotEntry = isHashedKey(r.key)
+          ? hashedEntry(r.node, r.tbl, r.value)
+          : { node: r.node, table: r.tbl, key: decodeStateKey(r.key), value: JSON.parse(r.value) };
         if (r.expires_at_ms !== null) e.expiresAtMs = Number(r.expires_at_ms);
         yield e;
       }
@@ -464,7 +467,9 @@ function stateBatches(
     };
     for (const i of t.last.values()) {
       const e = entries[i] as SnapshotEntry;
-      const key = wellFormed(encodeStateKey(e.key));
+      const encoded = wellFormed(encodeStateKey(e.key));
+      const long = isLongKey(encoded);
+      const key = long ? hashKey(encoded) : encoded;
       // `json` first: reading `value` of a frozen entry parses it back.
       const json = e.json ?? (e.value === undefined ? undefined : stateValueJson(e.node, e.table, e.key, e.value));
       if (json === undefined) {
@@ -472,7 +477,7 @@ function stateBatches(
         if (delKeys.length >= batchRows) flushDeletes();
       } else {
         upKeys.push(key);
-        values.push(json);
+        values.push(long ? `[${JSON.stringify(e.key)},${json}]` : json);
         expiries.push(e.expiresAtMs ?? null);
         if (upKeys.length >= batchRows) flushUpserts();
       }
@@ -481,6 +486,35 @@ function stateBatches(
     flushDeletes();
   }
   return { upserts, deletes };
+}
+
+/**
+ * Stored keys longer than this (UTF-8 bytes) are stored hashed: an entry of the state table's
+ * primary-key index holds at most about 2.7 kB (`index row size … exceeds btree version 4
+ * maximum 2704`), and a key made from an input's id (a 3 kB checkout id that validation missed)
+ * must not make every checkpoint fail.
+ */
+const LONG_KEY_BYTES = 1024;
+/** The prefix of a hashed key: `encodeStateKey` never writes `\h` (its `\` is followed by `\` or `0`). */
+const HASHED_KEY = '\\h';
+
+function isLongKey(encoded: string): boolean {
+  return encoded.length > LONG_KEY_BYTES / 3 && Buffer.byteLength(encoded, 'utf8') > LONG_KEY_BYTES;
+}
+
+/** `\h` and the SHA-256 of the encoded key; the entry's value is then `[key, value]`. */
+function hashKey(encoded: string): string {
+  return HASHED_KEY + createHash('sha256').update(encoded, 'utf8').digest('hex');
+}
+
+function isHashedKey(stored: string): boolean {
+  return stored.startsWith(HASHED_KEY);
+}
+
+/** The entry of a hashed key: its value holds the key and the value. */
+function hashedEntry(node: string, table: string, stored: string): SnapshotEntry {
+  const [key, value] = JSON.parse(stored) as [string, unknown];
+  return { node, table, key, value };
 }
 
 /** `String.prototype.isWellFormed`/`toWellFormed` (Node ≥ 20; not in this project's TS lib). */

@@ -224,6 +224,31 @@ export function committerContract(label: string, harness: SqlHarness): void {
       assert.deepEqual(await sorted(point?.entries ?? []), [e('z', 3)]);
     });
 
+    test('a state key too long for an index entry round-trips, is replaced and deleted (issue 12: a 3 kB id)', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      // Incompressible, with the characters the key encoding escapes, and a 4-byte character.
+      const long = `${randomBytes(3000).toString('base64')}\u0000\\0\\h😀`;
+      const other = `${long}x`;
+      const e = (key: string, value: unknown, expiresAtMs?: number): SnapshotEntry =>
+        expiresAtMs === undefined
+          ? { node: 'n', table: 't', key, value }
+          : { node: 'n', table: 't', key, value, expiresAtMs };
+      const c = committer();
+      await c.load();
+      await c.commit(checkpoint(1, { entries: [e(long, { v: 1 }, 5), e(other, 'o'), e('\\h', 'short')] }));
+      let point = await committer().load();
+      assert.deepEqual(
+        await sorted(point?.entries ?? []),
+        await sorted([e(long, { v: 1 }, 5), e(other, 'o'), e('\\h', 'short')]),
+      );
+      const d = committer();
+      await d.load();
+      await d.commit(checkpoint(2, { entries: [e(long, { v: 2 }), e(other, undefined)] }));
+      point = await committer().load();
+      assert.deepEqual(await sorted(point?.entries ?? []), await sorted([e(long, { v: 2 }), e('\\h', 'short')]));
+      assert.equal(await count(client, schema, 'state'), 2);
+    });
+
     test('state is read back in pages of loadPageSize, every entry exactly once', async (t) => {
       const { client, schema } = await setup(t);
       const entries: SnapshotEntry[] = [];
