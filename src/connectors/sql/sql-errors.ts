@@ -59,10 +59,16 @@ export function isDataSqlError(err: unknown): boolean {
 export function sqlMessage(err: unknown): string {
   const e = (typeof err === 'object' && err !== null ? err : {}) as DriverError;
   const parts = [typeof e.message === 'string' ? e.message : String(err)];
-  if (typeof e.detail === 'string' && e.detail !== '') parts.push(`(${e.detail})`);
+  // Left out: a physical row location ("Index row references tuple (3,42) in relation …"), which
+  // means nothing to a reader and differs from run to run (a dead letter must not).
+  if (typeof e.detail === 'string' && e.detail !== '' && !PHYSICAL_LOCATION.test(e.detail)) {
+    parts.push(`(${e.detail})`);
+  }
   if (typeof e.hint === 'string' && e.hint !== '') parts.push(`hint: ${e.hint}`);
   return parts.join(' ');
 }
+
+const PHYSICAL_LOCATION = /^Index row references tuple \(\d+,\d+\)/;
 
 /** The SQLSTATE of a driver error, or undefined. */
 export function sqlState(err: unknown): string | undefined {
