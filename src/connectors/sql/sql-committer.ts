@@ -75,7 +75,9 @@ interface StateRow {
  * — still one transaction. Nothing changes while nothing is refused: the first transaction has no
  * savepoint. Connection failures, serialization failures and fencing are never isolated: they
  * fail the commit as before (retriable or not). A data error in the state or the metadata is a
- * bug, not bad input: it fails the commit.
+ * bug, not bad input: it fails the commit. (A state key too long for an index entry is stored
+ * hashed, so that an input's long id cannot fail the state write: see `LONG_KEY_BYTES`.)
+ *
  * `load()` takes the job's next epoch (fencing out any older instance) and returns the last
  * checkpoint. Committing a checkpoint id that is already committed under the same epoch (a retry
  * after the acknowledgement of COMMIT was lost) writes nothing and succeeds.
