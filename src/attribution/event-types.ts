@@ -69,7 +69,10 @@ export type DeadLetterReason =
 export interface DeadLetterRow {
   source: string;
   reason: DeadLetterReason | string;
+  /** The payload, at most 1 MiB of it (cut at a character boundary): see `raw_bytes`. */
   raw: string;
   detail: string;
   received_at: string;
+  /** The size of the whole payload in UTF-8 bytes; more than the bytes of `raw` when it was cut. */
+  raw_bytes: number;
 }

@@ -11,7 +11,7 @@
 import { FlowmarkError } from '../engine/index.ts';
 import type { AnalyticsRow } from './analytics.ts';
 import type { DeadLetterRow } from './event-types.ts';
-import type { AttributedCheckoutRow, CreditRow } from './output-rows.ts';
+import { type AttributedCheckoutRow, type CreditRow, deadLetter, rawEventOf } from './output-rows.ts';
 
 export const DEFAULT_SCHEMA = 'flowmark';
 
@@ -38,6 +38,47 @@ export interface OutputTable {
   mode: 'upsert' | 'append';
   /** Set to now() by the database on every write of the row. */
   updatedAtColumn?: string;
+  /**
+   * This table receives the rows the database refuses at a checkpoint: the row recording one
+   * (the committer's `RefusedRow`).
+   */
+  fromRefusedRow?: (refused: RefusedOutputRow) => unknown;
+}
+
+/** A sink row the database refused at a checkpoint, as the SQL committer describes it. */
+export interface RefusedOutputRow {
+  sink: string;
+  table: string;
+  row: unknown;
+  sqlstate: string;
+  message: string;
+  refusedAtMs: number;
+}
+
+/** The reason of the dead letter of a row the database refused. */
+export const REJECTED_BY_DATABASE = 'rejected_by_database';
+
+/**
+ * The dead letter of a sink row the database refused (ARCHITECTURE §3.6, the last line of
+ * defence): source is the sink, raw the line of the event the row was made from (or, for a row
+ * made from no single line, the row as JSON), detail the database's message and SQLSTATE.
+ */
+export function refusedRowDeadLetter(r: RefusedOutputRow): DeadLetterRow {
+  const raw = rawEventOf(r.row) ?? JSON.stringify(r.row, keepNonFinite);
+  return deadLetter(
+    r.sink,
+    REJECTED_BY_DATABASE,
+    raw,
+    `the database refused this row of ${r.table}: ${r.message} [SQLSTATE ${r.sqlstate}]`,
+    r.refusedAtMs,
+  );
+}
+
+/** JSON keeps ±Infinity and NaN as text (not `null`): they are often why a row was refused. */
+function keepNonFinite(_key: string, v: unknown): unknown {
+  if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
+  if (typeof v === 'bigint') return v.toString();
+  return v;
 }
 
 export interface OutputMigration {
@@ -104,9 +145,11 @@ export const SINK_TABLES: Readonly<Record<SinkId, OutputTable>> = {
       raw: 'text',
       detail: 'text',
       received_at: 'timestamptz',
+      raw_bytes: 'bigint',
     }),
     primaryKey: [],
     mode: 'append',
+    fromRefusedRow: refusedRowDeadLetter,
   },
   analytics_minute: {
     table: 'analytics_minute',
@@ -240,6 +283,13 @@ CREATE TABLE ${s}.state (
 ALTER TABLE ${s}.analytics_minute ADD COLUMN shard text NOT NULL DEFAULT 'all';
 ALTER TABLE ${s}.analytics_minute DROP CONSTRAINT analytics_minute_pkey;
 ALTER TABLE ${s}.analytics_minute ADD PRIMARY KEY (window_start, dimension, value, shard);
+`,
+    },
+    {
+      version: 3,
+      name: 'dead_letters.raw_bytes: the size of the whole payload (raw keeps at most 1 MiB of it)',
+      sql: `
+ALTER TABLE ${s}.dead_letters ADD COLUMN raw_bytes bigint;
 `,
     },
   ];

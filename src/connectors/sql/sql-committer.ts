@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import {
   type Checkpoint,
   type CheckpointCommitter,
+  type Clock,
   FlowmarkError,
   type RestorePoint,
   replaceInfinity,
@@ -8,11 +10,18 @@ import {
   type SnapshotEntry,
   type SnapshotMeta,
   stateValueJson,
+  systemClock,
 } from '../../engine/index.ts';
-import { type SinkTables, validateSinkTables } from './sink-tables.ts';
+import {
+  type RefusedRow,
+  refusedRowsTable,
+  type SinkTable,
+  type SinkTables,
+  validateSinkTables,
+} from './sink-tables.ts';
 import { qualified, type SqlClient } from './sql-client.ts';
-import { sqlError } from './sql-errors.ts';
-import { DEFAULT_BATCH_ROWS, writeRows } from './unnest-writer.ts';
+import { isDataSqlError, sqlError, sqlMessage, sqlState } from './sql-errors.ts';
+import { columnArrays, DEFAULT_BATCH_ROWS, lastPerKey, unnestStatement, writeRows } from './unnest-writer.ts';
 
 export interface SqlCommitterOptions {
   /** The schema holding `checkpoints`, `state` and the sink tables (default `flowmark`). */
@@ -25,6 +34,15 @@ export interface SqlCommitterOptions {
   batchRows?: number;
   /** State entries read per query when loading (default 10 000). */
   loadPageSize?: number;
+  /** The time stamped on refused rows (default: the system clock). */
+  clock?: Pick<Clock, 'nowMs'>;
+}
+
+/** The sink rows of a checkpoint, table by table. */
+interface SinkBatch {
+  sink: string;
+  table: SinkTable;
+  rows: readonly unknown[];
 }
 
 interface StateRow {
@@ -46,6 +64,20 @@ interface StateRow {
  * 3. applies the state delta to `state` (upserts and deletions, also with `unnest`).
  *
  * Either all of it is committed or none, so a restart resumes exactly where the rows end.
+ *
+ * **Refused rows.** When the transaction fails because the database refuses the values of some
+ * sink rows (SQLSTATE class 22 data_exception, 54 program_limit_exceeded: an id too long for its
+ * index, a time out of range, money beyond its column) and one sink table declares
+ * `fromRefusedRow` (the dead letters), the checkpoint is written again in a second transaction in
+ * which each sink statement runs in a savepoint; a statement that is refused is split in halves,
+ * recursively, until the refused rows stand alone. Those become rows of the declaring table (with
+ * the database's message), everything else is written, and the offsets and state commit with them
+ * — still one transaction. Nothing changes while nothing is refused: the first transaction has no
+ * savepoint. Connection failures, serialization failures and fencing are never isolated: they
+ * fail the commit as before (retriable or not). A data error in the state or the metadata is a
+ * bug, not bad input: it fails the commit. (A state key too long for an index entry is stored
+ * hashed, so that an input's long id cannot fail the state write: see `LONG_KEY_BYTES`.)
+ *
  * `load()` takes the job's next epoch (fencing out any older instance) and returns the last
  * checkpoint. Committing a checkpoint id that is already committed under the same epoch (a retry
  * after the acknowledgement of COMMIT was lost) writes nothing and succeeds.
@@ -66,6 +98,8 @@ export class SqlCommitter implements CheckpointCommitter {
   readonly #batchRows: number;
   readonly #pageSize: number;
   readonly #t: { checkpoints: string; state: string };
+  readonly #refusedTo: SinkTable | undefined;
+  readonly #clock: Pick<Clock, 'nowMs'>;
   #epoch: number | undefined;
 
   constructor(client: SqlClient, options: SqlCommitterOptions) {
@@ -77,6 +111,8 @@ export class SqlCommitter implements CheckpointCommitter {
     this.#batchRows = positive(options.batchRows ?? DEFAULT_BATCH_ROWS, 'batchRows');
     this.#pageSize = positive(options.loadPageSize ?? 10_000, 'loadPageSize');
     this.#t = { checkpoints: qualified(this.#schema, 'checkpoints'), state: qualified(this.#schema, 'state') };
+    this.#refusedTo = refusedRowsTable(options.sinks);
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** The epoch taken by the last `load()` (undefined before). */
@@ -138,7 +174,9 @@ export class SqlCommitter implements CheckpointCommitter {
         throw sqlError(err, 'FM_SINK_FAILED', `loading the state of job "${this.#job}" failed`);
       }
       for (const r of rows) {
-        const e: SnapshotEntry = { node: r.node, table: r.tbl, key: decodeStateKey(r.key), value: JSON.parse(r.value) };
+        const e: SnapshotEntry = isHashedKey(r.key)
+          ? hashedEntry(r.node, r.tbl, r.value)
+          : { node: r.node, table: r.tbl, key: decodeStateKey(r.key), value: JSON.parse(r.value) };
         if (r.expires_at_ms !== null) e.expiresAtMs = Number(r.expires_at_ms);
         yield e;
       }
@@ -153,66 +191,159 @@ export class SqlCommitter implements CheckpointCommitter {
       throw new FlowmarkError('FM_RUNTIME_STATE', `job "${this.#job}": commit() before load(): load() takes the epoch`);
     }
     // Everything that can fail without the database fails here, before the transaction.
-    const sinks = [...checkpoint.outputs].map(([id, rows]) => {
-      const table = this.#sinks[id];
+    const sinks = [...checkpoint.outputs].map(([sink, rows]): SinkBatch => {
+      const table = this.#sinks[sink];
       if (table === undefined) {
         throw new FlowmarkError(
           'FM_CONFIG_INVALID',
-          `the pipeline has a sink "${id}" that has no table: describe it in the sink tables given to the committer`,
+          `the pipeline has a sink "${sink}" that has no table: describe it in the sink tables given to the committer`,
         );
       }
-      return { table, rows };
+      return { sink, table, rows };
     });
     const state = stateBatches(checkpoint.snapshot.entries, this.#batchRows);
     const meta = JSON.stringify(checkpoint.snapshot.meta, replaceInfinity);
-    const { checkpoints, state: stateTable } = this.#t;
+    const what = `checkpoint ${checkpoint.id} of job "${this.#job}" was not committed`;
     try {
-      await this.#client.transaction(async (tx) => {
-        const fence = await tx.query(
-          `UPDATE ${checkpoints} SET checkpoint_id = $3, meta = $4::jsonb, committed_at = now()
-           WHERE job = $1 AND epoch = $2 AND checkpoint_id < $3 RETURNING job`,
-          [this.#job, epoch, checkpoint.id, meta],
-        );
-        if (fence.rows.length === 0) {
-          const { rows } = await tx.query<{ epoch: string; checkpoint_id: string }>(
-            `SELECT epoch::text AS epoch, checkpoint_id::text AS checkpoint_id FROM ${checkpoints} WHERE job = $1`,
-            [this.#job],
-          );
-          const now = rows[0];
-          if (now === undefined || Number(now.epoch) !== epoch) throw this.#fenced(Number(now?.epoch));
-          return; // Already committed by this instance: a retry after a lost acknowledgement.
-        }
-        for (const { table, rows } of sinks) await writeRows(tx, this.#schema, table, rows, this.#batchRows);
-        if (checkpoint.snapshot.kind === 'full') {
-          await tx.query(`DELETE FROM ${stateTable} WHERE job = $1`, [this.#job]);
-        }
-        // Both statements have plans that do not depend on table statistics (PGlite never
-        // analyzes; a server may not have yet): the upsert goes through its arbiter index, the
-        // delete through the primary key with `key = ANY (…)`. A join with the state table (MERGE,
-        // DELETE … USING) was planned as a hash join over every row of the job's table when the
-        // statistics were missing: a cost that grows with the state.
-        for (const b of state.upserts) {
-          // Keys, values and expiries in three documents zipped by position; node and table are
-          // the same for the whole batch.
-          await tx.query(
-            `INSERT INTO ${stateTable} (job, node, tbl, key, value, expires_at_ms)
-             SELECT $1, $2, $3, u.k, u.v, u.e::double precision
-             FROM ROWS FROM (json_array_elements_text($4::json), json_array_elements($5::json),
-                             json_array_elements_text($6::json)) AS u(k, v, e)
-             ON CONFLICT (job, node, tbl, key) DO UPDATE SET value = EXCLUDED.value, expires_at_ms = EXCLUDED.expires_at_ms`,
-            [this.#job, b.node, b.table, b.keys, b.values, b.expiries],
-          );
-        }
-        for (const b of state.deletes) {
-          await tx.query(
-            `DELETE FROM ${stateTable} WHERE job = $1 AND node = $2 AND tbl = $3
-             AND key = ANY (ARRAY(SELECT json_array_elements_text($4::json)))`,
-            [this.#job, b.node, b.table, b.keys],
-          );
-        }
-      });
+      await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, sinks, undefined));
+      return;
     } catch (err) {
-      throw sqlError(err, 'FM_SINK_FAILED', `checkpoint ${checkpoint.id} of job "${this.#job}" was not committed`);
+      if (this.#refusedTo === undefined || !isDataSqlError(err)) throw sqlError(err, 'FM_SINK_FAILED', what);
+    }
+    // The database refused a value; the transaction was rolled back. Write the checkpoint again,
+    // setting aside the rows it refuses.
+    try {
+      await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, sinks, []));
+    } catch (err) {
+      throw sqlError(err, 'FM_SINK_FAILED', what);
+    }
+  }
+
+  /**
+   * The checkpoint's transaction. With `refused` (an empty list), sink statements run in
+   * savepoints and the rows the database refuses are isolated, collected there and written to
+   * the refused-rows table; without it, any failure fails the transaction.
+   */
+  async #write(
+    tx: SqlClient,
+    epoch: number,
+    checkpoint: Checkpoint,
+    meta: string,
+    state: { upserts: StateBatch[]; deletes: StateBatch[] },
+    sinks: readonly SinkBatch[],
+    refused: RefusedRow[] | undefined,
+  ): Promise<void> {
+    const { checkpoints, state: stateTable } = this.#t;
+    const fence = await tx.query(
+      `UPDATE ${checkpoints} SET checkpoint_id = $3, meta = $4::jsonb, committed_at = now()
+       WHERE job = $1 AND epoch = $2 AND checkpoint_id < $3 RETURNING job`,
+      [this.#job, epoch, checkpoint.id, meta],
+    );
+    if (fence.rows.length === 0) {
+      const { rows } = await tx.query<{ epoch: string; checkpoint_id: string }>(
+        `SELECT epoch::text AS epoch, checkpoint_id::text AS checkpoint_id FROM ${checkpoints} WHERE job = $1`,
+        [this.#job],
+      );
+      const now = rows[0];
+      if (now === undefined || Number(now.epoch) !== epoch) throw this.#fenced(Number(now?.epoch));
+      return; // Already committed by this instance: a retry after a lost acknowledgement.
+    }
+    if (refused === undefined) {
+      for (const { table, rows } of sinks) await writeRows(tx, this.#schema, table, rows, this.#batchRows);
+    } else {
+      await this.#writeSettingAside(tx, sinks, refused);
+    }
+    if (checkpoint.snapshot.kind === 'full') {
+      await tx.query(`DELETE FROM ${stateTable} WHERE job = $1`, [this.#job]);
+    }
+    // Both statements have plans that do not depend on table statistics (PGlite never
+    // analyzes; a server may not have yet): the upsert goes through its arbiter index, the
+    // delete through the primary key with `key = ANY (…)`. A join with the state table (MERGE,
+    // DELETE … USING) was planned as a hash join over every row of the job's table when the
+    // statistics were missing: a cost that grows with the state.
+    for (const b of state.upserts) {
+      // Keys, values and expiries in three documents zipped by position; node and table are
+      // the same for the whole batch.
+      await tx.query(
+        `INSERT INTO ${stateTable} (job, node, tbl, key, value, expires_at_ms)
+         SELECT $1, $2, $3, u.k, u.v, u.e::double precision
+         FROM ROWS FROM (json_array_elements_text($4::json), json_array_elements($5::json),
+                         json_array_elements_text($6::json)) AS u(k, v, e)
+         ON CONFLICT (job, node, tbl, key) DO UPDATE SET value = EXCLUDED.value, expires_at_ms = EXCLUDED.expires_at_ms`,
+        [this.#job, b.node, b.table, b.keys, b.values, b.expiries],
+      );
+    }
+    for (const b of state.deletes) {
+      await tx.query(
+        `DELETE FROM ${stateTable} WHERE job = $1 AND node = $2 AND tbl = $3
+         AND key = ANY (ARRAY(SELECT json_array_elements_text($4::json)))`,
+        [this.#job, b.node, b.table, b.keys],
+      );
+    }
+  }
+
+  /**
+   * Writes the sink rows with every statement in a savepoint, isolating the rows the database
+   * refuses (collected in `refused`), then writes those as rows of the refused-rows table. A row
+   * of that table that is refused in turn fails the checkpoint: it has nowhere else to go.
+   */
+  async #writeSettingAside(tx: SqlClient, sinks: readonly SinkBatch[], refused: RefusedRow[]): Promise<void> {
+    const to = this.#refusedTo as SinkTable;
+    const fromRefused = to.fromRefusedRow as (r: RefusedRow) => unknown;
+    for (const { sink, table, rows } of sinks) await this.#isolate(tx, sink, table, rows, refused);
+    if (refused.length === 0) return;
+    const letters = refused.map(fromRefused);
+    const again: RefusedRow[] = [];
+    await this.#isolate(tx, '(refused rows)', to, letters, again);
+    const first = again[0];
+    if (first !== undefined) {
+      const original = refused[letters.indexOf(first.row)] as RefusedRow;
+      throw new FlowmarkError(
+        'FM_SINK_FAILED',
+        `the database refused a row of ${original.table} (${original.message}), then the row recording it in ` +
+          `${to.table} (${first.message}): the checkpoint was not committed; check table ${to.table} against ` +
+          "flowmark's migrations",
+      );
+    }
+  }
+
+  /**
+   * Writes `rows` of one table, one statement per batch, each in a savepoint. A batch refused
+   * for its data is split in halves, recursively, until the refused rows stand alone; they are
+   * appended to `refused`. Any other error is thrown (and fails the transaction).
+   */
+  async #isolate(
+    tx: SqlClient,
+    sink: string,
+    table: SinkTable,
+    rows: readonly unknown[],
+    refused: RefusedRow[],
+  ): Promise<void> {
+    const kept = lastPerKey(table, rows);
+    const sql = unnestStatement(this.#schema, table);
+    const attempt = async (part: readonly unknown[]): Promise<void> => {
+      try {
+        await tx.transaction((sp) => sp.query(sql, columnArrays(table, part)));
+      } catch (err) {
+        if (!isDataSqlError(err)) throw err;
+        if (part.length === 1) {
+          refused.push({
+            sink,
+            table: table.table,
+            row: part[0],
+            sqlstate: sqlState(err) as string,
+            message: sqlMessage(err),
+            refusedAtMs: this.#clock.nowMs(),
+          });
+          return;
+        }
+        const half = Math.ceil(part.length / 2);
+        await attempt(part.slice(0, half));
+        await attempt(part.slice(half));
+      }
+    };
+    for (let from = 0; from < kept.length; from += this.#batchRows) {
+      await attempt(kept.slice(from, from + this.#batchRows));
     }
   }
 
@@ -338,7 +469,9 @@ function stateBatches(
     };
     for (const i of t.last.values()) {
       const e = entries[i] as SnapshotEntry;
-      const key = wellFormed(encodeStateKey(e.key));
+      const encoded = wellFormed(encodeStateKey(e.key));
+      const long = isLongKey(encoded);
+      const key = long ? hashKey(encoded) : encoded;
       // `json` first: reading `value` of a frozen entry parses it back.
       const json = e.json ?? (e.value === undefined ? undefined : stateValueJson(e.node, e.table, e.key, e.value));
       if (json === undefined) {
@@ -346,7 +479,7 @@ function stateBatches(
         if (delKeys.length >= batchRows) flushDeletes();
       } else {
         upKeys.push(key);
-        values.push(json);
+        values.push(long ? `[${JSON.stringify(e.key)},${json}]` : json);
         expiries.push(e.expiresAtMs ?? null);
         if (upKeys.length >= batchRows) flushUpserts();
       }
@@ -355,6 +488,35 @@ function stateBatches(
     flushDeletes();
   }
   return { upserts, deletes };
+}
+
+/**
+ * Stored keys longer than this (UTF-8 bytes) are stored hashed: an entry of the state table's
+ * primary-key index holds at most about 2.7 kB (`index row size … exceeds btree version 4
+ * maximum 2704`), and a key made from an input's id (a 3 kB checkout id that validation missed)
+ * must not make every checkpoint fail.
+ */
+const LONG_KEY_BYTES = 1024;
+/** The prefix of a hashed key: `encodeStateKey` never writes `\h` (its `\` is followed by `\` or `0`). */
+const HASHED_KEY = '\\h';
+
+function isLongKey(encoded: string): boolean {
+  return encoded.length > LONG_KEY_BYTES / 3 && Buffer.byteLength(encoded, 'utf8') > LONG_KEY_BYTES;
+}
+
+/** `\h` and the SHA-256 of the encoded key; the entry's value is then `[key, value]`. */
+function hashKey(encoded: string): string {
+  return HASHED_KEY + createHash('sha256').update(encoded, 'utf8').digest('hex');
+}
+
+function isHashedKey(stored: string): boolean {
+  return stored.startsWith(HASHED_KEY);
+}
+
+/** The entry of a hashed key: its value holds the key and the value. */
+function hashedEntry(node: string, table: string, stored: string): SnapshotEntry {
+  const [key, value] = JSON.parse(stored) as [string, unknown];
+  return { node, table, key, value };
 }
 
 /** `String.prototype.isWellFormed`/`toWellFormed` (Node ≥ 20; not in this project's TS lib). */

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { outputMigrations, SINK_TABLES } from '../../../src/attribution/output-schema.ts';
 import { runMigrations } from '../../../src/connectors/sql/migrations.ts';
 import { validateSinkTables } from '../../../src/connectors/sql/sink-tables.ts';
+import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import { sharedPglite } from '../pglite/pglite-fixtures.ts';
 import { SINKS, uniqueSchema } from './sql-fixtures.ts';
 
@@ -68,4 +69,26 @@ test('the sink descriptions agree with the migrated tables: columns, types and p
       sink,
     );
   }
+});
+
+test('refused rows go to one table: the dead letters declare it, and two tables declaring it are refused', () => {
+  assert.deepEqual(
+    Object.entries(SINKS)
+      .filter(([, t]) => t.fromRefusedRow !== undefined)
+      .map(([id]) => id),
+    ['dead_letters'],
+  );
+  const fromRefusedRow = () => ({});
+  const table = (name: string) => ({
+    table: name,
+    columns: [{ name: 'a', type: 'text' as const }],
+    primaryKey: [],
+    mode: 'append' as const,
+    fromRefusedRow,
+  });
+  assert.throws(
+    () => validateSinkTables({ one: table('one'), two: table('two') }),
+    (err) =>
+      isFlowmarkError(err, 'FM_CONFIG_INVALID') && /"one" and "two" both declare fromRefusedRow/.test(err.message),
+  );
 });

@@ -119,3 +119,38 @@ export function recording(client: SqlClient): { client: SqlClient; statements: s
   });
   return { client: wrap(client), statements };
 }
+
+/**
+ * Wraps a client to record every statement sent through it, and `SAVEPOINT` for each nested
+ * transaction opened (the drivers send the savepoint statements themselves). With `fault`, the
+ * first statement matching `when` fails with `error` instead of reaching the database (as a
+ * driver reports a dropped connection), once. The database itself is real: the transaction
+ * around the failing statement is rolled back by it.
+ */
+export function watched(
+  client: SqlClient,
+  fault?: { when: (statement: string) => boolean; error: Error },
+): { client: SqlClient; statements: string[] } {
+  const statements: string[] = [];
+  let armed = fault !== undefined;
+  const wrap = (c: SqlClient, nested: boolean): SqlClient => ({
+    query: (text, params) => {
+      statements.push(text);
+      if (armed && fault?.when(text)) {
+        armed = false;
+        return Promise.reject(fault.error);
+      }
+      return c.query(text, params);
+    },
+    exec: (script) => {
+      statements.push(script);
+      return c.exec(script);
+    },
+    transaction: (fn) => {
+      if (nested) statements.push('SAVEPOINT');
+      return c.transaction((tx) => fn(wrap(tx, true)));
+    },
+    close: () => c.close(),
+  });
+  return { client: wrap(client, false), statements };
+}
