@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import pg from 'pg';
+import { capRaw } from '../../src/attribution/output-rows.ts';
 import { openEmbedded } from '../../src/cli/embedded-job.ts';
 import { runImport } from '../../src/cli/import-command.ts';
 import { runReplay } from '../../src/cli/replay-command.ts';
@@ -55,6 +56,8 @@ const POISON: ReadonlyArray<[string, string]> = [
   [checkout('c-epoch-min', 'u1', 'p1', -8_640_000_000_000_000), 'invalid_event_time'],
   [checkout('c\u0000nul', 'u1', 'p1', at(14)), 'invalid_field'],
   [click(noise(300), 'u1', 'p1', 15), 'invalid_field'],
+  // A literal NUL byte: malformed JSON, and a dead letter whose raw PostgreSQL text cannot hold.
+  [`${checkout('c-raw-nul', 'u1', 'p1', at(16)).slice(0, -1)}\u0000}`, 'malformed_json'],
 ];
 
 /**
@@ -132,8 +135,9 @@ test('issue 12, replay: each poisonous event is a dead letter with its raw line;
   const events = letters.filter((d) => d.source === 'events');
   assert.deepEqual(
     events.map((d) => [d.raw, d.reason]),
-    POISON.map(([line, reason]) => [line, reason]),
-    'each poisonous line, whole, with its reason',
+    // Whole up to the 1 MiB cap (a NUL byte stays in the JSON lines; the SQL writer stores it as U+FFFD).
+    POISON.map(([line, reason]) => [capRaw(line).raw, reason]),
+    'each poisonous line, capped, with its reason',
   );
   assert.match(String(events[0]?.detail), /^checkout_id ".*… is 3024 bytes long, more than the 256 bytes/);
   assert.match(String(events[2]?.detail), /^event_time "0000-01-01T00:00:00Z" .* years 0001 to 9999/);
@@ -207,6 +211,7 @@ test('issue 12, end to end through PGlite: import + run --drain commits the good
       'checkouts:invalid_field',
       'checkouts:invalid_field',
       'clicks:invalid_field',
+      'import:malformed_json', // the line with a literal NUL byte: stored, with U+FFFD for the NUL
       'products:invalid_field',
       'users:invalid_field',
     ]);
@@ -247,6 +252,7 @@ test("issue 12, PostgreSQL: a price of 1e308 in the shop's own products table gi
       checkout('c-inf', 'u1', 'p-inf', at(10)),
       checkout('c-nan', 'u1', 'p-nan', at(11)),
       checkout('c-ok', 'u1', 'p1', at(12)),
+      '{"type":"click"\u0000}', // a literal NUL byte: the server's text refuses it (22021)
     ].join('\n')}\n`,
   );
   const config = {
@@ -265,13 +271,21 @@ test("issue 12, PostgreSQL: a price of 1e308 in the shop's own products table gi
   assert.equal(rows.get('c-inf')?.click_id, 'k1');
   assert.equal(rows.get('c-nan')?.order_value, null);
   assert.equal(rows.get('c-ok')?.order_value, 37.12);
+  const nul = dead.filter((d) => d.reason === 'malformed_json');
   assert.deepEqual(
-    dead.map((d) => [d.source, d.reason, String(d.detail).replace(/:.*/, '')]),
+    nul.map((d) => d.raw),
+    ['{"type":"click"\uFFFD}'],
+    "the NUL line's dead letter is stored",
+  );
+  assert.deepEqual(
+    dead
+      .filter((d) => d.reason !== 'malformed_json')
+      .map((d) => [d.source, d.reason, String(d.detail).replace(/:.*/, '')]),
     [
       ['products', 'invalid_field', 'products row "p-inf"'],
       ['products', 'invalid_field', 'products row "p-nan"'],
       ['products', 'invalid_field', 'products row "p-nan"'],
     ],
   );
-  assert.match(String(dead[0]?.detail), /price 1e\+308 is not a price/);
+  assert.match(String(dead.find((d) => d.source === 'products')?.detail), /price 1e\+308 is not a price/);
 });

@@ -16,13 +16,6 @@
  * | order value          | ≤ 999 999 999 999.99                    | `numeric(14,2)`; price × quantity can pass it with each input in range (see money.ts)        |
  */
 
-declare global {
-  interface String {
-    /** ES2024, in every Node flowmark supports (the project's `lib` is es2023): false when a lone surrogate is in it. */
-    isWellFormed(): boolean;
-  }
-}
-
 /** Most bytes (UTF-8) of an id: click_id, checkout_id, user_id, product_id. */
 export const MAX_ID_BYTES = 256;
 /** Most bytes (UTF-8) of a label that analytics group by, or that is stored beside them. */

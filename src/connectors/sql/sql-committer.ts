@@ -519,15 +519,8 @@ function hashedEntry(node: string, table: string, stored: string): SnapshotEntry
   return { node, table, key, value };
 }
 
-/** `String.prototype.isWellFormed`/`toWellFormed` (Node ≥ 20; not in this project's TS lib). */
-interface WellFormedString {
-  isWellFormed(): boolean;
-  toWellFormed(): string;
-}
-
 function wellFormed(s: string): string {
-  const w = s as unknown as WellFormedString;
-  return w.isWellFormed() ? s : w.toWellFormed();
+  return s.isWellFormed() ? s : s.toWellFormed();
 }
 
 /**
