@@ -97,6 +97,42 @@ export function checkoutsFromEvents(
 }
 
 /**
+ * The contributions of final `attributed_checkouts` rows (database rows or JSON lines), for a test
+ * that has the rows but not the events (a live run).
+ */
+export function checkoutsFromRows(rows: readonly Record<string, unknown>[]): ReferenceCheckout[] {
+  const text = (v: unknown) => (v === null || v === undefined ? null : String(v));
+  const money = (v: unknown) => (v === null || v === undefined ? 0 : cents(Number(v)));
+  return rows.map((r) => ({
+    checkoutTimeMs: new Date(r.checkout_time as string).getTime(),
+    source: text(r.click_source),
+    category: text(r.product_category),
+    gender: text(r.user_gender),
+    failed: r.payment_status === 'failed',
+    description: text(r.payment_description),
+    revenueCents: money(r.revenue),
+    profitCents: money(r.profit),
+  }));
+}
+
+/** The figures of each value of each dimension over all the minutes of `rows`. */
+export function totalsByDimension(
+  rows: readonly ReferenceMinuteRow[],
+): Map<string, Map<string, { checkouts: number; revenue: number; profit: number }>> {
+  const out = new Map<string, Map<string, { checkouts: number; revenue: number; profit: number }>>();
+  for (const r of rows) {
+    let values = out.get(r.dimension);
+    if (values === undefined) out.set(r.dimension, (values = new Map()));
+    const s = values.get(r.value) ?? { checkouts: 0, revenue: 0, profit: 0 };
+    s.checkouts += r.checkouts;
+    s.revenue = (Math.round(s.revenue * 100) + Math.round(r.revenue * 100)) / 100;
+    s.profit = (Math.round(s.profit * 100) + Math.round(r.profit * 100)) / 100;
+    values.set(r.value, s);
+  }
+  return out;
+}
+
+/**
  * The minute rows of `checkouts`: per minute of checkout time, the total and one row per source
  * (`none`), category and gender (`unknown`), and per reason of the failed payments
  * (`unspecified`); sorted by minute, dimension and value.
