@@ -129,7 +129,9 @@ async function pgliteRows(dataDir: string): Promise<Record<string, unknown>[]> {
   }
 }
 
-test('import and run take the data dir and options from the file, overridden by flags', async (t) => {
+test('import and run take the data dir and options from the file, overridden by flags', {
+  timeout: 240_000,
+}, async (t) => {
   const dir = tempDir(t);
   const fromFile = join(dir, 'from-file');
   const fromFlag = join(dir, 'from-flag');
