@@ -91,3 +91,18 @@ test('property: money never gives NaN, Infinity or a value numeric(14,2) cannot 
     { numRuns: 3000 },
   );
 });
+
+test('no order value: revenue and profit stay null, for a failed payment and with a commission rate too', () => {
+  // Found by mutation testing (npm run mutate -- src/attribution/money.ts): a failed payment of an
+  // unknown product, and a product with a rate but no price, each gave 0 instead of null.
+  assert.deepEqual(money(checkout('c', 0, { paymentStatus: 'failed' }), undefined), {
+    orderValue: null,
+    revenue: null,
+    profit: null,
+  });
+  assert.deepEqual(money(checkout('c', 0), { ...lamp, price: null }), {
+    orderValue: null,
+    revenue: null,
+    profit: null,
+  });
+});

@@ -4,14 +4,17 @@
  * the command uses; `flowmark config` shows the resolved values and where each came from.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { outputMigrations } from '../../src/attribution/output-schema.ts';
 import { CONFIG_FILE_ENV, CONFIG_KEYS, envName } from '../../src/cli/config/index.ts';
-import { writeDataSet } from '../support/data-set.ts';
+import { openPgliteDatabase } from '../../src/connectors/pglite/pglite-database.ts';
+import { sharedServerClient, withServer } from '../connectors/postgres/pg-fixtures.ts';
+import { uniqueSchema } from '../connectors/sql/sql-fixtures.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
 
@@ -108,27 +111,68 @@ test('flowmark config prints the resolved configuration, where each value came f
   assert.ok(!r.stdout.includes('ignored'), r.stdout);
 });
 
-test('import and run take the data dir and options from the file, overridden by flags', (t) => {
+/** The golden case of three clicks at −70, −50 and −10 min: first-click takes −50 within 1 h, −10 within 30 min. */
+const GOLDEN = new URL('../golden/keeps-whole-window/', import.meta.url).pathname;
+const GOLDEN_FILES = ['--users', join(GOLDEN, 'users.csv'), '--products', join(GOLDEN, 'products.csv')];
+const GOLDEN_EVENTS = ['--events', join(GOLDEN, 'input.jsonl')];
+
+/** The attributed checkouts of the PGlite database in `dataDir` (opened after the run has exited). */
+async function pgliteRows(dataDir: string): Promise<Record<string, unknown>[]> {
+  const db = await openPgliteDatabase(dataDir, { migrations: outputMigrations('flowmark') });
+  try {
+    const { rows } = await db.query<Record<string, unknown>>(
+      'SELECT checkout_id, click_id, user_name, user_gender, is_final FROM flowmark.attributed_checkouts ORDER BY checkout_id',
+    );
+    return rows;
+  } finally {
+    await db.close();
+  }
+}
+
+test('import and run take the data dir and options from the file, overridden by flags', {
+  timeout: 240_000,
+}, async (t) => {
   const dir = tempDir(t);
-  writeDataSet(dir, 2_000, 5);
   const fromFile = join(dir, 'from-file');
   const fromFlag = join(dir, 'from-flag');
   writeFileSync(
     join(dir, 'flowmark.yaml'),
-    `data_dir: ${fromFile}\nattribution:\n  lookback: 30m\ncheckpoint:\n  interval: 200ms\n`,
+    `data_dir: ${fromFile}\nattribution:\n  lookback: 30m\ncheckpoint:\n  interval: 200ms\nserver:\n  port: 0\n`,
   );
-  const imp = flowmark(dir, [
-    'import',
-    '--config',
-    'flowmark.yaml',
-    '--users',
-    'users.csv',
-    '--events',
-    'events.jsonl',
-  ]);
+  const imp = flowmark(dir, ['import', '--config', 'flowmark.yaml', ...GOLDEN_FILES, ...GOLDEN_EVENTS]);
   assert.equal(imp.status, 0, imp.stderr);
   assert.match(imp.stderr, new RegExp(`users → flowmark\\.users in PGlite in ${fromFile}`));
   assert.ok(existsSync(join(fromFile, 'log')));
+
+  // The file's lookback reaches the pipeline: 30 min leaves only the click at −10 min (1 h: −50).
+  const drained = flowmark(dir, ['run', '--drain', '--config', 'flowmark.yaml']);
+  assert.equal(drained.status, 0, drained.stderr);
+  assert.deepEqual(
+    (await pgliteRows(fromFile)).map((r) => [r.checkout_id, r.click_id, r.is_final]),
+    [['c1', 'm10', true]],
+  );
+
+  // The file's checkpoint interval reaches the live job: its metrics state the configured pace.
+  const live = spawn(process.execPath, [BIN, 'run', '--config', 'flowmark.yaml'], {
+    cwd: dir,
+    env: cleanEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => live.on('exit', (code) => resolve(code)));
+  t.after(() => live.kill('SIGKILL'));
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    live.stderr.on('data', (d) => {
+      stderr += d;
+      const m = /run: dashboard: (http:\/\/\S+\/) /.exec(stderr);
+      if (m?.[1] !== undefined) resolve(m[1]);
+    });
+    void exited.then(() => reject(new Error(`run exited before serving:\n${stderr}`)));
+  });
+  const metrics = await (await fetch(`${url}metrics`)).text();
+  assert.match(metrics, /^flowmark_checkpoint_interval_seconds 0\.2$/m);
+  live.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
 
   const run = flowmark(dir, ['run', '--drain', '--config', 'flowmark.yaml', '--data-dir', fromFlag], {
     FLOWMARK_DATA_DIR: join(dir, 'from-env'),
@@ -137,4 +181,78 @@ test('import and run take the data dir and options from the file, overridden by 
   assert.match(run.stderr, new RegExp(`→ PGlite in ${fromFlag}\\n`));
   assert.ok(existsSync(fromFlag));
   assert.ok(!existsSync(join(dir, 'from-env')));
+});
+
+test('run takes the attribution options from FLOWMARK_* variables', async (t) => {
+  const dir = tempDir(t);
+  const data = join(dir, 'data');
+  const imp = flowmark(dir, ['import', '--data-dir', data, ...GOLDEN_FILES, ...GOLDEN_EVENTS]);
+  assert.equal(imp.status, 0, imp.stderr);
+  const run = flowmark(dir, ['run', '--drain', '--data-dir', data], {
+    FLOWMARK_ATTRIBUTION_LOOKBACK: '30m',
+    FLOWMARK_ATTRIBUTION_MODEL: 'last_click',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const rows = await pgliteRows(data);
+  assert.deepEqual(
+    rows.map((r) => [r.checkout_id, r.click_id]),
+    [['c1', 'm10']],
+  );
+  // The model is the variable's too (first_click by default).
+  const db = await openPgliteDatabase(data, { migrations: outputMigrations('flowmark') });
+  try {
+    const { rows: models } = await db.query<{ attribution_model: string }>(
+      'SELECT attribution_model FROM flowmark.attributed_checkouts',
+    );
+    assert.deepEqual(models, [{ attribution_model: 'last_click' }]);
+  } finally {
+    await db.close();
+  }
+});
+
+withServer("run with the shop's users table", (pgUrl) => {
+  const server = sharedServerClient(pgUrl);
+
+  test('run --database-url looks users up in the table of dimensions.users from the file', async (t) => {
+    const dir = tempDir(t);
+    const shop = uniqueSchema('fm_shop');
+    const schema = uniqueSchema('fm_cfg');
+    t.after(async () => {
+      await server.exec(`DROP SCHEMA IF EXISTS "${shop}" CASCADE`);
+      await server.exec(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    });
+    // The shop's own table, with its own names: flowmark's users table stays empty.
+    await server.exec(
+      `CREATE SCHEMA "${shop}"; CREATE TABLE "${shop}".customers (id text PRIMARY KEY, full_name text, sex text);
+       INSERT INTO "${shop}".customers VALUES ('u1', 'Ada of the shop', 'female');`,
+    );
+    writeFileSync(
+      join(dir, 'flowmark.yaml'),
+      [
+        `data_dir: ${join(dir, 'data')}`,
+        'database:',
+        `  schema: ${schema}`,
+        'dimensions:',
+        '  users:',
+        `    schema: ${shop}`,
+        '    table: customers',
+        '    key_column: id',
+        '    columns:',
+        '      name: full_name',
+        '      gender: sex',
+        '',
+      ].join('\n'),
+    );
+    const db = ['--config', 'flowmark.yaml', '--database-url', pgUrl];
+    const imp = flowmark(dir, ['import', ...db, '--products', join(GOLDEN, 'products.csv'), ...GOLDEN_EVENTS]);
+    assert.equal(imp.status, 0, imp.stderr);
+    const run = flowmark(dir, ['run', '--drain', ...db]);
+    assert.equal(run.status, 0, run.stderr);
+    const { rows } = await server.query<Record<string, unknown>>(
+      `SELECT checkout_id, click_id, user_name, user_gender FROM "${schema}".attributed_checkouts`,
+    );
+    assert.deepEqual(rows, [
+      { checkout_id: 'c1', click_id: 'm50', user_name: 'Ada of the shop', user_gender: 'female' },
+    ]);
+  });
 });

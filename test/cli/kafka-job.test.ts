@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
 import { routeLine } from '../../src/cli/embedded-job.ts';
 import {
   checkKeyedByUser,
@@ -17,11 +18,13 @@ import {
 import { KafkaProducer, KafkaSource, partitionForKey } from '../../src/connectors/kafka/index.ts';
 import type { SqlClient } from '../../src/connectors/sql/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
+import { checkoutsFromEvents, dimensionsOf, minuteRows, referenceMinutes } from '../attribution/analytics-reference.ts';
 import { PG_URL } from '../connectors/postgres/pg-fixtures.ts';
 import { requireService } from '../support/services.ts';
 import {
   analyticsLines,
   checkoutLine,
+  type GeneratedShop,
   generateShop,
   KAFKA,
   loadTopics,
@@ -29,6 +32,20 @@ import {
   shopDatabase,
   uniqueName,
 } from './kafka-job-fixtures.ts';
+
+/**
+ * The minute analytics worked out independently (test/attribution/analytics-reference.ts) from the
+ * shop's events and tables, for the checkouts and clicks of the job's attributed rows (which the
+ * test compares with a replay).
+ */
+async function independentMinutes(shop: GeneratedShop, rows: readonly Record<string, unknown>[]) {
+  const attributed = new Map(rows.map((r) => [String(r.checkout_id), r.click_id === null ? null : String(r.click_id)]));
+  const expected = referenceMinutes(
+    checkoutsFromEvents(shop.lines, await loadUsers(shop.users), await loadProducts(shop.products), attributed),
+  );
+  assert.deepEqual(dimensionsOf(expected), ['category', 'failed_reason', 'gender', 'source', 'total']);
+  return expected;
+}
 
 /** `flowmark run --kafka --drain` as a function: final rows only, quiet, over the given topics. */
 function drain(
@@ -112,6 +129,7 @@ test('4 partitions → run --drain into PostgreSQL: the same checkouts, dead let
     'each partition job aggregates its own share',
   );
   assert.deepEqual(analyticsLines(analytics), analyticsLines(replay.analytics));
+  assert.deepEqual(minuteRows(analytics), await independentMinutes(shop, rows), 'every breakdown of every minute');
 
   const checkpoints = await q(`SELECT job FROM ${stores.schema}.checkpoints ORDER BY job`);
   assert.deepEqual(
@@ -137,6 +155,7 @@ test('unkeyed topics (as the reference producers write them) are read by one job
   const analytics = await q(`SELECT * FROM ${stores.schema}.analytics_minute`);
   assert.deepEqual(new Set(analytics.map((r) => r.shard)), new Set(['all']));
   assert.deepEqual(analyticsLines(analytics), analyticsLines(replay.analytics));
+  assert.deepEqual(minuteRows(analytics), await independentMinutes(shop, rows), 'every breakdown of every minute');
   const checkpoints = await q(`SELECT job FROM ${stores.schema}.checkpoints`);
   assert.deepEqual(
     checkpoints.map((r) => r.job),

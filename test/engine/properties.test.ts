@@ -191,6 +191,28 @@ const boundedDisorderArb = eventsArb.chain((events) =>
 /** Events in any arrival order: some will be late. */
 const anyOrderArb = eventsArb.chain((events) => fc.shuffledSubarray(events, { minLength: events.length }));
 
+/**
+ * Property 2's input: up to 400 events in any order (size 'max': fast-check would otherwise cap
+ * the array at 10), several crash points drawn among them (a crash after input record n, for
+ * each n, in increasing order), and a checkpoint every 1 to 40 records.
+ */
+const crashRunArb = fc
+  .array(fc.record({ k: fc.constantFrom('a', 'b', 'c', 'd', 'e'), t: fc.integer({ min: 0, max: 8_000 }) }), {
+    minLength: 2,
+    maxLength: 400,
+    size: 'max',
+  })
+  .map((xs) => xs.sort((x, y) => x.t - y.t).map((x, i): Ev => ({ k: x.k, t: x.t, id: `e${i}` })))
+  .chain((sorted) =>
+    fc.record({
+      events: fc.shuffledSubarray(sorted, { minLength: sorted.length }),
+      crashes: fc
+        .uniqueArray(fc.integer({ min: 1, max: sorted.length - 1 }), { minLength: 1, maxLength: 6 })
+        .map((xs) => xs.sort((a, b) => a - b)),
+      every: fc.integer({ min: 1, max: 40 }),
+    }),
+  );
+
 function pipelineOf(shape: Shape, source: MemorySource<Ev>): Pipeline {
   const p = new Pipeline();
   const { out, invalid } = p.source<Ev, Ev>('in', {
@@ -224,25 +246,26 @@ for (const shape of shapes) {
 
   test(`property 2 (${shape.name}): crash after any record, resume from the last checkpoint, same output`, async () => {
     await fc.assert(
-      fc.asyncProperty(
-        anyOrderArb,
-        fc.integer({ min: 1, max: 60 }),
-        fc.integer({ min: 1, max: 7 }),
-        async (events, crashAfter, every) => {
-          const expected = await outputs(shape, events);
-          const committer = new MemoryCommitter();
-          const crashing = MemorySource.of(events, { failAfterRecords: crashAfter });
-          const first = runBounded(pipelineOf(shape, crashing), { committer, checkpointEveryRecords: every });
-          if (crashAfter < events.length) await assert.rejects(first, (e) => isFlowmarkError(e, 'FM_SOURCE_FAILED'));
-          else await first;
-          await runBounded(pipelineOf(shape, MemorySource.of(events)), { committer, checkpointEveryRecords: every });
-          assert.deepEqual(committer.rows('out'), expected.out);
-          assert.deepEqual(
-            committer.rows<Ev>('late').map((e) => e.id),
-            expected.late,
+      fc.asyncProperty(crashRunArb, async ({ events, crashes, every }) => {
+        const expected = await outputs(shape, events);
+        const committer = new MemoryCommitter();
+        for (const crashAt of crashes) {
+          // Each run resumes at its last checkpoint and dies after input record `crashAt`.
+          const resumedAt = (await committer.load())?.meta.sources.in?.offsets['0'] ?? 0;
+          assert.ok(resumedAt < crashAt, `resumed at ${resumedAt}, past the crash point ${crashAt}`);
+          const crashing = MemorySource.of(events, { failAfterRecords: crashAt - resumedAt });
+          await assert.rejects(
+            runBounded(pipelineOf(shape, crashing), { committer, checkpointEveryRecords: every }),
+            (e) => isFlowmarkError(e, 'FM_SOURCE_FAILED'),
           );
-        },
-      ),
+        }
+        await runBounded(pipelineOf(shape, MemorySource.of(events)), { committer, checkpointEveryRecords: every });
+        assert.deepEqual(committer.rows('out'), expected.out);
+        assert.deepEqual(
+          committer.rows<Ev>('late').map((e) => e.id),
+          expected.late,
+        );
+      }),
       { numRuns: RUNS },
     );
   });

@@ -156,6 +156,23 @@ test('§3.2 a union has the minimum watermark of its inputs', async () => {
   assert.equal(committer.rows('late').length, 0);
 });
 
+test('§3.2 with several bounded sources the watermark reaches +∞ only when every source has ended', async () => {
+  // The source that ends first is the one behind: were its end an end of input, the union's
+  // watermark would jump to the other source's and refuse that source's later records as late.
+  const early = MemorySource.of([ev('e', 10)]);
+  const late = MemorySource.of([ev('l', 100_000), ev('l', 20), ev('l', 30), ev('l', 40)]);
+  const p = new Pipeline();
+  const a = p.source<Ev, Ev>('early', { reader: early, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0 });
+  const b = p.source<Ev, Ev>('later', { reader: late, eventTimeMs: (e) => e.t, maxOutOfOrdernessMs: 0 });
+  a.invalid.sink('inv-a');
+  b.invalid.sink('inv-b');
+  sinkProcess(a.out.union('both', b.out), 'pass', passThrough);
+  const { committer, runtime } = await runBounded(p, { pollMaxRecords: 1 });
+  assert.deepEqual(ids(committer.rows('late')), [], 'no record is late: the early source held the watermark at 10');
+  assert.deepEqual(ids(committer.rows('out')).sort(), ['e@10', 'l@100000', 'l@20', 'l@30', 'l@40']);
+  assert.equal(runtime.stats().find((s) => s.id === 'pass')?.watermarkMs, Number.POSITIVE_INFINITY);
+});
+
 test('§3.6 records that do not decode go to the invalid output with the raw payload and reason', async () => {
   const src = MemorySource.of(['{"k":"a","t":5}', 'not json', '{"k":"b","t":"soon"}']);
   const p = new Pipeline();
@@ -419,11 +436,26 @@ test('§3.7 a crash after a checkpoint resumes from it: no output lost or double
 
 test('restoring a checkpoint into a pipeline without its state is refused', async () => {
   const committer = new MemoryCommitter();
-  await runBounded(liveCountPipeline(MemorySource.of([ev('a', 1)], { failAfterRecords: 100 }), 30_000), {
-    committer,
-    checkpointEveryRecords: 1,
-  }).catch(() => undefined);
-  // A run that stopped mid-way has state for "count"; a pipeline named differently cannot take it.
+  const events = [ev('a', 1), ev('b', 2), ev('c', 3)];
+  await assert.rejects(
+    runBounded(liveCountPipeline(MemorySource.of(events, { failAfterRecords: 2 }), 30_000), {
+      committer,
+      checkpointEveryRecords: 1,
+    }),
+    (e) => isFlowmarkError(e, 'FM_SOURCE_FAILED'),
+  );
+  // The run stopped mid-way with state for step "count" in its last checkpoint.
+  const held: string[] = [];
+  for await (const e of (await committer.load())?.entries ?? []) held.push(`${e.node}/${e.table}`);
+  assert.ok(held.includes('count/n'), `the checkpoint holds ${held.join(', ')}`);
+
+  // A pipeline whose step is named differently cannot take it.
+  await assert.rejects(
+    runBounded(passThroughPipeline(MemorySource.of(events)), { committer }),
+    (e) => isFlowmarkError(e, 'FM_SNAPSHOT_MISMATCH') && /holds state count\//.test(e.message),
+  );
+
+  // Nor can one whose step "count" has no table "gone": state is never dropped silently.
   const c2 = new MemoryCommitter();
   await c2.commit({
     id: 1,
@@ -433,11 +465,12 @@ test('restoring a checkpoint into a pipeline without its state is refused', asyn
       checkpointId: 1,
       kind: 'full',
       meta: { sources: {}, nodes: {} },
-      entries: [{ node: 'gone', table: 'n', key: 'a', value: 1 }],
+      entries: [{ node: 'count', table: 'gone', key: 'a', value: 1 }],
     },
   });
-  await assert.rejects(runBounded(passThroughPipeline(MemorySource.of([ev('a', 1)])), { committer: c2 }), (e) =>
-    isFlowmarkError(e, 'FM_SNAPSHOT_MISMATCH'),
+  await assert.rejects(
+    runBounded(liveCountPipeline(MemorySource.of(events), 30_000), { committer: c2 }),
+    (e) => isFlowmarkError(e, 'FM_SNAPSHOT_MISMATCH') && /count\/gone\b/.test(e.message),
   );
 });
 

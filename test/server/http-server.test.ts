@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PgliteClient } from '../../src/connectors/pglite/pglite-client.ts';
 import { type CheckpointCommitter, FlowmarkError } from '../../src/engine/index.ts';
 import { type Summary, startHttpServer } from '../../src/server/index.ts';
+import { checkoutsFromRows, referenceMinutes, totalsByDimension } from '../attribution/analytics-reference.ts';
 import { newPglite } from '../connectors/pglite/pglite-fixtures.ts';
 import { type LiveDashboard, startLiveDashboard } from './fixtures/live-dashboard.ts';
 
@@ -208,22 +209,74 @@ test('directory traversal is refused: nothing outside web/ is ever served, howev
 });
 
 test('/api/summary returns the last hour (event time) as JSON, with breakdowns and the latest checkouts', async () => {
-  const s = await eventually('a summary with a closed window', 90_000, async () => {
+  const s = await eventually('a summary with a closed window and a failed payment', 90_000, async () => {
     const r = await fetchRaw(base, '/api/summary');
     assert.equal(r.status, 200);
     assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(r.headers['cache-control'], 'no-store');
     const body = JSON.parse(r.body) as Summary;
-    return body.from !== null && body.checkouts > 0 ? body : undefined;
+    // Wait for a failed payment too: every breakdown is then compared with something.
+    return body.from !== null && body.checkouts > 0 && body.failedPayments > 0 ? body : undefined;
   });
   assert.equal(Date.parse(s.to as string) - Date.parse(s.from as string), 3_600_000);
   assert.equal(s.perMinute.length, 60);
   assert.ok(s.revenue > 0 && s.profit > 0 && s.profit < s.revenue, JSON.stringify([s.revenue, s.profit]));
-  for (const key of ['bySource', 'byCategory', 'byGender'] as const) assert.ok(s[key].length > 0, key);
-  assert.ok(Array.isArray(s.failedByReason));
+  for (const key of ['bySource', 'byCategory', 'byGender', 'failedByReason'] as const)
+    assert.ok(s[key].length > 0, key);
   const sum = s.bySource.reduce((n, e) => n + e.checkouts, 0);
   assert.equal(sum, s.checkouts, 'every checkout has one source (or none)');
   assert.ok(s.latestCheckouts.length > 0);
+
+  // The hour's figures, worked out independently from the final checkout rows of the same hour
+  // (test/attribution/analytics-reference.ts; the windows of the hour are closed, so those rows
+  // are all committed).
+  const { rows } = await live.db.query<Record<string, unknown>>(
+    `SELECT * FROM ${live.schema}.attributed_checkouts WHERE checkout_time >= $1 AND checkout_time < $2`,
+    [s.from, s.to],
+  );
+  assert.deepEqual(
+    rows.filter((r) => r.is_final !== true).map((r) => r.checkout_id),
+    [],
+    'the closed hour has final rows only',
+  );
+  const expected = totalsByDimension(referenceMinutes(checkoutsFromRows(rows)));
+  const total = expected.get('total')?.get('all');
+  assert.deepEqual([s.checkouts, s.revenue, s.profit], [total?.checkouts, total?.revenue, total?.profit]);
+  const failed = [...(expected.get('failed_reason')?.values() ?? [])].reduce((n, f) => n + f.checkouts, 0);
+  assert.equal(s.failedPayments, failed);
+  const breakdowns = {
+    bySource: 'source',
+    byCategory: 'category',
+    failedByReason: 'failed_reason',
+    byGender: 'gender',
+  };
+  for (const [key, dimension] of Object.entries(breakdowns) as [keyof typeof breakdowns, string][]) {
+    const want = new Map(expected.get(dimension));
+    let rest = { checkouts: 0, revenue: 0, profit: 0 };
+    for (const e of s[key]) {
+      if (e.other === true) {
+        rest = { checkouts: e.checkouts, revenue: e.revenue, profit: e.profit };
+        continue;
+      }
+      assert.deepEqual(
+        { checkouts: e.checkouts, revenue: e.revenue, profit: e.profit },
+        want.get(e.value),
+        `${key} ${e.value}`,
+      );
+      want.delete(e.value);
+    }
+    // What the top N leaves out is merged into "other".
+    const others = [...want.values()];
+    assert.deepEqual(
+      rest,
+      {
+        checkouts: others.reduce((n, f) => n + f.checkouts, 0),
+        revenue: others.reduce((n, f) => n + Math.round(f.revenue * 100), 0) / 100,
+        profit: others.reduce((n, f) => n + Math.round(f.profit * 100), 0) / 100,
+      },
+      `${key}: other`,
+    );
+  }
 });
 
 test('/metrics is the Prometheus text exposition of the pipeline and the process', async () => {

@@ -5,15 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { isCi } from './services.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/require-service.fixture.ts', import.meta.url));
+const pathFixture = fileURLToPath(new URL('./fixtures/require-path.fixture.ts', import.meta.url));
 
 /** Runs the fixture in a child `node --test` (TAP output) with exactly the given variables. */
-function runFixture(vars: Record<string, string>) {
+function runFixture(vars: Record<string, string>, file = fixture) {
   const env: NodeJS.ProcessEnv = { ...process.env, ...vars };
   // Set by the parent test runner; a child runner that sees it would report to the parent.
   delete env.NODE_TEST_CONTEXT;
   if (!('CI' in vars)) delete env.CI;
   if (!('FLOWMARK_TEST_FAKE_URL' in vars)) delete env.FLOWMARK_TEST_FAKE_URL;
-  const res = spawnSync(process.execPath, ['--test', '--test-reporter=tap', fixture], {
+  const res = spawnSync(process.execPath, ['--test', '--test-reporter=tap', file], {
     env,
     encoding: 'utf8',
     timeout: 60_000,
@@ -62,4 +63,22 @@ test('CI counts as set unless it is empty, 0 or false', () => {
   assert.equal(isCi({ CI: 'FALSE' }), false);
   assert.equal(isCi({ CI: 'true' }), true);
   assert.equal(isCi({ CI: '1' }), true);
+});
+
+test('a file kept outside the repository (../shared): skipped loudly without CI, a failure under CI', () => {
+  const missing = { FLOWMARK_TEST_FAKE_PATH: '/nonexistent/shared/seed-formats' };
+  const local = runFixture(missing, pathFixture);
+  assert.equal(local.status, 0, local.all);
+  assert.match(
+    local.stdout,
+    /^ok 1 - needs the shared file # SKIP \/nonexistent\/shared\/seed-formats is not on this machine/m,
+  );
+  assert.match(local.all, /!!! SKIPPED "needs the shared file"/);
+  const ci = runFixture({ ...missing, CI: 'true' }, pathFixture);
+  assert.equal(ci.status, 1, ci.all);
+  assert.match(ci.stdout, /^not ok 1 - needs the shared file$/m);
+  assert.match(ci.stdout, /CI is set, so a missing file is a failure/);
+  const present = runFixture({ CI: 'true', FLOWMARK_TEST_FAKE_PATH: fixture }, pathFixture);
+  assert.equal(present.status, 0, present.all);
+  assert.match(present.all, /compared/);
 });

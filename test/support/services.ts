@@ -8,6 +8,7 @@
  * that forgot to start a service cannot look green.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 
 /** True when the tests run under CI: `CI` is set to anything but '', '0' or 'false'. */
@@ -41,4 +42,25 @@ export function requireService(t: TestContext, name: string, envVar: string): st
   console.warn(`\n!!! SKIPPED "${t.name}": ${message}\n`);
   t.skip(message);
   return undefined;
+}
+
+/**
+ * Returns true when `path` exists: files the tests compare with, kept outside the repository
+ * (`../shared/seed-formats`, beside the clone on a developer's machine and in .ci/run). When it is
+ * missing, as with a service: under CI the test fails here; otherwise it is skipped with a loud
+ * message, and false is returned — the caller must then return at once.
+ *
+ * @example
+ * test('the copies are the seed files', (t) => {
+ *   if (!requirePath(t, SHARED_SEEDS)) return; // skipped: no ../shared on this machine
+ *   // … compare
+ * });
+ */
+export function requirePath(t: TestContext, path: string): boolean {
+  if (existsSync(path)) return true;
+  const message = `${path} is not on this machine: clone the shared files beside the repository (.ci/run expects ../shared)`;
+  if (isCi()) assert.fail(`${message}. CI is set, so a missing file is a failure.`);
+  console.warn(`\n!!! SKIPPED "${t.name}": ${message}\n`);
+  t.skip(message);
+  return false;
 }

@@ -15,7 +15,10 @@ export class MemoryCommitter implements CheckpointCommitter {
 
   async load(): Promise<RestorePoint | undefined> {
     if (this.commits === 0) return undefined;
-    return { checkpointId: this.state.checkpointId, meta: this.state.meta, entries: this.state.entries() };
+    // A copy through the byte format, like a durable store's: operators mutate restored values
+    // in place, and a run that crashes before its next commit must not have changed the checkpoint.
+    const restored = decodeSnapshot(encodeSnapshot(this.state.toSnapshot()));
+    return { checkpointId: restored.checkpointId, meta: restored.meta, entries: restored.entries };
   }
 
   async commit(checkpoint: Checkpoint): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import {
   userColumnsOf,
 } from '../../../src/attribution/dimensions/index.ts';
 import { Rejected } from '../../../src/engine/index.ts';
+import { requirePath } from '../../support/services.ts';
 
 function rejected(result: unknown): Rejected {
   assert.ok(result instanceof Rejected, `expected a Rejected, got ${JSON.stringify(result)}`);
@@ -43,7 +44,7 @@ function columnsOfTable(sql: string, table: string): string[] {
 }
 
 test('the columns above are those of the seed schemas', (t) => {
-  if (!existsSync(SHARED_SEEDS)) return t.skip(`${SHARED_SEEDS} is not on this machine`);
+  if (!requirePath(t, SHARED_SEEDS)) return;
   for (const [name, tables] of Object.entries(SCHEMAS)) {
     const sql = readFileSync(resolve(SHARED_SEEDS, `${name}-schema.sql`), 'utf8');
     assert.deepEqual(columnsOfTable(sql, 'users'), tables.users, `${name} users`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import type { Checkout, Click } from '../../../src/attribution/event-types.ts';
 import { parseCheckout, parseClick, parseEvent } from '../../../src/attribution/events/index.ts';
 import { Rejected } from '../../../src/engine/index.ts';
+import { requirePath } from '../../support/services.ts';
 
 const T = Date.UTC(2026, 2, 1, 9, 15, 2, 900); // 2026-03-01T09:15:02.900Z
 const REASONS = new Set(['malformed_json', 'missing_field', 'invalid_field', 'invalid_event_time', 'unknown_type']);
@@ -94,7 +95,7 @@ test('every line of the four seed files parses, with parseEvent and with the per
 });
 
 test('the copies above are the seed files of ../shared/seed-formats, line for line', (t) => {
-  if (!existsSync(SHARED_SEEDS)) return t.skip(`${SHARED_SEEDS} is not on this machine`);
+  if (!requirePath(t, SHARED_SEEDS)) return;
   const files = readdirSync(SHARED_SEEDS).filter((f) => f.endsWith('.jsonl'));
   assert.deepEqual(files.sort(), Object.keys(SEEDS).sort());
   for (const f of files) {

@@ -11,6 +11,19 @@ import { isFlowmarkError } from '../../../src/engine/errors.ts';
 
 const migrations = outputMigrations('flowmark');
 
+/** A child process's attempt to open the data dir `argv[1]`; prints what happened as JSON. */
+const OPEN_IN_CHILD = `
+import { outputMigrations } from ${JSON.stringify(new URL('../../../src/attribution/output-schema.ts', import.meta.url).href)};
+import { openPgliteDatabase } from ${JSON.stringify(new URL('../../../src/connectors/pglite/pglite-database.ts', import.meta.url).href)};
+try {
+  const db = await openPgliteDatabase(process.argv[1], { migrations: outputMigrations('flowmark') });
+  await db.close();
+  process.stdout.write(JSON.stringify({ opened: true }));
+} catch (err) {
+  process.stdout.write(JSON.stringify({ opened: false, code: err.code, message: err.message }));
+}
+`;
+
 test('the embedded database: created on first open, migrated, kept on disk, locked while open', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'flowmark-pglite-db-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -28,6 +41,20 @@ test('the embedded database: created on first open, migrated, kept on disk, lock
       openPgliteDatabase(dataDir, { migrations }),
       (err) => isFlowmarkError(err, 'FM_PG_UNAVAILABLE') && /in use by process/.test(err.message),
     );
+  });
+
+  await t.test('an open from another process is refused by the pid in pglite.lock', () => {
+    // Another process knows nothing of this one's open directories: only the lock file and the
+    // liveness of the pid it names can stop it from writing into the same database.
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', OPEN_IN_CHILD, dataDir], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const result = JSON.parse(child.stdout) as { opened: boolean; code?: string; message?: string };
+    assert.equal(result.opened, false, 'the second process opened the database');
+    assert.equal(result.code, 'FM_PG_UNAVAILABLE');
+    assert.match(result.message ?? '', new RegExp(`in use by process ${process.pid}\\b`));
   });
 
   await first.close();

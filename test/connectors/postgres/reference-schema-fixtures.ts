@@ -9,7 +9,7 @@ import pg from 'pg';
 import { PgClient } from '../../../src/connectors/postgres/index.ts';
 import type { SqlClient } from '../../../src/connectors/sql/sql-client.ts';
 
-const SHARED = new URL('../../../../shared/seed-formats/', import.meta.url);
+export const SHARED = new URL('../../../../shared/seed-formats/', import.meta.url);
 /** The repository's byte-for-byte copies, used when ../shared is not on the machine (CI). */
 const COPIES: Record<string, URL> = {
   'tutorial-schema.sql': new URL('../sql/fixtures/tutorial-schema.sql', import.meta.url),

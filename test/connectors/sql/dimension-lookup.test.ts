@@ -6,7 +6,7 @@
  * checks the copies against the originals when they are on the machine.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { ProductRow, UserRow } from '../../../src/attribution/event-types.ts';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../../../src/connectors/sql/dimension-lookup.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import type { LookupFn } from '../../../src/engine/lookup-types.ts';
+import { requirePath } from '../../support/services.ts';
 import { sharedPglite } from '../pglite/pglite-fixtures.ts';
 import { recording } from './sql-fixtures.ts';
 
@@ -63,7 +64,7 @@ const seeded = sharedPglite().then(async (client) => {
 });
 
 test('the copies in fixtures/ are the seed schemas of ../shared/seed-formats, byte for byte', (t) => {
-  if (!existsSync(SHARED_SEEDS)) return t.skip(`${SHARED_SEEDS.pathname} is not on this machine`);
+  if (!requirePath(t, SHARED_SEEDS.pathname)) return;
   for (const file of SEED_FILES) {
     assert.equal(readFileSync(new URL(file, SEEDS), 'utf8'), readFileSync(new URL(file, SHARED_SEEDS), 'utf8'), file);
   }

@@ -148,7 +148,16 @@ test('TTL state is dropped once the watermark passes the last write time + TTL',
   h.watermark(1201);
   assert.equal(h.stateEntries(), 0);
   h.element({ k: 'a', t: 1300 }, 1300);
-  assert.deepEqual(h.out(), ['first', 'again', 'first']);
+  // Rewritten seconds later (another expiry bucket): the watermark passes the first write's bucket
+  // and the state stays, until it passes the last write + TTL.
+  h.element({ k: 'a', t: 4000 }, 4000);
+  h.watermark(1500).watermark(3000);
+  assert.equal(h.stateEntries(), 1);
+  h.element({ k: 'a', t: 3500 }, 3500);
+  h.watermark(4101);
+  assert.equal(h.stateEntries(), 0);
+  h.element({ k: 'a', t: 4200 }, 4200);
+  assert.deepEqual(h.out(), ['first', 'again', 'first', 'again', 'again', 'first']);
 });
 
 test('a restart mid-case restores state, timers and the watermark', () => {

@@ -40,13 +40,21 @@ test('TTL: an entry is dropped once the watermark passes its write time + ttl, n
   assert.deepEqual(t.takeChanges(), [['a', undefined]], 'the expiry is a change for the next snapshot');
 });
 
-test('TTL: a later write extends the life of an entry', () => {
+test('TTL: a later write extends the life of an entry, also into a later expiry bucket', () => {
   const t = new StateTable<string>('t', { ttlMs: 100 });
   t.set('a', 'x', 1000);
   t.set('a', 'y', 1500);
   assert.deepEqual(t.expire(1200), []);
   assert.equal(t.get('a'), 'y');
   assert.deepEqual(t.expire(1601), ['a']);
+  // Expiries are indexed by 1-second bucket: a rewrite whose expiry lands seconds later must be
+  // found there too, after the watermark has passed the bucket of the first write.
+  t.set('b', 'x', 1000);
+  t.set('b', 'y', 5000);
+  assert.deepEqual(t.expire(1200), []);
+  assert.deepEqual(t.expire(3000), []);
+  assert.equal(t.get('b'), 'y');
+  assert.deepEqual(t.expire(5101), ['b']);
 });
 
 test('restored entries are not changes, and keep their expiry', () => {
@@ -147,20 +155,26 @@ test('property: takeChanges reports each changed key once with its current value
     | { op: 'delete'; key: string }
     | { op: 'touch'; key: string }
     | { op: 'expire'; wm: number }
-    | { op: 'restore'; key: string; value: number }
+    | { op: 'restore'; key: string; value: number; exp: number }
     | { op: 'take' };
   const key = fc.constantFrom('a', 'b', 'c', 'd');
   const opArb: fc.Arbitrary<Op> = fc.oneof(
-    fc.record({ op: fc.constant('set' as const), key, value: fc.nat(9), t: fc.nat(100) }),
+    // Times span many 1-second expiry buckets (the table indexes expiries by bucket), so that
+    // rewrites move keys to later buckets and watermarks pass buckets with keys still alive.
+    fc.record({ op: fc.constant('set' as const), key, value: fc.nat(9), t: fc.nat(8_000) }),
     fc.record({ op: fc.constant('delete' as const), key }),
     fc.record({ op: fc.constant('touch' as const), key }),
-    fc.record({ op: fc.constant('expire' as const), wm: fc.oneof(fc.nat(200), fc.constant(Number.POSITIVE_INFINITY)) }),
-    fc.record({ op: fc.constant('restore' as const), key, value: fc.nat(9) }),
+    fc.record({
+      op: fc.constant('expire' as const),
+      wm: fc.oneof({ weight: 9, arbitrary: fc.nat(9_000) }, fc.constant(Number.POSITIVE_INFINITY)),
+    }),
+    fc.record({ op: fc.constant('restore' as const), key, value: fc.nat(9), exp: fc.nat(9_000) }),
     fc.constant({ op: 'take' as const }),
   );
   fc.assert(
-    fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
-      const t = new StateTable<number>('t', { ttlMs: 10 });
+    // size 'max': without it fast-check caps the arrays at 10 operations.
+    fc.property(fc.array(opArb, { minLength: 20, maxLength: 300, size: 'max' }), (ops) => {
+      const t = new StateTable<number>('t', { ttlMs: 700 });
       // The model: current values with their expiry, and the keys changed since the last take.
       const model = new Map<string, { v: number; exp: number }>();
       let changed = new Set<string>();
@@ -175,7 +189,7 @@ test('property: takeChanges reports each changed key once with its current value
       for (const o of ops) {
         if (o.op === 'set') {
           t.set(o.key, o.value, o.t);
-          const exp = Math.max(o.t + 10, model.get(o.key)?.exp ?? Number.NEGATIVE_INFINITY);
+          const exp = Math.max(o.t + 700, model.get(o.key)?.exp ?? Number.NEGATIVE_INFINITY);
           model.set(o.key, { v: o.value, exp });
           changed.add(o.key);
         } else if (o.op === 'delete') {
@@ -193,8 +207,8 @@ test('property: takeChanges reports each changed key once with its current value
             changed.add(k);
           }
         } else if (o.op === 'restore') {
-          t.restoreEntry(o.key, o.value, 50);
-          model.set(o.key, { v: o.value, exp: 50 });
+          t.restoreEntry(o.key, o.value, o.exp);
+          model.set(o.key, { v: o.value, exp: o.exp });
         } else check();
         assert.deepEqual([...t.keys()].sort(), [...model.keys()].sort());
         for (const [k, e] of model) assert.equal(t.get(k), e.v);

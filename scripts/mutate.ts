@@ -1,0 +1,98 @@
+/**
+ * Mutation testing of the given source files or folders (StrykerJS with its command runner over
+ * `node --test`): `npm run mutate -- src/attribution/money.ts [src/engine/state …]`.
+ *
+ * Each source file is mapped to the tests that can kill its mutants: its mirror under test/
+ * (`src/a/b.ts` → `test/a/b.test.ts`) and every test file that imports it by path. Stryker then
+ * runs those tests once per mutant, one at a time (concurrency 1: the machine is shared, and the
+ * service tests use shared servers), and prints the mutation score; the HTML and JSON reports go
+ * to reports/mutation/. See docs/testing.md.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { Stryker } from '@stryker-mutator/core';
+
+const root = resolve(import.meta.dirname, '..');
+
+function usage(message: string): never {
+  process.stderr.write(`mutate: ${message}\nusage: npm run mutate -- <src file or folder> [...]\n`);
+  process.exit(2);
+}
+
+/** Every file under `dir` (recursively) whose name ends with `suffix`. */
+function filesUnder(dir: string, suffix: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(path, suffix));
+    else if (entry.name.endsWith(suffix)) out.push(path);
+  }
+  return out;
+}
+
+/** The source files named by `arg` (a .ts file, or a folder of them), relative to the root. */
+function sourcesOf(arg: string): string[] {
+  const path = resolve(root, arg);
+  if (!existsSync(path)) usage(`${arg}: no such file or folder`);
+  if (!relative(root, path).startsWith(`src${'/'}`)) usage(`${arg}: not under src/`);
+  const files = statSync(path).isDirectory() ? filesUnder(path, '.ts') : [path];
+  return files.filter((f) => !f.endsWith('.d.ts')).map((f) => relative(root, f));
+}
+
+const allTests = filesUnder(join(root, 'test'), '.test.ts').map((f) => relative(root, f));
+const testText = new Map(allTests.map((f) => [f, readFileSync(join(root, f), 'utf8')]));
+
+/** The test files of one source file: its mirror, and the tests that import it. */
+function testsOf(source: string): string[] {
+  const inSrc = source.slice('src/'.length); // e.g. attribution/money.ts
+  const mirror = `test/${inSrc.replace(/\.ts$/, '.test.ts')}`;
+  const found = new Set<string>();
+  if (testText.has(mirror)) found.add(mirror);
+  for (const [file, text] of testText) {
+    if (text.includes(`src/${inSrc}'`)) found.add(file);
+  }
+  return [...found].sort();
+}
+
+const args = process.argv.slice(2).filter((a) => a !== '--');
+if (args.length === 0) usage('name the source files or folders to mutate');
+const sources = [...new Set(args.flatMap(sourcesOf))].sort();
+const tests = new Set<string>();
+for (const source of sources) {
+  const own = testsOf(source);
+  process.stderr.write(`mutate: ${source} ← ${own.length === 0 ? 'NO TEST' : own.join(', ')}\n`);
+  for (const t of own) tests.add(t);
+}
+if (tests.size === 0) usage('no test imports these files: nothing could kill a mutant');
+
+const command = `node --test --test-reporter=dot ${[...tests].join(' ')}`;
+process.stderr.write(`mutate: each mutant runs: ${command}\n`);
+
+const results = await new Stryker({
+  mutate: sources,
+  testRunner: 'command',
+  commandRunner: { command },
+  // The command runner cannot tell which tests cover a mutant: every mutant runs them all.
+  coverageAnalysis: 'off',
+  concurrency: 1,
+  // A mutant can make a test loop: give up on it after this long beyond the unmutated run.
+  timeoutMS: 60_000,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+  // The sandbox needs only what the tests read.
+  ignorePatterns: ['bench/out', 'reports', '.flowmark', 'data', 'tmp', '*.log'],
+  disableTypeChecks: true,
+}).runMutationTest();
+
+const counts = new Map<string, number>();
+for (const r of results) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+const killed = (counts.get('Killed') ?? 0) + (counts.get('Timeout') ?? 0);
+const survived = (counts.get('Survived') ?? 0) + (counts.get('NoCoverage') ?? 0);
+const score = killed + survived === 0 ? Number.NaN : (100 * killed) / (killed + survived);
+process.stderr.write(
+  `mutate: ${sources.map((s) => basename(s)).join(', ')}: ${results.length} mutants, ${killed} killed (incl. timeouts), ` +
+    `${survived} survived, ${[...counts].map(([s, n]) => `${s} ${n}`).join(', ')}; score ${score.toFixed(1)} %\n`,
+);
