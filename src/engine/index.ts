@@ -3,7 +3,7 @@
  * The engine does no I/O and imports nothing from the rest of flowmark.
  */
 export type { Checkpoint, CheckpointCommitter, RestorePoint } from './checkpoint.ts';
-export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError } from './errors.ts';
+export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError, RETRIABLE_ERROR_CODES } from './errors.ts';
 export {
   type HealthChange,
   HealthTracker,

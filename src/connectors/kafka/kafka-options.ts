@@ -69,6 +69,6 @@ export function kafkaUnavailable(what: string, bootstrap: readonly string[], err
   return new FlowmarkError(
     'FM_KAFKA_UNAVAILABLE',
     `${what} at ${bootstrap.join(',')} failed: ${kafkaErrorText(err)} (is the broker running and reachable?)`,
-    { cause: err, retriable: true },
+    { cause: err },
   );
 }

@@ -480,7 +480,7 @@ export class KafkaSource implements SourceReader<string> {
  * and retriable FlowmarkErrors; not flowmark's verdicts on the topic (missing, too few partitions).
  */
 function isUnavailable(err: unknown): boolean {
-  if (err instanceof FlowmarkError) return err.retriable || err.code === 'FM_KAFKA_UNAVAILABLE';
+  if (err instanceof FlowmarkError) return err.retriable;
   return !(err instanceof RangeError);
 }
 

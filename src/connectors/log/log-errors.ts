@@ -45,6 +45,6 @@ export function writeFailedError(topic: string, partition: number, cause: unknow
     `writing to log topic ${topic} partition ${partition} failed (${cause instanceof Error ? cause.message : String(cause)}). ` +
       'Records not yet acknowledged by flush() may be lost; close and reopen the log (recovery repairs the tail), ' +
       'then append them again.',
-    { cause, retriable: true },
+    { cause },
   );
 }

@@ -48,7 +48,6 @@ export function sqlError(err: unknown, code: ErrorCode, what: string): FlowmarkE
   if (isTransientSqlError(err)) {
     return new FlowmarkError('FM_PG_UNAVAILABLE', `${what}: the database is unavailable: ${parts.join(' ')}`, {
       cause: err,
-      retriable: true,
     });
   }
   return new FlowmarkError(code, `${what}: ${parts.join(' ')}`, { cause: err });

@@ -213,7 +213,7 @@ export class LookupJoinOperator<T, V, O> implements Operator {
             new FlowmarkError(
               'FM_LOOKUP_FAILED',
               `lookup "${this.#ctx.nodeId}" failed after ${attempt} attempts: ${message}`,
-              { cause, retriable: true },
+              { cause },
             ),
           );
           return;
