@@ -41,7 +41,7 @@ export {
   type SourceSpec,
   Stream,
 } from './pipeline.ts';
-export { type NodeStats, type RunOptions, type RunSummary, Runtime, type RuntimeOptions } from './runtime.ts';
+export { type NodeStats, type RunOptions, type RunSummary, Runtime, type RuntimeOptions } from './runtime/runtime.ts';
 export {
   CompactedSnapshot,
   decodeSnapshot,
