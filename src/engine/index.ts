@@ -12,6 +12,7 @@ export {
   type RuntimeHealth,
   type Trouble,
 } from './health.ts';
+export { MinHeap } from './heap.ts';
 export type { IntervalJoinSpec } from './interval-join-types.ts';
 export type { LookupFn, LookupJoinSpec } from './lookup-types.ts';
 export {
@@ -24,7 +25,19 @@ export {
   type MetricsRegistry,
   noopMetrics,
 } from './metrics.ts';
-export type { Key, Operator, OperatorContext, Output } from './operator.ts';
+export {
+  type AsyncOperatorFacet,
+  type Key,
+  LATE_PORT,
+  type NodeKind,
+  type Operator,
+  type OperatorContext,
+  type OperatorKind,
+  OUT_PORT,
+  type Output,
+  type PortRole,
+  type PortSpec,
+} from './operator.ts';
 export type {
   KeyedProcessContext,
   KeyedProcessFunction,

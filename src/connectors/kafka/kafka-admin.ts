@@ -11,7 +11,7 @@
  * await admin.close();
  */
 import { Admin } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { hasKafkaErrorId, KAFKA_CLIENT_ID, kafkaUnavailable } from './kafka-options.ts';
 
 export interface KafkaAdminOptions {

@@ -2,7 +2,7 @@
  * What the Kafka connectors share: the bootstrap list of `--kafka` / `kafka.bootstrap`, the client
  * id, and how a failure of the Kafka client becomes a {@link FlowmarkError} a user can act on.
  */
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 
 /** The client id flowmark's clients give the broker (its logs and quotas name it). */
 export const KAFKA_CLIENT_ID = 'flowmark';

@@ -23,7 +23,7 @@
  * await producer.close();
  */
 import { Producer } from '@platformatic/kafka';
-import { FlowmarkError, isFlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError, isFlowmarkError } from '../../engine/index.ts';
 import { KAFKA_CLIENT_ID, kafkaErrorText } from './kafka-options.ts';
 import { partitionForKey } from './kafka-partitioner.ts';
 

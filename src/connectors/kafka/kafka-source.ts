@@ -22,8 +22,7 @@
  */
 
 import { Admin, Consumer } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
-import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import { FlowmarkError, type PollResult, type SourceReader, type SourceRecord } from '../../engine/index.ts';
 import { flatMessage, KafkaFetcher, type PartitionFeed } from './kafka-fetcher.ts';
 
 export interface KafkaSourceOptions {

@@ -23,7 +23,7 @@
  */
 
 import { Consumer, type ConsumerGroupJoinPayload } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { CO_PARTITION_PROTOCOL, commonPartitionCount, coPartitionAssigner } from './co-partition-assigner.ts';
 import { flatMessage } from './kafka-fetcher.ts';
 import { FETCH_CLIENT_OPTIONS, KafkaSource, type KafkaSourceOptions } from './kafka-source.ts';
