@@ -138,11 +138,11 @@ export class RuntimeStats {
       this.#published.set(id, value);
       return value - prev;
     };
-    const roles = new Map(this.#nodes.map((n) => [n.spec.id, n.spec.ports]));
-    for (const s of this.stats()) {
+    this.stats().forEach((s, i) => {
       const op = { operator: s.id };
       m.recordsIn.inc(op, delta(`in:${s.id}`, s.recordsIn));
-      for (const port of roles.get(s.id) ?? []) {
+      // By the port's role, not its name: `lateLeft` is as late as `late`.
+      for (const port of (this.#nodes[i] as RuntimeNode).spec.ports) {
         const d = delta(`out:${s.id}:${port.name}`, s.recordsOut[port.name] ?? 0);
         m.recordsOut.inc({ operator: s.id, output: port.name }, d);
         if (port.role === 'late') m.lateRecords.inc(op, d);
@@ -153,6 +153,6 @@ export class RuntimeStats {
       m.stateBytes.set(op, s.state.bytes);
       if (s.kind === 'source') m.eventsIn.inc({ source: s.id }, delta(`events:${s.id}`, s.recordsIn));
       else if (Number.isFinite(s.watermarkMs)) m.watermarkLagSeconds.set(op, (now - s.watermarkMs) / 1000);
-    }
+    });
   }
 }
