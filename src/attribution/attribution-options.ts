@@ -1,4 +1,4 @@
-import { FlowmarkError } from '../engine/errors.ts';
+import { FlowmarkError } from '../engine/index.ts';
 
 export const ATTRIBUTION_MODELS = ['first_click', 'last_click', 'linear', 'time_decay', 'position_based'] as const;
 export type AttributionModel = (typeof ATTRIBUTION_MODELS)[number];

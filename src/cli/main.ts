@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { ATTRIBUTION_MODELS } from '../attribution/attribution-options.ts';
-import { FlowmarkError } from '../engine/errors.ts';
+import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
 import { type ConfigFlags, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { type DemoFlags, runDemo } from './demo-command.ts';

@@ -3,7 +3,7 @@
  * The engine does no I/O and imports nothing from the rest of flowmark.
  */
 export type { Checkpoint, CheckpointCommitter, RestorePoint } from './checkpoint.ts';
-export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError } from './errors.ts';
+export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError, RETRIABLE_ERROR_CODES } from './errors.ts';
 export {
   type HealthChange,
   HealthTracker,
@@ -12,6 +12,7 @@ export {
   type RuntimeHealth,
   type Trouble,
 } from './health.ts';
+export { MinHeap } from './heap.ts';
 export type { IntervalJoinSpec } from './interval-join-types.ts';
 export type { LookupFn, LookupJoinSpec } from './lookup-types.ts';
 export {
@@ -24,7 +25,19 @@ export {
   type MetricsRegistry,
   noopMetrics,
 } from './metrics.ts';
-export type { Key, Operator, OperatorContext, Output } from './operator.ts';
+export {
+  type AsyncOperatorFacet,
+  type Key,
+  LATE_PORT,
+  type NodeKind,
+  type Operator,
+  type OperatorContext,
+  type OperatorKind,
+  OUT_PORT,
+  type Output,
+  type PortRole,
+  type PortSpec,
+} from './operator.ts';
 export type {
   KeyedProcessContext,
   KeyedProcessFunction,
@@ -41,7 +54,7 @@ export {
   type SourceSpec,
   Stream,
 } from './pipeline.ts';
-export { type NodeStats, type RunOptions, type RunSummary, Runtime, type RuntimeOptions } from './runtime.ts';
+export { type NodeStats, type RunOptions, type RunSummary, Runtime, type RuntimeOptions } from './runtime/runtime.ts';
 export {
   CompactedSnapshot,
   decodeSnapshot,

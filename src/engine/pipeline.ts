@@ -1,7 +1,15 @@
 import { FlowmarkError } from './errors.ts';
 import type { IntervalJoinSpec } from './interval-join-types.ts';
 import type { LookupJoinSpec } from './lookup-types.ts';
-import type { Key, Operator } from './operator.ts';
+import {
+  type Key,
+  LATE_PORT,
+  type NodeKind,
+  type Operator,
+  type OperatorKind,
+  OUT_PORT,
+  type PortSpec,
+} from './operator.ts';
 import { IntervalJoinOperator } from './operators/interval-join-operator.ts';
 import { type KeyedProcessFunction, KeyedProcessOperator } from './operators/keyed-process-operator.ts';
 import { LookupJoinOperator } from './operators/lookup-join-operator.ts';
@@ -20,9 +28,10 @@ export interface PortRef {
 /** A node of the dataflow graph, as declared by the builder. */
 export interface NodeSpec {
   readonly id: string;
-  readonly kind: string;
+  readonly kind: NodeKind;
   readonly inputs: readonly PortRef[];
-  readonly ports: readonly string[];
+  /** The output ports, each with its role (see {@link PortSpec}). */
+  readonly ports: readonly PortSpec[];
   /** Creates the operator (absent for sources and sinks, which the runtime runs itself). */
   readonly create?: () => Operator;
   readonly source?: SourceSpec<unknown, unknown>;
@@ -82,7 +91,7 @@ export class Pipeline {
     }
     for (const input of spec.inputs) {
       const from = this.#nodes.get(input.node);
-      if (from === undefined || !from.ports.includes(input.port)) {
+      if (from === undefined || !from.ports.some((p) => p.name === input.port)) {
         throw new FlowmarkError(
           'FM_PIPELINE_INVALID',
           `step "${spec.id}" reads ${input.node}.${input.port}, which does not exist`,
@@ -110,7 +119,7 @@ export class Pipeline {
       id,
       kind: 'source',
       inputs: [],
-      ports: ['out', 'invalid'],
+      ports: [OUT_PORT, { name: 'invalid', role: 'invalid' }],
       source: spec as unknown as SourceSpec<unknown, unknown>,
     });
     return {
@@ -145,10 +154,10 @@ export class Stream<T> {
   static derive<U>(
     pipeline: Pipeline,
     id: string,
-    kind: string,
+    kind: OperatorKind,
     inputs: readonly PortRef[],
     create: () => Operator,
-    ports: readonly string[] = ['out'],
+    ports: readonly PortSpec[] = [OUT_PORT],
   ): Stream<U> {
     pipeline.addNode({ id, kind, inputs, ports, create });
     return new Stream<U>(pipeline, { node: id, port: 'out' });
@@ -198,15 +207,15 @@ export class KeyedStream<T> {
     this.keyOf = keyOf;
   }
 
-  #named<O>(id: string, ports: readonly string[]): O {
+  #named<O>(id: string, ports: readonly PortSpec[]): O {
     const out: Record<string, Stream<unknown>> = {};
-    for (const port of ports) out[port] = new Stream(this.stream.pipeline, { node: id, port });
+    for (const { name } of ports) out[name] = new Stream(this.stream.pipeline, { node: id, port: name });
     return out as O;
   }
 
   /** Per-key logic with state and timers; records behind the watermark go to `late`. */
   process<O, S>(id: string, fn: KeyedProcessFunction<T, O, S>): { out: Stream<O>; late: Stream<T> } {
-    const ports = ['out', 'late'];
+    const ports = [OUT_PORT, LATE_PORT];
     this.stream.pipeline.addNode({
       id,
       kind: 'process',
@@ -224,7 +233,7 @@ export class KeyedStream<T> {
     aggregate: AggregateFunction<T, A, R>,
     options: WindowOptions = {},
   ): { out: Stream<WindowResult<R>>; late: Stream<T> } {
-    const ports = ['out', 'late'];
+    const ports = [OUT_PORT, LATE_PORT];
     const create =
       assigner.kind === 'session'
         ? () => new SessionWindowOperator(this.keyOf, assigner.gapMs, aggregate, options)
@@ -245,7 +254,7 @@ export class KeyedStream<T> {
         `interval join "${id}": lowerMs (${spec.lowerMs}) must be ≤ upperMs (${spec.upperMs})`,
       );
     }
-    const ports = ['out', 'lateLeft', 'lateRight'];
+    const ports: PortSpec[] = [OUT_PORT, { name: 'lateLeft', role: 'late' }, { name: 'lateRight', role: 'late' }];
     this.stream.pipeline.addNode({
       id,
       kind: spec.kind === 'leftOuter' ? 'intervalJoin:leftOuter' : 'intervalJoin:inner',

@@ -16,7 +16,7 @@
  * (`malformed-lines.ts`). The choices come from their own seeded source, so the knobs change
  * how the same events are delivered, never which events the website produced.
  */
-import { MinHeap } from '../engine/heap.ts';
+import { MinHeap } from '../engine/index.ts';
 import { eventLine, type GeneratedEvent } from './event-lines.ts';
 import { type MalformedKind, malformedLine } from './malformed-lines.ts';
 import { RandomSource } from './random-source.ts';

@@ -109,8 +109,8 @@ test('the import finder sees static, type-only, re-export and dynamic imports', 
 
 test('the checks below see the code: src/engine has files, and they import each other', () => {
   assert.ok(
-    FILES.some((f) => f.endsWith(join('src', 'engine', 'runtime.ts'))),
-    'src/engine/runtime.ts not found',
+    FILES.some((f) => f.endsWith(join('src', 'engine', 'runtime', 'runtime.ts'))),
+    'src/engine/runtime/runtime.ts not found',
   );
   assert.ok(importsOfLayer('engine').some((i) => i.kind === 'internal' && i.target === 'engine'));
 });
@@ -132,6 +132,26 @@ test('src/engine imports only src/engine: no other layer, no package, no node: b
     importsOfLayer('engine').filter((i) => !(i.kind === 'internal' && i.target === 'engine')),
     'the engine depends on nothing of ours and does no I/O (no node:fs, node:net, pg, kafka …); ' +
       'describe what it needs as an interface in src/engine and let a connector implement it:',
+  );
+});
+
+/** The engine file an internal import reaches, relative to src/engine (`index.ts`, `time.ts` …). */
+function engineFileOf(i: ImportRef): string {
+  const abs = resolve(ROOT, dirname(i.file), i.specifier);
+  return relative(join(SRC, 'engine'), abs).split(sep).join('/');
+}
+
+test('outside src/engine, the engine is reached only through src/engine/index.ts', () => {
+  assertNone(
+    IMPORTS.filter(
+      (i) =>
+        i.kind === 'internal' &&
+        i.target === 'engine' &&
+        layerOf(i.file) !== 'engine' &&
+        engineFileOf(i) !== 'index.ts',
+    ),
+    'src/engine/index.ts is the public API of the engine; everything else in it is internal and may change ' +
+      '(add what you need to index.ts, or import it from there):',
   );
 });
 

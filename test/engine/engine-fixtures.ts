@@ -2,7 +2,7 @@ import { MemoryCommitter } from '../../src/connectors/memory/memory-committer.ts
 import { MemorySource } from '../../src/connectors/memory/memory-source.ts';
 import type { KeyedProcessFunction } from '../../src/engine/operators/keyed-process-operator.ts';
 import { Pipeline, type Stream } from '../../src/engine/pipeline.ts';
-import { Runtime, type RuntimeOptions } from '../../src/engine/runtime.ts';
+import { Runtime, type RuntimeOptions } from '../../src/engine/runtime/runtime.ts';
 import type { PollResult, SourceReader } from '../../src/engine/source.ts';
 import { ManualClock } from '../../src/engine/time.ts';
 

@@ -34,6 +34,8 @@ export class OperatorHarness {
   #checkpoints = 0;
   #inputWm: number[];
   #wm = MIN_WATERMARK;
+  /** The last watermark forwarded: as the runtime, the harness forwards only advances. */
+  #outWm = MIN_WATERMARK;
   readonly outputs = new Map<string, Emitted[]>();
   readonly watermarks: number[] = [];
   pressureSignals = 0;
@@ -70,7 +72,7 @@ export class OperatorHarness {
         if (list === undefined) throw new Error(`harness: no port ${port}`);
         return { push: (value, ts) => void list.push({ value, ts }) };
       },
-      emitWatermark: (wm) => void this.watermarks.push(wm),
+      emitWatermark: (wm) => this.#forward(wm),
       signalPressure: () => void this.pressureSignals++,
       retrying: (err) => void this.retries.push(err),
       recovered: () => void this.recoveries++,
@@ -92,10 +94,15 @@ export class OperatorHarness {
     const min = Math.min(...this.#inputWm);
     if (min > this.#wm) {
       this.#wm = min;
-      if (this.#op.processWatermark) this.#op.processWatermark(min);
-      else this.watermarks.push(min);
+      this.#forward(this.#op.processWatermark ? this.#op.processWatermark(min) : min);
     }
     return this;
+  }
+
+  #forward(wm: number): void {
+    if (wm <= this.#outWm) return;
+    this.#outWm = wm;
+    this.watermarks.push(wm);
   }
 
   /** Sets the watermark of every input. */
@@ -105,7 +112,8 @@ export class OperatorHarness {
   }
 
   async drain(): Promise<this> {
-    while (this.#op.hasPending?.()) await this.#op.drain?.();
+    const facet = this.#op.async;
+    while (facet?.hasPending()) await facet.drain();
     return this;
   }
 

@@ -355,9 +355,7 @@ test('§3.7 an unavailable database is waited out: the same checkpoint is retrie
     commit: async (cp) => {
       attempts.push({ id: cp.id, acknowledged: src.committed.get(0) });
       if (cp.id === 2 && failuresLeft-- > 0) {
-        throw new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable: connect ECONNREFUSED', {
-          retriable: true,
-        });
+        throw new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable: connect ECONNREFUSED');
       }
       await inner.commit(cp);
     },

@@ -72,9 +72,7 @@ test('health: the database is down while checkpoints are retried, with what fail
       if (cp.id === 2 && failures < 4) {
         failures++;
         if (failures === 4) during.push((monitor as RuntimeJobMonitor).health());
-        throw new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable: connect ECONNREFUSED', {
-          retriable: true,
-        });
+        throw new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable: connect ECONNREFUSED');
       }
       await inner.commit(cp);
     },
@@ -101,7 +99,7 @@ test('health: a look-up that cannot reach the database names the step', async (t
   const users = async (keys: readonly string[]) => {
     calls++;
     if (calls === 3) seen = (monitor as RuntimeJobMonitor).health().reasons;
-    if (calls <= 3) throw new FlowmarkError('FM_PG_UNAVAILABLE', 'users: connection refused', { retriable: true });
+    if (calls <= 3) throw new FlowmarkError('FM_PG_UNAVAILABLE', 'users: connection refused');
     return new Map(keys.flatMap((k): [string, UserRow][] => (USERS.has(k) ? [[k, USERS.get(k) as UserRow]] : [])));
   };
   const job = shopJob({ clock, lines: shopLines(800), users });

@@ -121,9 +121,7 @@ before(async () => {
       load: () => committer.load(),
       commit: (checkpoint) => {
         if (databaseDown) {
-          const err = new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is not reachable (test outage)', {
-            retriable: true,
-          });
+          const err = new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is not reachable (test outage)');
           return Promise.reject(err);
         }
         return committer.commit(checkpoint);

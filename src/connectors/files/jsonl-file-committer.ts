@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../../engine/checkpoint.ts';
+import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../../engine/index.ts';
 
 /**
  * Writes chosen sinks' rows as JSON lines, one file per sink, at every checkpoint; other sinks'

@@ -1,5 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import type { PollResult, SourceReader, SourceRecord } from '../../engine/index.ts';
 
 const CHUNK_BYTES = 1 << 20;
 

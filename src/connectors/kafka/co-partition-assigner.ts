@@ -16,7 +16,7 @@ import type {
   ExtendedGroupProtocolSubscription,
   GroupPartitionsAssignments,
 } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 
 /** The group protocol (assignor) name: only flowmark workers can join a group that uses it. */
 export const CO_PARTITION_PROTOCOL = 'flowmark-copartition';

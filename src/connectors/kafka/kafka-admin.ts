@@ -11,7 +11,7 @@
  * await admin.close();
  */
 import { Admin } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { hasKafkaErrorId, KAFKA_CLIENT_ID, kafkaUnavailable } from './kafka-options.ts';
 
 export interface KafkaAdminOptions {
@@ -144,7 +144,6 @@ export class KafkaAdmin {
         throw new FlowmarkError(
           'FM_KAFKA_UNAVAILABLE',
           `topics ${topics.join(', ')} at ${this.#bootstrap.join(',')} were created but are not ready after ${this.#readyTimeoutMs / 1000} s (${why})`,
-          { retriable: true },
         );
       }
       await new Promise((r) => setTimeout(r, delayMs));

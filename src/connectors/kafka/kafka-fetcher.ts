@@ -17,7 +17,7 @@
  */
 
 import type { Consumer } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 
 // The library's fetch types, as its `fetch` declares them (they are not exported by name).
 type FetchOptions = Parameters<Consumer['fetch']>[0];

@@ -2,7 +2,7 @@
  * What the Kafka connectors share: the bootstrap list of `--kafka` / `kafka.bootstrap`, the client
  * id, and how a failure of the Kafka client becomes a {@link FlowmarkError} a user can act on.
  */
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 
 /** The client id flowmark's clients give the broker (its logs and quotas name it). */
 export const KAFKA_CLIENT_ID = 'flowmark';
@@ -69,6 +69,6 @@ export function kafkaUnavailable(what: string, bootstrap: readonly string[], err
   return new FlowmarkError(
     'FM_KAFKA_UNAVAILABLE',
     `${what} at ${bootstrap.join(',')} failed: ${kafkaErrorText(err)} (is the broker running and reachable?)`,
-    { cause: err, retriable: true },
+    { cause: err },
   );
 }

@@ -23,7 +23,7 @@
  * await producer.close();
  */
 import { Producer } from '@platformatic/kafka';
-import { FlowmarkError, isFlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError, isFlowmarkError } from '../../engine/index.ts';
 import { KAFKA_CLIENT_ID, kafkaErrorText } from './kafka-options.ts';
 import { partitionForKey } from './kafka-partitioner.ts';
 
@@ -227,7 +227,7 @@ export class KafkaProducer {
         unknown
           ? `Kafka at ${this.#bootstrap.join(',')} has no topic ${topics.join(' or ')}: create it first (flowmark import --kafka and produce --kafka create clicks and checkouts)`
           : `reading the metadata of ${topics.join(', ')} at ${this.#bootstrap.join(',')} failed: ${kafkaErrorText(err)} (is the broker running and reachable?)`,
-        { cause: err, retriable: !unknown },
+        { cause: err },
       );
     }
     const out = new Map<string, number>();

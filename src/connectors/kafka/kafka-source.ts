@@ -22,8 +22,7 @@
  */
 
 import { Admin, Consumer } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
-import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import { FlowmarkError, type PollResult, type SourceReader, type SourceRecord } from '../../engine/index.ts';
 import { flatMessage, KafkaFetcher, type PartitionFeed } from './kafka-fetcher.ts';
 
 export interface KafkaSourceOptions {
@@ -480,7 +479,7 @@ export class KafkaSource implements SourceReader<string> {
  * and retriable FlowmarkErrors; not flowmark's verdicts on the topic (missing, too few partitions).
  */
 function isUnavailable(err: unknown): boolean {
-  if (err instanceof FlowmarkError) return err.retriable || err.code === 'FM_KAFKA_UNAVAILABLE';
+  if (err instanceof FlowmarkError) return err.retriable;
   return !(err instanceof RangeError);
 }
 

@@ -23,7 +23,7 @@
  */
 
 import { Consumer, type ConsumerGroupJoinPayload } from '@platformatic/kafka';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { CO_PARTITION_PROTOCOL, commonPartitionCount, coPartitionAssigner } from './co-partition-assigner.ts';
 import { flatMessage } from './kafka-fetcher.ts';
 import { FETCH_CLIENT_OPTIONS, KafkaSource, type KafkaSourceOptions } from './kafka-source.ts';
@@ -116,7 +116,7 @@ export class KafkaWorker {
         'FM_KAFKA_UNAVAILABLE',
         `cannot read the metadata of Kafka topics ${topics.join(', ')} at ${this.#options.bootstrap.join(',')}: ` +
           `${flatMessage(err).trim()}. Check that the broker runs and the topics exist.`,
-        { cause: err, retriable: true },
+        { cause: err },
       );
     }
     commonPartitionCount(topics, (t) => metadata.topics.get(t)?.partitionsCount);
@@ -126,7 +126,7 @@ export class KafkaWorker {
       throw new FlowmarkError(
         'FM_KAFKA_UNAVAILABLE',
         `cannot join the Kafka consumer group ${this.#options.groupId}: ${flatMessage(err).trim()}`,
-        { cause: err, retriable: true },
+        { cause: err },
       );
     }
     if (this.#assignError !== undefined) throw this.#assignError;

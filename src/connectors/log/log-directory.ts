@@ -34,7 +34,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { checkName, type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './log-options.ts';
 import type { LogRepair, RetentionDeletion } from './log-partition.ts';
 import { type ConsumerPosition, LogTopic } from './log-topic.ts';

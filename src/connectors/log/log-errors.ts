@@ -4,7 +4,7 @@
  * Guarantees: damage in the middle of the data is always reported as `FM_LOG_CORRUPT` naming the
  * file, the byte position and the first offset affected; it is never skipped silently.
  */
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { describeFrameFailure } from './log-frame.ts';
 
 /** Corruption at `position` of a segment file, with valid records after it (or in a sealed segment). */
@@ -45,6 +45,6 @@ export function writeFailedError(topic: string, partition: number, cause: unknow
     `writing to log topic ${topic} partition ${partition} failed (${cause instanceof Error ? cause.message : String(cause)}). ` +
       'Records not yet acknowledged by flush() may be lost; close and reopen the log (recovery repairs the tail), ' +
       'then append them again.',
-    { cause, retriable: true },
+    { cause },
   );
 }

@@ -25,8 +25,7 @@
  */
 
 import { fstatSync } from 'node:fs';
-import { FlowmarkError } from '../../engine/errors.ts';
-import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import { FlowmarkError, type PollResult, type SourceReader, type SourceRecord } from '../../engine/index.ts';
 import type { LogDirectory } from './log-directory.ts';
 import { behindCheckpointError, corruptSegmentError } from './log-errors.ts';
 import { checkName } from './log-options.ts';

@@ -1,5 +1,11 @@
-import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../../engine/checkpoint.ts';
-import { CompactedSnapshot, decodeSnapshot, encodeSnapshot } from '../../engine/snapshot.ts';
+import {
+  type Checkpoint,
+  type CheckpointCommitter,
+  CompactedSnapshot,
+  decodeSnapshot,
+  encodeSnapshot,
+  type RestorePoint,
+} from '../../engine/index.ts';
 
 /**
  * Keeps checkpoints in memory: the compacted state and every committed output row. Each

@@ -1,5 +1,4 @@
-import { FlowmarkError } from '../../engine/errors.ts';
-import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import { FlowmarkError, type PollResult, type SourceReader, type SourceRecord } from '../../engine/index.ts';
 
 export interface MemorySourceOptions {
   /** Partition ids (default [0]). */

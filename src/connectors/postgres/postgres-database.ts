@@ -165,5 +165,5 @@ function passwordOf(url: string): string {
 /** The same error with every occurrence of the password replaced by `***`. */
 function scrubbed(err: FlowmarkError, password: string): FlowmarkError {
   if (!err.message.includes(password)) return err;
-  return new FlowmarkError(err.code, err.message.replaceAll(password, '***'), { retriable: err.retriable });
+  return new FlowmarkError(err.code, err.message.replaceAll(password, '***'));
 }

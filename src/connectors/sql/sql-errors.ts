@@ -91,7 +91,6 @@ export function sqlError(err: unknown, code: ErrorCode, what: string): FlowmarkE
   if (isTransientSqlError(err)) {
     return new FlowmarkError('FM_PG_UNAVAILABLE', `${what}: the database is unavailable: ${message}`, {
       cause: err,
-      retriable: true,
     });
   }
   return new FlowmarkError(code, `${what}: ${message}`, { cause: err });

@@ -39,7 +39,6 @@ export class IntervalJoinOperator<L, R, O> implements Operator {
   readonly #lowerMs: number;
   readonly #upperMs: number;
   readonly #outer: boolean;
-  #ctx!: OperatorContext;
   #out!: Output<O>;
   #lateLeft!: Output<L>;
   #lateRight!: Output<R>;
@@ -70,7 +69,6 @@ export class IntervalJoinOperator<L, R, O> implements Operator {
   }
 
   open(ctx: OperatorContext): void {
-    this.#ctx = ctx;
     this.#out = ctx.output();
     this.#lateLeft = ctx.output('lateLeft');
     this.#lateRight = ctx.output('lateRight');
@@ -147,7 +145,7 @@ export class IntervalJoinOperator<L, R, O> implements Operator {
     this.#rightHeap.push(dropMs, key);
   }
 
-  processWatermark(watermarkMs: number): void {
+  processWatermark(watermarkMs: number): number {
     this.#watermarkMs = watermarkMs;
     // The heaps pop in (time, push) order and each key's list is sorted the same way, so the
     // record a popped item stands for is always the first of its key's list.
@@ -169,10 +167,9 @@ export class IntervalJoinOperator<L, R, O> implements Operator {
       else this.#rights.touch(key);
     }
     const held = this.#heldWatermark();
-    if (held > this.#outWatermarkMs) {
-      this.#outWatermarkMs = held;
-      this.#ctx.emitWatermark(held);
-    }
+    if (held > this.#outWatermarkMs) this.#outWatermarkMs = held;
+    // Not advanced (a buffered left still holds it): the same value again, which forwards nothing.
+    return this.#outWatermarkMs;
   }
 
   /** min(W, earliest buffered left time): results of a buffered left carry its event time. */

@@ -214,7 +214,7 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
     this.#fn.onElement(value as I, this.#processCtx, this.#state);
   }
 
-  processWatermark(watermarkMs: number): void {
+  processWatermark(watermarkMs: number): number {
     this.#watermarkMs = watermarkMs;
     const heap = this.#timerHeap;
     while (heap.size > 0 && heap.peekPriority() < watermarkMs) {
@@ -237,7 +237,7 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
       }
     }
     for (const t of this.#tables) t.expire(watermarkMs);
-    this.#ctx.emitWatermark(watermarkMs);
+    return watermarkMs;
   }
 
   afterRestore(watermarkMs: number): void {

@@ -1,7 +1,8 @@
 import { FlowmarkError } from '../errors.ts';
 import { isRetriable } from '../health.ts';
 import type { LookupJoinSpec } from '../lookup-types.ts';
-import type { Operator, OperatorContext, Output } from '../operator.ts';
+import type { AsyncOperatorFacet, Operator, OperatorContext, Output } from '../operator.ts';
+import { MIN_WATERMARK } from '../time.ts';
 
 const DEFAULT_CACHE_ENTRIES = 10_000;
 const DEFAULT_CACHE_TTL_MS = 60_000;
@@ -54,7 +55,7 @@ type Slot<V> =
  * It keeps no snapshot state: the runtime drains it before every checkpoint, so no record is
  * ever waiting in it when a checkpoint is taken, and the cache is only an optimization.
  */
-export class LookupJoinOperator<T, V, O> implements Operator {
+export class LookupJoinOperator<T, V, O> implements Operator, AsyncOperatorFacet {
   readonly #spec: LookupJoinSpec<T, V, O>;
   readonly #cacheEntries: number;
   readonly #cacheTtlMs: number;
@@ -75,6 +76,8 @@ export class LookupJoinOperator<T, V, O> implements Operator {
   #cacheHits = 0;
   #cacheMisses = 0;
   #lookups = 0;
+  /** The operator is its own asynchronous facet: `hasPending`, `endOfBatch` and `drain` below. */
+  readonly async: AsyncOperatorFacet = this;
 
   constructor(spec: LookupJoinSpec<T, V, O>) {
     this.#spec = spec;
@@ -111,16 +114,15 @@ export class LookupJoinOperator<T, V, O> implements Operator {
     if (++this.#pendingRecords >= this.#maxPending) this.#ctx.signalPressure();
   }
 
-  processWatermark(watermarkMs: number): void {
+  processWatermark(watermarkMs: number): number {
     const queue = this.#queue;
-    if (this.#head === queue.length) {
-      this.#ctx.emitWatermark(watermarkMs);
-      return;
-    }
+    if (this.#head === queue.length) return watermarkMs;
+    // Held behind the waiting records: `#flush` forwards it through the context once they left.
     // Of consecutive queued watermarks only the newest matters.
     const last = queue[queue.length - 1];
     if (last?.kind === 'watermark') last.watermarkMs = watermarkMs;
     else queue.push({ kind: 'watermark', watermarkMs });
+    return MIN_WATERMARK;
   }
 
   endOfBatch(): void {
@@ -213,7 +215,7 @@ export class LookupJoinOperator<T, V, O> implements Operator {
             new FlowmarkError(
               'FM_LOOKUP_FAILED',
               `lookup "${this.#ctx.nodeId}" failed after ${attempt} attempts: ${message}`,
-              { cause, retriable: true },
+              { cause },
             ),
           );
           return;

@@ -49,7 +49,6 @@ export class SessionWindowOperator<T, A, R> implements Operator {
   readonly #latenessMs: number;
   #out!: Output<WindowResult<R>>;
   #late!: Output<T>;
-  #ctx!: OperatorContext;
   #table!: StateTable<Session<A>[]>;
   #wm = MIN_WATERMARK;
   #heap = new MinHeap<Key>();
@@ -83,7 +82,6 @@ export class SessionWindowOperator<T, A, R> implements Operator {
   }
 
   open(ctx: OperatorContext): void {
-    this.#ctx = ctx;
     this.#out = ctx.output();
     this.#late = ctx.output('late');
     this.#table = ctx.table<Session<A>[]>('sessions');
@@ -171,9 +169,9 @@ export class SessionWindowOperator<T, A, R> implements Operator {
     s[3]++;
   }
 
-  processWatermark(watermarkMs: number): void {
+  processWatermark(watermarkMs: number): number {
     const prev = this.#wm;
-    if (watermarkMs <= prev) return;
+    if (watermarkMs <= prev) return MIN_WATERMARK;
     this.#wm = watermarkMs;
     const heap = this.#heap;
     const keys: Key[] = [];
@@ -185,10 +183,7 @@ export class SessionWindowOperator<T, A, R> implements Operator {
       this.#deadline.delete(key);
       keys.push(key);
     }
-    if (keys.length === 0) {
-      this.#ctx.emitWatermark(watermarkMs);
-      return;
-    }
+    if (keys.length === 0) return watermarkMs;
     // Every session ending in (prev, watermark] has not fired yet, and its key was armed ≤ its end.
     const due: Array<[Key, Session<A>]> = [];
     for (const key of keys) {
@@ -218,7 +213,7 @@ export class SessionWindowOperator<T, A, R> implements Operator {
       }
       this.#arm(key, this.#nextDeadline(live));
     }
-    this.#ctx.emitWatermark(watermarkMs);
+    return watermarkMs;
   }
 
   #nextDeadline(list: readonly Session<A>[]): number {

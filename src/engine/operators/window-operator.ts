@@ -100,7 +100,6 @@ export class WindowOperator<T, A, R> implements Operator {
   readonly #p2: number;
   #out!: Output<WindowResult<R>>;
   #late!: Output<T>;
-  #ctx!: OperatorContext;
   #wm = MIN_WATERMARK;
   readonly #buckets = new Map<number, Bucket<A>>();
   /** Ends of the live buckets, ascending: the prefix with end ≤ W has fired. */
@@ -169,7 +168,6 @@ export class WindowOperator<T, A, R> implements Operator {
   }
 
   open(ctx: OperatorContext): void {
-    this.#ctx = ctx;
     this.#out = ctx.output();
     this.#late = ctx.output('late');
     const store: StateStore = {
@@ -260,14 +258,14 @@ export class WindowOperator<T, A, R> implements Operator {
     b.emitted[i] = emitted + 1;
   }
 
-  processWatermark(watermarkMs: number): void {
+  processWatermark(watermarkMs: number): number {
     const prev = this.#wm;
-    if (watermarkMs <= prev) return;
+    if (watermarkMs <= prev) return MIN_WATERMARK;
     this.#wm = watermarkMs;
     const ends = this.#ends;
     // Nothing reached its end, so nothing fires or is deleted: the common case, once per advance.
     if (ends.length > 0 && (ends[0] as number) <= watermarkMs) this.#fireAndCleanUp(prev, watermarkMs);
-    this.#ctx.emitWatermark(watermarkMs);
+    return watermarkMs;
   }
 
   #fireAndCleanUp(prev: number, watermarkMs: number): void {

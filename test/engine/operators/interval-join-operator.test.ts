@@ -6,7 +6,7 @@ import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import type { IntervalJoinSpec } from '../../../src/engine/interval-join-types.ts';
 import { IntervalJoinOperator } from '../../../src/engine/operators/interval-join-operator.ts';
 import { Pipeline } from '../../../src/engine/pipeline.ts';
-import { Runtime } from '../../../src/engine/runtime.ts';
+import { Runtime } from '../../../src/engine/runtime/runtime.ts';
 import { MAX_WATERMARK, ManualClock } from '../../../src/engine/time.ts';
 import { type Emitted, OperatorHarness } from '../operator-harness.ts';
 

@@ -6,7 +6,7 @@ import { FlowmarkError, isFlowmarkError } from '../../../src/engine/errors.ts';
 import type { LookupFn, LookupJoinSpec } from '../../../src/engine/lookup-types.ts';
 import { LOOKUP_MAX_ATTEMPTS, LookupJoinOperator } from '../../../src/engine/operators/lookup-join-operator.ts';
 import { Pipeline } from '../../../src/engine/pipeline.ts';
-import { Runtime } from '../../../src/engine/runtime.ts';
+import { Runtime } from '../../../src/engine/runtime/runtime.ts';
 import { ManualClock } from '../../../src/engine/time.ts';
 import { OperatorHarness } from '../operator-harness.ts';
 
@@ -81,7 +81,7 @@ describe('LookupJoinOperator', () => {
     for (const i of [2, 1]) lookup.calls[i]?.resolve(rowsFor(lookup.calls[i]?.keys ?? []));
     await settle();
     assert.deepEqual(h.out(), [], 'b and c wait for a');
-    assert.equal(h.operator.hasPending?.(), true);
+    assert.equal(h.operator.async?.hasPending(), true);
     lookup.calls[0]?.resolve(rowsFor(['a']));
     await settle();
     assert.deepEqual(h.emitted(), [
@@ -89,7 +89,7 @@ describe('LookupJoinOperator', () => {
       { value: 'b=B', ts: 20 },
       { value: 'c=C', ts: 15 },
     ]);
-    assert.equal(h.operator.hasPending?.(), false);
+    assert.equal(h.operator.async?.hasPending(), false);
   });
 
   it('batches distinct keys: N keys with batch size b make ceil(N/b) calls', async () => {
@@ -217,9 +217,9 @@ describe('LookupJoinOperator', () => {
     h.element(rec('c'), 3);
     assert.equal(h.pressureSignals, 1);
     assert.equal(lookup.calls.length, 0, 'the batch is not full yet');
-    assert.equal(h.operator.hasPending?.(), true);
-    await h.operator.drain?.();
-    assert.equal(h.operator.hasPending?.(), false);
+    assert.equal(h.operator.async?.hasPending(), true);
+    await h.operator.async?.drain();
+    assert.equal(h.operator.async?.hasPending(), false);
     assert.deepEqual(lookup.calls, [['a', 'b', 'c']]);
     assert.deepEqual(h.out(), ['a=?', 'b=?', 'c=?']);
   });
@@ -242,7 +242,7 @@ describe('LookupJoinOperator', () => {
   it('waits out an unavailable database beyond the attempt limit, reporting it, then recovers', async () => {
     let attempts = 0;
     const down = LOOKUP_MAX_ATTEMPTS + 5;
-    const unavailable = new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable', { retriable: true });
+    const unavailable = new FlowmarkError('FM_PG_UNAVAILABLE', 'the database is unavailable');
     const h = harness({
       lookup: async (keys) => {
         attempts++;
@@ -251,7 +251,7 @@ describe('LookupJoinOperator', () => {
       },
     });
     h.element(rec('a'), 1);
-    await h.operator.drain?.();
+    await h.operator.async?.drain();
     assert.equal(attempts, down + 1);
     assert.deepEqual(h.out(), ['a=A']);
     assert.equal(h.retries.length, down, 'every failed attempt is reported');
@@ -269,19 +269,19 @@ describe('LookupJoinOperator', () => {
       },
     });
     h.element(rec('a'), 1);
-    await assert.rejects(h.operator.drain?.() ?? Promise.resolve(), (err) => {
+    await assert.rejects(h.operator.async?.drain() ?? Promise.resolve(), (err) => {
       assert.ok(isFlowmarkError(err, 'FM_LOOKUP_FAILED'));
       assert.equal(err.message, `lookup "op" failed after ${LOOKUP_MAX_ATTEMPTS} attempts: table is gone`);
       assert.equal(err.cause, cause);
-      assert.equal(err.retriable, true);
+      assert.equal(err.retriable, false, 'it gave up: final, whatever the cause was');
       return true;
     });
     assert.equal(attempts, LOOKUP_MAX_ATTEMPTS);
     // 50 doubling, capped at 5 s, between the attempts.
     assert.equal(h.clock.nowMs(), 50 + 100 + 200 + 400 + 800 + 1_600 + 3_200 + 5_000 + 5_000);
     assert.deepEqual(h.out(), []);
-    assert.equal(h.operator.hasPending?.(), true, 'the runtime must drain, and so see the error');
-    await assert.rejects(h.operator.drain?.() ?? Promise.resolve(), FlowmarkError);
+    assert.equal(h.operator.async?.hasPending(), true, 'the runtime must drain, and so see the error');
+    await assert.rejects(h.operator.async?.drain() ?? Promise.resolve(), FlowmarkError);
   });
 
   it('runs in a real Runtime with an asynchronous look-up, in order, never late downstream', async () => {

@@ -5,7 +5,7 @@ import { MemorySource } from '../../../src/connectors/memory/memory-source.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import { SessionWindowOperator } from '../../../src/engine/operators/session-window-operator.ts';
 import { Pipeline } from '../../../src/engine/pipeline.ts';
-import { Runtime } from '../../../src/engine/runtime.ts';
+import { Runtime } from '../../../src/engine/runtime/runtime.ts';
 import { MAX_WATERMARK, ManualClock } from '../../../src/engine/time.ts';
 import {
   type AggregateFunction,

@@ -1,0 +1,173 @@
+import type { Clock } from '../time.ts';
+import type { CheckpointCoordinator } from './checkpoint-coordinator.ts';
+import type { RuntimeGraph } from './graph.ts';
+import type { RuntimeStats } from './runtime-stats.ts';
+import type { SourceRunner } from './source-runner.ts';
+
+/** What the loop needs of checkpointing: when to cut, and whether a commit is in flight. */
+export type CheckpointTrigger = Pick<
+  CheckpointCoordinator,
+  'committing' | 'lastCutAtMs' | 'recordsSinceCut' | 'noteRecord' | 'start' | 'settle' | 'throwFailure'
+>;
+
+/** What the loop needs of the graph: the pressure flag and the asynchronous operators. */
+export type PolledGraph = Pick<RuntimeGraph, 'pressure' | 'sinkRowsFull' | 'endOfBatch' | 'drainAsync'>;
+
+export interface PollLoopOptions {
+  clock: Clock;
+  /** Most records asked of a source per poll. */
+  pollMaxRecords: number;
+  /** Processing time between checkpoints. */
+  checkpointIntervalMs: number;
+  /** Also checkpoint after this many source records (0 = off). */
+  checkpointEveryRecords: number;
+  /** How long to wait when no source delivered anything. */
+  idleWaitMs: number;
+}
+
+/** How often (processing time) the loop yields to the event loop while records keep coming. */
+const YIELD_EVERY_MS = 50;
+/**
+ * While a commit is in flight, the loop also yields every this many records: each statement of
+ * the commit's transaction needs an event-loop turn to be sent and answered, and a database that
+ * waits for the loop is idle time taken from the overlap.
+ */
+const YIELD_EVERY_RECORDS_WHILE_COMMITTING = 256;
+
+/** Gives the event loop a turn (I/O callbacks included), whatever the clock. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The source loop (the mailbox loop of Flink's StreamTask, without a mailbox): polls the sources,
+ * pushes their records into the graph one at a time, and decides when to checkpoint — every
+ * `checkpointIntervalMs` (put off while a commit is in flight, so a slow commit stretches the
+ * interval instead of pausing the input), every `checkpointEveryRecords`, and whenever the sink
+ * rows reach their bound. Under pressure it waits (for the checkpoint, or for the asynchronous
+ * operators to drain) before it reads on. It ends when every source has ended, or on the signal.
+ */
+export class PollLoop {
+  readonly #sources: readonly SourceRunner[];
+  readonly #graph: PolledGraph;
+  readonly #checkpoints: CheckpointTrigger;
+  readonly #stats: Pick<RuntimeStats, 'backpressured'>;
+  readonly #clock: Clock;
+  readonly #pollMaxRecords: number;
+  readonly #checkpointIntervalMs: number;
+  readonly #checkpointEveryRecords: number;
+  readonly #idleWaitMs: number;
+  /** True when every source reader has a read schedule (`readRound`): see `#pollOrder`. */
+  readonly #scheduled: boolean;
+  #lastYieldMs = 0;
+  /** Source records read by this runtime. */
+  recordsRead = 0;
+
+  constructor(
+    sources: readonly SourceRunner[],
+    graph: PolledGraph,
+    checkpoints: CheckpointTrigger,
+    stats: Pick<RuntimeStats, 'backpressured'>,
+    options: PollLoopOptions,
+  ) {
+    this.#sources = sources;
+    this.#graph = graph;
+    this.#checkpoints = checkpoints;
+    this.#stats = stats;
+    this.#clock = options.clock;
+    this.#pollMaxRecords = options.pollMaxRecords;
+    this.#checkpointIntervalMs = options.checkpointIntervalMs;
+    this.#checkpointEveryRecords = options.checkpointEveryRecords;
+    this.#idleWaitMs = options.idleWaitMs;
+    this.#scheduled = sources.every((s) => s.reader.readRound !== undefined);
+  }
+
+  /** Runs until every source has ended or `signal` aborts. */
+  async run(signal: AbortSignal | undefined): Promise<void> {
+    const clock = this.#clock;
+    while (signal?.aborted !== true) {
+      this.#checkpoints.throwFailure();
+      let delivered = 0;
+      let active = 0;
+      for (const src of this.#pollOrder()) {
+        active++;
+        const n = await this.#pollOnce(src);
+        delivered += n;
+        // Scheduled sources: after a poll that delivered, choose again (another source may now be first).
+        if (n > 0 && this.#scheduled) break;
+      }
+      if (active === 0) break;
+      // With a backlog every poll delivers, so nothing below would wait: give the event loop a
+      // turn now and then, so that signals (Ctrl-C), timers and I/O callbacks are not starved.
+      if (clock.nowMs() - this.#lastYieldMs >= YIELD_EVERY_MS) {
+        this.#lastYieldMs = clock.nowMs();
+        await clock.sleep(0);
+      }
+      // Due by the interval: cut now unless the previous checkpoint is still committing, in which
+      // case reading goes on and the cut waits for a later turn.
+      if (
+        clock.nowMs() - this.#checkpoints.lastCutAtMs >= this.#checkpointIntervalMs &&
+        !this.#checkpoints.committing
+      ) {
+        await this.#checkpoints.start();
+      }
+      if (delivered === 0) {
+        // Nothing to read: a commit in flight finishing is what could change that soonest.
+        if (this.#checkpoints.committing) await this.#checkpoints.settle();
+        else await clock.sleep(this.#idleWaitMs);
+      }
+    }
+  }
+
+  /**
+   * The sources to poll in this turn of the loop. Scheduled (every reader has `readRound`): by
+   * lowest round, then declaration order — the loop polls them in turn until one delivers.
+   * Otherwise each source once, in declaration order.
+   */
+  #pollOrder(): SourceRunner[] {
+    const open = this.#sources.filter((s) => !s.ended);
+    if (!this.#scheduled) return open;
+    const rounds = new Map(open.map((s) => [s, (s.reader.readRound as () => number)()]));
+    return open.sort((a, b) => (rounds.get(a) as number) - (rounds.get(b) as number));
+  }
+
+  /** Polls one source once and pushes what it delivered; returns the number of records. */
+  async #pollOnce(src: SourceRunner): Promise<number> {
+    const res = await src.reader.poll(this.#pollMaxRecords);
+    const graph = this.#graph;
+    const checkpoints = this.#checkpoints;
+    const everyRecords = this.#checkpointEveryRecords;
+    let sinceYield = 0;
+    for (const rec of res.records) {
+      this.recordsRead++;
+      checkpoints.noteRecord(rec.timestampMs);
+      src.ingest(rec);
+      if (graph.pressure) await this.#relievePressure();
+      if (everyRecords > 0 && checkpoints.recordsSinceCut >= everyRecords) await checkpoints.start();
+      if (++sinceYield >= YIELD_EVERY_RECORDS_WHILE_COMMITTING && checkpoints.committing) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
+    }
+    graph.endOfBatch();
+    src.afterPoll(res.caughtUp, this.#clock.nowMs());
+    if (res.ended === true) {
+      src.ended = true;
+      // The end of input is the end of every source (a drain, a replay): one source that ends
+      // early does not release its watermark before the others end, so that a drained run and a
+      // live run stopped at the same place have judged every record alike.
+      if (this.#sources.every((s) => s.ended)) {
+        for (const s of this.#sources) s.finish();
+      }
+    }
+    return res.records.length;
+  }
+
+  async #relievePressure(): Promise<void> {
+    const started = this.#clock.nowMs();
+    this.#graph.pressure = false;
+    if (this.#graph.sinkRowsFull()) await this.#checkpoints.start();
+    else await this.#graph.drainAsync();
+    this.#stats.backpressured((this.#clock.nowMs() - started) / 1000);
+  }
+}

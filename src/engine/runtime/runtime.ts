@@ -1,0 +1,185 @@
+import type { CheckpointCommitter } from '../checkpoint.ts';
+import { FlowmarkError } from '../errors.ts';
+import { type HealthChange, HealthTracker, type RuntimeHealth } from '../health.ts';
+import { engineMetrics, type MetricsRegistry, noopMetrics } from '../metrics.ts';
+import type { Pipeline } from '../pipeline.ts';
+import type { Clock } from '../time.ts';
+import { CheckpointCoordinator } from './checkpoint-coordinator.ts';
+import { RuntimeGraph } from './graph.ts';
+import { PollLoop } from './poll-loop.ts';
+import { type NodeStats, RuntimeStats } from './runtime-stats.ts';
+import { SourceRunner } from './source-runner.ts';
+
+export type { NodeStats } from './runtime-stats.ts';
+
+export interface RuntimeOptions {
+  /** Where checkpoints (outputs + state + offsets) are made durable. */
+  committer: CheckpointCommitter;
+  /** Processing time (idleness, checkpoint interval, metrics). Tests pass a ManualClock. */
+  clock: Clock;
+  metrics?: MetricsRegistry;
+  /** Most records asked of a source per poll (default 1 024). */
+  pollMaxRecords?: number;
+  /** Processing time between checkpoints (default 5 000 ms). */
+  checkpointIntervalMs?: number;
+  /** Also checkpoint after this many source records (0 = off). Deterministic; used by tests. */
+  checkpointEveryRecords?: number;
+  /** Rows buffered for sinks before the source waits for a checkpoint (default 50 000). */
+  maxBufferedRows?: number;
+  /** How long to wait when no source delivered anything (default 20 ms). */
+  idleWaitMs?: number;
+  /**
+   * Told when something starts failing and being retried (a checkpoint commit, a look-up) and
+   * when it recovers: one call per episode, not per attempt.
+   */
+  onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
+  /** Longest wait between two attempts of a failed checkpoint commit (default 5 000 ms). */
+  maxRetryBackoffMs?: number;
+}
+
+export interface RunOptions {
+  /** Stops the run: the runtime checkpoints what it has and returns. */
+  signal?: AbortSignal;
+}
+
+export interface RunSummary {
+  recordsRead: number;
+  checkpoints: number;
+  lastCheckpointId: number;
+}
+
+/**
+ * Runs a {@link Pipeline}: polls the sources, pushes records through the operators one at a
+ * time, advances watermarks after every record (so lateness never depends on batch sizes),
+ * and takes checkpoints: outputs, state delta and source offsets handed to the committer together.
+ *
+ * Checkpoints are pipelined: checkpoint N is committed while the records toward N + 1 are
+ * processed. At most one commit is in flight, commits happen strictly in order, the content of N
+ * is frozen when N is cut (rows swapped out, state values serialized), and the offsets N covers
+ * are acknowledged upstream only after N is committed. When N + 1 must be cut (record count,
+ * buffered rows, end of run) while N is still committing, the loop waits for N first; a cut due
+ * only to the interval is put off until N is done, so a slow commit stretches the interval
+ * instead of pausing the input.
+ *
+ * Back-pressure: sink rows are buffered only up to `maxBufferedRows` and asynchronous operators
+ * only up to their own bound; past either, the source loop waits (for a checkpoint, or for the
+ * operator to drain) before it reads on.
+ *
+ * This class only assembles four rooms (docs/engine.md, "The runtime"): the graph with its
+ * watermark valves ({@link RuntimeGraph}), the poll loop ({@link PollLoop}, over one
+ * {@link SourceRunner} per source), checkpoint coordination ({@link CheckpointCoordinator}) and
+ * statistics and metrics ({@link RuntimeStats}).
+ */
+export class Runtime {
+  readonly #graph: RuntimeGraph;
+  readonly #sources: readonly SourceRunner[];
+  readonly #health: HealthTracker;
+  readonly #stats: RuntimeStats;
+  readonly #checkpoints: CheckpointCoordinator;
+  readonly #loop: PollLoop;
+  #opened = false;
+
+  constructor(pipeline: Pipeline, options: RuntimeOptions) {
+    const clock = options.clock;
+    this.#health = new HealthTracker(clock, options.onHealth);
+    const health = this.#health;
+    this.#graph = new RuntimeGraph(pipeline, {
+      clock,
+      health,
+      maxBufferedRows: options.maxBufferedRows ?? 50_000,
+    });
+    this.#sources = this.#graph.nodes
+      .filter((node) => node.spec.kind === 'source')
+      .map((node) => new SourceRunner(node, this.#graph));
+    if (this.#sources.length === 0) throw new FlowmarkError('FM_PIPELINE_INVALID', 'the pipeline has no source');
+    this.#stats = new RuntimeStats(
+      this.#graph.nodes,
+      this.#sources,
+      engineMetrics(options.metrics ?? noopMetrics),
+      clock,
+    );
+    this.#checkpoints = new CheckpointCoordinator(this.#graph, this.#sources, {
+      committer: options.committer,
+      clock,
+      health,
+      stats: this.#stats,
+      maxRetryBackoffMs: options.maxRetryBackoffMs ?? 5000,
+    });
+    this.#loop = new PollLoop(this.#sources, this.#graph, this.#checkpoints, this.#stats, {
+      clock,
+      pollMaxRecords: options.pollMaxRecords ?? 1024,
+      checkpointIntervalMs: options.checkpointIntervalMs ?? 5000,
+      checkpointEveryRecords: options.checkpointEveryRecords ?? 0,
+      idleWaitMs: options.idleWaitMs ?? 20,
+    });
+  }
+
+  /** Restores the last checkpoint, if any. Called by `run`; callable earlier to inspect state. */
+  async open(): Promise<void> {
+    if (this.#opened) return;
+    this.#opened = true;
+    await this.#checkpoints.restore();
+  }
+
+  /** Runs until every source has ended (bounded input) or `signal` aborts; then checkpoints. */
+  async run(options: RunOptions = {}): Promise<RunSummary> {
+    await this.open();
+    const { signal } = options;
+    this.#checkpoints.signal = signal;
+    try {
+      await this.#loop.run(signal);
+      await this.checkpoint();
+    } catch (err) {
+      // Whatever failed, a commit in flight must not outlive the run (nor retry forever).
+      await this.#checkpoints.abandon();
+      throw err;
+    }
+    return {
+      recordsRead: this.#loop.recordsRead,
+      checkpoints: this.#checkpoints.taken,
+      lastCheckpointId: this.#checkpoints.checkpointId,
+    };
+  }
+
+  /**
+   * Takes a checkpoint and waits until it is durable: waits for the commit in flight, cuts a new
+   * checkpoint (drains asynchronous work, then takes the rows produced since the last cut, the
+   * state changes and the source positions), commits it and acknowledges its offsets upstream.
+   * The loop itself does not wait for the commit.
+   */
+  async checkpoint(): Promise<void> {
+    await this.open();
+    await this.#checkpoints.start();
+    await this.#checkpoints.settle();
+  }
+
+  /** Whether the runtime is working normally or retrying something (for /health and logs). */
+  health(): RuntimeHealth {
+    return this.#health.health();
+  }
+
+  /** Per-step counters, watermarks and state sizes (for the dashboard and tests). */
+  stats(): NodeStats[] {
+    return this.#stats.stats();
+  }
+
+  /** Total state entries over all operators. */
+  stateEntries(): number {
+    return this.stats().reduce((n, s) => n + s.state.entries, 0);
+  }
+
+  /** Pushes the current counters and gauges to the metrics registry. */
+  publishMetrics(): void {
+    this.#stats.publish();
+  }
+
+  /** The committed checkpoint id (0 before the first). */
+  get checkpointId(): number {
+    return this.#checkpoints.checkpointId;
+  }
+
+  async close(): Promise<void> {
+    await this.#graph.close();
+    for (const src of this.#sources) await src.reader.close?.();
+  }
+}
