@@ -150,7 +150,7 @@ function unreachable(err: FlowmarkError, displayUrl: string, password: string): 
   return new FlowmarkError(
     'FM_PG_UNAVAILABLE',
     `the PostgreSQL server at ${displayUrl} cannot be reached (${why}): is it running, and is the database URL right?`,
-    { cause: err, retriable: true },
+    { cause: err },
   );
 }
 
