@@ -124,7 +124,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const refused = hostRefusal(host, req.headers.host);
-    if (refused !== undefined) return send(req, res, 421, 'text/plain; charset=utf-8', `misdirected request: ${refused}\n`);
+    if (refused !== undefined)
+      return send(req, res, 421, 'text/plain; charset=utf-8', `misdirected request: ${refused}\n`);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

@@ -373,12 +373,7 @@ async function queryInProgress(
   return everyMinute(startMs, endMs, rows);
 }
 
-async function queryLatest(
-  db: SummaryDb,
-  s: string,
-  limit: number,
-  latestRealMs: number,
-): Promise<LatestCheckout[]> {
+async function queryLatest(db: SummaryDb, s: string, limit: number, latestRealMs: number): Promise<LatestCheckout[]> {
   // The index on checkout_time makes this a short backward index scan.
   const { rows } = await db.query<CheckoutRow>(
     `SELECT checkout_id, (extract(epoch FROM checkout_time) * 1000)::float8 AS checkout_ms, user_name, user_gender,
