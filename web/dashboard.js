@@ -549,7 +549,8 @@ new ResizeObserver(() => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(() => {
     const open = lastSummary?.inProgress ?? [];
-    if (lastSummary?.from || open.length > 0) drawPerMinute($('[data-chart="per-minute"]'), lastSummary.perMinute, open);
+    if (lastSummary?.from || open.length > 0)
+      drawPerMinute($('[data-chart="per-minute"]'), lastSummary.perMinute, open);
   }, 100);
 }).observe($('[data-chart="per-minute"]'));
 
