@@ -92,8 +92,7 @@ export function installNode(env = process.env, log = (line) => process.stderr.wr
   // The same command as .ci/run's, so that both leave the same layout in the same place.
   const args = ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', cache, NODE_PACKAGE];
   const npmCli = env.npm_execpath;
-  const [command, argv] =
-    npmCli !== undefined && npmCli.endsWith('.js') ? [process.execPath, [npmCli, ...args]] : ['npm', args];
+  const [command, argv] = npmCli?.endsWith('.js') ? [process.execPath, [npmCli, ...args]] : ['npm', args];
   log(`flowmark: running: npm ${args.join(' ')}`);
   // The npm package's own install step runs `node` from PATH: this one, which is fine for it.
   const childEnv = { ...env };
