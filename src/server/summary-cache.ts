@@ -46,7 +46,9 @@ export class SummaryCache {
   get(maxAgeMs: number): Promise<CachedSummary> {
     const last = this.#last;
     if (last !== undefined && performance.now() - last.atMs <= maxAgeMs) return Promise.resolve(last);
-    this.#inflight ??= querySummary(this.#db, this.#options, this.#time())
+    // Inside the promise: a time source that throws fails this summary, as a query would.
+    this.#inflight ??= Promise.resolve()
+      .then(() => querySummary(this.#db, this.#options, this.#time()))
       .then((summary) => {
         this.#last = { summary, json: JSON.stringify(summary), atMs: performance.now() };
         return this.#last;
