@@ -1,21 +1,22 @@
 #!/usr/bin/env node
 // The `flowmark` command. flowmark is TypeScript run directly by Node (type stripping), which
 // Node does without flags from 22.18 on (and 23.6 on the 23 line). This file is plain JavaScript
-// so that an older Node gets a clear message instead of a syntax error from a .ts file.
-const [major, minor] = process.versions.node.split('.').map(Number);
-const supported = major >= 24 || (major === 23 && minor >= 6) || (major === 22 && minor >= 18);
-if (!supported) {
-  process.stderr.write(
-    `flowmark needs Node.js >= 22.18 (it runs its TypeScript sources directly); this is Node ${process.versions.node}.\n` +
-      'Install Node 24 with your version manager (for example: nvm install 24), or without root through npm:\n' +
-      '  npm install --prefix "$HOME/.cache/flowmark-node" node@24\n' +
-      '  export PATH="$HOME/.cache/flowmark-node/node_modules/.bin:$PATH"\n',
-  );
+// so that an older Node can run it: it then re-runs the command under the Node that `npm install`
+// put in the cache (scripts/node-runtime.js), or says how to get one — before any .ts is loaded.
+import { runUnder, supportedNode, tooOldMessage, underNotice } from '../scripts/node-runtime.js';
+
+const node = supportedNode();
+if (node === undefined) {
+  process.stderr.write(tooOldMessage());
   process.exit(1);
+} else if (node.path !== process.execPath) {
+  process.stderr.write(underNotice(node));
+  runUnder(node.path, process.argv.slice(1));
+} else {
+  const { main } = await import('../src/cli/main.ts');
+  const code = await main(process.argv);
+  process.exitCode = code;
+  // The command has finished and said so; a client library's socket or timer left behind (Kafka's
+  // keep-alives) must not keep the process up. Unref'd: a clean exit does not wait for it.
+  setTimeout(() => process.exit(code), 2000).unref();
 }
-const { main } = await import('../src/cli/main.ts');
-const code = await main(process.argv);
-process.exitCode = code;
-// The command has finished and said so; a client library's socket or timer left behind (Kafka's
-// keep-alives) must not keep the process up. Unref'd: a clean exit does not wait for it.
-setTimeout(() => process.exit(code), 2000).unref();

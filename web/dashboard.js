@@ -122,11 +122,16 @@ function niceTicks(x, count = 4) {
   return ticks;
 }
 
-/** Revenue bars and a profit line, one point per minute of the hour. */
-function drawPerMinute(container, points) {
+/**
+ * Revenue bars and a profit line, one point per minute of the hour (`closed`), then the minutes in
+ * progress (`open`): lighter, dashed bars behind a divider labelled "in progress", no profit line
+ * (their figures are incomplete and change until their window closes).
+ */
+function drawPerMinute(container, closed, open = []) {
+  const points = [...closed, ...open];
   const width = Math.max(280, Math.round(container.clientWidth || 600));
   const height = width < 520 ? 200 : 260;
-  const m = { left: 58, right: 8, top: 10, bottom: 24 };
+  const m = { left: 58, right: 8, top: open.length > 0 ? 18 : 10, bottom: 24 };
   const w = width - m.left - m.right;
   const h = height - m.top - m.bottom;
   const ticks = niceTicks(Math.max(...points.map((p) => p.revenue), 0));
@@ -136,7 +141,9 @@ function drawPerMinute(container, points) {
   const root = svg('svg', {
     viewBox: `0 0 ${width} ${height}`,
     role: 'img',
-    'aria-label': `Revenue and profit per minute; peak revenue ${money(Math.max(...points.map((p) => p.revenue)))}`,
+    'aria-label':
+      `Revenue and profit per minute; peak revenue ${money(Math.max(0, ...closed.map((p) => p.revenue)))}` +
+      (open.length > 0 ? `; ${open.length} minute(s) in progress, incomplete` : ''),
   });
   const axis = svg('g', { class: 'axis' });
   for (const v of ticks) {
@@ -154,37 +161,57 @@ function drawPerMinute(container, points) {
   root.append(axis);
   const bars = svg('g');
   points.forEach((p, i) => {
+    const inProgress = i >= closed.length;
     const x = m.left + band * i;
     const bw = Math.max(1, band * 0.72);
     const top = y(p.revenue);
-    const title = `${hhmm(p.minute)} UTC — revenue ${money(p.revenue)}, profit ${money(p.profit)}, ${int(p.checkouts)} checkouts`;
+    const title =
+      `${hhmm(p.minute)} UTC${inProgress ? ' (in progress, incomplete: provisional rows included)' : ''} — ` +
+      `revenue ${money(p.revenue)}, profit ${money(p.profit)}, ${int(p.checkouts)} checkouts`;
     const g = svg('g', {}, [svg('title', { text: title })]);
     g.append(svg('rect', { x, y: m.top, width: band, height: h, fill: 'transparent' }));
-    if (p.revenue > 0) {
+    if (p.revenue > 0 || (inProgress && p.checkouts > 0)) {
       g.append(
         svg('rect', {
-          class: 'bar-revenue',
+          class: inProgress ? 'bar-open' : 'bar-revenue',
           x: x + (band - bw) / 2,
-          y: top,
+          y: Math.min(top, m.top + h - 1),
           width: bw,
-          height: m.top + h - top,
+          height: Math.max(m.top + h - top, 1),
           rx: Math.min(2, bw / 4),
+          'data-minute': p.minute,
         }),
       );
     }
     bars.append(g);
   });
   root.append(bars);
-  const xy = points.map((p, i) => [m.left + band * i + band / 2, y(p.profit)]);
-  const line = xy.map(([x, yy], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${yy.toFixed(1)}`).join('');
-  const base = (m.top + h).toFixed(1);
-  const first = xy[0];
-  const last = xy[xy.length - 1];
-  root.append(
-    svg('path', { class: 'area-profit', d: `${line}L${last[0].toFixed(1)},${base}L${first[0].toFixed(1)},${base}Z` }),
-  );
-  root.append(svg('path', { class: 'line-profit', d: line }));
-  root.append(svg('circle', { class: 'dot-profit', cx: last[0], cy: last[1], r: 3 }));
+  if (open.length > 0) {
+    const x0 = m.left + band * closed.length;
+    root.append(svg('line', { class: 'open-divider', x1: x0, x2: x0, y1: m.top - 14, y2: m.top + h }));
+    const anchor = closed.length === 0 ? 'start' : 'end';
+    root.append(
+      svg('text', {
+        class: 'open-label',
+        x: closed.length === 0 ? x0 + 2 : m.left + w,
+        y: m.top - 5,
+        'text-anchor': anchor,
+        text: 'in progress',
+      }),
+    );
+  }
+  if (closed.length > 0) {
+    const xy = closed.map((p, i) => [m.left + band * i + band / 2, y(p.profit)]);
+    const line = xy.map(([x, yy], i) => `${i === 0 ? 'M' : 'L'}${x.toFixed(1)},${yy.toFixed(1)}`).join('');
+    const base = (m.top + h).toFixed(1);
+    const first = xy[0];
+    const last = xy[xy.length - 1];
+    root.append(
+      svg('path', { class: 'area-profit', d: `${line}L${last[0].toFixed(1)},${base}L${first[0].toFixed(1)},${base}Z` }),
+    );
+    root.append(svg('path', { class: 'line-profit', d: line }));
+    root.append(svg('circle', { class: 'dot-profit', cx: last[0], cy: last[1], r: 3 }));
+  }
   container.replaceChildren(root);
 }
 
@@ -317,8 +344,12 @@ function renderSummary(s) {
     setText('failed-note', `${percent(s.checkouts > 0 ? s.failedPayments / s.checkouts : Number.NaN)} of checkouts`);
   }
 
-  setState('per-minute', has);
-  if (has) drawPerMinute($('[data-chart="per-minute"]'), s.perMinute);
+  // The minutes after the hour, from the checkouts so far: on screen within a checkpoint of a
+  // checkout, long before its window closes; marked as incomplete, never added to the totals.
+  const open = s.inProgress ?? [];
+  setState('per-minute', has || open.length > 0);
+  if (has || open.length > 0) drawPerMinute($('[data-chart="per-minute"]'), s.perMinute, open);
+  renderInProgress(open);
 
   const money2 = (e) => [document.createTextNode(money(e.revenue)), el('small', { text: int(e.checkouts) })];
   setState('sources', has && s.bySource.length > 0);
@@ -355,6 +386,22 @@ function renderSummary(s) {
     for (const name of ['per-minute', 'sources', 'categories', 'failed', 'gender']) setEmpty(name, text);
   }
   renderLatest(s.latestCheckouts);
+}
+
+/** The line under the chart about the minutes in progress (hidden when there are none). */
+function renderInProgress(open) {
+  const node = field('in-progress');
+  node.hidden = open.length === 0;
+  if (open.length === 0) return;
+  const first = open[0];
+  const end = new Date(Date.parse(open[open.length - 1].minute) + 60_000).toISOString();
+  const checkouts = open.reduce((n, p) => n + p.checkouts, 0);
+  const revenue = open.reduce((n, p) => n + p.revenue, 0);
+  setText(
+    'in-progress',
+    `In progress (incomplete, not in the totals): ${hhmm(first.minute)} – ${hhmm(end)} UTC, ` +
+      `${int(checkouts)} checkout${checkouts === 1 ? '' : 's'}, ${money(revenue)} so far, provisional rows included.`,
+  );
 }
 
 function renderLatest(rows) {
@@ -501,7 +548,9 @@ let resizeTimer;
 new ResizeObserver(() => {
   clearTimeout(resizeTimer);
   resizeTimer = setTimeout(() => {
-    if (lastSummary?.from) drawPerMinute($('[data-chart="per-minute"]'), lastSummary.perMinute);
+    const open = lastSummary?.inProgress ?? [];
+    if (lastSummary?.from || open.length > 0)
+      drawPerMinute($('[data-chart="per-minute"]'), lastSummary.perMinute, open);
   }, 100);
 }).observe($('[data-chart="per-minute"]'));
 

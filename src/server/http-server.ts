@@ -11,16 +11,19 @@
  * | `GET /health` | `{ status: 'ok' \| 'unhealthy', reasons }`, 200 or 503 |
  *
  * HEAD is answered wherever GET is; other methods get 405. Bound to 127.0.0.1 unless told
- * otherwise: the dashboard has no authentication, so exposing it is the operator's decision.
+ * otherwise: the dashboard has no authentication, so exposing it is the operator's decision (a
+ * warning says so at start). On a loopback address only requests for a loopback host are answered,
+ * others get 421 (DNS rebinding: host-check.ts).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FlowmarkError } from '../engine/index.ts';
 import type { JobMonitor } from '../observability/monitor-types.ts';
 import { EventStream, healthBody } from './event-stream.ts';
+import { exposureWarning, hostRefusal } from './host-check.ts';
 import { findAsset, loadStaticAssets, type StaticAsset } from './static-assets.ts';
 import { SummaryCache } from './summary-cache.ts';
-import type { SummaryDb, SummaryOptions } from './summary-queries.ts';
+import type { SummaryDb, SummaryOptions, SummaryTime } from './summary-queries.ts';
 
 export interface HttpServerOptions {
   /** Address to listen on (default `127.0.0.1`). */
@@ -35,7 +38,10 @@ export interface HttpServerOptions {
   schema?: string;
   /** The dashboard's files (default: `web/` of this package). */
   webDir?: string;
-  /** Lines about trouble (a summary that cannot be read, a failing handler). Default: none. */
+  /**
+   * Lines about trouble (a summary that cannot be read, a failing handler) and, at start, the
+   * warning that a non-loopback address exposes a dashboard without authentication. Default: none.
+   */
   log?: (line: string) => void;
   /** How old a summary `GET /api/summary` may return (default 1 000 ms). */
   summaryMaxAgeMs?: number;
@@ -78,7 +84,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const log = options.log ?? (() => {});
   const monitor = options.monitor;
   const assets = loadStaticAssets(options.webDir);
-  const summaries = new SummaryCache(options.db, { ...options.summary, schema: options.schema ?? 'flowmark' });
+  const summaries = new SummaryCache(options.db, { ...options.summary, schema: options.schema ?? 'flowmark' }, () =>
+    summaryTime(monitor),
+  );
   const summaryMaxAgeMs = options.summaryMaxAgeMs ?? 1000;
   const stream = new EventStream({
     monitor,
@@ -115,6 +123,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const refused = hostRefusal(host, req.headers.host);
+    if (refused !== undefined)
+      return send(req, res, 421, 'text/plain; charset=utf-8', `misdirected request: ${refused}\n`);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -154,6 +165,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   });
   server.on('error', (err) => log(`dashboard: server error: ${err.message}`));
   const port = (server.address() as AddressInfo).port;
+  const warning = exposureWarning(host, port);
+  if (warning !== undefined) log(warning);
   const urlHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${urlHost}:${port}/`,
@@ -167,6 +180,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       await closed;
     },
   };
+}
+
+/**
+ * The processing time and the watermark of the running job, as its monitor tells them: the
+ * summary's bound of real data. The monitor gives the watermark as a lag (null while it is ±∞).
+ */
+function summaryTime(monitor: JobMonitor): SummaryTime {
+  const s = monitor.status();
+  const lag = s.watermarkLagSeconds;
+  return { nowMs: s.atMs, watermarkMs: lag === null ? null : Math.round(s.atMs - lag * 1000) };
 }
 
 /** Why the server could not listen, as a configuration error the user can act on. */

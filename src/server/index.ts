@@ -3,6 +3,7 @@
  * `/health`. The CLI starts it with the running pipeline's monitor and the output database.
  */
 export { EventStream, type EventStreamOptions, healthBody } from './event-stream.ts';
+export { exposureWarning, hostRefusal, isLoopbackHost } from './host-check.ts';
 export { type HttpServer, type HttpServerOptions, startHttpServer } from './http-server.ts';
 export { DEFAULT_WEB_DIR, findAsset, loadStaticAssets, type StaticAsset } from './static-assets.ts';
 export { type CachedSummary, SummaryCache } from './summary-cache.ts';
@@ -15,5 +16,6 @@ export {
   type Summary,
   type SummaryDb,
   type SummaryOptions,
+  type SummaryTime,
   topN,
 } from './summary-queries.ts';

@@ -6,7 +6,13 @@
  * per `maxAgeMs`, however many browsers are open.
  */
 import { performance } from 'node:perf_hooks';
-import { querySummary, type Summary, type SummaryDb, type SummaryOptions } from './summary-queries.ts';
+import {
+  querySummary,
+  type Summary,
+  type SummaryDb,
+  type SummaryOptions,
+  type SummaryTime,
+} from './summary-queries.ts';
 
 /** A summary and its JSON text (computed once; also what change detection compares). */
 export interface CachedSummary {
@@ -19,12 +25,18 @@ export interface CachedSummary {
 export class SummaryCache {
   readonly #db: SummaryDb;
   readonly #options: SummaryOptions;
+  readonly #time: () => SummaryTime;
   #last: CachedSummary | undefined;
   #inflight: Promise<CachedSummary> | undefined;
 
-  constructor(db: SummaryDb, options: SummaryOptions = {}) {
+  /**
+   * `time` is asked before each query: the processing time and the running job's watermark, which
+   * bound what counts as real data (summary-queries.ts). Default: the wall clock, no watermark.
+   */
+  constructor(db: SummaryDb, options: SummaryOptions = {}, time?: () => SummaryTime) {
     this.#db = db;
     this.#options = options;
+    this.#time = time ?? (() => ({ nowMs: Date.now(), watermarkMs: null }));
   }
 
   /**
@@ -34,7 +46,9 @@ export class SummaryCache {
   get(maxAgeMs: number): Promise<CachedSummary> {
     const last = this.#last;
     if (last !== undefined && performance.now() - last.atMs <= maxAgeMs) return Promise.resolve(last);
-    this.#inflight ??= querySummary(this.#db, this.#options)
+    // Inside the promise: a time source that throws fails this summary, as a query would.
+    this.#inflight ??= Promise.resolve()
+      .then(() => querySummary(this.#db, this.#options, this.#time()))
       .then((summary) => {
         this.#last = { summary, json: JSON.stringify(summary), atMs: performance.now() };
         return this.#last;

@@ -11,8 +11,8 @@ const VERSION = (
 ).version;
 
 /** Runs `node bin/flowmark.js …args` (optionally with extra node flags) and returns what it did. */
-function flowmark(args: string[], nodeFlags: string[] = []) {
-  const res = spawnSync(process.execPath, [...nodeFlags, BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+function flowmark(args: string[], nodeFlags: string[] = [], env: NodeJS.ProcessEnv = process.env) {
+  const res = spawnSync(process.execPath, [...nodeFlags, BIN, ...args], { encoding: 'utf8', timeout: 60_000, env });
   return { status: res.status, stdout: res.stdout, stderr: res.stderr };
 }
 
@@ -89,7 +89,11 @@ test('on a Node older than 22.18 the command says what it needs and how to get i
   // Pretend to be an older Node: the shim must refuse before it loads any TypeScript.
   for (const old of ['20.19.0', '22.17.1', '23.5.0']) {
     const fake = `data:text/javascript,Object.defineProperty(process,"versions",{value:{...process.versions,node:"${old}"}})`;
-    const r = flowmark(['version'], ['--import', fake]);
+    // No Node in the cache to re-run under (test/support/node-bootstrap.test.ts covers that case).
+    const r = flowmark(['version'], ['--import', fake], {
+      ...process.env,
+      FLOWMARK_NODE_CACHE: '/nonexistent/flowmark-node',
+    });
     assert.equal(r.status, 1, `Node ${old}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, new RegExp(`flowmark needs Node.js >= 22.18 .*this is Node ${old.replaceAll('.', '\\.')}`));
     assert.match(r.stderr, /npm install --prefix "\$HOME\/.cache\/flowmark-node" node@24/);

@@ -42,16 +42,19 @@ function screenshotPath(work: string, name: string): string {
 /** Events per second, of the history and of the live shop. */
 const RATE = 80;
 
-function serveCommand(dataDir: string): string[] {
-  const flags = ['--port', '0', '--rate', String(RATE), '--data-dir', dataDir];
+function serveCommand(dataDir: string, extra: string[] = []): string[] {
+  const flags = ['--port', '0', '--rate', String(RATE), '--data-dir', dataDir, ...extra];
   // The product itself: it prints `  dashboard: http://127.0.0.1:<port>/` once it listens.
   return [BIN, 'demo', ...flags];
 }
 
 /** Starts the product; resolves with its dashboard URL once the line naming it is printed. */
-function startProduct(dataDir: string): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+function startProduct(
+  dataDir: string,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, serveCommand(dataDir), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, serveCommand(dataDir, extra), { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const guard = setTimeout(() => reject(new Error(`no dashboard URL within 120 s:\n${output}`)), 120_000);
     const onData = (chunk: Buffer) => {
@@ -166,6 +169,9 @@ test('the live dashboard in Chromium: no console errors, every panel shows data,
       gender: count('[data-list="gender"] li'),
       alerts: count('[data-list="alerts"] li'),
       latest: count('[data-list="latest"] tr'),
+      openBars: count('[data-chart="per-minute"] rect.bar-open'),
+      openLabel: text('[data-chart="per-minute"] .open-label'),
+      inProgress: text('[data-field="in-progress"]'),
       eventsIn: text('[data-field="events-in-total"]'),
       health: text('[data-field="health-badge"]'),
       checkpoint: text('[data-field="checkpoint-age"]'),
@@ -181,6 +187,13 @@ test('the live dashboard in Chromium: no console errors, every panel shows data,
   assert.match(shown.eventsIn, /^[1-9][\d,]*$/);
   assert.match(shown.health, /^(healthy|unhealthy)$/, "the health badge shows the monitor's verdict");
   assert.match(shown.checkpoint, /ago · #\d+/);
+  // The live minutes after the hour are drawn too, marked as in progress, not in the totals.
+  assert.ok(shown.openBars >= 1, `a bar for the minute in progress: ${JSON.stringify(shown)}`);
+  assert.equal(shown.openLabel, 'in progress');
+  assert.match(
+    shown.inProgress,
+    /^In progress \(incomplete, not in the totals\): \d\d:\d\d – \d\d:\d\d UTC, \d+ checkouts?, /,
+  );
 
   // The values the breakdowns show are values of their own dimension, as the shop's data has them:
   // genders of users.csv, categories of products.csv, reasons of the failed payments in the events
@@ -241,5 +254,49 @@ test('the live dashboard in Chromium: no console errors, every panel shows data,
   assert.equal(new Set(phone.lefts).size, 1, `one column on a phone: ${phone.lefts.join(', ')}`);
   await page.screenshot({ path: screenshotPath(work, 'dashboard-phone.png') });
 
+  assert.deepEqual(problems, [], problems.join('\n'));
+});
+
+test('a fresh demo shows its first checkouts at once: the minute in progress and the latest rows, before any minute closes (issue 12)', {
+  timeout: 300_000,
+}, async (t) => {
+  const executablePath = requireService(t, 'chromium', 'FLOWMARK_TEST_CHROMIUM');
+  if (executablePath === undefined) return;
+  const work = mkdtempSync(join(tmpdir(), 'flowmark-dashboard-fresh-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+  // A bound of disorder of ten minutes keeps every window open for the whole test, so what is on
+  // screen can only come from the minutes in progress and the provisional rows.
+  const product = await startProduct(join(work, 'data'), ['--max-out-of-orderness', '10m']);
+  t.after(() => stopProduct(product.child));
+  const browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  await page.goto(product.url);
+  await page.waitForFunction(
+    () =>
+      document.querySelectorAll('[data-chart="per-minute"] rect.bar-open').length >= 1 &&
+      document.querySelectorAll('[data-list="latest"] tr').length >= 1,
+    undefined,
+    { timeout: 120_000, polling: 250 },
+  );
+  const shown = await page.evaluate(() => ({
+    window: document.querySelector('[data-field="window-range"]')?.textContent ?? '',
+    chart: document.querySelector('[data-panel="per-minute"]')?.getAttribute('data-state'),
+    closedBars: document.querySelectorAll('[data-chart="per-minute"] rect.bar-revenue').length,
+    label: document.querySelector('[data-chart="per-minute"] .open-label')?.textContent ?? '',
+    inProgress: document.querySelector('[data-field="in-progress"]')?.textContent ?? '',
+    provisional: [...document.querySelectorAll('[data-list="latest"] .tag.provisional')].length,
+  }));
+  assert.equal(shown.window, 'waiting for the first closed minute', 'no minute has closed');
+  assert.equal(shown.chart, 'ready');
+  assert.equal(shown.closedBars, 0);
+  assert.equal(shown.label, 'in progress');
+  assert.match(shown.inProgress, /^In progress \(incomplete, not in the totals\): .* [1-9]\d* checkouts?, /);
+  assert.ok(shown.provisional >= 1, 'the newest checkouts are listed, provisional');
   assert.deepEqual(problems, [], problems.join('\n'));
 });

@@ -277,6 +277,92 @@ test('/api/summary returns the last hour (event time) as JSON, with breakdowns a
   }
 });
 
+test('/api/summary shows the minutes in progress after the hour, from the checkouts, marked apart from it', async () => {
+  const s = await eventually('a summary with a closed hour and a minute in progress', 90_000, async () => {
+    const body = JSON.parse((await fetchRaw(base, '/api/summary')).body) as Summary;
+    return body.to !== null && body.inProgress.some((p) => p.checkouts > 0) ? body : undefined;
+  });
+  // They follow the hour without overlapping it, and the hour's 60 minutes stay as they were.
+  assert.ok((s.inProgress[0]?.minute ?? '') >= (s.to as string), JSON.stringify([s.to, s.inProgress]));
+  assert.equal(s.perMinute.length, 60);
+  const newest = s.latestCheckouts[0];
+  assert.ok(newest !== undefined);
+  assert.equal(
+    s.inProgress[s.inProgress.length - 1]?.minute.slice(0, 16),
+    newest.checkoutTime.slice(0, 16),
+    'the last minute in progress is the minute of the newest checkout',
+  );
+});
+
+test("one checkout dated 2099 in the tables does not move the dashboard's hour: it follows the job's watermark (issue 12)", async () => {
+  await eventually('a closed hour', 90_000, async () => {
+    const body = JSON.parse((await fetchRaw(base, '/api/summary')).body) as Summary;
+    return body.to !== null ? true : undefined;
+  });
+  // As a drained replay leaves it: the checkout's window closed (its watermark ended at +∞).
+  await live.db.query(
+    `INSERT INTO flowmark.analytics_minute (window_start, dimension, value, checkouts, revenue, profit)
+     VALUES ('2099-12-31T23:59:00Z', 'total', 'all', 1, 19.99, 2.8)`,
+  );
+  await live.db.query(
+    `INSERT INTO flowmark.attributed_checkouts (checkout_id, user_id, product_id, quantity, discount, shipping_cost,
+       payment_status, checkout_time, attribution_model, is_final)
+     VALUES ('from-2099', 'u1', 'p1', 1, 0, 0, 'success', '2099-12-31T23:59:30Z', 'first_click', true)`,
+  );
+  // Past the summary cache's age (1 s), so that the answer is read after the rows exist.
+  await sleep(1100);
+  const s = JSON.parse((await fetchRaw(base, '/api/summary')).body) as Summary;
+  const status = live.monitor.status();
+  const watermarkMs = status.atMs - (status.watermarkLagSeconds ?? 0) * 1000;
+  assert.ok(Date.parse(s.to as string) <= watermarkMs, `the hour ends at ${s.to}, beyond the watermark`);
+  assert.ok(s.checkouts > 0, 'the real figures are shown');
+  assert.ok(!s.latestCheckouts.some((c) => c.checkoutId === 'from-2099'), 'the 2099 checkout is not the newest');
+  assert.ok(!s.inProgress.some((p) => p.minute.startsWith('2099')));
+});
+
+test('on a loopback bind only loopback Host headers are answered: another name gets 421 (DNS rebinding)', async () => {
+  const port = live.server.port;
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'localhost', `LOCALHOST:${port}`]) {
+    const r = await fetchRaw(base, '/api/summary', { headers: { host } });
+    assert.equal(r.status, 200, `Host: ${host} → ${r.status} ${r.body}`);
+  }
+  for (const host of ['evil.example', `evil.example:${port}`, `127.0.0.1.evil.example:${port}`, 'localhost@evil']) {
+    for (const path of ['/api/summary', '/', '/api/stream', '/metrics', '/health']) {
+      const r = await fetchRaw(base, path, { headers: { host } });
+      assert.equal(r.status, 421, `Host: ${host} ${path} → ${r.status}`);
+      assert.match(r.body, /answers only requests for localhost, 127\.0\.0\.1 or \[::1\].*--host/);
+      assert.doesNotMatch(r.body, /checkoutId|flowmark_events_in_total/);
+    }
+  }
+});
+
+test('a non-loopback bind answers any Host and warns at start that the dashboard has no authentication', async () => {
+  const lines: string[] = [];
+  const server = await startHttpServer({
+    host: '0.0.0.0',
+    port: 0,
+    monitor: live.monitor,
+    db: live.db,
+    log: (line) => lines.push(line),
+  });
+  try {
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(
+      lines[0] ?? '',
+      new RegExp(`^warning: the dashboard listens on 0\\.0\\.0\\.0:${server.port}, .*no authentication`),
+    );
+    const r = await fetchRaw(`http://127.0.0.1:${server.port}/`, '/health', { headers: { host: 'dashboard.example' } });
+    assert.notEqual(r.status, 421);
+  } finally {
+    await server.close();
+  }
+  // The default loopback bind says nothing.
+  const quiet: string[] = [];
+  const loopback = await startHttpServer({ port: 0, monitor: live.monitor, db: live.db, log: (l) => quiet.push(l) });
+  await loopback.close();
+  assert.deepEqual(quiet, []);
+});
+
 test('/metrics is the Prometheus text exposition of the pipeline and the process', async () => {
   const r = await fetchRaw(base, '/metrics');
   assert.equal(r.status, 200);

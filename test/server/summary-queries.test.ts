@@ -1,7 +1,9 @@
 /**
  * The dashboard's summary over real tables (in-memory PGlite, flowmark's own migrations, one
  * schema per test): the last hour is the event-time hour ending one minute after the newest
- * window, missing minutes are zeros, breakdowns keep their top N and merge the rest as `other`.
+ * closed window of real data (not beyond the job's watermark nor the future bound), missing
+ * minutes are zeros, breakdowns keep their top N and merge the rest as `other`, and the minutes in
+ * progress come from the checkouts, provisional ones included.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -158,6 +160,109 @@ test('the latest checkouts are the newest by checkout time, provisional ones inc
     [
       ['new', false, 'email', 'success'],
       ['mid', true, null, 'failed'],
+    ],
+  );
+});
+
+const ms = (iso: string) => Date.parse(iso);
+
+test('one window and one checkout dated 2099 do not move the hour: it follows the watermark and the processing time (issue 12)', async () => {
+  const { db: client, schema } = await freshSchema();
+  await insertWindows(client, schema, [
+    ['2026-03-01T09:59:00Z', 'total', 'all', 2, 30.5, 3.05],
+    ['2026-03-01T09:59:00Z', 'source', 'email', 2, 30.5, 3.05],
+    // A checkout dated 2099 that a drained replay closed (its watermark ended at +∞).
+    ['2099-12-31T23:59:00Z', 'total', 'all', 1, 19.99, 2.8],
+    ['2099-12-31T23:59:00Z', 'source', 'typo', 1, 19.99, 2.8],
+  ]);
+  await insertCheckout(client, schema, 'real', '2026-03-01T09:59:30Z');
+  await insertCheckout(client, schema, 'future', '2099-12-31T23:59:30Z', { source: 'typo' });
+  const live = { nowMs: ms('2026-03-01T10:00:40Z'), watermarkMs: ms('2026-03-01T10:00:25Z') };
+  // No watermark (a drained job: +∞): the processing time bounds alone.
+  const drained = { nowMs: ms('2026-03-01T10:00:40Z'), watermarkMs: null };
+  for (const time of [live, drained]) {
+    const s = await querySummary(client, { schema }, time);
+    assert.equal(s.to, '2026-03-01T10:00:00.000Z', JSON.stringify(time));
+    assert.deepEqual([s.checkouts, s.revenue], [2, 30.5]);
+    assert.deepEqual(
+      s.bySource.map((e) => e.value),
+      ['email'],
+    );
+    assert.deepEqual(
+      s.latestCheckouts.map((c) => c.checkoutId),
+      ['real'],
+    );
+    assert.deepEqual(s.inProgress, []);
+  }
+});
+
+test('the watermark alone bounds the hour: a window not closed by the job is not part of it', async () => {
+  const { db: client, schema } = await freshSchema();
+  await insertWindows(client, schema, [
+    ['2026-03-01T09:59:00Z', 'total', 'all', 2, 30.5, 3.05],
+    ['2026-03-01T10:00:00Z', 'total', 'all', 7, 70, 7],
+  ]);
+  // The clock says nothing useful here (far ahead); the watermark has not passed 10:01 yet.
+  const s = await querySummary(
+    client,
+    { schema },
+    { nowMs: ms('2099-01-01T00:00:00Z'), watermarkMs: ms('2026-03-01T10:00:59.999Z') },
+  );
+  assert.equal(s.to, '2026-03-01T10:00:00.000Z');
+  assert.equal(s.checkouts, 2);
+  const passed = await querySummary(
+    client,
+    { schema },
+    { nowMs: ms('2099-01-01T00:00:00Z'), watermarkMs: ms('2026-03-01T10:01:00Z') },
+  );
+  assert.equal(passed.to, '2026-03-01T10:01:00.000Z');
+});
+
+test('before any window has closed, the minutes in progress show the checkouts so far, provisional ones included', async () => {
+  const { db: client, schema } = await freshSchema();
+  await insertCheckout(client, schema, 'a', '2026-03-01T09:00:05Z', { isFinal: false });
+  await insertCheckout(client, schema, 'b', '2026-03-01T09:01:10Z', { isFinal: false, status: 'failed' });
+  const s = await querySummary(
+    client,
+    { schema },
+    { nowMs: ms('2026-03-01T09:01:12Z'), watermarkMs: ms('2026-03-01T09:00:55Z') },
+  );
+  assert.equal(s.from, null);
+  assert.deepEqual([s.checkouts, s.revenue], [0, 0], 'the hour has no closed minute yet');
+  assert.deepEqual(s.inProgress, [
+    { minute: '2026-03-01T09:00:00.000Z', checkouts: 1, revenue: 19.99, profit: 2.8 },
+    { minute: '2026-03-01T09:01:00.000Z', checkouts: 1, revenue: 19.99, profit: 2.8 },
+  ]);
+  assert.deepEqual(
+    s.latestCheckouts.map((c) => [c.checkoutId, c.isFinal]),
+    [
+      ['b', false],
+      ['a', false],
+    ],
+  );
+});
+
+test('the minutes in progress start where the hour ends, leave the hour as it is, and are at most three', async () => {
+  const { db: client, schema } = await freshSchema();
+  await insertWindows(client, schema, [['2026-03-01T09:59:00Z', 'total', 'all', 1, 19.99, 2.8]]);
+  await insertCheckout(client, schema, 'closed', '2026-03-01T09:59:30Z');
+  await insertCheckout(client, schema, 'final-open', '2026-03-01T10:00:10Z');
+  await insertCheckout(client, schema, 'provisional', '2026-03-01T10:00:20Z', { isFinal: false });
+  const time = { nowMs: ms('2026-03-01T10:00:21Z'), watermarkMs: ms('2026-03-01T10:00:05Z') };
+  const s = await querySummary(client, { schema }, time);
+  assert.equal(s.to, '2026-03-01T10:00:00.000Z');
+  assert.deepEqual([s.checkouts, s.revenue, s.perMinute.length], [1, 19.99, 60]);
+  assert.deepEqual(s.inProgress, [{ minute: '2026-03-01T10:00:00.000Z', checkouts: 2, revenue: 39.98, profit: 5.6 }]);
+
+  // A long gap after the hour: only the newest minutes, zeros where no checkout is.
+  await insertCheckout(client, schema, 'later', '2026-03-01T10:09:01Z', { isFinal: false });
+  const later = await querySummary(client, { schema }, { ...time, nowMs: ms('2026-03-01T10:09:02Z') });
+  assert.deepEqual(
+    later.inProgress.map((p) => [p.minute.slice(11, 16), p.checkouts]),
+    [
+      ['10:07', 0],
+      ['10:08', 0],
+      ['10:09', 1],
     ],
   );
 });
