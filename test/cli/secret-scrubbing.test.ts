@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { CONFIG_FILE_ENV, CONFIG_KEYS, envName } from '../../src/cli/config/index.ts';
+import { CONFIG_FILE_ENV, CONFIG_KEYS, envName, loadConfig } from '../../src/cli/config/index.ts';
 import { describeFailure } from '../../src/cli/error-messages.ts';
-import { passwordsIn, SecretSet, scrubSecrets } from '../../src/cli/secret-scrubbing.ts';
+import { passwordsIn, SecretSet, scrubSecrets, scrubStream } from '../../src/cli/secret-scrubbing.ts';
 import { requireService } from '../support/services.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
@@ -109,6 +109,30 @@ test('a remembered password is hidden wherever it appears, in each of its forms'
   const short = new SecretSet();
   short.rememberFrom('postgres://shop:ab@db/shop');
   assert.equal(short.scrub('about postgres://shop:ab@db/shop'), 'about postgres://shop:***@db/shop');
+});
+
+test("the configuration's displayUrl (what every summary line prints) hides every form", () => {
+  for (const { what, url, shown } of urlForms('db.example:5432')) {
+    const display = loadConfig({ flags: { databaseUrl: url } }).config.database?.displayUrl ?? '';
+    assert.match(display, /^postgres(ql)?:\/\/shop/, what);
+    assertHidden(display, shown, `displayUrl, ${what}`);
+  }
+});
+
+test('scrubStream scrubs what is written to a stream, whoever writes it', () => {
+  let written = '';
+  const stream = {
+    write: (chunk: unknown) => {
+      written += String(chunk);
+      return true;
+    },
+  } as unknown as NodeJS.WriteStream;
+  const undo = scrubStream(stream);
+  stream.write(`a library says: postgres://shop:${SECRET}@db/shop?sslpassword=${SECRET}\n`);
+  stream.write(Buffer.from(`password=${SECRET}\n`));
+  undo();
+  assertHidden(written, [SECRET], 'scrubStream');
+  assert.equal(written, 'a library says: postgres://shop:***@db/shop?sslpassword=***\npassword=***\n');
 });
 
 test('the top-level error message of an error that quotes the connection string is scrubbed', () => {
