@@ -150,13 +150,19 @@ const PATH_MISTAKES: Readonly<Record<string, string>> = {
   ELOOP: 'too many symbolic links',
 };
 
-/** A Node.js file system error with a path: a mistake in a path the user gave. */
+/**
+ * A Node.js file system error: a mistake in a path the user gave. Named by its path when the
+ * error has one (a read of a directory has none: then the code says what kind of path to check).
+ */
 function pathMistake(err: unknown): string | undefined {
   for (const e of chain(err)) {
     const { code, path, syscall } = (e ?? {}) as ErrnoLike;
-    if (typeof code !== 'string' || typeof path !== 'string') continue;
+    if (typeof code !== 'string') continue;
     const why = PATH_MISTAKES[code];
-    if (why !== undefined) return `${path}: ${why} (${typeof syscall === 'string' ? `${syscall}, ` : ''}${code})`;
+    if (why === undefined) continue;
+    const call = typeof syscall === 'string' ? `${syscall}, ` : '';
+    if (typeof path === 'string') return `${path}: ${why} (${call}${code})`;
+    return `a path given ${why} (${call}${code}): check the file and directory flags of the command`;
   }
   return undefined;
 }
