@@ -36,7 +36,7 @@ export type ResolvedTableSpec<S, F extends string> = S & {
 export interface DatabaseConfig {
   /** The URL with its password: give it to the driver only, never print it. */
   url: string;
-  /** The URL with the password replaced by `***`, for messages. */
+  /** The URL with every password (`user:…@`, `password=`, `sslpassword=`) replaced by `***`, for messages. */
   displayUrl: string;
   /** The schema of flowmark's own tables. */
   schema: string;
