@@ -13,7 +13,19 @@ if (node === undefined) {
   process.stderr.write(underNotice(node));
   runUnder(node.path, process.argv.slice(1));
 } else {
-  const { main } = await import('../src/cli/main.ts');
+  const { main, reportUncaught } = await import('../src/cli/main.ts');
+  const { scrubStream } = await import('../src/cli/secret-scrubbing.ts');
+  // Nothing this process prints shows a database password, whoever prints it.
+  scrubStream(process.stdout);
+  scrubStream(process.stderr);
+  // An error nobody caught (an 'error' event without a listener, a rejection nobody awaited) is
+  // still one line naming the command, not a stack trace; the exit code is 1.
+  const fatal = (err) => {
+    reportUncaught(err);
+    process.exit(1);
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
   const code = await main(process.argv);
   process.exitCode = code;
   // The command has finished and said so; a client library's socket or timer left behind (Kafka's

@@ -13,6 +13,7 @@ import { FlowmarkError, type Runtime, systemClock } from '../engine/index.ts';
 import { generateCatalog, LiveTraffic, type ShopCatalog } from '../generator/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { routeLine, runAttribution, TOPICS } from './embedded-job.ts';
+import { errorText } from './error-messages.ts';
 import { openJobDatabase } from './job-database.ts';
 import { type JobStores, openStores } from './job-stores.ts';
 import { runKafkaAttribution } from './kafka-job.ts';
@@ -158,13 +159,10 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
     clearInterval(producing);
     await flushing;
     if (flushFailure !== undefined) {
-      throw new FlowmarkError(
-        'FM_SINK_FAILED',
-        `the demo could not write to its log: ${(flushFailure as Error).message}`,
-        {
-          cause: flushFailure,
-        },
-      );
+      // The cause stays attached: main.ts says "the disk holding … is full" from it.
+      throw new FlowmarkError('FM_SINK_FAILED', `the demo could not write to its log: ${errorText(flushFailure)}`, {
+        cause: flushFailure,
+      });
     }
     if (runtime !== undefined) process.stderr.write(`${statusLine(runtime, produced)}\ndemo: stopped cleanly\n`);
   } finally {

@@ -10,13 +10,13 @@
  */
 
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Command } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { parseEventTimeMs } from '../attribution/events/index.ts';
-import { parseDurationMs } from '../engine/index.ts';
+import { isFlowmarkError, parseDurationMs } from '../engine/index.ts';
 import {
   DEFAULT_TRAFFIC_OPTIONS,
   type DeliveryStats,
@@ -28,6 +28,8 @@ import {
   type TrafficOptions,
   usersCsvLines,
 } from '../generator/index.ts';
+import { makeDirectory } from './cli-paths.ts';
+import { describeFailure } from './error-messages.ts';
 
 /** The flags as commander hands them over (strings, or undefined when not given). */
 export interface GenerateFlags {
@@ -291,7 +293,8 @@ class Progress {
  */
 export async function runGenerate(config: GenerateConfig, io: GenerateIo = processIo): Promise<GenerateSummary> {
   const t0 = io.nowMs();
-  await mkdir(config.outDir, { recursive: true });
+  // Not fs.mkdir({ recursive }): it spins forever on a path under /proc (cli-paths.ts).
+  makeDirectory({ flag: '--out', path: config.outDir });
   const catalog = generateCatalog({ users: config.users, products: config.products, seed: config.traffic.seed });
   const usersBytes = await writeFile(join(config.outDir, 'users.csv'), usersCsvLines(catalog.users));
   const productsBytes = await writeFile(join(config.outDir, 'products.csv'), productsCsvLines(catalog.products));
@@ -357,10 +360,10 @@ export async function generateAction(flags: GenerateFlags, command: Command): Pr
     await runGenerate(config);
   } catch (err) {
     if (process.stderr.isTTY) process.stderr.write('\n'); // below the progress bar
-    const why = err instanceof Error ? err.message : String(err);
-    command.error(`error: could not write the data set into ${config.outDir}: ${why}`, {
-      exitCode: 1,
-      code: 'flowmark.generateFailed',
-    });
+    // One line: a path mistake names --out itself; anything else (a full disk) says what failed.
+    const { message } = describeFailure(err, { writesTo: [config.outDir] });
+    const text = isFlowmarkError(err) ? message : `could not write the data set into ${config.outDir}: ${message}`;
+    process.stderr.write(`flowmark generate: ${text}\n`);
+    throw new CommanderError(1, 'flowmark.generateFailed', text);
   }
 }

@@ -13,13 +13,16 @@ import { Command, CommanderError, Option } from 'commander';
 import { ATTRIBUTION_MODELS } from '../attribution/attribution-options.ts';
 import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
+import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
 import { type ConfigFlags, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { type DemoFlags, runDemo } from './demo-command.ts';
+import { describeFailure, type FailureContext } from './error-messages.ts';
 import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
 import { type ImportFlags, runImport } from './import-command.ts';
 import { type ProduceFlags, runProduce } from './produce-command.ts';
 import { type ReplayFlags, runReplay } from './replay-command.ts';
 import { type RunFlags, runRun } from './run-command.ts';
+import { cliSecrets, scrubSecrets } from './secret-scrubbing.ts';
 
 /** The version in package.json. */
 export function flowmarkVersion(): string {
@@ -53,18 +56,46 @@ Examples:
   npx flowmark run --kafka 127.0.0.1:9092 --group shop --database-url postgres://…   # one worker; start more
   npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from`;
 
+/** What the command running now writes to, for the message of a failure nobody caught. */
+let running: { command: string; context: FailureContext } | undefined;
+
+/** Prints a failure of `command` as `flowmark <command>: <one line>` (and a bug's stack) on stderr. */
+function report(command: string, err: unknown, context: FailureContext): void {
+  const failure = describeFailure(err, context);
+  process.stderr.write(`flowmark ${command}: ${failure.message}\n`);
+  if (failure.stack !== undefined) process.stderr.write(`${failure.stack}\n`);
+}
+
 /**
- * The action of a built command: a FlowmarkError (bad flag, missing file, …) is printed as one
- * line naming the command, with exit code 1.
+ * Reports an error that escaped every command's handling (an 'error' event nobody listened to,
+ * a rejected promise nobody awaited) as a failure of the running command. bin/flowmark.js calls
+ * it, then exits with code 1.
  */
-function action<F extends object>(command: string, run: (flags: F) => Promise<void>): (flags: F) => Promise<void> {
+export function reportUncaught(err: unknown): void {
+  report(running?.command ?? 'error', err, running?.context ?? {});
+}
+
+/**
+ * The action of a built command: any failure (a bad flag, a missing file, a full disk, an
+ * outage) is printed as one line naming the command (src/cli/error-messages.ts), with exit code
+ * 1. `writesTo` names what the command writes, so that a full disk can be named.
+ */
+function action<F extends object>(
+  command: string,
+  run: (flags: F, context: FailureContext) => Promise<void>,
+  writesTo: (flags: F) => string[] = () => [],
+): (flags: F) => Promise<void> {
   return async (flags) => {
+    const context: FailureContext = { writesTo: writesTo(flags) };
+    running = { command, context };
     try {
-      await run(flags);
+      await run(flags, context);
     } catch (err) {
-      if (!(err instanceof FlowmarkError)) throw err;
-      process.stderr.write(`flowmark ${command}: ${err.message}\n`);
-      throw new CommanderError(1, err.code, err.message);
+      report(command, err, context);
+      const code = err instanceof FlowmarkError ? err.code : 'flowmark.failed';
+      throw new CommanderError(1, code, describeFailure(err, context).message);
+    } finally {
+      running = undefined;
     }
   };
 }
@@ -77,8 +108,18 @@ function action<F extends object>(command: string, run: (flags: F) => Promise<vo
 function configured<F extends ConfigFlags>(
   command: string,
   run: (flags: F, config: FlowmarkConfig) => Promise<void>,
+  { createDataDir = false }: { createDataDir?: boolean } = {},
 ): (flags: F) => Promise<void> {
-  return action<F>(command, (flags) => run(flags, loadConfig({ flags, env: process.env }).config));
+  return action<F>(command, (flags, context) => {
+    const config = loadConfig({ flags, env: process.env }).config;
+    // The data dir holds the log and PGlite unless Kafka and a server replace both.
+    const usesDataDir = config.kafka === undefined || config.database === undefined;
+    if (usesDataDir) context.writesTo = [config.dataDir];
+    if (config.database !== undefined) context.server = config.database.displayUrl;
+    // A data dir that is a file or cannot be written is one line now, not a stack trace later.
+    if (usesDataDir && createDataDir) checkWritableDirectory(dataDirPath(config), { create: true });
+    return run(flags, config);
+  });
 }
 
 /** Adds the flags of the configuration keys and --config to a command. */
@@ -106,6 +147,11 @@ const attributionFlags = (c: Command): Command =>
     )
     .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
 
+/** The files replay writes: where a full disk is looked for. */
+function replayOutputs(flags: ReplayFlags): string[] {
+  return [flags.out, flags.deadLetter, flags.credits, flags.analytics].filter((p): p is string => p !== undefined);
+}
+
 /** Builds the command-line program. */
 export function buildProgram(): Command {
   // exitOverride first, so that the commands inherit it: errors throw instead of exiting.
@@ -114,7 +160,12 @@ export function buildProgram(): Command {
     .description(DESCRIPTION)
     .version(flowmarkVersion(), '-V, --version', 'print the version')
     .addHelpText('after', STATUS)
-    .showHelpAfterError('(run flowmark --help for the commands and their flags)');
+    .showHelpAfterError('(run flowmark --help for the commands and their flags)')
+    // commander quotes what it did not understand (`--databse-url=postgres://u:pw@h`): scrubbed.
+    .configureOutput({
+      writeOut: (text) => process.stdout.write(scrubSecrets(text)),
+      writeErr: (text) => process.stderr.write(scrubSecrets(text)),
+    });
 
   const demo = program
     .command('demo')
@@ -122,7 +173,7 @@ export function buildProgram(): Command {
     .option('--rate <events_per_s>', 'events per second the simulated website produces (default: 200)')
     .option('--users <n>', 'users of the simulated shop (default: 1000)')
     .option('--products <n>', 'products of the simulated shop (default: 200)');
-  withConfig(demo).action(configured<DemoFlags>('demo', runDemo));
+  withConfig(demo).action(configured<DemoFlags>('demo', runDemo, { createDataDir: true }));
 
   program
     .command('generate')
@@ -156,7 +207,7 @@ export function buildProgram(): Command {
     )
     .option('--credits <file>', 'also write attribution_credits rows (multi-touch models), as JSON lines')
     .option('--analytics <file>', 'also write analytics_minute rows (1-minute windows), as JSON lines');
-  attributionFlags(replay).action(action<ReplayFlags>('replay', runReplay));
+  attributionFlags(replay).action(action<ReplayFlags>('replay', runReplay, replayOutputs));
 
   const imp = program
     .command('import')
@@ -168,7 +219,7 @@ export function buildProgram(): Command {
     .option('--events <file>', 'clicks and checkouts in one JSON-lines file, routed by "type"')
     .option('--clicks <file>', 'clicks (JSON lines), with --checkouts instead of --events')
     .option('--checkouts <file>', 'checkouts (JSON lines), with --clicks instead of --events');
-  withConfig(imp).action(configured<ImportFlags>('import', runImport));
+  withConfig(imp).action(configured<ImportFlags>('import', runImport, { createDataDir: true }));
 
   const run = program
     .command('run')
@@ -188,7 +239,7 @@ export function buildProgram(): Command {
         '# flowmark configuration: flag > FLOWMARK_* variable > --config file > default',
         `# file: ${file ?? 'none (no --config and no FLOWMARK_CONFIG)'}`,
       ];
-      process.stdout.write(`${[...header, ...describeConfig(config, origins)].join('\n')}\n`);
+      process.stdout.write(scrubSecrets(`${[...header, ...describeConfig(config, origins)].join('\n')}\n`));
     }),
   );
 
@@ -221,6 +272,11 @@ export function buildProgram(): Command {
 
 /** Runs the command line (`argv` as in `process.argv`) and returns the exit code. */
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  // A password given on the command line or in a variable is hidden from every later message,
+  // even one printed before the configuration is read (commander's, say).
+  for (const arg of argv) cliSecrets.rememberFrom(arg);
+  for (const [name, value] of Object.entries(process.env))
+    if (name.startsWith('FLOWMARK_') && value !== undefined) cliSecrets.rememberFrom(value);
   try {
     await buildProgram().parseAsync([...argv]);
     return 0;

@@ -3,7 +3,6 @@
  * --events (or of --clicks and --checkouts, read side by side); the result is one JSON line per
  * checkout (final rows only) and the dead letters as JSON lines with `reason` and `raw`.
  */
-import { existsSync } from 'node:fs';
 import { type AttributionModel, attributionOptions } from '../attribution/attribution-options.ts';
 import { type AttributionSources, buildAttributionPipeline, SINK } from '../attribution/attribution-pipeline.ts';
 import type { ProductRow, UserRow } from '../attribution/event-types.ts';
@@ -11,6 +10,7 @@ import { JsonlFileCommitter } from '../connectors/files/jsonl-file-committer.ts'
 import { LineFileSource } from '../connectors/files/line-file-source.ts';
 import { FlowmarkError, type LookupFn, Runtime, systemClock } from '../engine/index.ts';
 import { durationFlag, listFlag } from './cli-flags.ts';
+import { AtomicOutputs, checkInputFile, checkOutputFiles, type GivenPath } from './cli-paths.ts';
 import { loadProducts, loadUsers } from './dimension-loading.ts';
 import { Progress } from './progress.ts';
 
@@ -42,10 +42,12 @@ function configError(message: string): FlowmarkError {
   return new FlowmarkError('FM_CONFIG_INVALID', message);
 }
 
-function inputFile(flag: string, path: string | undefined): string {
+/** A required input file, checked and added to `inputs` (no output may be one of them). */
+function inputFile(inputs: GivenPath[], flag: string, path: string | undefined): string {
   if (path === undefined) throw configError(`--${flag} is required`);
-  if (!existsSync(path)) throw configError(`--${flag} ${path}: no such file`);
-  return path;
+  const given = { flag: `--${flag}`, path };
+  inputs.push(given);
+  return checkInputFile(given);
 }
 
 /** An in-memory table as a lookup function (replay's dimensions come from files). */
@@ -62,26 +64,27 @@ export function mapLookup<V>(rows: ReadonlyMap<string, V>): LookupFn<V> {
 
 export async function runReplay(flags: ReplayFlags): Promise<void> {
   // Every flag is checked before anything is read or written.
+  const inputs: GivenPath[] = [];
   let sources: AttributionSources;
   let files: LineFileSource[];
   if (flags.events !== undefined) {
     if (flags.clicks !== undefined || flags.checkouts !== undefined) {
       throw configError('give either --events, or --clicks with --checkouts, not both');
     }
-    const events = new LineFileSource(inputFile('events', flags.events));
+    const events = new LineFileSource(inputFile(inputs, 'events', flags.events));
     sources = { events };
     files = [events];
   } else {
     if (flags.clicks === undefined && flags.checkouts === undefined) {
       throw configError('give the input: --events FILE, or --clicks FILE --checkouts FILE');
     }
-    const clicks = new LineFileSource(inputFile('clicks', flags.clicks));
-    const checkouts = new LineFileSource(inputFile('checkouts', flags.checkouts));
+    const clicks = new LineFileSource(inputFile(inputs, 'clicks', flags.clicks));
+    const checkouts = new LineFileSource(inputFile(inputs, 'checkouts', flags.checkouts));
     sources = { clicks, checkouts };
     files = [clicks, checkouts];
   }
-  const usersPath = inputFile('users', flags.users);
-  const productsPath = inputFile('products', flags.products);
+  const usersPath = inputFile(inputs, 'users', flags.users);
+  const productsPath = inputFile(inputs, 'products', flags.products);
   if (flags.out === undefined) throw configError('--out is required: where to write the attributed checkouts');
   const options = attributionOptions({
     model: flags.model as AttributionModel,
@@ -96,14 +99,22 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
         : durationFlag('max-future-skew', flags.maxFutureSkew ?? '1h'),
   });
 
-  const [users, products] = await Promise.all([loadUsers(usersPath), loadProducts(productsPath)]);
   // Dead letters are always kept: next to --out unless --dead-letter says where.
   const deadLetterPath = flags.deadLetter ?? `${flags.out.replace(/\.jsonl?$/, '')}.dead-letters.jsonl`;
-  const outputs: Record<string, string> = { [SINK.attributed]: flags.out, [SINK.deadLetters]: deadLetterPath };
-  if (flags.credits !== undefined) outputs[SINK.credits] = flags.credits;
-  if (flags.analytics !== undefined) outputs[SINK.analytics] = flags.analytics;
+  const paths: Record<string, string> = { [SINK.attributed]: flags.out, [SINK.deadLetters]: deadLetterPath };
+  const flagOf: Record<string, string> = { [SINK.attributed]: '--out', [SINK.deadLetters]: '--dead-letter' };
+  if (flags.credits !== undefined) [paths[SINK.credits], flagOf[SINK.credits]] = [flags.credits, '--credits'];
+  if (flags.analytics !== undefined) [paths[SINK.analytics], flagOf[SINK.analytics]] = [flags.analytics, '--analytics'];
+  checkOutputFiles(
+    Object.entries(paths).map(([sink, path]) => ({ flag: flagOf[sink] as string, path })),
+    inputs,
+  );
+
+  const [users, products] = await Promise.all([loadUsers(usersPath), loadProducts(productsPath)]);
+  // Written under temporary names, renamed at the end: a failed replay leaves the old files.
+  const outputs = AtomicOutputs.create(paths, flagOf);
   const committer = new JsonlFileCommitter(
-    outputs,
+    outputs.temporary,
     (sink, row) => sink !== SINK.attributed || (row as { is_final: boolean }).is_final,
   );
   const pipeline = buildAttributionPipeline(
@@ -131,11 +142,16 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
       });
   const started = performance.now();
   try {
-    await runtime.run();
+    try {
+      await runtime.run();
+    } finally {
+      progress?.stop();
+      await committer.close();
+      await runtime.close();
+    }
+    outputs.commit();
   } finally {
-    progress?.stop();
-    await committer.close();
-    await runtime.close();
+    outputs.discard();
   }
   if (flags.quiet) return;
   const seconds = (performance.now() - started) / 1000;

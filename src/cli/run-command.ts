@@ -5,13 +5,37 @@
  * commits and exits 0. Without it, it follows the log until Ctrl-C, then checkpoints and stops;
  * run again, it continues from its last checkpoint.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { attributionOptions } from '../attribution/attribution-options.ts';
-import { systemClock } from '../engine/index.ts';
+import { FlowmarkError, systemClock } from '../engine/index.ts';
+import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { runAttribution } from './embedded-job.ts';
 import { openJobDatabase } from './job-database.ts';
 import { openStores } from './job-stores.ts';
 import { runKafkaAttribution } from './kafka-job.ts';
+
+/**
+ * `run` follows a log that `import` or `demo` wrote: a data dir without one is a typo or a
+ * missing import, said as such (rather than an empty directory created and "0 events").
+ */
+function checkLogIsThere(dataDir: string): void {
+  const given = dataDirPath({ dataDir });
+  if (!existsSync(dataDir)) {
+    throw new FlowmarkError(
+      'FM_CONFIG_INVALID',
+      `data dir ${dataDir}: no such directory, so no log to run over. Check the path (--data-dir, FLOWMARK_DATA_DIR, data_dir), or import events first: flowmark import --data-dir ${dataDir} --events FILE`,
+    );
+  }
+  checkWritableDirectory(given, { create: false });
+  if (!existsSync(join(dataDir, 'log'))) {
+    throw new FlowmarkError(
+      'FM_CONFIG_INVALID',
+      `data dir ${dataDir}: there is no log here (no ${join(dataDir, 'log')}). Check the path, or import events first: flowmark import --data-dir ${dataDir} --events FILE`,
+    );
+  }
+}
 
 /** run's own flags; the configuration's (`--data-dir`, `--lookback`, …) are in {@link ConfigFlags}. */
 export interface RunFlags extends ConfigFlags {
@@ -71,6 +95,7 @@ export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfi
   const kafka = config.kafka;
   if (kafka !== undefined) {
     // A Kafka worker has no log of its own: several workers may share a data dir.
+    if (config.database === undefined) checkWritableDirectory(dataDirPath(config), { create: true });
     const db = await openJobDatabase(config);
     const release = stopOnSignals(controller, 'run');
     try {
@@ -90,6 +115,7 @@ export async function runRun(flags: RunFlags, config: FlowmarkConfig = loadConfi
     }
     return;
   }
+  checkLogIsThere(config.dataDir);
   const stores = await openStores(config);
   const release = stopOnSignals(controller, 'run');
   try {

@@ -177,10 +177,15 @@ test('import and run take the data dir and options from the file, overridden by 
   const run = flowmark(dir, ['run', '--drain', '--config', 'flowmark.yaml', '--data-dir', fromFlag], {
     FLOWMARK_DATA_DIR: join(dir, 'from-env'),
   });
-  assert.equal(run.status, 0, run.stderr);
-  assert.match(run.stderr, new RegExp(`→ PGlite in ${fromFlag}\\n`));
-  assert.ok(existsSync(fromFlag));
+  // The flag wins over the variable and the file: run looks for the log there (and, finding no
+  // directory, says so instead of creating an empty one).
+  assert.equal(run.status, 1, run.stderr);
+  assert.match(run.stderr, new RegExp(`^flowmark run: data dir ${fromFlag}: no such directory`));
+  assert.ok(!existsSync(fromFlag));
   assert.ok(!existsSync(join(dir, 'from-env')));
+  const fromFileRun = flowmark(dir, ['run', '--drain', '--config', 'flowmark.yaml']);
+  assert.equal(fromFileRun.status, 0, fromFileRun.stderr);
+  assert.match(fromFileRun.stderr, new RegExp(`→ PGlite in ${fromFile}\\n`));
 });
 
 test('run takes the attribution options from FLOWMARK_* variables', async (t) => {

@@ -14,6 +14,7 @@ import type { AttributionModel } from '../../attribution/attribution-options.ts'
 import { DEFAULT_SCHEMA } from '../../attribution/output-schema.ts';
 import type { ProductsTableSpec, UsersTableSpec } from '../../connectors/sql/index.ts';
 import { type ErrorCode, FlowmarkError } from '../../engine/index.ts';
+import { cliSecrets, SecretSet, scrubSecrets } from '../secret-scrubbing.ts';
 import {
   CONFIG_FILE_ENV,
   CONFIG_KEY_BY_PATH,
@@ -35,7 +36,7 @@ export type ResolvedTableSpec<S, F extends string> = S & {
 export interface DatabaseConfig {
   /** The URL with its password: give it to the driver only, never print it. */
   url: string;
-  /** The URL with the password replaced by `***`, for messages. */
+  /** The URL with every password (`user:…@`, `password=`, `sslpassword=`) replaced by `***`, for messages. */
   displayUrl: string;
   /** The schema of flowmark's own tables. */
   schema: string;
@@ -128,7 +129,14 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
   const flags = (input.flags ?? {}) as Readonly<Record<string, unknown>>;
   const env = input.env ?? {};
   const problems: Problem[] = [];
-  const secrets = new Secrets();
+  // The passwords anywhere in the configuration (file, variables, flags), so that no message
+  // repeats one: the YAML library quotes pieces of a broken file, and a URL that does not parse
+  // cannot be redacted by its structure. The CLI's later messages are scrubbed of them too.
+  const secrets = new SecretSet();
+  const remember = (text: string) => {
+    secrets.rememberFrom(text);
+    cliSecrets.rememberFrom(text);
+  };
   const values = new Map<string, unknown>();
   const origins = new Map<string, string>();
 
@@ -152,7 +160,7 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
     const label = typeof fromFlag === 'string' ? `--config ${file}` : `${CONFIG_FILE_ENV}=${file}`;
     const text = readConfigFile(file, label, problems);
     if (text !== undefined) {
-      secrets.addFrom(text);
+      remember(text);
       readFile(file, text, problems, (key, raw, line) =>
         accept(key, raw, `${file}:${line}`, `${file}:${line}`, `, got ${show(raw)}`),
       );
@@ -162,7 +170,7 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
     const name = envName(key.path);
     const text = env[name];
     if (text === undefined || text === '') continue;
-    secrets.addFrom(text);
+    remember(text);
     const raw = key.nullable && (text === 'null' || text === '~') ? null : text;
     accept(key, raw, name, key.secret ? name : `${name}=${JSON.stringify(text)}`, '');
   }
@@ -170,7 +178,7 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
     if (key.flag === undefined) continue;
     const raw = flags[flagAttribute(key.flag)];
     if (raw === undefined) continue;
-    if (typeof raw === 'string') secrets.addFrom(raw);
+    if (typeof raw === 'string') remember(raw);
     const flag = `--${key.flag}`;
     accept(key, raw, flag, key.secret ? flag : `${flag}=${JSON.stringify(raw)}`, '');
   }
@@ -220,7 +228,9 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
       : {
           database: {
             url: server.url,
-            displayUrl: server.displayUrl,
+            // Every form of password hidden (authority, ?password=, ?sslpassword=), the rest of
+            // the URL exactly as written.
+            displayUrl: scrubSecrets(server.url, []),
             schema: get<string>('database.schema'),
             poolSize: get<number>('database.pool_size'),
           },
@@ -379,45 +389,4 @@ function editDistance(a: string, b: string): number {
 function show(value: unknown): string {
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}…` : text;
-}
-
-/**
- * The passwords of the URLs anywhere in the configuration (file, variables, flags), so that no
- * message repeats one: the YAML library quotes pieces of a broken file, and a URL that does not
- * parse cannot be redacted.
- */
-class Secrets {
-  readonly #found = new Set<string>();
-
-  /** Remembers the password of every `scheme://user:password@` in `text`. */
-  addFrom(text: string): void {
-    for (const m of text.matchAll(/[a-z][a-z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s'"]*)@/gi)) {
-      // Up to the last `@` (a password may hold one) and up to the first (the path may).
-      const greedy = m[1] as string;
-      this.#add(greedy);
-      this.#add(greedy.split('@')[0] as string);
-    }
-    try {
-      this.#add(new URL(text.trim()).password);
-    } catch {
-      // Not one URL: the patterns above are all there is.
-    }
-  }
-
-  #add(password: string): void {
-    if (password === '') return;
-    this.#found.add(password);
-    try {
-      this.#found.add(decodeURIComponent(password));
-    } catch {
-      // Not percent-encoded.
-    }
-  }
-
-  /** `message` with every password found replaced by `***`. */
-  scrub(message: string): string {
-    let out = message;
-    for (const p of [...this.#found].sort((a, b) => b.length - a.length)) out = out.replaceAll(p, '***');
-    return out;
-  }
 }

@@ -13,10 +13,19 @@ export class JsonlFileCommitter implements CheckpointCommitter {
   readonly #files = new Map<string, WriteStream>();
   readonly #filter: (sink: string, row: unknown) => boolean;
   readonly counts = new Map<string, number>();
+  /** The first write error (a full disk): the next commit or close fails with it. */
+  #failure: Error | undefined;
 
   /** `files`: sink id → path. `keep`: which rows of a sink to write (default all). */
   constructor(files: Readonly<Record<string, string>>, keep: (sink: string, row: unknown) => boolean = () => true) {
-    for (const [sink, path] of Object.entries(files)) this.#files.set(sink, createWriteStream(path, { flags: 'w' }));
+    for (const [sink, path] of Object.entries(files)) {
+      const stream = createWriteStream(path, { flags: 'w' });
+      // Without a listener, a failed write (ENOSPC) would end the process from an 'error' event.
+      stream.on('error', (err) => {
+        this.#failure ??= err;
+      });
+      this.#files.set(sink, stream);
+    }
     this.#filter = keep;
   }
 
@@ -25,6 +34,7 @@ export class JsonlFileCommitter implements CheckpointCommitter {
   }
 
   async commit(checkpoint: Checkpoint): Promise<void> {
+    if (this.#failure !== undefined) throw this.#failure;
     for (const [sink, rows] of checkpoint.outputs) {
       const out = this.#files.get(sink);
       if (out === undefined || rows.length === 0) continue;
@@ -37,11 +47,21 @@ export class JsonlFileCommitter implements CheckpointCommitter {
       }
       this.counts.set(sink, (this.counts.get(sink) ?? 0) + n);
       // Wait for the stream to drain, so that a slow disk slows the pipeline (back-pressure).
-      if (!out.write(text)) await new Promise<void>((resolve) => out.once('drain', resolve));
+      if (!out.write(text) && this.#failure === undefined) {
+        await new Promise<void>((resolve, reject) => {
+          out.once('drain', resolve);
+          out.once('error', reject);
+        });
+      }
     }
+    if (this.#failure !== undefined) throw this.#failure;
   }
 
   async close(): Promise<void> {
+    if (this.#failure !== undefined) {
+      for (const f of this.#files.values()) f.destroy();
+      throw this.#failure;
+    }
     await Promise.all(
       [...this.#files.values()].map(
         (f) => new Promise<void>((resolve, reject) => f.end((err?: Error | null) => (err ? reject(err) : resolve()))),
