@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,13 @@ for (const mode of [['--drain'], []]) {
   test(`run ${mode.join(' ') || '(live)'} with the database server down exits 1, naming the server, before reading anything`, async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'fm-run-pg-down-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // A data dir with a log in it (`run` refuses one without: nothing to read).
+    const events = join(dir, 'events.jsonl');
+    writeFileSync(events, '{"type":"click","click_id":"k1","user_id":"u1","event_time":0}\n');
+    const imported = spawnSync(process.execPath, [BIN, 'import', '--data-dir', dir, '--events', events], {
+      encoding: 'utf8',
+    });
+    assert.equal(imported.status, 0, imported.stderr);
     const port = await deadPort();
     const url = `postgres://flowmark:s3cret-pw@127.0.0.1:${port}/shop`;
     const env: NodeJS.ProcessEnv = { ...process.env, FLOWMARK_SERVER_PORT: '0' };
