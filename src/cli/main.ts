@@ -162,7 +162,8 @@ export function buildProgram(): Command {
     .option('--products <file>', 'products: CSV with a header, or JSON lines')
     .option('--events <file>', 'clicks and checkouts in one JSON-lines file, routed by "type"')
     .option('--clicks <file>', 'clicks (JSON lines), with --checkouts instead of --events')
-    .option('--checkouts <file>', 'checkouts (JSON lines), with --clicks instead of --events');
+    .option('--checkouts <file>', 'checkouts (JSON lines), with --clicks instead of --events')
+    .option('--force', 'append the events of a file again although it was imported already (or changed since)');
   withConfig(imp).action(configured<ImportFlags>('import', runImport));
 
   const run = program

@@ -41,6 +41,12 @@ export interface LogSourceOptions {
   endAtOpen?: boolean;
   /** The name under which `commit` records positions in the log directory (default `default`). */
   consumer?: string;
+  /**
+   * Record the start position as the consumer's committed one when it has none, so that
+   * retention keeps what it is about to read (default true). A reader that only looks (a tool,
+   * a resumed import checking what is there) passes false: it must not hold retention back.
+   */
+  register?: boolean;
   /** Bytes read per system call, per partition (default 256 KiB). */
   readBufferBytes?: number;
   /** Check every record's CRC-32 (default true). */
@@ -119,7 +125,9 @@ export class LogSource implements SourceReader<string> {
         recheckedBase: -1,
       };
     });
-    if (this.#topic.readCommitted(this.#consumer) === undefined) this.commit(this.#positions());
+    if (options.register !== false && this.#topic.readCommitted(this.#consumer) === undefined) {
+      this.commit(this.#positions());
+    }
   }
 
   /** The next offset this reader will deliver, per partition. */
