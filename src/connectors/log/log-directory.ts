@@ -30,11 +30,14 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { FlowmarkError } from '../../engine/errors.ts';
+import { checkPartition, type LogFinding } from './log-check.ts';
+import { type LogDamage, type QuarantinedRegion, quarantine } from './log-damage.ts';
 import { checkName, type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './log-options.ts';
 import type { LogRepair, RetentionDeletion } from './log-partition.ts';
 import { type ConsumerPosition, LogTopic } from './log-topic.ts';
@@ -55,6 +58,12 @@ export class LogDirectory {
   /** Torn tails cut away when this log was opened (empty after a clean shutdown). */
   readonly repairs: readonly LogRepair[];
   readonly #repairs: LogRepair[];
+  /**
+   * Damage found in the middle of the last segment of a partition when this log was opened
+   * writable (log-damage.ts); it is read past, and `check()` lists damage in every segment.
+   */
+  readonly damaged: readonly LogDamage[];
+  readonly #damaged: LogDamage[] = [];
   readonly #topics = new Map<string, LogTopic>();
   readonly #lockPath: string | undefined;
   #flushChain: Promise<void> = Promise.resolve();
@@ -66,6 +75,7 @@ export class LogDirectory {
     this.#lockPath = lockPath;
     this.#repairs = [];
     this.repairs = this.#repairs;
+    this.damaged = this.#damaged;
   }
 
   /**
@@ -171,7 +181,7 @@ export class LogDirectory {
    * returns the deleted segments. Segments holding offsets at or after the slowest consumer's
    * committed position are kept unless `retainUnconsumed` is false.
    */
-  enforceRetention(): RetentionDeletion[] {
+  enforceRetention(only?: string): RetentionDeletion[] {
     this.#checkOpen();
     if (this.readOnly)
       throw new FlowmarkError(
@@ -179,13 +189,50 @@ export class LogDirectory {
         `log ${this.dir} was opened read-only: retention is the writer's job`,
       );
     const deleted: RetentionDeletion[] = [];
-    for (const name of LogTopic.list(this.dir)) {
+    for (const name of only === undefined ? LogTopic.list(this.dir) : [only]) {
       const topic = this.topic(name);
       const committed = topic.minCommitted();
       const now = this.options.nowMs();
       for (const p of topic.partitions) deleted.push(...p.enforceRetention(committed.get(p.id), now));
     }
     return deleted;
+  }
+
+  /**
+   * Reads every record of every topic (or of `only`), checking each CRC, and lists damaged
+   * regions, quarantined ones, torn tails and missing records, each marked `consumed` when every
+   * consumer of its topic has committed past it. Works read-only, beside a running writer.
+   */
+  check(only?: readonly string[]): LogFinding[] {
+    this.#checkOpen();
+    const findings: LogFinding[] = [];
+    for (const name of only ?? LogTopic.list(this.dir)) {
+      const topic = this.topic(name);
+      const committed = topic.minCommitted();
+      for (const p of topic.partitions) findings.push(...checkPartition(p, committed.get(p.id)));
+    }
+    return findings;
+  }
+
+  /**
+   * Quarantines every damaged region (log-damage.ts): its bytes are copied to
+   * `quarantine/` in the log directory and readers skip it from then on; every later record keeps
+   * its offset. Needs the writer (the lock). Returns what was quarantined, with the bytes.
+   */
+  repair(): { finding: LogFinding; region: QuarantinedRegion; bytes: Buffer }[] {
+    this.#checkOpen();
+    if (this.readOnly)
+      throw new FlowmarkError('FM_CONFIG_INVALID', `log ${this.dir} was opened read-only: repair needs the writer`);
+    const done: { finding: LogFinding; region: QuarantinedRegion; bytes: Buffer }[] = [];
+    for (const finding of this.check()) {
+      const d = finding.damage;
+      if (finding.kind !== 'damaged' || d === undefined) continue;
+      const p = this.topic(d.topic).partition(d.partition);
+      const size = Math.min(p.readLimit(d.base), statSync(d.file).size);
+      const { region, bytes } = quarantine(this.dir, p.dir, d, size, this.options.nowMs(), this.options.fsync);
+      done.push({ finding, region, bytes });
+    }
+    return done;
   }
 
   /**
@@ -225,7 +272,7 @@ export class LogDirectory {
   }
 
   #openTopic(name: string): LogTopic {
-    const topic = LogTopic.open(this.dir, name, this.options, this.#repairs);
+    const topic = LogTopic.open(this.dir, name, this.options, this.#repairs, this.#damaged);
     if (!this.readOnly && this.options.retentionOnRoll) {
       for (const p of topic.partitions) {
         p.onRoll = () => {

@@ -28,6 +28,7 @@ import { fstatSync } from 'node:fs';
 import { FlowmarkError } from '../../engine/errors.ts';
 import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
 import type { LogDirectory } from './log-directory.ts';
+import { damagedRecordError, type LogDamage, locateDamage, quarantinedAt } from './log-damage.ts';
 import { behindCheckpointError, corruptSegmentError } from './log-errors.ts';
 import { checkName } from './log-options.ts';
 import type { LogPartition } from './log-partition.ts';
@@ -51,6 +52,12 @@ export interface LogSourceOptions {
   readBufferBytes?: number;
   /** Check every record's CRC-32 (default true). */
   verifyChecksums?: boolean;
+  /**
+   * Told of each damaged region the reader skipped because its records are all before the
+   * reader's position (processed already: history). Damage in records it must deliver throws
+   * `FM_LOG_CORRUPT` instead. Default: nothing is told.
+   */
+  onDamage?: (damage: LogDamage) => void;
 }
 
 const DEFAULT_READ_BUFFER_BYTES = 256 * 1024;
@@ -85,6 +92,9 @@ export class LogSource implements SourceReader<string> {
   readonly #readBufferBytes: number;
   readonly #verify: boolean;
   readonly #drain: boolean;
+  readonly #onDamage: ((damage: LogDamage) => void) | undefined;
+  /** Damaged regions already told to `onDamage` (file:position). */
+  readonly #toldDamage = new Set<string>();
   /** The read schedule (see `poll`): the current round and the partition whose turn it is. */
   #round = 0;
   #turn = 0;
@@ -110,6 +120,7 @@ export class LogSource implements SourceReader<string> {
     }
     this.#verify = options.verifyChecksums ?? true;
     this.#drain = options.endAtOpen ?? false;
+    this.#onDamage = options.onDamage;
     const ids = options.partitions ?? this.#topic.partitions.map((p) => p.id);
     if (new Set(ids).size !== ids.length)
       throw new FlowmarkError('FM_CONFIG_INVALID', `log source ${topic}: partitions repeat: ${ids.join(', ')}`);
@@ -262,6 +273,20 @@ export class LogSource implements SourceReader<string> {
    */
   commit(nextOffsets: ReadonlyMap<number, number>): void {
     this.#topic.writeCommitted(this.#consumer, nextOffsets, this.#log.options.nowMs());
+    // Segments every consumer has read past are deleted now, not at the next roll: a `run` does
+    // not append, so it never rolls.
+    if (!this.#log.readOnly && this.#log.options.deleteConsumed && this.#passedASegment(nextOffsets)) {
+      this.#log.enforceRetention(this.topic);
+    }
+  }
+
+  /** True when a position is past the first segment of its partition (cheap: no file is read). */
+  #passedASegment(nextOffsets: ReadonlyMap<number, number>): boolean {
+    for (const [p, next] of nextOffsets) {
+      const second = this.#topic.partitions[p]?.segmentBases()[1];
+      if (second !== undefined && next >= second) return true;
+    }
+    return false;
   }
 
   close(): void {
@@ -371,22 +396,52 @@ export class LogSource implements SourceReader<string> {
    * read once more), or the record was completed by the writer after it was read.
    */
   #checkTail(s: PartitionState, c: SegmentCursor, code: number, verify: boolean): boolean {
-    s.log.segmentBases();
+    const bases = s.log.segmentBases();
     if (s.log.isSealed(c.base)) {
       if (s.recheckedBase !== c.base) {
         s.recheckedBase = c.base;
         return true;
       }
-      throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, undefined);
+      const nextBase = bases.find((b) => b > c.base) as number;
+      return this.#damaged(s, c, code, fstatSync(c.fd).size, nextBase);
     }
     const end = Math.min(s.log.readLimit(c.base), fstatSync(c.fd).size);
     const found = findValidFrameAfter(c.fd, c.position, end, c.expectedOffset);
     if (found < 0) return false;
     // The file grew since the read: the bad bytes may be a record the writer has completed since.
-    // Only a record still bad when read again is corruption (`next()` reads it from the file).
+    // Only a record still bad when read again is damage (`next()` reads it from the file).
     const again = c.next(s.log.readLimit(c.base), verify);
-    if (again <= 0) throw corruptSegmentError(c.path, c.position, again, c.expectedOffset, found);
-    c.unread(again);
+    if (again > 0) {
+      c.unread(again);
+      return true;
+    }
+    return this.#damaged(s, c, again, end, undefined);
+  }
+
+  /**
+   * Damage at the cursor: a quarantined region, or one whose records this reader has processed
+   * already, is jumped over (true); one it must deliver throws `FM_LOG_CORRUPT` naming
+   * `flowmark log repair`. False: no valid record follows in the last segment (wait).
+   */
+  #damaged(s: PartitionState, c: SegmentCursor, code: number, fileEnd: number, nextBase: number | undefined): boolean {
+    const q = quarantinedAt(s.log.dir, c.base, c.position);
+    if (q !== undefined) {
+      c.moveTo(q.resumePosition ?? fileEnd, q.endOffset);
+      return true;
+    }
+    const where = { topic: this.topic, partition: s.id, file: c.path, base: c.base };
+    const d = locateDamage(c.fd, where, c.position, c.expectedOffset, code, fileEnd, nextBase);
+    if (d === undefined) {
+      if (nextBase === undefined) return false;
+      throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, undefined);
+    }
+    if (d.endOffset > s.next) throw damagedRecordError(d);
+    const id = `${d.file}:${d.position}`;
+    if (!this.#toldDamage.has(id)) {
+      this.#toldDamage.add(id);
+      this.#onDamage?.(d);
+    }
+    c.moveTo(d.resumePosition ?? fileEnd, d.endOffset);
     return true;
   }
 }
