@@ -8,7 +8,14 @@ import { realpathSync } from 'node:fs';
 import type { AttributionOptions } from '../attribution/attribution-options.ts';
 import { buildAttributionPipeline, type Dimensions, SINK } from '../attribution/attribution-pipeline.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
-import { type LogDirectory, LogProducer, LogSource, partitionForKey } from '../connectors/log/index.ts';
+import {
+  type LogDamage,
+  type LogDirectory,
+  LogProducer,
+  LogSource,
+  offsetsOf,
+  partitionForKey,
+} from '../connectors/log/index.ts';
 import {
   checkDimensionTables,
   type ProductsTableSpec,
@@ -131,6 +138,28 @@ export function logImportQueue(log: LogDirectory): ImportQueue & { close(): void
     close() {
       for (const r of readers.values()) r.source.close();
     },
+  };
+}
+
+/**
+ * Tells stderr, once per region, of damage in the log (issue 12): in records every consumer has
+ * processed it is history, skipped; in others the run will stop there, and `flowmark log repair`
+ * is the remedy. A region is told once (the open and a reader may both find it).
+ */
+export function damageWarner(log: LogDirectory): (d: LogDamage, command: string) => void {
+  const told = new Set<string>();
+  return (d, command) => {
+    const id = `${d.file}:${d.position}`;
+    if (told.has(id)) return;
+    told.add(id);
+    const committed = log.minCommitted(d.topic).get(d.partition);
+    const history = committed !== undefined && d.endOffset <= committed;
+    const what = `log topic ${d.topic} partition ${d.partition}: ${offsetsOf(d)} damaged (${d.problem} at byte ${d.position} of ${d.file})`;
+    process.stderr.write(
+      history
+        ? `flowmark ${command}: warning: ${what}; already processed, so skipped. \`flowmark log repair\` quarantines it; \`flowmark log check\` lists all damage.\n`
+        : `flowmark ${command}: warning: ${what}; not processed yet: \`flowmark run\` will stop there. Run \`flowmark log repair\` to quarantine it (a dead letter keeps its bytes) and keep every later record.\n`,
+    );
   };
 }
 
@@ -272,9 +301,12 @@ export async function serveDashboard(
  */
 export async function runAttribution(stores: JobStores, o: PipelineRunOptions): Promise<RunSummary> {
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
+  const warn = damageWarner(stores.log);
+  for (const d of stores.log.damaged) warn(d, 'run');
+  const onDamage = (d: LogDamage) => warn(d, 'run');
   const sources = {
-    clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB }),
-    checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB }),
+    clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB, onDamage }),
+    checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB, onDamage }),
   };
   const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock);
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();

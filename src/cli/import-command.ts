@@ -9,7 +9,7 @@ import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, systemClock } from '../engine/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { loadProducts, loadUsers } from './dimension-loading.ts';
-import { logImportQueue } from './embedded-job.ts';
+import { damageWarner, logImportQueue } from './embedded-job.ts';
 import { addCounts, describeImport, type ImportCounts, type ImportFileOptions, importEventFile } from './event-import.ts';
 import { openStores } from './job-stores.ts';
 import { importIntoKafka } from './kafka-import.ts';
@@ -104,6 +104,8 @@ export async function runImport(
   }
   const stores = await openStores(config);
   try {
+    const warn = damageWarner(stores.log);
+    for (const d of stores.log.damaged) warn(d, 'import');
     if (userRows !== undefined) {
       const n = await upsertUsers(stores.db, [...userRows.values()], { schema: stores.schema });
       process.stderr.write(`import: ${n} users → ${stores.schema}.users in ${stores.where}\n`);

@@ -17,6 +17,7 @@ import { type ConfigFlags, describeConfig, type FlowmarkConfig, loadConfig } fro
 import { type DemoFlags, runDemo } from './demo-command.ts';
 import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
 import { type ImportFlags, runImport } from './import-command.ts';
+import { runLogCheck, runLogRepair } from './log-command.ts';
 import { type ProduceFlags, runProduce } from './produce-command.ts';
 import { type ReplayFlags, runReplay } from './replay-command.ts';
 import { type RunFlags, runRun } from './run-command.ts';
@@ -173,6 +174,22 @@ export function buildProgram(): Command {
     )
     .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0 (serves no dashboard)');
   withConfig(run).action(configured<RunFlags>('run', runRun));
+
+  const logCommand = program
+    .command('log')
+    .description('the embedded log in --data-dir: find damaged records (check) and quarantine them (repair)');
+  withConfig(
+    logCommand
+      .command('check')
+      .description("read every record of the log, verify its checksum, and list damaged ones (exit 1 if any)"),
+  ).action(configured<ConfigFlags>('log check', runLogCheck));
+  withConfig(
+    logCommand
+      .command('repair')
+      .description(
+        'quarantine damaged records (a copy of their bytes, and a dead letter for those not processed yet); every later record is kept',
+      ),
+  ).action(configured<ConfigFlags>('log repair', runLogRepair));
 
   const config = program
     .command('config')

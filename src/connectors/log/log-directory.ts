@@ -171,6 +171,14 @@ export class LogDirectory {
     return new Map(this.topic(topic).partitions.map((p) => [p.id, p.endOffset()]));
   }
 
+  /**
+   * Per partition of `topic`, the slowest committed position of its consumers (a partition no
+   * consumer committed is absent): records before it have been processed by every consumer.
+   */
+  minCommitted(topic: string): Map<number, number> {
+    return this.topic(topic).minCommitted();
+  }
+
   /** What `consumer` last committed on `topic` (see `LogSource.commit`), or undefined. */
   committedOffsets(topic: string, consumer: string): ConsumerPosition | undefined {
     return this.topic(topic).readCommitted(consumer);
