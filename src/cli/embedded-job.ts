@@ -108,7 +108,10 @@ export function logImportQueue(log: LogDirectory): ImportQueue & { close(): void
     flush: () => producer.flush(),
     ends: () =>
       Object.fromEntries(
-        Object.values(TOPICS).map((t) => [t, Object.fromEntries([...log.endOffsets(t)].map(([p, o]) => [String(p), o]))]),
+        Object.values(TOPICS).map((t) => [
+          t,
+          Object.fromEntries([...log.endOffsets(t)].map(([p, o]) => [String(p), o])),
+        ]),
       ),
     alreadyThere(topic, line, key, lineNo, ends) {
       const p = place(topic, key, lineNo);

@@ -175,7 +175,13 @@ function sameFile(a: FileIdentity, b: FileIdentity): boolean {
 }
 
 /** The dead letter of a line too large for the queue: its head and its size, not the whole line. */
-export function tooLargeLetter(line: string, bytes: number, limit: number, where: string, nowMs: number): DeadLetterRow {
+export function tooLargeLetter(
+  line: string,
+  bytes: number,
+  limit: number,
+  where: string,
+  nowMs: number,
+): DeadLetterRow {
   return deadLetter(
     'import',
     'too_large',
@@ -241,7 +247,13 @@ export async function importEventFile(path: string, o: ImportFileOptions): Promi
       );
     }
     if (before.done) {
-      return { counts: before.counts, alreadyDone: true, resumedAtLine: undefined, foundInQueue: 0, lines: before.lines };
+      return {
+        counts: before.counts,
+        alreadyDone: true,
+        resumedAtLine: undefined,
+        foundInQueue: 0,
+        lines: before.lines,
+      };
     }
     ({ bytes, lines } = before);
     Object.assign(counts, before.counts);
@@ -341,6 +353,8 @@ export function describeImport(path: string, r: ImportFileResult, queue: string)
   if (r.resumedAtLine === undefined) return [];
   return [
     `import: ${path}: resumed after line ${r.resumedAtLine}, where an earlier import of it stopped` +
-      (r.foundInQueue > 0 ? `; ${r.foundInQueue} lines it had appended were found in the ${queue} and not appended again` : ''),
+      (r.foundInQueue > 0
+        ? `; ${r.foundInQueue} lines it had appended were found in the ${queue} and not appended again`
+        : ''),
   ];
 }

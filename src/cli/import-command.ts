@@ -10,7 +10,13 @@ import { FlowmarkError, systemClock } from '../engine/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { loadProducts, loadUsers } from './dimension-loading.ts';
 import { damageWarner, logImportQueue } from './embedded-job.ts';
-import { addCounts, describeImport, type ImportCounts, type ImportFileOptions, importEventFile } from './event-import.ts';
+import {
+  addCounts,
+  describeImport,
+  type ImportCounts,
+  type ImportFileOptions,
+  importEventFile,
+} from './event-import.ts';
 import { openStores } from './job-stores.ts';
 import { importIntoKafka } from './kafka-import.ts';
 import { Progress } from './progress.ts';
@@ -141,8 +147,8 @@ export async function runImport(
       }
       if (imported > 0)
         log(
-        `import: ${c.clicks} clicks, ${c.checkouts} checkouts → log in ${config.dataDir}; ${c.deadLetters} unroutable lines → ${stores.schema}.dead_letters`,
-      );
+          `import: ${c.clicks} clicks, ${c.checkouts} checkouts → log in ${config.dataDir}; ${c.deadLetters} unroutable lines → ${stores.schema}.dead_letters`,
+        );
     }
   } finally {
     progress?.stop();

@@ -26,7 +26,10 @@ export const MAX_RECORD_BYTES = 1_000_000;
  * cannot tell a resumed import which lines the stopped one had sent, so the lines of the chunk in
  * flight at a stop may be sent twice (the pipeline keeps the first of a checkout id).
  */
-export function kafkaImportQueue(producer: KafkaProducer, kafka: Pick<KafkaConfig, 'bootstrap' | 'topics'>): ImportQueue {
+export function kafkaImportQueue(
+  producer: KafkaProducer,
+  kafka: Pick<KafkaConfig, 'bootstrap' | 'topics'>,
+): ImportQueue {
   let sinceReady = 0;
   return {
     scope: `kafka ${kafka.bootstrap.join(',')} ${kafka.topics.clicks} ${kafka.topics.checkouts}`,

@@ -57,7 +57,9 @@ export async function runLogCheck(_flags: ConfigFlags, config: FlowmarkConfig): 
     const damaged = findings.filter((f) => f.kind === 'damaged' || f.kind === 'missing');
     const topics = log.topicNames();
     if (damaged.length === 0) {
-      out(`log check: ${topics.length} topics (${topics.join(', ')}) read, every record's checksum verified: no damage`);
+      out(
+        `log check: ${topics.length} topics (${topics.join(', ')}) read, every record's checksum verified: no damage`,
+      );
       return;
     }
     const pending = damaged.filter((f) => !f.consumed).length;
@@ -88,7 +90,9 @@ export async function runLogRepair(_flags: ConfigFlags, config: FlowmarkConfig):
   }
   const letters: DeadLetterRow[] = [];
   for (const { finding: f, region, bytes } of done) {
-    err(`log repair: ${describe({ ...f, kind: 'quarantined', detail: `${f.detail}; bytes copied to ${region.copy}` })}`);
+    err(
+      `log repair: ${describe({ ...f, kind: 'quarantined', detail: `${f.detail}; bytes copied to ${region.copy}` })}`,
+    );
     if (f.consumed) continue;
     const kept = bytes.subarray(0, DEAD_LETTER_BYTES);
     letters.push(

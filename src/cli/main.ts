@@ -181,7 +181,7 @@ export function buildProgram(): Command {
   withConfig(
     logCommand
       .command('check')
-      .description("read every record of the log, verify its checksum, and list damaged ones (exit 1 if any)"),
+      .description('read every record of the log, verify its checksum, and list damaged ones (exit 1 if any)'),
   ).action(configured<ConfigFlags>('log check', runLogCheck));
   withConfig(
     logCommand

@@ -152,10 +152,19 @@ test('a line over the log’s largest record is a dead letter too_large with its
     const row = rows[0] as { reason: string; raw: string; detail: string };
     assert.equal(row.reason, 'too_large');
     assert.equal(row.raw, big.slice(0, 512));
-    assert.match(row.detail, new RegExp(`line 2: a line of ${Buffer.byteLength(big)} bytes is larger than the 8388608 bytes`));
+    assert.match(
+      row.detail,
+      new RegExp(`line 2: a line of ${Buffer.byteLength(big)} bytes is larger than the 8388608 bytes`),
+    );
     // The same through the queue interface, with a smaller limit: Kafka's path is the same code.
     const queue = { ...logImportQueue(stores.log), maxRecordBytes: 100 };
-    const r = await importEventFile(events, { db: stores.db, schema: stores.schema, queue, clock: systemClock, force: true });
+    const r = await importEventFile(events, {
+      db: stores.db,
+      schema: stores.schema,
+      queue,
+      clock: systemClock,
+      force: true,
+    });
     assert.deepEqual(r.counts, { clicks: 0, checkouts: 0, deadLetters: 3 });
   } finally {
     await stores.close();

@@ -83,11 +83,17 @@ test('a flipped byte in a record the job has processed: run and import go on, wi
   );
   const imp = flowmark(['import', '--data-dir', dataDir, '--events', more]);
   assert.equal(imp.status, 0, imp.stderr);
-  assert.match(imp.stderr, /flowmark import: warning: log topic clicks partition 0: offset 10 damaged .* already processed/);
+  assert.match(
+    imp.stderr,
+    /flowmark import: warning: log topic clicks partition 0: offset 10 damaged .* already processed/,
+  );
   assert.match(imp.stderr, /import: 1 clicks, 0 checkouts → log/);
   const check = flowmark(['log', 'check', '--data-dir', dataDir]);
   assert.equal(check.status, 1);
-  assert.match(check.stdout, /log damaged: clicks partition 0, .*: offset 10: .* — processed by every consumer: runs skip it/);
+  assert.match(
+    check.stdout,
+    /log damaged: clicks partition 0, .*: offset 10: .* — processed by every consumer: runs skip it/,
+  );
 });
 
 test('a flipped byte in a record not processed yet: run stops naming segment, offset and log repair; repair quarantines it and keeps every later record', async (t) => {
@@ -107,8 +113,14 @@ test('a flipped byte in a record not processed yet: run stops naming segment, of
 
   const check = flowmark(['log', 'check', '--data-dir', dataDir]);
   assert.equal(check.status, 1);
-  assert.match(check.stdout, /offset 10: a record whose CRC-32 does not match its contents at byte \d+ — NOT processed yet/);
-  assert.match(check.stderr, /flowmark log check: 1 damaged regions in .* \(1 not processed yet\)\. Run `flowmark log repair`/);
+  assert.match(
+    check.stdout,
+    /offset 10: a record whose CRC-32 does not match its contents at byte \d+ — NOT processed yet/,
+  );
+  assert.match(
+    check.stderr,
+    /flowmark log check: 1 damaged regions in .* \(1 not processed yet\)\. Run `flowmark log repair`/,
+  );
 
   const repair = flowmark(['log', 'repair', '--data-dir', dataDir]);
   assert.equal(repair.status, 0, repair.stderr);
@@ -126,7 +138,10 @@ test('a flipped byte in a record not processed yet: run stops naming segment, of
     );
     assert.equal(rows.length, 1);
     assert.equal(rows[0]?.source, 'log');
-    assert.match(rows[0]?.detail ?? '', /log topic clicks partition 0: offset 10: .*quarantined by `flowmark log repair`/);
+    assert.match(
+      rows[0]?.detail ?? '',
+      /log topic clicks partition 0: offset 10: .*quarantined by `flowmark log repair`/,
+    );
   } finally {
     await d.close();
   }
@@ -137,5 +152,8 @@ test('log check of a data dir without a log says so', (t) => {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const r = flowmark(['log', 'check', '--data-dir', join(dir, 'typo')]);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /^flowmark log check: there is no log in .*typo .*: give the --data-dir that import, run or demo used\n$/);
+  assert.match(
+    r.stderr,
+    /^flowmark log check: there is no log in .*typo .*: give the --data-dir that import, run or demo used\n$/,
+  );
 });

@@ -14,7 +14,16 @@
  *   partition's `quarantine.json`; from then on every reader jumps over it, and every later record
  *   keeps its offset and is read as before. Segment files are never rewritten.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { FlowmarkError } from '../../engine/errors.ts';
 import { describeFrameFailure, FRAME_HEADER_BYTES, readU64 } from './log-frame.ts';
@@ -166,7 +175,10 @@ export function quarantine(
     copy,
     quarantinedAtMs: nowMs,
   };
-  const regions = [...readQuarantine(partitionDir).filter((r) => !(r.base === d.base && r.position === d.position)), region];
+  const regions = [
+    ...readQuarantine(partitionDir).filter((r) => !(r.base === d.base && r.position === d.position)),
+    region,
+  ];
   writeDurably(join(partitionDir, MANIFEST), `${JSON.stringify({ regions }, null, 1)}\n`, fsync);
   return { region, bytes };
 }

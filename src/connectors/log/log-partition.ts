@@ -504,7 +504,15 @@ export class LogPartition {
         const q = quarantinedAt(this.dir, base, position);
         const d =
           q === undefined
-            ? locateDamage(cursor.fd, { topic: this.topic, partition: this.id, file: path, base }, position, nextOffset, code, size, undefined)
+            ? locateDamage(
+                cursor.fd,
+                { topic: this.topic, partition: this.id, file: path, base },
+                position,
+                nextOffset,
+                code,
+                size,
+                undefined,
+              )
             : undefined;
         if (q === undefined && d === undefined) break;
         if (d !== undefined) damages.push(d);

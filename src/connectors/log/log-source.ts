@@ -27,8 +27,8 @@
 import { fstatSync } from 'node:fs';
 import { FlowmarkError } from '../../engine/errors.ts';
 import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
-import type { LogDirectory } from './log-directory.ts';
 import { damagedRecordError, type LogDamage, locateDamage, quarantinedAt } from './log-damage.ts';
+import type { LogDirectory } from './log-directory.ts';
 import { behindCheckpointError, corruptSegmentError } from './log-errors.ts';
 import { checkName } from './log-options.ts';
 import type { LogPartition } from './log-partition.ts';
