@@ -23,7 +23,7 @@ import { deadLetter } from '../attribution/output-rows.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { type SqlClient, SqlCommitter } from '../connectors/sql/index.ts';
 import { type Clock, FlowmarkError, type SnapshotMeta } from '../engine/index.ts';
-import { routeLine } from './embedded-job.ts';
+import { routeLine, TOPICS } from './embedded-job.ts';
 
 /** Lines per chunk: one flush of the queue and one transaction each. */
 export const CHUNK_LINES = 20_000;
@@ -323,7 +323,7 @@ export async function importEventFile(path: string, o: ImportFileOptions): Promi
         } else {
           await o.queue.append(r.topic, line, r.key, lines);
         }
-        if (r.topic === 'clicks') counts.clicks++;
+        if (r.topic === TOPICS.clicks) counts.clicks++;
         else counts.checkouts++;
       }
     }
