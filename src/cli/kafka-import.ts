@@ -108,6 +108,7 @@ export async function importIntoKafka(
     const producer = new KafkaProducer({ bootstrap: kafka.bootstrap });
     const queue = kafkaImportQueue(producer, kafka);
     const counts: ImportCounts = { clicks: 0, checkouts: 0, deadLetters: 0 };
+    let imported = 0;
     try {
       for (const file of input.files) {
         const r = await importEventFile(file, {
@@ -119,11 +120,15 @@ export async function importIntoKafka(
           ...(input.onBytes === undefined ? {} : { onBytes: (b: number) => input.onBytes?.(file, b) }),
         });
         for (const line of describeImport(file, r, 'Kafka')) input.log(line);
-        if (!r.alreadyDone) addCounts(counts, r.counts);
+        if (!r.alreadyDone) {
+          addCounts(counts, r.counts);
+          imported++;
+        }
       }
     } finally {
       await producer.close().catch(() => undefined); // a failure is already thrown by the import
     }
+    if (imported === 0) return counts;
     input.log(
       `import: ${counts.clicks} clicks → ${kafka.topics.clicks}, ${counts.checkouts} checkouts → ${kafka.topics.checkouts} in Kafka ${kafka.bootstrap.join(',')}; ${counts.deadLetters} unroutable lines → ${database.schema}.dead_letters${counts.deadLetters > 0 ? ` in ${database.where}` : ''}`,
     );
