@@ -7,8 +7,10 @@
  * - one writer at a time: a writable open takes `writer.lock` (holding the process id) and fails
  *   with `FM_FENCED` while another live process holds it; read-only opens take no lock;
  * - on a writable open, the last segment of every partition is scanned and a torn tail is cut
- *   away (listed in `repairs`); damage followed by valid records throws `FM_LOG_CORRUPT`; so the
- *   log survives `kill -9` at any instant and nothing that `flush()` acknowledged is lost;
+ *   away (listed in `repairs`), so the log survives `kill -9` at any instant and nothing that
+ *   `flush()` acknowledged is lost; damage followed by valid records is listed in `damaged` and
+ *   read past (its readers decide: log-damage.ts); `check()` finds damage anywhere, `repair()`
+ *   quarantines it;
  * - `flush()` resolves only once every record appended before the call is on disk (fdatasync);
  * - offsets never change; retention removes whole old segments only, from the oldest on.
  *

@@ -10,9 +10,10 @@
  *   `flush()`); a rolled segment is synced before the next one is created, so only the last
  *   segment can ever have a torn tail;
  * - on open, the last segment is scanned: a torn tail (an incomplete record, or bad bytes with no
- *   valid record after them) is cut away; bad bytes followed by a valid record throw
- *   `FM_LOG_CORRUPT`;
- * - retention deletes whole segments from the oldest on, never the active one.
+ *   valid record after them) is cut away; bad bytes followed by a valid record are damage
+ *   (log-damage.ts): kept, listed, and read past (a quarantined region is jumped over);
+ * - retention deletes whole segments from the oldest on, never the active one: by size, by age,
+ *   and (`deleteConsumed`) once every consumer has committed past them.
  *
  * Readers see, in a process that writes the partition, only durable records; in a read-only
  * process, whatever the file holds up to the last whole valid record.
@@ -322,8 +323,9 @@ export class LogPartition {
   /**
    * Retention of this partition: deletes the oldest segments (never the active one, and, when
    * `committedNext` is given and `retainUnconsumed` is on, never one holding offsets ≥ it) while
-   * the partition is larger than `retentionBytes` or the segment's records are all older than
-   * `retentionMs`. Deletes a prefix only, so the offsets still held stay consecutive.
+   * the partition is larger than `retentionBytes`, the segment's records are all older than
+   * `retentionMs`, or (`deleteConsumed`) all of them are before `committedNext` — every consumer
+   * has read past them. Deletes a prefix only, so the offsets still held stay consecutive.
    */
   enforceRetention(committedNext: number | undefined, nowMs: number): RetentionDeletion[] {
     this.#checkWritable();

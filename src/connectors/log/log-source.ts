@@ -5,7 +5,10 @@
  * Guarantees:
  * - per partition, records come in offset order, each exactly once from the position the reader
  *   starts at (the first retained offset, or where `seek` put it); every record's CRC is checked
- *   (unless `verifyChecksums: false`) and damage throws `FM_LOG_CORRUPT`, never skipped;
+ *   (unless `verifyChecksums: false`); damage in a record the reader must deliver throws
+ *   `FM_LOG_CORRUPT` naming `flowmark log repair`, never skipped; damage in records before its
+ *   position (processed already) is skipped and told to `onDamage`; a quarantined region
+ *   (log-damage.ts) is jumped over, its offsets missing like offsets deleted by retention;
  * - a poll shares `maxRecords` fairly among the partitions that have records (each gets an equal
  *   quota, and what one cannot use goes to the others; the first partition served rotates);
  * - `caughtUp` lists the partitions with nothing more to read right now; records appended later
@@ -29,7 +32,7 @@ import { FlowmarkError } from '../../engine/errors.ts';
 import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
 import { damagedRecordError, type LogDamage, locateDamage, quarantinedAt } from './log-damage.ts';
 import type { LogDirectory } from './log-directory.ts';
-import { behindCheckpointError, corruptSegmentError } from './log-errors.ts';
+import { behindCheckpointError } from './log-errors.ts';
 import { checkName } from './log-options.ts';
 import type { LogPartition } from './log-partition.ts';
 import { findValidFrameAfter, SegmentCursor } from './log-segment.ts';
@@ -431,10 +434,8 @@ export class LogSource implements SourceReader<string> {
     }
     const where = { topic: this.topic, partition: s.id, file: c.path, base: c.base };
     const d = locateDamage(c.fd, where, c.position, c.expectedOffset, code, fileEnd, nextBase);
-    if (d === undefined) {
-      if (nextBase === undefined) return false;
-      throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, undefined);
-    }
+    // (Only in the last segment: nothing valid follows, a write in progress or a torn tail.)
+    if (d === undefined) return false;
     if (d.endOffset > s.next) throw damagedRecordError(d);
     const id = `${d.file}:${d.position}`;
     if (!this.#toldDamage.has(id)) {
