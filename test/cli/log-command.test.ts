@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/cli/config/index.ts';
 import { routeLine } from '../../src/cli/embedded-job.ts';
 import { openJobDatabase } from '../../src/cli/job-database.ts';
+import { openStores } from '../../src/cli/job-stores.ts';
 import { writeDataSet } from '../support/data-set.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
@@ -156,4 +158,18 @@ test('log check of a data dir without a log says so', (t) => {
     r.stderr,
     /^flowmark log check: there is no log in .*typo .*: give the --data-dir that import, run or demo used\n$/,
   );
+});
+
+test('log.retention: consumed (the default) deletes fully consumed segments; keep keeps every event', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flowmark-log-cmd-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const retention of ['consumed', 'keep'] as const) {
+    const flags = { dataDir: join(dir, retention), ...(retention === 'keep' ? { logRetention: 'keep' } : {}) };
+    const stores = await openStores(loadConfig({ flags, env: {} }).config);
+    try {
+      assert.equal(stores.log.options.deleteConsumed, retention === 'consumed');
+    } finally {
+      await stores.close();
+    }
+  }
 });
