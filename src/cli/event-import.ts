@@ -223,9 +223,11 @@ function describeWhen(ms: number): string {
 }
 
 /**
- * Imports one event file (see the file comment). Throws `FM_IMPORT_CHANGED` for a file that
+ * Imports one event file (see the file comment). Throws `FM_CONFIG_INVALID` for a file that
  * changed since it was (partly) imported, and `FM_LOG_CORRUPT` when the queue holds less than
- * the record says (another log than the one imported into); both name `--force`.
+ * the record says (another log than the one imported into); both name `--force`. A line larger
+ * than the queue's largest record, routable or not, is a dead letter `too_large` (its head and
+ * size): it is never parsed nor stored whole.
  */
 export async function importEventFile(path: string, o: ImportFileOptions): Promise<ImportFileResult> {
   const file = await fileIdentity(path);
@@ -308,24 +310,23 @@ export async function importEventFile(path: string, o: ImportFileOptions): Promi
     lines++;
     o.onBytes?.(end);
     if (line.trim() === '') continue;
-    const r = routeLine(line);
-    if ('reason' in r) {
+    // Size first: a huge line is neither parsed nor stored whole.
+    const size = line.length * 3 > o.queue.maxRecordBytes ? Buffer.byteLength(line) : line.length;
+    const r = size > o.queue.maxRecordBytes ? undefined : routeLine(line);
+    if (r === undefined) {
+      dead.push(tooLargeLetter(line, size, o.queue.maxRecordBytes, `${where} ${lines}`, o.clock.nowMs()));
+      counts.deadLetters++;
+    } else if ('reason' in r) {
       dead.push(deadLetter('import', r.reason, line, `${where} ${lines}: ${r.detail}`, o.clock.nowMs()));
       counts.deadLetters++;
     } else {
-      const size = line.length * 3 > o.queue.maxRecordBytes ? Buffer.byteLength(line) : line.length;
-      if (size > o.queue.maxRecordBytes) {
-        dead.push(tooLargeLetter(line, size, o.queue.maxRecordBytes, `${where} ${lines}`, o.clock.nowMs()));
-        counts.deadLetters++;
+      if (matching && o.queue.alreadyThere?.(r.topic, line, r.key, lines, recordedEnds as QueueEnds) === true) {
+        foundInQueue++;
       } else {
-        if (matching && o.queue.alreadyThere?.(r.topic, line, r.key, lines, recordedEnds as QueueEnds) === true) {
-          foundInQueue++;
-        } else {
-          await o.queue.append(r.topic, line, r.key, lines);
-        }
-        if (r.topic === TOPICS.clicks) counts.clicks++;
-        else counts.checkouts++;
+        await o.queue.append(r.topic, line, r.key, lines);
       }
+      if (r.topic === TOPICS.clicks) counts.clicks++;
+      else counts.checkouts++;
     }
     if (++chunkLines >= (o.hooks?.chunkLines ?? CHUNK_LINES) || chunkBytes >= CHUNK_BYTES) {
       await commitChunk(position, false);

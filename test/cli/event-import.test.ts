@@ -139,16 +139,19 @@ test('a line over the log’s largest record is a dead letter too_large with its
   const big = `{"type":"click","click_id":"big","user_id":"u1","event_time":"2024-01-01T00:00:00Z","pad":"${'x'.repeat(9 * 2 ** 20)}"}`;
   const small = (i: number) =>
     `{"type":"click","click_id":"k${i}","user_id":"u${i}","product_id":"p1","event_time":"2024-01-01T00:00:0${i}Z"}`;
-  writeFileSync(events, `${small(1)}\n${big}\n${small(2)}\n`);
+  const garbage = 'not json at all '.repeat(600_000); // 9.6 MB: not parsed, not stored whole
+  writeFileSync(events, `${small(1)}\n${big}\n${garbage}\n${small(2)}\n`);
   const dataDir = join(dir, 'data');
   await runImport({ dataDir, events });
   assert.deepEqual((await contents(dataDir)).records, [small(1), small(2)].sort());
   const stores = await openStores({ dataDir });
   try {
     const { rows } = await stores.db.query<{ reason: string; raw: string; detail: string }>(
-      'SELECT reason, raw, detail FROM flowmark.dead_letters',
+      'SELECT reason, raw, detail FROM flowmark.dead_letters ORDER BY id',
     );
-    assert.equal(rows.length, 1);
+    assert.equal(rows.length, 2);
+    assert.equal(rows[1]?.reason, 'too_large');
+    assert.equal(rows[1]?.raw, garbage.slice(0, 512));
     const row = rows[0] as { reason: string; raw: string; detail: string };
     assert.equal(row.reason, 'too_large');
     assert.equal(row.raw, big.slice(0, 512));
@@ -165,7 +168,7 @@ test('a line over the log’s largest record is a dead letter too_large with its
       clock: systemClock,
       force: true,
     });
-    assert.deepEqual(r.counts, { clicks: 0, checkouts: 0, deadLetters: 3 });
+    assert.deepEqual(r.counts, { clicks: 0, checkouts: 0, deadLetters: 4 });
   } finally {
     await stores.close();
   }
