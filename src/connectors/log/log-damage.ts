@@ -25,7 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { describeFrameFailure, FRAME_HEADER_BYTES, readU64 } from './log-frame.ts';
 import { findValidFrameAfter, readFully } from './log-segment.ts';
 

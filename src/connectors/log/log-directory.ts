@@ -37,7 +37,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import { checkPartition, type LogFinding } from './log-check.ts';
 import { type LogDamage, type QuarantinedRegion, quarantine } from './log-damage.ts';
 import { checkName, type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './log-options.ts';

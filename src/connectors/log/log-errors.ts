@@ -3,7 +3,7 @@
  *
  * (Damaged records have their error in log-damage.ts.)
  */
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 
 /** A reader was positioned past the end of the log: the log lost records a consumer already processed. */
 export function behindCheckpointError(topic: string, partition: number, wanted: number, end: number): FlowmarkError {
@@ -23,6 +23,6 @@ export function writeFailedError(topic: string, partition: number, cause: unknow
     `writing to log topic ${topic} partition ${partition} failed (${cause instanceof Error ? cause.message : String(cause)}). ` +
       'Records not yet acknowledged by flush() may be lost; close and reopen the log (recovery repairs the tail), ' +
       'then append them again.',
-    { cause, retriable: true },
+    { cause },
   );
 }

@@ -5,7 +5,7 @@
  * a bad value throws `FM_CONFIG_INVALID` naming the option and what is wrong. Processing time is
  * read only through `nowMs` (default `Date.now`), so tests drive append times and retention by age.
  */
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 
 export const MIB = 1024 * 1024;
 

@@ -18,7 +18,7 @@
  * producer.appendBatch('clicks', lines.map((payload) => ({ payload, key: userOf(payload) })));
  * await producer.flush();
  */
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import type { LogDirectory } from './log-directory.ts';
 import type { LogPartition } from './log-partition.ts';
 import { partitionForKey } from './log-partitioner.ts';

@@ -28,8 +28,7 @@
  */
 
 import { fstatSync } from 'node:fs';
-import { FlowmarkError } from '../../engine/errors.ts';
-import type { PollResult, SourceReader, SourceRecord } from '../../engine/source.ts';
+import { FlowmarkError, type PollResult, type SourceReader, type SourceRecord } from '../../engine/index.ts';
 import { damagedRecordError, type LogDamage, locateDamage, quarantinedAt } from './log-damage.ts';
 import type { LogDirectory } from './log-directory.ts';
 import { behindCheckpointError } from './log-errors.ts';

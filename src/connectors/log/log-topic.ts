@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FlowmarkError } from '../../engine/errors.ts';
+import { FlowmarkError } from '../../engine/index.ts';
 import type { LogDamage } from './log-damage.ts';
 import { checkName, type ResolvedLogOptions } from './log-options.ts';
 import { LogPartition, type LogRepair, syncDirectory } from './log-partition.ts';
