@@ -8,14 +8,14 @@
  * dead_letters + analytics_minute) over the run's time.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { attributionOptions } from '../src/attribution/attribution-options.ts';
 import { loadProducts, loadUsers } from '../src/cli/dimension-loading.ts';
-import { importLines, runAttribution } from '../src/cli/embedded-job.ts';
+import { logImportQueue, runAttribution } from '../src/cli/embedded-job.ts';
+import { importEventFile } from '../src/cli/event-import.ts';
 import { type JobStores, openStores } from '../src/cli/job-stores.ts';
 import { upsertProducts, upsertUsers } from '../src/connectors/sql/index.ts';
 import { systemClock } from '../src/engine/index.ts';
@@ -39,10 +39,6 @@ export interface EmbeddedBenchOptions {
   events: number;
   /** A PostgreSQL server; absent: PGlite only. */
   databaseUrl: string | undefined;
-}
-
-async function* linesOf(path: string): AsyncIterable<string> {
-  yield* createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
 }
 
 /** Rows in the job's output tables. */
@@ -82,7 +78,14 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
       await upsertUsers(stores.db, [...users.values()], { schema: stores.schema });
       await upsertProducts(stores.db, [...products.values()], { schema: stores.schema });
       const t0 = performance.now();
-      const c = await importLines(stores, linesOf(ds.events), systemClock);
+      const queue = logImportQueue(stores.log);
+      const { counts: c } = await importEventFile(ds.events, {
+        db: stores.db,
+        schema: stores.schema,
+        queue,
+        clock: systemClock,
+      });
+      queue.close();
       importSeconds = (performance.now() - t0) / 1000;
       if (c.clicks + c.checkouts !== n) throw new Error(`imported ${c.clicks + c.checkouts} events, expected ${n}`);
       return () =>

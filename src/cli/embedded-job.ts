@@ -4,11 +4,18 @@
  * PostgreSQL server), with the dashboard server around a live run. `import` fills the log, `run`
  * and `demo` run the pipeline. Only the CLI wires concrete connectors (ARCHITECTURE §2).
  */
+import { realpathSync } from 'node:fs';
 import type { AttributionOptions } from '../attribution/attribution-options.ts';
 import { buildAttributionPipeline, type Dimensions, SINK } from '../attribution/attribution-pipeline.ts';
-import { deadLetter } from '../attribution/output-rows.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
-import { LogProducer, LogSource } from '../connectors/log/index.ts';
+import {
+  type LogDamage,
+  type LogDirectory,
+  LogProducer,
+  LogSource,
+  offsetsOf,
+  partitionForKey,
+} from '../connectors/log/index.ts';
 import {
   checkDimensionTables,
   type ProductsTableSpec,
@@ -17,7 +24,6 @@ import {
   SqlCommitter,
   type UsersTableSpec,
   usersLookup,
-  writeRows,
 } from '../connectors/sql/index.ts';
 import {
   type Clock,
@@ -35,6 +41,7 @@ import {
   type RuntimeJobMonitor,
 } from '../observability/index.ts';
 import { type HttpServer, startHttpServer } from '../server/index.ts';
+import type { ImportQueue } from './event-import.ts';
 import { type JobStores, openStores, TOPICS } from './job-stores.ts';
 
 export { TOPIC_PARTITIONS, TOPICS } from './job-stores.ts';
@@ -79,37 +86,84 @@ export function routeLine(
   };
 }
 
-/** Appends lines to the log, routed by type; unroutable ones become dead letters. Returns counts. */
-export async function importLines(
-  stores: JobStores,
-  lines: AsyncIterable<string>,
-  clock: Clock,
-): Promise<{ clicks: number; checkouts: number; deadLetters: number }> {
-  const producer = new LogProducer(stores.log);
-  const counts = { clicks: 0, checkouts: 0, deadLetters: 0 };
-  let dead: ReturnType<typeof deadLetter>[] = [];
-  const flushDead = async () => {
-    if (dead.length === 0) return;
-    await writeRows(stores.db, stores.schema, SINK_TABLES.dead_letters, dead);
-    dead = [];
+/**
+ * The log of a data directory as the queue of `import` (src/cli/event-import.ts): a line goes to
+ * the partition of its user id (or, without one, of its line number, so that a resumed import
+ * knows where it went); a resumed import reads the records after the recorded end offsets to
+ * recognise the lines the stopped one had appended.
+ */
+export function logImportQueue(log: LogDirectory): ImportQueue & { close(): void } {
+  const producer = new LogProducer(log);
+  const place = (topic: string, key: string | undefined, lineNo: number) => {
+    const n = log.topic(topic).partitions.length;
+    return key === undefined ? lineNo % n : partitionForKey(key, n);
   };
-  for await (const raw of lines) {
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') continue;
-    const r = routeLine(line);
-    if ('reason' in r) {
-      dead.push(deadLetter('import', r.reason, line, r.detail, clock.nowMs()));
-      counts.deadLetters++;
-      if (dead.length >= 10_000) await flushDead();
-      continue;
-    }
-    producer.append(r.topic, line, r.key);
-    if (r.topic === TOPICS.clicks) counts.clicks++;
-    else counts.checkouts++;
-  }
-  await producer.flush();
-  await flushDead();
-  return counts;
+  const readers = new Map<string, { source: LogSource; records: string[]; next: number; diverged: boolean }>();
+  return {
+    scope: `log ${realpathSync(log.dir)}`,
+    maxRecordBytes: log.options.maxRecordBytes,
+    append(topic, line, key, lineNo) {
+      producer.appendToPartition(topic, place(topic, key, lineNo), line);
+    },
+    flush: () => producer.flush(),
+    ends: () =>
+      Object.fromEntries(
+        Object.values(TOPICS).map((t) => [
+          t,
+          Object.fromEntries([...log.endOffsets(t)].map(([p, o]) => [String(p), o])),
+        ]),
+      ),
+    alreadyThere(topic, line, key, lineNo, ends) {
+      const p = place(topic, key, lineNo);
+      const id = `${topic}/${p}`;
+      let r = readers.get(id);
+      if (r === undefined) {
+        // Not registered as a consumer: retention must not keep segments for it.
+        const source = new LogSource(log, topic, { partitions: [p], register: false });
+        source.seek(new Map([[p, ends[topic]?.[String(p)] ?? 0]]));
+        r = { source, records: [], next: 0, diverged: false };
+        readers.set(id, r);
+      }
+      if (r.diverged) return false;
+      if (r.next >= r.records.length) {
+        r.records = r.source.poll(1024).records.map((x) => x.value);
+        r.next = 0;
+      }
+      if (r.next < r.records.length && r.records[r.next] === line) {
+        r.next++;
+        return true;
+      }
+      // Past what the stopped import appended: from here on every line of this partition is new.
+      r.diverged = true;
+      r.source.close();
+      return false;
+    },
+    close() {
+      for (const r of readers.values()) r.source.close();
+    },
+  };
+}
+
+/**
+ * Tells stderr, once per region, of damage in the log (issue 12): in records every consumer has
+ * processed it is history, skipped; in others the run will stop there, and `flowmark log repair`
+ * is the remedy. A region is told once (the open and a reader may both find it).
+ */
+export function damageWarner(log: LogDirectory): (d: LogDamage, command: string) => void {
+  const told = new Set<string>();
+  return (d, command) => {
+    const id = `${d.file}:${d.position}`;
+    if (told.has(id)) return;
+    told.add(id);
+    const committed = log.minCommitted(d.topic).get(d.partition);
+    const history = committed !== undefined && d.endOffset <= committed;
+    const what = `log topic ${d.topic} partition ${d.partition}: ${offsetsOf(d)} damaged (${d.problem} at byte ${d.position} of ${d.file})`;
+    process.stderr.write(
+      history
+        ? `flowmark ${command}: warning: ${what}; already processed, so skipped. \`flowmark log repair\` quarantines it; \`flowmark log check\` lists all damage.\n`
+        : `flowmark ${command}: warning: ${what}; not processed yet: \`flowmark run\` will stop there. Run \`flowmark log repair\` to quarantine it (a dead letter keeps its bytes) and keep every later record.\n`,
+    );
+  };
 }
 
 export interface PipelineRunOptions {
@@ -250,9 +304,12 @@ export async function serveDashboard(
  */
 export async function runAttribution(stores: JobStores, o: PipelineRunOptions): Promise<RunSummary> {
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
+  const warn = damageWarner(stores.log);
+  for (const d of stores.log.damaged) warn(d, 'run');
+  const onDamage = (d: LogDamage) => warn(d, 'run');
   const sources = {
-    clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB }),
-    checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB }),
+    clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB, onDamage }),
+    checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB, onDamage }),
   };
   const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock);
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();

@@ -4,13 +4,19 @@
  * by type; a line that cannot be routed is a dead letter. With Kafka (`kafka.bootstrap`,
  * `--kafka`), the events go to its topics instead (src/cli/kafka-import.ts).
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync, statSync } from 'node:fs';
 import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import { FlowmarkError, systemClock } from '../engine/index.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { loadProducts, loadUsers } from './dimension-loading.ts';
-import { importLines } from './embedded-job.ts';
+import { damageWarner, logImportQueue } from './embedded-job.ts';
+import {
+  addCounts,
+  describeImport,
+  type ImportCounts,
+  type ImportFileOptions,
+  importEventFile,
+} from './event-import.ts';
 import { openStores } from './job-stores.ts';
 import { importIntoKafka } from './kafka-import.ts';
 import { Progress } from './progress.ts';
@@ -25,6 +31,8 @@ export interface ImportFlags extends ConfigFlags {
   events?: string;
   clicks?: string;
   checkouts?: string;
+  /** Append the events of a file again even if it was imported already (or changed since). */
+  force?: boolean;
 }
 
 function file(flag: string, path: string | undefined): string | undefined {
@@ -34,11 +42,6 @@ function file(flag: string, path: string | undefined): string | undefined {
   return path;
 }
 
-async function* linesOf(paths: readonly string[]): AsyncIterable<string> {
-  for (const path of paths)
-    yield* createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY });
-}
-
 /**
  * Imports. `config` is the resolved configuration (the CLI resolves it from flags, variables and
  * file first); without it, it is resolved from `flags` alone.
@@ -46,6 +49,7 @@ async function* linesOf(paths: readonly string[]): AsyncIterable<string> {
 export async function runImport(
   flags: ImportFlags,
   config: FlowmarkConfig = loadConfig({ flags }).config,
+  hooks?: ImportFileOptions['hooks'],
 ): Promise<void> {
   const users = file('users', flags.users);
   const products = file('products', flags.products);
@@ -66,23 +70,38 @@ export async function runImport(
   // Read and check the dimension files before anything is written.
   const userRows = users === undefined ? undefined : await loadUsers(users);
   const productRows = products === undefined ? undefined : await loadProducts(products);
+  const total = eventFiles.reduce((n, f) => n + statSync(f).size, 0);
+  let finished = 0;
+  let current = 0;
+  const progress =
+    total >= PROGRESS_FROM_BYTES
+      ? new Progress('import', () => ({ done: Math.min(finished + current, total), total, unit: 'bytes' }))
+      : undefined;
+  const onBytes = (bytes: number) => {
+    current = bytes;
+  };
+  const nextFile = (file: string) => {
+    finished += statSync(file).size;
+    current = 0;
+  };
+  const log = (line: string) => process.stderr.write(`${line}\n`);
   if (config.kafka !== undefined) {
-    const total = eventFiles.reduce((n, f) => n + statSync(f).size, 0);
-    let done = 0;
-    const progress =
-      total >= PROGRESS_FROM_BYTES
-        ? new Progress('import', () => ({ done: Math.min(done, total), total, unit: 'bytes' }))
-        : undefined;
+    let kafkaFile: string | undefined;
     try {
       await importIntoKafka(config, config.kafka, {
         ...(userRows === undefined ? {} : { users: userRows }),
         ...(productRows === undefined ? {} : { products: productRows }),
-        ...(eventFiles.length === 0 ? {} : { lines: linesOf(eventFiles) }),
-        onLine: (chars) => {
-          done += chars;
+        files: eventFiles,
+        force: flags.force === true,
+        onBytes: (file, bytes) => {
+          if (file !== kafkaFile) {
+            if (kafkaFile !== undefined) nextFile(kafkaFile);
+            kafkaFile = file;
+          }
+          onBytes(bytes);
         },
         clock: systemClock,
-        log: (line) => process.stderr.write(`${line}\n`),
+        log,
       });
     } finally {
       progress?.stop();
@@ -91,6 +110,8 @@ export async function runImport(
   }
   const stores = await openStores(config);
   try {
+    const warn = damageWarner(stores.log);
+    for (const d of stores.log.damaged) warn(d, 'import');
     if (userRows !== undefined) {
       const n = await upsertUsers(stores.db, [...userRows.values()], { schema: stores.schema });
       process.stderr.write(`import: ${n} users → ${stores.schema}.users in ${stores.where}\n`);
@@ -100,12 +121,37 @@ export async function runImport(
       process.stderr.write(`import: ${n} products → ${stores.schema}.products in ${stores.where}\n`);
     }
     if (eventFiles.length > 0) {
-      const c = await importLines(stores, linesOf(eventFiles), systemClock);
-      process.stderr.write(
-        `import: ${c.clicks} clicks, ${c.checkouts} checkouts → log in ${config.dataDir}; ${c.deadLetters} unroutable lines → ${stores.schema}.dead_letters\n`,
-      );
+      const queue = logImportQueue(stores.log);
+      const c: ImportCounts = { clicks: 0, checkouts: 0, deadLetters: 0 };
+      let imported = 0;
+      try {
+        for (const file of eventFiles) {
+          const r = await importEventFile(file, {
+            db: stores.db,
+            schema: stores.schema,
+            queue,
+            clock: systemClock,
+            force: flags.force === true,
+            onBytes,
+            ...(hooks === undefined ? {} : { hooks }),
+          });
+          nextFile(file);
+          for (const line of describeImport(file, r, 'log')) log(line);
+          if (!r.alreadyDone) {
+            addCounts(c, r.counts);
+            imported++;
+          }
+        }
+      } finally {
+        queue.close();
+      }
+      if (imported > 0)
+        log(
+          `import: ${c.clicks} clicks, ${c.checkouts} checkouts → log in ${config.dataDir}; ${c.deadLetters} unroutable lines → ${stores.schema}.dead_letters`,
+        );
     }
   } finally {
+    progress?.stop();
     await stores.close();
   }
 }

@@ -22,6 +22,8 @@ export const TOPIC_PARTITIONS = 4;
 
 export interface StoreConfig {
   dataDir: string;
+  /** `keep`: the log deletes nothing; otherwise fully consumed segments are deleted (the default). */
+  log?: { retention: 'consumed' | 'keep' };
   /** A PostgreSQL server; absent: PGlite in `<dataDir>/pglite`. */
   database?: { url: string; displayUrl: string; schema: string; poolSize: number };
   /**
@@ -44,7 +46,7 @@ export interface JobStores {
 
 /** Opens (creating on first use) the log of the data dir and the database, migrated. */
 export async function openStores(config: StoreConfig): Promise<JobStores> {
-  const log = LogDirectory.open(join(config.dataDir, 'log'));
+  const log = LogDirectory.open(join(config.dataDir, 'log'), { deleteConsumed: config.log?.retention !== 'keep' });
   try {
     for (const topic of Object.values(TOPICS)) log.createTopic(topic, { partitions: TOPIC_PARTITIONS });
     const server = config.database;

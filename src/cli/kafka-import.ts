@@ -6,13 +6,12 @@
  * letters), go to the database a later `run --kafka` uses, as with the embedded import.
  */
 import type { ProductRow, UserRow } from '../attribution/event-types.ts';
-import { deadLetter } from '../attribution/output-rows.ts';
-import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { type EnsuredTopic, KafkaAdmin, KafkaProducer } from '../connectors/kafka/index.ts';
-import { upsertProducts, upsertUsers, writeRows } from '../connectors/sql/index.ts';
+import { upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import type { Clock } from '../engine/index.ts';
 import type { FlowmarkConfig, KafkaConfig } from './config/index.ts';
-import { routeLine, TOPICS } from './embedded-job.ts';
+import { TOPICS } from './embedded-job.ts';
+import { addCounts, describeImport, type ImportCounts, type ImportQueue, importEventFile } from './event-import.ts';
 import { LazyJobDatabase } from './job-database.ts';
 
 /**
@@ -21,75 +20,30 @@ import { LazyJobDatabase } from './job-database.ts';
  */
 export const MAX_RECORD_BYTES = 1_000_000;
 
-export interface KafkaImportCounts {
-  clicks: number;
-  checkouts: number;
-  deadLetters: number;
-}
-
-export interface KafkaImportOptions {
-  /** The topics of clicks and checkouts. */
-  topics: KafkaConfig['topics'];
-  clock: Clock;
-  /** Where the dead letters go (flowmark.dead_letters of the job's database). */
-  writeDeadLetters: (rows: ReturnType<typeof deadLetter>[]) => Promise<void>;
-  /** Told the characters (≈ bytes) of each line read, for a progress bar. */
-  onLine?: (chars: number) => void;
-}
-
 /**
- * Appends lines to the topics, routed by type and keyed by user id; a line that cannot be routed
- * (not JSON, no type) or that is too large for the broker is a dead letter. Returns the counts
- * once every record is acknowledged and every dead letter written.
+ * The topics of a Kafka cluster as the queue of `import` (src/cli/event-import.ts): a line is a
+ * record keyed by user id; a line larger than {@link MAX_RECORD_BYTES} is a dead letter. Kafka
+ * cannot tell a resumed import which lines the stopped one had sent, so the lines of the chunk in
+ * flight at a stop may be sent twice (the pipeline keeps the first of a checkout id).
  */
-export async function importLinesToKafka(
+export function kafkaImportQueue(
   producer: KafkaProducer,
-  lines: AsyncIterable<string>,
-  o: KafkaImportOptions,
-): Promise<KafkaImportCounts> {
-  const counts = { clicks: 0, checkouts: 0, deadLetters: 0 };
-  let dead: ReturnType<typeof deadLetter>[] = [];
-  const flushDead = async () => {
-    if (dead.length === 0) return;
-    await o.writeDeadLetters(dead);
-    dead = [];
-  };
+  kafka: Pick<KafkaConfig, 'bootstrap' | 'topics'>,
+): ImportQueue {
   let sinceReady = 0;
-  for await (const raw of lines) {
-    o.onLine?.(raw.length + 1);
-    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-    if (line.trim() === '') continue;
-    const r = routeLine(line);
-    const bytes = line.length * 3 > MAX_RECORD_BYTES ? Buffer.byteLength(line) : line.length;
-    if ('reason' in r || bytes > MAX_RECORD_BYTES) {
-      const row =
-        'reason' in r
-          ? deadLetter('import', r.reason, line, r.detail, o.clock.nowMs())
-          : deadLetter(
-              'import',
-              'oversized',
-              line,
-              `${bytes} bytes: more than the ${MAX_RECORD_BYTES} a Kafka record may have here`,
-              o.clock.nowMs(),
-            );
-      dead.push(row);
-      counts.deadLetters++;
-      if (dead.length >= 10_000) await flushDead();
-      continue;
-    }
-    const isClick = r.topic === TOPICS.clicks;
-    producer.append(isClick ? o.topics.clicks : o.topics.checkouts, line, r.key);
-    if (isClick) counts.clicks++;
-    else counts.checkouts++;
-    // Back-pressure: reading a file is faster than a broker acknowledges.
-    if (++sinceReady >= 4096) {
-      sinceReady = 0;
-      await producer.ready();
-    }
-  }
-  await producer.flush();
-  await flushDead();
-  return counts;
+  return {
+    scope: `kafka ${kafka.bootstrap.join(',')} ${kafka.topics.clicks} ${kafka.topics.checkouts}`,
+    maxRecordBytes: MAX_RECORD_BYTES,
+    async append(topic, line, key) {
+      producer.append(topic === TOPICS.clicks ? kafka.topics.clicks : kafka.topics.checkouts, line, key);
+      // Back-pressure: reading a file is faster than a broker acknowledges.
+      if (++sinceReady >= 4096) {
+        sinceReady = 0;
+        await producer.ready();
+      }
+    },
+    flush: () => producer.flush(),
+  };
 }
 
 /** One line per topic: created, or kept as it was (with a warning when its count differs). */
@@ -111,8 +65,11 @@ export function describeTopics(ensured: readonly EnsuredTopic[], wanted: number)
 export interface KafkaImportInput {
   users?: Map<string, UserRow>;
   products?: Map<string, ProductRow>;
-  lines?: AsyncIterable<string>;
-  onLine?: (chars: number) => void;
+  /** Event files, imported one after the other (resumable: src/cli/event-import.ts). */
+  files?: readonly string[];
+  force?: boolean;
+  /** Told the bytes handled of the file being imported. */
+  onBytes?: (file: string, bytes: number) => void;
   clock: Clock;
   log: (line: string) => void;
 }
@@ -122,7 +79,7 @@ export async function importIntoKafka(
   config: FlowmarkConfig,
   kafka: KafkaConfig,
   input: KafkaImportInput,
-): Promise<KafkaImportCounts | undefined> {
+): Promise<ImportCounts | undefined> {
   const database = new LazyJobDatabase(config);
   try {
     if (input.users !== undefined) {
@@ -135,7 +92,7 @@ export async function importIntoKafka(
       const n = await upsertProducts(d.db, [...input.products.values()], { schema: d.schema });
       input.log(`import: ${n} products → ${d.schema}.products in ${d.where}`);
     }
-    if (input.lines === undefined) return undefined;
+    if (input.files === undefined || input.files.length === 0) return undefined;
     const admin = new KafkaAdmin({ bootstrap: kafka.bootstrap });
     try {
       const ensured = await admin.ensureTopics([
@@ -146,21 +103,32 @@ export async function importIntoKafka(
     } finally {
       await admin.close();
     }
+    // The progress of each file is recorded in the database, with its dead letters.
+    const d = await database.get();
     const producer = new KafkaProducer({ bootstrap: kafka.bootstrap });
-    let counts: KafkaImportCounts;
+    const queue = kafkaImportQueue(producer, kafka);
+    const counts: ImportCounts = { clicks: 0, checkouts: 0, deadLetters: 0 };
+    let imported = 0;
     try {
-      counts = await importLinesToKafka(producer, input.lines, {
-        topics: kafka.topics,
-        clock: input.clock,
-        ...(input.onLine === undefined ? {} : { onLine: input.onLine }),
-        writeDeadLetters: async (rows) => {
-          const d = await database.get();
-          await writeRows(d.db, d.schema, SINK_TABLES.dead_letters, rows);
-        },
-      });
+      for (const file of input.files) {
+        const r = await importEventFile(file, {
+          db: d.db,
+          schema: d.schema,
+          queue,
+          clock: input.clock,
+          ...(input.force === undefined ? {} : { force: input.force }),
+          ...(input.onBytes === undefined ? {} : { onBytes: (b: number) => input.onBytes?.(file, b) }),
+        });
+        for (const line of describeImport(file, r, 'Kafka')) input.log(line);
+        if (!r.alreadyDone) {
+          addCounts(counts, r.counts);
+          imported++;
+        }
+      }
     } finally {
-      await producer.close().catch(() => undefined); // a failure is already thrown by importLines
+      await producer.close().catch(() => undefined); // a failure is already thrown by the import
     }
+    if (imported === 0) return counts;
     input.log(
       `import: ${counts.clicks} clicks → ${kafka.topics.clicks}, ${counts.checkouts} checkouts → ${kafka.topics.checkouts} in Kafka ${kafka.bootstrap.join(',')}; ${counts.deadLetters} unroutable lines → ${database.schema}.dead_letters${counts.deadLetters > 0 ? ` in ${database.where}` : ''}`,
     );

@@ -19,6 +19,7 @@ import { type DemoFlags, runDemo } from './demo-command.ts';
 import { describeFailure, type FailureContext } from './error-messages.ts';
 import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
 import { type ImportFlags, runImport } from './import-command.ts';
+import { runLogCheck, runLogRepair } from './log-command.ts';
 import { type ProduceFlags, runProduce } from './produce-command.ts';
 import { type ReplayFlags, runReplay } from './replay-command.ts';
 import { type RunFlags, runRun } from './run-command.ts';
@@ -218,7 +219,8 @@ export function buildProgram(): Command {
     .option('--products <file>', 'products: CSV with a header, or JSON lines')
     .option('--events <file>', 'clicks and checkouts in one JSON-lines file, routed by "type"')
     .option('--clicks <file>', 'clicks (JSON lines), with --checkouts instead of --events')
-    .option('--checkouts <file>', 'checkouts (JSON lines), with --clicks instead of --events');
+    .option('--checkouts <file>', 'checkouts (JSON lines), with --clicks instead of --events')
+    .option('--force', 'append the events of a file again although it was imported already (or changed since)');
   withConfig(imp).action(configured<ImportFlags>('import', runImport, { createDataDir: true }));
 
   const run = program
@@ -228,6 +230,22 @@ export function buildProgram(): Command {
     )
     .option('--drain', 'treat the current end of the input as its end: finalize, commit, exit 0 (serves no dashboard)');
   withConfig(run).action(configured<RunFlags>('run', runRun));
+
+  const logCommand = program
+    .command('log')
+    .description('the embedded log in --data-dir: find damaged records (check) and quarantine them (repair)');
+  withConfig(
+    logCommand
+      .command('check')
+      .description('read every record of the log, verify its checksum, and list damaged ones (exit 1 if any)'),
+  ).action(configured<ConfigFlags>('log check', runLogCheck));
+  withConfig(
+    logCommand
+      .command('repair')
+      .description(
+        'quarantine damaged records (a copy of their bytes, and a dead letter for those not processed yet); every later record is kept',
+      ),
+  ).action(configured<ConfigFlags>('log repair', runLogRepair));
 
   const config = program
     .command('config')

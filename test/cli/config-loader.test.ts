@@ -44,6 +44,7 @@ function failure(input: Parameters<typeof loadConfig>[0], code: ErrorCode = 'FM_
 
 const DEFAULTS: FlowmarkConfig = {
   dataDir: '.flowmark',
+  log: { retention: 'consumed' },
   dimensions: {
     users: { schema: 'flowmark', table: 'users', keyColumn: 'user_id', columns: { name: 'name', gender: 'gender' } },
     products: {
@@ -281,7 +282,7 @@ test('a value of the wrong type names the key, the line and the value', (t) => {
     ['attribution:\n  excluded_sources: [1, 2]\n', /:2: attribution\.excluded_sources must be a list of names/],
     ['dimensions:\n  users:\n    table: ""\n', /:3: dimensions\.users\.table must not be empty, got ""$/],
     ['dimensions:\n  users:\n    table: 42\n', /:3: dimensions\.users\.table must be a name \(a string\), got 42$/],
-    ['- data_dir\n', /:1: the file must be a mapping of keys \(data_dir, database, kafka, dimensions, /],
+    ['- data_dir\n', /:1: the file must be a mapping of keys \(data_dir, log, database, kafka, dimensions, /],
   ];
   for (const [yaml, expected] of cases) {
     const file = yamlFile(t, yaml);

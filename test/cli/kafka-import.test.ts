@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
@@ -199,4 +199,43 @@ test('flowmark produce --events N: N lines keyed by user_id into the topics, the
   }
   assert.equal(await count(dir, 'users'), 50);
   assert.equal(await count(dir, 'products'), 200);
+});
+
+test('import --kafka: a line over the largest record is a dead letter too_large; a finished import run again sends nothing', async (t) => {
+  const bootstrap = requireKafka(t);
+  if (bootstrap === undefined) return;
+  const dir = tempDir(t);
+  const { topics, env } = topicsFor(t, bootstrap, 'import-big');
+  const events = join(dir, 'events.jsonl');
+  const click = (i: number) =>
+    `{"type":"click","click_id":"k${i}","user_id":"u${i}","product_id":"p1","event_time":"2024-01-01T00:00:0${i}Z"}`;
+  const big = `{"type":"click","click_id":"big","user_id":"u9","pad":"${'x'.repeat(1_200_000)}"}`;
+  writeFileSync(events, `${click(1)}\n${big}\n${click(2)}\n`);
+  const dataDir = join(dir, 'dd');
+  const flags = { kafka: bootstrap, dataDir, events };
+  await runImport(flags, loadConfig({ flags, env }).config);
+  const read = await readBack(bootstrap, [topics.clicks], 2);
+  assert.deepEqual((read.get(topics.clicks) ?? []).map((r) => r.value).sort(), [click(1), click(2)]);
+  const d = await openJobDatabase({ dataDir });
+  try {
+    const { rows } = await d.db.query<{ reason: string; raw: string; detail: string }>(
+      'SELECT reason, raw, detail FROM flowmark.dead_letters',
+    );
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0]?.reason, 'too_large');
+    assert.equal(rows[0]?.raw, big.slice(0, 512));
+    assert.match(
+      rows[0]?.detail ?? '',
+      /line 2: a line of \d+ bytes is larger than the 1000000 bytes a record may have/,
+    );
+  } finally {
+    await d.close();
+  }
+  const again = flowmark(['import', '--kafka', bootstrap, '--data-dir', dataDir, '--events', events], env);
+  assert.equal(again.status, 0, again.stderr);
+  assert.match(
+    again.stderr,
+    /was imported already \(3 lines: 2 clicks, 0 checkouts, 1 dead letters\); nothing appended/,
+  );
+  assert.doesNotMatch(again.stderr, /clicks → /, 'no counts: nothing was sent');
 });

@@ -25,6 +25,7 @@ function yamlValues(c: FlowmarkConfig): Map<string, unknown> {
   const a = c.attribution;
   const values: Array<[string, unknown]> = [
     ['data_dir', c.dataDir],
+    ['log.retention', c.log.retention],
     ['database.url', c.database?.displayUrl ?? null],
     ...(c.database === undefined
       ? []

@@ -56,6 +56,8 @@ export interface KafkaConfig {
 /** The resolved configuration: camelCase, durations in ms. */
 export interface FlowmarkConfig {
   dataDir: string;
+  /** The embedded log: `consumed` deletes segments every consumer has processed; `keep` keeps all. */
+  log: { retention: 'consumed' | 'keep' };
   /** A PostgreSQL server; absent: PGlite in the data dir. */
   database?: DatabaseConfig;
   /** Apache Kafka instead of the log in the data dir; absent: the log. */
@@ -223,6 +225,7 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
   const bootstrap = get<string[] | null>('kafka.bootstrap');
   const config: FlowmarkConfig = {
     dataDir: get('data_dir'),
+    log: { retention: get<'consumed' | 'keep'>('log.retention') },
     ...(server === null
       ? {}
       : {

@@ -168,6 +168,15 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     schema: text('data_dir', 'a directory'),
   },
   {
+    path: 'log.retention',
+    flag: 'log-retention',
+    arg: 'policy',
+    default: 'consumed',
+    choices: ['consumed', 'keep'],
+    doc: 'consumed: delete a 64 MiB segment of the log once every consumer (run) has processed it; keep: keep every event',
+    schema: oneOf('log.retention', ['consumed', 'keep']),
+  },
+  {
     path: 'database.url',
     flag: 'database-url',
     arg: 'url',
@@ -370,6 +379,7 @@ export function defaultText(key: ConfigKey): string {
 export interface ConfigFlags {
   config?: string;
   dataDir?: string;
+  logRetention?: string;
   databaseUrl?: string;
   databaseSchema?: string;
   databasePoolSize?: string;

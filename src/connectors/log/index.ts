@@ -3,6 +3,8 @@
  * in embedded mode. The public entry of `src/connectors/log`; everything else here is internal.
  * Format, guarantees, recovery and retention: docs/connectors.md, "The embedded log".
  */
+export type { LogFinding } from './log-check.ts';
+export { type LogDamage, offsetsOf, type QuarantinedRegion } from './log-damage.ts';
 export { type CreateTopicOptions, LogDirectory } from './log-directory.ts';
 export type { LogOptions } from './log-options.ts';
 export type { LogRepair, RetentionDeletion } from './log-partition.ts';

@@ -7,8 +7,10 @@
  * - one writer at a time: a writable open takes `writer.lock` (holding the process id) and fails
  *   with `FM_FENCED` while another live process holds it; read-only opens take no lock;
  * - on a writable open, the last segment of every partition is scanned and a torn tail is cut
- *   away (listed in `repairs`); damage followed by valid records throws `FM_LOG_CORRUPT`; so the
- *   log survives `kill -9` at any instant and nothing that `flush()` acknowledged is lost;
+ *   away (listed in `repairs`), so the log survives `kill -9` at any instant and nothing that
+ *   `flush()` acknowledged is lost; damage followed by valid records is listed in `damaged` and
+ *   read past (its readers decide: log-damage.ts); `check()` finds damage anywhere, `repair()`
+ *   quarantines it;
  * - `flush()` resolves only once every record appended before the call is on disk (fdatasync);
  * - offsets never change; retention removes whole old segments only, from the oldest on.
  *
@@ -30,11 +32,14 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
+  statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { FlowmarkError } from '../../engine/index.ts';
+import { checkPartition, type LogFinding } from './log-check.ts';
+import { type LogDamage, type QuarantinedRegion, quarantine } from './log-damage.ts';
 import { checkName, type LogOptions, type ResolvedLogOptions, resolveLogOptions } from './log-options.ts';
 import type { LogRepair, RetentionDeletion } from './log-partition.ts';
 import { type ConsumerPosition, LogTopic } from './log-topic.ts';
@@ -55,6 +60,12 @@ export class LogDirectory {
   /** Torn tails cut away when this log was opened (empty after a clean shutdown). */
   readonly repairs: readonly LogRepair[];
   readonly #repairs: LogRepair[];
+  /**
+   * Damage found in the middle of the last segment of a partition when this log was opened
+   * writable (log-damage.ts); it is read past, and `check()` lists damage in every segment.
+   */
+  readonly damaged: readonly LogDamage[];
+  readonly #damaged: LogDamage[] = [];
   readonly #topics = new Map<string, LogTopic>();
   readonly #lockPath: string | undefined;
   #flushChain: Promise<void> = Promise.resolve();
@@ -66,6 +77,7 @@ export class LogDirectory {
     this.#lockPath = lockPath;
     this.#repairs = [];
     this.repairs = this.#repairs;
+    this.damaged = this.#damaged;
   }
 
   /**
@@ -161,6 +173,14 @@ export class LogDirectory {
     return new Map(this.topic(topic).partitions.map((p) => [p.id, p.endOffset()]));
   }
 
+  /**
+   * Per partition of `topic`, the slowest committed position of its consumers (a partition no
+   * consumer committed is absent): records before it have been processed by every consumer.
+   */
+  minCommitted(topic: string): Map<number, number> {
+    return this.topic(topic).minCommitted();
+  }
+
   /** What `consumer` last committed on `topic` (see `LogSource.commit`), or undefined. */
   committedOffsets(topic: string, consumer: string): ConsumerPosition | undefined {
     return this.topic(topic).readCommitted(consumer);
@@ -171,7 +191,7 @@ export class LogDirectory {
    * returns the deleted segments. Segments holding offsets at or after the slowest consumer's
    * committed position are kept unless `retainUnconsumed` is false.
    */
-  enforceRetention(): RetentionDeletion[] {
+  enforceRetention(only?: string): RetentionDeletion[] {
     this.#checkOpen();
     if (this.readOnly)
       throw new FlowmarkError(
@@ -179,13 +199,50 @@ export class LogDirectory {
         `log ${this.dir} was opened read-only: retention is the writer's job`,
       );
     const deleted: RetentionDeletion[] = [];
-    for (const name of LogTopic.list(this.dir)) {
+    for (const name of only === undefined ? LogTopic.list(this.dir) : [only]) {
       const topic = this.topic(name);
       const committed = topic.minCommitted();
       const now = this.options.nowMs();
       for (const p of topic.partitions) deleted.push(...p.enforceRetention(committed.get(p.id), now));
     }
     return deleted;
+  }
+
+  /**
+   * Reads every record of every topic (or of `only`), checking each CRC, and lists damaged
+   * regions, quarantined ones, torn tails and missing records, each marked `consumed` when every
+   * consumer of its topic has committed past it. Works read-only, beside a running writer.
+   */
+  check(only?: readonly string[]): LogFinding[] {
+    this.#checkOpen();
+    const findings: LogFinding[] = [];
+    for (const name of only ?? LogTopic.list(this.dir)) {
+      const topic = this.topic(name);
+      const committed = topic.minCommitted();
+      for (const p of topic.partitions) findings.push(...checkPartition(p, committed.get(p.id)));
+    }
+    return findings;
+  }
+
+  /**
+   * Quarantines every damaged region (log-damage.ts): its bytes are copied to
+   * `quarantine/` in the log directory and readers skip it from then on; every later record keeps
+   * its offset. Needs the writer (the lock). Returns what was quarantined, with the bytes.
+   */
+  repair(): { finding: LogFinding; region: QuarantinedRegion; bytes: Buffer }[] {
+    this.#checkOpen();
+    if (this.readOnly)
+      throw new FlowmarkError('FM_CONFIG_INVALID', `log ${this.dir} was opened read-only: repair needs the writer`);
+    const done: { finding: LogFinding; region: QuarantinedRegion; bytes: Buffer }[] = [];
+    for (const finding of this.check()) {
+      const d = finding.damage;
+      if (finding.kind !== 'damaged' || d === undefined) continue;
+      const p = this.topic(d.topic).partition(d.partition);
+      const size = Math.min(p.readLimit(d.base), statSync(d.file).size);
+      const { region, bytes } = quarantine(this.dir, p.dir, d, size, this.options.nowMs(), this.options.fsync);
+      done.push({ finding, region, bytes });
+    }
+    return done;
   }
 
   /**
@@ -225,7 +282,7 @@ export class LogDirectory {
   }
 
   #openTopic(name: string): LogTopic {
-    const topic = LogTopic.open(this.dir, name, this.options, this.#repairs);
+    const topic = LogTopic.open(this.dir, name, this.options, this.#repairs, this.#damaged);
     if (!this.readOnly && this.options.retentionOnRoll) {
       for (const p of topic.partitions) {
         p.onRoll = () => {

@@ -28,6 +28,13 @@ export interface LogOptions {
    * slowest consumer of the topic wins). Default true; false lets retention delete unread records.
    */
   retainUnconsumed?: boolean;
+  /**
+   * Delete a segment that is no longer written once every consumer of its topic has committed a
+   * position past all its records (a topic no consumer has committed keeps everything). Checked
+   * when a segment is rolled and when a reader commits in a writable log. Default true: the log
+   * keeps what is still to be read, not the history (which `flowmark run` has in its database).
+   */
+  deleteConsumed?: boolean;
   /** Appended records are buffered in memory per partition and written once this many bytes wait. Default 1 MiB. */
   writeBufferBytes?: number;
   /** Largest accepted payload in UTF-8 bytes; a larger one is refused with a RangeError. Default 8 MiB. */
@@ -49,6 +56,7 @@ export interface ResolvedLogOptions {
   retentionMs: number | undefined;
   retentionOnRoll: boolean;
   retainUnconsumed: boolean;
+  deleteConsumed: boolean;
   writeBufferBytes: number;
   maxRecordBytes: number;
   fsync: boolean;
@@ -83,6 +91,7 @@ export function resolveLogOptions(options: LogOptions = {}): ResolvedLogOptions 
     retentionMs: positiveInteger('retentionMs', options.retentionMs, undefined),
     retentionOnRoll: options.retentionOnRoll ?? true,
     retainUnconsumed: options.retainUnconsumed ?? true,
+    deleteConsumed: options.deleteConsumed ?? true,
     writeBufferBytes: positiveInteger('writeBufferBytes', options.writeBufferBytes, LOG_DEFAULTS.writeBufferBytes),
     maxRecordBytes: positiveInteger('maxRecordBytes', options.maxRecordBytes, LOG_DEFAULTS.maxRecordBytes),
     fsync: options.fsync ?? true,

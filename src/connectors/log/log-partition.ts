@@ -10,9 +10,10 @@
  *   `flush()`); a rolled segment is synced before the next one is created, so only the last
  *   segment can ever have a torn tail;
  * - on open, the last segment is scanned: a torn tail (an incomplete record, or bad bytes with no
- *   valid record after them) is cut away; bad bytes followed by a valid record throw
- *   `FM_LOG_CORRUPT`;
- * - retention deletes whole segments from the oldest on, never the active one.
+ *   valid record after them) is cut away; bad bytes followed by a valid record are damage
+ *   (log-damage.ts): kept, listed, and read past (a quarantined region is jumped over);
+ * - retention deletes whole segments from the oldest on, never the active one: by size, by age,
+ *   and (`deleteConsumed`) once every consumer has committed past them.
  *
  * Readers see, in a process that writes the partition, only durable records; in a read-only
  * process, whatever the file holds up to the last whole valid record.
@@ -31,13 +32,15 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { corruptSegmentError, writeFailedError } from './log-errors.ts';
-import { encodeFrame, FRAME_HEADER_BYTES } from './log-frame.ts';
+import { type LogDamage, locateDamage, quarantinedAt } from './log-damage.ts';
+import { writeFailedError } from './log-errors.ts';
+import { encodeFrame, FRAME_HEADER_BYTES, readU64 } from './log-frame.ts';
 import type { ResolvedLogOptions } from './log-options.ts';
 import {
   findValidFrameAfter,
   listSegmentBases,
   readFirstAppendTimeMs,
+  readFully,
   SegmentCursor,
   segmentFileName,
 } from './log-segment.ts';
@@ -63,7 +66,7 @@ export interface RetentionDeletion {
   endOffset: number;
   file: string;
   bytes: number;
-  reason: 'size' | 'age';
+  reason: 'size' | 'age' | 'consumed';
 }
 
 /** What one `fdatasync` of a partition covers; handed back to `completeSync`. */
@@ -146,7 +149,7 @@ export class LogPartition {
   }
 
   /** Opens the partition: a writer repairs the tail of the last segment and appends after it. */
-  open(repairs: LogRepair[]): void {
+  open(repairs: LogRepair[], damages: LogDamage[] = []): void {
     this.#bases = listSegmentBases(this.dir);
     if (!this.#writable) return;
     if (this.#bases.length === 0) {
@@ -156,7 +159,7 @@ export class LogPartition {
     }
     const base = this.#bases.at(-1) as number;
     const path = this.#path(base);
-    const end = this.#recover(path, base, repairs);
+    const end = this.#recover(path, base, repairs, damages);
     this.#fd = openSync(path, 'r+');
     // What a killed writer left in the page cache is durable from here on, so readers may see it.
     if (this.#opts.fsync) fdatasyncSync(this.#fd);
@@ -231,7 +234,19 @@ export class LogPartition {
         // writer has completed since. Only a record still bad when read again is corruption
         // (`next()` reads from the file what it could not accept).
         code = cursor.next(Number.POSITIVE_INFINITY, true);
-        if (code <= 0) throw corruptSegmentError(cursor.path, cursor.position, code, cursor.expectedOffset, found);
+        if (code > 0) {
+          cursor.unread(code);
+          continue;
+        }
+        // Damage with valid records after it: the end lies beyond (readers of the damaged
+        // records report it).
+        const q = quarantinedAt(this.dir, last, cursor.position);
+        if (q !== undefined) cursor.moveTo(q.resumePosition ?? size, q.endOffset);
+        else {
+          const head = Buffer.alloc(FRAME_HEADER_BYTES);
+          readFully(cursor.fd, head, found, FRAME_HEADER_BYTES);
+          cursor.moveTo(found, readU64(head, 8));
+        }
       }
       this.#scan.position = cursor.position;
       this.#scan.nextOffset = cursor.expectedOffset;
@@ -308,13 +323,14 @@ export class LogPartition {
   /**
    * Retention of this partition: deletes the oldest segments (never the active one, and, when
    * `committedNext` is given and `retainUnconsumed` is on, never one holding offsets ≥ it) while
-   * the partition is larger than `retentionBytes` or the segment's records are all older than
-   * `retentionMs`. Deletes a prefix only, so the offsets still held stay consecutive.
+   * the partition is larger than `retentionBytes`, the segment's records are all older than
+   * `retentionMs`, or (`deleteConsumed`) all of them are before `committedNext` — every consumer
+   * has read past them. Deletes a prefix only, so the offsets still held stay consecutive.
    */
   enforceRetention(committedNext: number | undefined, nowMs: number): RetentionDeletion[] {
     this.#checkWritable();
-    const { retentionBytes, retentionMs, retainUnconsumed } = this.#opts;
-    if (retentionBytes === undefined && retentionMs === undefined) return [];
+    const { retentionBytes, retentionMs, retainUnconsumed, deleteConsumed } = this.#opts;
+    if (retentionBytes === undefined && retentionMs === undefined && !deleteConsumed) return [];
     const bases = this.#bases;
     let total = this.#written + this.#pendingLen;
     for (let i = 0; i < bases.length - 1; i++) total += this.#segmentBytes(bases[i] as number);
@@ -325,8 +341,9 @@ export class LogPartition {
       const nextBase = bases[i + 1] as number;
       if (retainUnconsumed && committedNext !== undefined && nextBase > committedNext) break;
       const bytes = this.#segmentBytes(base);
-      let reason: 'size' | 'age' | undefined;
-      if (retentionBytes !== undefined && total > retentionBytes) reason = 'size';
+      let reason: RetentionDeletion['reason'] | undefined;
+      if (deleteConsumed && committedNext !== undefined && nextBase <= committedNext) reason = 'consumed';
+      else if (retentionBytes !== undefined && total > retentionBytes) reason = 'size';
       else if (retentionMs !== undefined) {
         // Append times never decrease, so every record of this segment is at most as recent as
         // the first record of the next one.
@@ -459,11 +476,12 @@ export class LogPartition {
     return t;
   }
 
-  /** Scans the last segment; cuts a torn tail away; throws on damage followed by valid records. */
+  /** Scans the last segment; cuts a torn tail away; lists damage followed by valid records in `damages`. */
   #recover(
     path: string,
     base: number,
     repairs: LogRepair[],
+    damages: LogDamage[],
   ): { position: number; nextOffset: number; lastAppendTimeMs: number } {
     const cursor = new SegmentCursor(path, base, RECOVERY_READ_BYTES);
     let lastAppendTimeMs = 0;
@@ -471,16 +489,39 @@ export class LogPartition {
     try {
       code = cursor.next(Number.POSITIVE_INFINITY, true);
       if (code > 0) this.#firstTimes.set(base, cursor.appendTimeMs);
-      while (code > 0) {
-        lastAppendTimeMs = cursor.appendTimeMs;
+      let position: number;
+      let nextOffset: number;
+      let size: number;
+      for (;;) {
+        while (code > 0) {
+          lastAppendTimeMs = cursor.appendTimeMs;
+          code = cursor.next(Number.POSITIVE_INFINITY, true);
+        }
+        position = cursor.position;
+        nextOffset = cursor.expectedOffset;
+        if (code === 0 && cursor.trailingBytes === 0) return { position, nextOffset, lastAppendTimeMs };
+        size = fstatSync(cursor.fd).size;
+        // Damage in the middle (valid records after it) is not a torn tail: it is kept, listed in
+        // `damages`, and read past; readers decide whether its records were still needed.
+        const q = quarantinedAt(this.dir, base, position);
+        const d =
+          q === undefined
+            ? locateDamage(
+                cursor.fd,
+                { topic: this.topic, partition: this.id, file: path, base },
+                position,
+                nextOffset,
+                code,
+                size,
+                undefined,
+              )
+            : undefined;
+        if (q === undefined && d === undefined) break;
+        if (d !== undefined) damages.push(d);
+        const resume = (q ?? d) as { resumePosition: number | undefined; endOffset: number };
+        cursor.moveTo(resume.resumePosition ?? size, resume.endOffset);
         code = cursor.next(Number.POSITIVE_INFINITY, true);
       }
-      const position = cursor.position;
-      const nextOffset = cursor.expectedOffset;
-      if (code === 0 && cursor.trailingBytes === 0) return { position, nextOffset, lastAppendTimeMs };
-      const size = fstatSync(cursor.fd).size;
-      const found = findValidFrameAfter(cursor.fd, position, size, nextOffset);
-      if (found >= 0) throw corruptSegmentError(path, position, code, nextOffset, found);
       const fd = openSync(path, 'r+');
       try {
         ftruncateSync(fd, position);

@@ -5,7 +5,10 @@
  * Guarantees:
  * - per partition, records come in offset order, each exactly once from the position the reader
  *   starts at (the first retained offset, or where `seek` put it); every record's CRC is checked
- *   (unless `verifyChecksums: false`) and damage throws `FM_LOG_CORRUPT`, never skipped;
+ *   (unless `verifyChecksums: false`); damage in a record the reader must deliver throws
+ *   `FM_LOG_CORRUPT` naming `flowmark log repair`, never skipped; damage in records before its
+ *   position (processed already) is skipped and told to `onDamage`; a quarantined region
+ *   (log-damage.ts) is jumped over, its offsets missing like offsets deleted by retention;
  * - a poll shares `maxRecords` fairly among the partitions that have records (each gets an equal
  *   quota, and what one cannot use goes to the others; the first partition served rotates);
  * - `caughtUp` lists the partitions with nothing more to read right now; records appended later
@@ -26,8 +29,9 @@
 
 import { fstatSync } from 'node:fs';
 import { FlowmarkError, type PollResult, type SourceReader, type SourceRecord } from '../../engine/index.ts';
+import { damagedRecordError, type LogDamage, locateDamage, quarantinedAt } from './log-damage.ts';
 import type { LogDirectory } from './log-directory.ts';
-import { behindCheckpointError, corruptSegmentError } from './log-errors.ts';
+import { behindCheckpointError } from './log-errors.ts';
 import { checkName } from './log-options.ts';
 import type { LogPartition } from './log-partition.ts';
 import { findValidFrameAfter, SegmentCursor } from './log-segment.ts';
@@ -40,10 +44,22 @@ export interface LogSourceOptions {
   endAtOpen?: boolean;
   /** The name under which `commit` records positions in the log directory (default `default`). */
   consumer?: string;
+  /**
+   * Record the start position as the consumer's committed one when it has none, so that
+   * retention keeps what it is about to read (default true). A reader that only looks (a tool,
+   * a resumed import checking what is there) passes false: it must not hold retention back.
+   */
+  register?: boolean;
   /** Bytes read per system call, per partition (default 256 KiB). */
   readBufferBytes?: number;
   /** Check every record's CRC-32 (default true). */
   verifyChecksums?: boolean;
+  /**
+   * Told of each damaged region the reader skipped because its records are all before the
+   * reader's position (processed already: history). Damage in records it must deliver throws
+   * `FM_LOG_CORRUPT` instead. Default: nothing is told.
+   */
+  onDamage?: (damage: LogDamage) => void;
 }
 
 const DEFAULT_READ_BUFFER_BYTES = 256 * 1024;
@@ -78,6 +94,9 @@ export class LogSource implements SourceReader<string> {
   readonly #readBufferBytes: number;
   readonly #verify: boolean;
   readonly #drain: boolean;
+  readonly #onDamage: ((damage: LogDamage) => void) | undefined;
+  /** Damaged regions already told to `onDamage` (file:position). */
+  readonly #toldDamage = new Set<string>();
   /** The read schedule (see `poll`): the current round and the partition whose turn it is. */
   #round = 0;
   #turn = 0;
@@ -103,6 +122,7 @@ export class LogSource implements SourceReader<string> {
     }
     this.#verify = options.verifyChecksums ?? true;
     this.#drain = options.endAtOpen ?? false;
+    this.#onDamage = options.onDamage;
     const ids = options.partitions ?? this.#topic.partitions.map((p) => p.id);
     if (new Set(ids).size !== ids.length)
       throw new FlowmarkError('FM_CONFIG_INVALID', `log source ${topic}: partitions repeat: ${ids.join(', ')}`);
@@ -118,7 +138,9 @@ export class LogSource implements SourceReader<string> {
         recheckedBase: -1,
       };
     });
-    if (this.#topic.readCommitted(this.#consumer) === undefined) this.commit(this.#positions());
+    if (options.register !== false && this.#topic.readCommitted(this.#consumer) === undefined) {
+      this.commit(this.#positions());
+    }
   }
 
   /** The next offset this reader will deliver, per partition. */
@@ -253,6 +275,20 @@ export class LogSource implements SourceReader<string> {
    */
   commit(nextOffsets: ReadonlyMap<number, number>): void {
     this.#topic.writeCommitted(this.#consumer, nextOffsets, this.#log.options.nowMs());
+    // Segments every consumer has read past are deleted now, not at the next roll: a `run` does
+    // not append, so it never rolls.
+    if (!this.#log.readOnly && this.#log.options.deleteConsumed && this.#passedASegment(nextOffsets)) {
+      this.#log.enforceRetention(this.topic);
+    }
+  }
+
+  /** True when a position is past the first segment of its partition (cheap: no file is read). */
+  #passedASegment(nextOffsets: ReadonlyMap<number, number>): boolean {
+    for (const [p, next] of nextOffsets) {
+      const second = this.#topic.partitions[p]?.segmentBases()[1];
+      if (second !== undefined && next >= second) return true;
+    }
+    return false;
   }
 
   close(): void {
@@ -362,22 +398,50 @@ export class LogSource implements SourceReader<string> {
    * read once more), or the record was completed by the writer after it was read.
    */
   #checkTail(s: PartitionState, c: SegmentCursor, code: number, verify: boolean): boolean {
-    s.log.segmentBases();
+    const bases = s.log.segmentBases();
     if (s.log.isSealed(c.base)) {
       if (s.recheckedBase !== c.base) {
         s.recheckedBase = c.base;
         return true;
       }
-      throw corruptSegmentError(c.path, c.position, code, c.expectedOffset, undefined);
+      const nextBase = bases.find((b) => b > c.base) as number;
+      return this.#damaged(s, c, code, fstatSync(c.fd).size, nextBase);
     }
     const end = Math.min(s.log.readLimit(c.base), fstatSync(c.fd).size);
     const found = findValidFrameAfter(c.fd, c.position, end, c.expectedOffset);
     if (found < 0) return false;
     // The file grew since the read: the bad bytes may be a record the writer has completed since.
-    // Only a record still bad when read again is corruption (`next()` reads it from the file).
+    // Only a record still bad when read again is damage (`next()` reads it from the file).
     const again = c.next(s.log.readLimit(c.base), verify);
-    if (again <= 0) throw corruptSegmentError(c.path, c.position, again, c.expectedOffset, found);
-    c.unread(again);
+    if (again > 0) {
+      c.unread(again);
+      return true;
+    }
+    return this.#damaged(s, c, again, end, undefined);
+  }
+
+  /**
+   * Damage at the cursor: a quarantined region, or one whose records this reader has processed
+   * already, is jumped over (true); one it must deliver throws `FM_LOG_CORRUPT` naming
+   * `flowmark log repair`. False: no valid record follows in the last segment (wait).
+   */
+  #damaged(s: PartitionState, c: SegmentCursor, code: number, fileEnd: number, nextBase: number | undefined): boolean {
+    const q = quarantinedAt(s.log.dir, c.base, c.position);
+    if (q !== undefined) {
+      c.moveTo(q.resumePosition ?? fileEnd, q.endOffset);
+      return true;
+    }
+    const where = { topic: this.topic, partition: s.id, file: c.path, base: c.base };
+    const d = locateDamage(c.fd, where, c.position, c.expectedOffset, code, fileEnd, nextBase);
+    // (Only in the last segment: nothing valid follows, a write in progress or a torn tail.)
+    if (d === undefined) return false;
+    if (d.endOffset > s.next) throw damagedRecordError(d);
+    const id = `${d.file}:${d.position}`;
+    if (!this.#toldDamage.has(id)) {
+      this.#toldDamage.add(id);
+      this.#onDamage?.(d);
+    }
+    c.moveTo(d.resumePosition ?? fileEnd, d.endOffset);
     return true;
   }
 }

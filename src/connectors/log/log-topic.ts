@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FlowmarkError } from '../../engine/index.ts';
+import type { LogDamage } from './log-damage.ts';
 import { checkName, type ResolvedLogOptions } from './log-options.ts';
 import { LogPartition, type LogRepair, syncDirectory } from './log-partition.ts';
 
@@ -65,7 +66,13 @@ export class LogTopic {
   }
 
   /** Opens an existing topic; a writer repairs the tail of every partition (reported in `repairs`). */
-  static open(root: string, name: string, opts: ResolvedLogOptions, repairs: LogRepair[]): LogTopic {
+  static open(
+    root: string,
+    name: string,
+    opts: ResolvedLogOptions,
+    repairs: LogRepair[],
+    damages: LogDamage[] = [],
+  ): LogTopic {
     const dir = join(root, name);
     let meta: TopicMeta;
     try {
@@ -91,7 +98,7 @@ export class LogTopic {
         if (!existsSync(partition.dir)) {
           throw new FlowmarkError('FM_LOG_CORRUPT', `log topic ${name}: directory ${partition.dir} is missing`);
         }
-        partition.open(repairs);
+        partition.open(repairs, damages);
         partitions.push(partition);
       }
     } catch (err) {

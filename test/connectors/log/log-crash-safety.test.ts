@@ -161,37 +161,41 @@ test('a zero-filled tail (a power loss after the file grew) is cut away', async 
   assert.equal(log.repairs[0]?.removedBytes, 8192);
 });
 
-test('a CRC mismatch in the middle throws FM_LOG_CORRUPT naming the file, the byte and what to do', async (t) => {
+test('a CRC mismatch in the middle is damage, not a torn tail: nothing is cut, and a reader that needs it is told where and what to do', async (t) => {
   const dir = tempDir(t);
   await writeLog(dir, 30, 0);
   const { file } = lastSegment(dir);
   let position = 0;
   for (let i = 0; i < 10; i++) position += frameBytes(i);
   flipByte(file, position + FRAME_HEADER + 2); // payload of offset 10
-  assert.throws(
-    () => LogDirectory.open(dir),
-    (err) =>
-      isFlowmarkError(err, 'FM_LOG_CORRUPT') &&
-      err.message.includes(file) &&
-      err.message.includes(`at byte ${position}`) &&
-      err.message.includes('offset 10') &&
-      err.message.includes(`truncate -s ${position}`),
+  const log = openLog(t, dir);
+  assert.deepEqual(
+    log.damaged.map((d) => [d.file, d.position, d.firstOffset, d.endOffset]),
+    [[file, position, 10, 11]],
   );
+  assert.equal(log.repairs.length, 0);
+  assert.equal(log.endOffsets('t').get(0), 30, 'the records after it are there');
   assert.equal(
     statSync(file).size,
     [...Array(30).keys()].reduce((s, i) => s + frameBytes(i), 0),
     'nothing was cut',
   );
-  // The failed open released the writer lock: a read-only look still works.
+  assert.throws(
+    () => readAll(new LogSource(log, 't')),
+    (err) =>
+      isFlowmarkError(err, 'FM_LOG_CORRUPT') &&
+      err.message.includes(file) &&
+      err.message.includes(`at byte ${position}`) &&
+      err.message.includes('offset 10 cannot be read') &&
+      err.message.includes('flowmark log repair'),
+  );
+  // A read-only look beside it sees the end past the damage.
   const readOnly = LogDirectory.open(dir, { readOnly: true });
   t.after(() => readOnly.close());
-  assert.throws(
-    () => readOnly.endOffsets('t'),
-    (err) => isFlowmarkError(err, 'FM_LOG_CORRUPT'),
-  );
+  assert.equal(readOnly.endOffsets('t').get(0), 30);
 });
 
-test('a damaged length field in the middle is corruption, not a torn tail (nothing after it is dropped)', async (t) => {
+test('a damaged length field in the middle is damage, not a torn tail (nothing after it is dropped)', async (t) => {
   const dir = tempDir(t);
   await writeLog(dir, 30, 0);
   const { file } = lastSegment(dir);
@@ -203,10 +207,13 @@ test('a damaged length field in the middle is corruption, not a torn tail (nothi
   } finally {
     closeSync(fd);
   }
-  assert.throws(
-    () => LogDirectory.open(dir),
-    (err) => isFlowmarkError(err, 'FM_LOG_CORRUPT') && err.message.includes(`at byte ${position}`),
+  const log = openLog(t, dir);
+  assert.deepEqual(
+    log.damaged.map((d) => [d.position, d.firstOffset, d.endOffset]),
+    [[position, 7, 8]],
   );
+  assert.equal(log.endOffsets('t').get(0), 30);
+  assert.equal(log.repairs.length, 0, 'nothing was cut');
 });
 
 test('kill -9 of a process appending and flushing in a loop: every acknowledged record survives, intact', {

@@ -154,10 +154,12 @@ test('a read-only reader still reports a record that stays damaged after the wri
         isFlowmarkError(err, 'FM_LOG_CORRUPT') &&
         err.message.includes(`at byte ${frameStart(TORN)}`) &&
         err.message.includes(`offset ${TORN}`);
-      if (nth === 1) assert.throws(() => reader.lag(), corruptAtTorn);
+      // lag() counts past the damage (the records after it are there); poll() must deliver the
+      // damaged record, so it stops there.
+      if (nth === 1) assert.equal(reader.lag(), RECORDS);
       else assert.throws(() => readAllOffsets(reader), corruptAtTorn);
       // And once the writer is done, every way of looking says so.
-      assert.throws(() => reader.lag(), corruptAtTorn);
+      assert.equal(reader.lag(), RECORDS - (reader.positions().get(0) ?? 0));
       assert.throws(() => readAllOffsets(reader), corruptAtTorn);
     });
   }
