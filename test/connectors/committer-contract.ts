@@ -240,8 +240,9 @@ export function checkpointCommitterContract(
       await c.load();
       await c.commit(checkpoint(1, { entries: [e('k', { count: 9 })] }));
       const first = await store.committer().load();
-      for await (const x of first?.entries ?? []) (x.value as { count: number }).count = 10;
-      (first?.meta.sources.clicks as { offsets: Record<string, number> }).offsets['0'] = 99;
+      assert.ok(first !== undefined);
+      for await (const x of first.entries) (x.value as { count: number }).count = 10;
+      (first.meta.sources.clicks as { offsets: Record<string, number> }).offsets['0'] = 99;
       const again = await store.committer().load();
       assert.deepEqual(await sortedEntries(again?.entries ?? []), [e('k', { count: 9 })]);
       assert.equal(again?.meta.sources.clicks?.offsets['0'], 17);
