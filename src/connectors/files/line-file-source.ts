@@ -41,8 +41,16 @@ export class LineFileSource implements SourceReader<string> {
   }
 
   seek(nextOffsets: ReadonlyMap<number, number>): void {
-    // Lines are re-read from the start and skipped: a replay is not resumed in practice.
+    // Lines are re-read from the start and skipped: a replay is not resumed in practice. From the
+    // start even after polls: a seek back must deliver the lines again (the source contract).
     this.#skipLines = nextOffsets.get(0) ?? 0;
+    this.#position = 0;
+    this.#nextLine = 0;
+    this.#pending = [];
+    this.#pendingAt = 0;
+    this.#rest = '';
+    this.#eof = false;
+    this.#decoder = new TextDecoder('utf-8');
   }
 
   async #fill(): Promise<void> {

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryCommitter } from '../../../src/connectors/memory/memory-committer.ts';
+import { checkpointCommitterContract } from '../committer-contract.ts';
+
+// One MemoryCommitter is its own store: a "restart" in the contract is the same object loaded again.
+checkpointCommitterContract(
+  'MemoryCommitter',
+  async () => {
+    const committer = new MemoryCommitter();
+    return { committer: () => committer, rows: async (sink) => committer.rows<Record<string, unknown>>(sink) };
+  },
+  { resumes: true },
+);
 
 test('regression: a value restored from a checkpoint and mutated in place leaves the checkpoint unchanged', async () => {
   // The crash-after-any-record property found it: a run resumed, counted one more record into the

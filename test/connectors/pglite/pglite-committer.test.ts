@@ -1,5 +1,5 @@
-import { committerContract } from '../sql/committer-contract.ts';
+import { sqlCommitterContracts } from '../sql/committer-contract.ts';
 import { sharedPglite } from './pglite-fixtures.ts';
 
 const client = sharedPglite();
-committerContract('PGlite (in memory)', { client: () => client });
+sqlCommitterContracts('PGlite (in memory)', { client: () => client });

@@ -1,7 +1,7 @@
-import { committerContract } from '../sql/committer-contract.ts';
+import { sqlCommitterContracts } from '../sql/committer-contract.ts';
 import { sharedServerClient, withServer } from './pg-fixtures.ts';
 
 withServer('SqlCommitter on a PostgreSQL server', (url) => {
   const client = sharedServerClient(url);
-  committerContract('PostgreSQL server', { client: async () => client });
+  sqlCommitterContracts('PostgreSQL server', { client: async () => client });
 });

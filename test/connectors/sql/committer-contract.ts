@@ -1,10 +1,13 @@
 /**
- * The contract of a SQL checkpoint committer (ARCHITECTURE §3.7), run against every database
- * flowmark supports: PGlite here (test/connectors/pglite/pglite-committer.test.ts), a PostgreSQL
- * server in the postgres connector's tests. Each test works in its own fresh schema.
+ * The SQL-specific part of the SqlCommitter's contract (ARCHITECTURE §3.7): tables, epochs, paging,
+ * rows the database refuses, failures midway. The part every committer must pass (round trip,
+ * deltas, restart, fencing, idempotent retry) is test/connectors/committer-contract.ts;
+ * {@link sqlCommitterContracts} runs both. Run against every database flowmark supports: PGlite
+ * (test/connectors/pglite/pglite-committer.test.ts) and a PostgreSQL server
+ * (test/connectors/postgres/pg-committer.test.ts). Each test works in its own fresh schema.
  *
  * @example
- * committerContract('PGlite', { client: () => sharedPglite() });
+ * sqlCommitterContracts('PGlite', { client: () => sharedPglite() });
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -22,8 +25,9 @@ import type { SqlClient } from '../../../src/connectors/sql/sql-client.ts';
 import { SqlCommitter } from '../../../src/connectors/sql/sql-committer.ts';
 import type { Checkpoint } from '../../../src/engine/checkpoint.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
-import { frozenEntry, type SnapshotEntry, type SnapshotMeta } from '../../../src/engine/snapshot.ts';
+import type { SnapshotEntry, SnapshotMeta } from '../../../src/engine/snapshot.ts';
 import { checkout as checkoutEvent } from '../../attribution/attribution-fixtures.ts';
+import { type CommitterStore, checkpointCommitterContract } from '../committer-contract.ts';
 import {
   checkoutRow,
   count,
@@ -128,6 +132,26 @@ async function everything(client: SqlClient, schema: string) {
   };
 }
 
+/** A store of the generic contract: a fresh schema; each committer is a new SqlCommitter on it. */
+export async function sqlCommitterStore(t: TestContext, harness: SqlHarness): Promise<CommitterStore> {
+  const client = await harness.client();
+  const schema = await freshSchema(t, client);
+  return {
+    committer: () => new SqlCommitter(client, { schema, job: 'job', sinks: SINKS }),
+    rows: (sink) => tableRows(client, schema, sink, 'id'),
+  };
+}
+
+/** Both parts of the SqlCommitter's contract: the generic one every committer runs, and the SQL one. */
+export function sqlCommitterContracts(label: string, harness: SqlHarness): void {
+  checkpointCommitterContract(`SqlCommitter on ${label}`, (t) => sqlCommitterStore(t, harness), {
+    resumes: true,
+    fencing: true,
+    idempotentRetry: true,
+  });
+  committerContract(label, harness);
+}
+
 export function committerContract(label: string, harness: SqlHarness): void {
   const setup = async (t: TestContext, job = 'job') => {
     const client = await harness.client();
@@ -136,7 +160,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
     return { client, schema, committer };
   };
 
-  describe(`SqlCommitter contract: ${label}`, () => {
+  describe(`SqlCommitter contract, SQL-specific part: ${label}`, () => {
     test('a job without a checkpoint loads as undefined, and each load takes the next epoch', async (t) => {
       const { committer } = await setup(t);
       const a = committer();
@@ -145,83 +169,6 @@ export function committerContract(label: string, harness: SqlHarness): void {
       const b = committer();
       assert.equal(await b.load(), undefined);
       assert.equal(b.epoch, 2);
-    });
-
-    test('commit then load gives back the checkpoint id, the meta (±Infinity intact) and the state', async (t) => {
-      const { committer } = await setup(t);
-      const entries: SnapshotEntry[] = [
-        {
-          node: 'attribute',
-          table: 'clicks',
-          key: 'u1\u0000p1',
-          value: [[1000, { clickId: 'c\u00001', raw: '{"a":"\\\\"}' }]],
-        },
-        {
-          node: 'attribute',
-          table: 'timers',
-          key: '1000|u1\u0000p1',
-          value: [1000, 'u1\u0000p1'],
-          expiresAtMs: 3_600_000,
-        },
-        { node: 'dedupe', table: 'seen', key: 'back\\slash\\0', value: true, expiresAtMs: 86_400_000.5 },
-        { node: 'dedupe', table: 'seen', key: '', value: null },
-        { node: 'w', table: 'windows', key: '0:60000:total\u0000all', value: [{ checkouts: 2, cents: -0.5 }, 0] },
-        { node: 'w', table: 'emoji', key: 'é😀"\'{}', value: { nested: { deep: ['x', 1.5e-7, 1e21, false] } } },
-      ];
-      const writer = committer();
-      await writer.load();
-      await writer.commit(checkpoint(1, { entries }));
-
-      const point = await committer().load();
-      assert.ok(point !== undefined);
-      assert.equal(point.checkpointId, 1);
-      assert.deepEqual(point.meta, META);
-      assert.equal(point.meta.nodes.attribute?.watermarkMs, Number.NEGATIVE_INFINITY);
-      assert.equal(point.meta.nodes.attribute?.outputWatermarkMs, Number.POSITIVE_INFINITY);
-      assert.deepEqual(await sorted(point.entries), await sorted(entries));
-    });
-
-    test('entries frozen at the cut (JSON text, as the runtime hands them) are written as they were cut', async (t) => {
-      const { committer } = await setup(t);
-      const live = [[1000, { clickId: 'c\u00001' }]];
-      const entries = [
-        frozenEntry('attribute', 'clicks', 'u1\u0000p1', live, 3_600_000),
-        frozenEntry('attribute', 'clicks', 'u2\u0000p2', undefined, undefined),
-      ];
-      live.push([2000, { clickId: 'c2' }]); // mutated after the cut: not in the checkpoint
-      const writer = committer();
-      await writer.load();
-      await writer.commit(checkpoint(1, { entries }));
-      const point = await committer().load();
-      assert.deepEqual(await sorted(point?.entries ?? []), [
-        {
-          node: 'attribute',
-          table: 'clicks',
-          key: 'u1\u0000p1',
-          value: [[1000, { clickId: 'c\u00001' }]],
-          expiresAtMs: 3_600_000,
-        },
-      ]);
-    });
-
-    test('deltas apply in order: upserts replace, deletions remove; a full snapshot replaces everything', async (t) => {
-      const { committer } = await setup(t);
-      const c = committer();
-      await c.load();
-      const e = (key: string, value: unknown): SnapshotEntry => ({ node: 'n', table: 't', key, value });
-      await c.commit(checkpoint(1, { entries: [e('a', 1), e('b', 1), e('c', 1)] }));
-      await c.commit(
-        checkpoint(2, { entries: [e('b', 2), e('c', undefined), e('d', 2), e('e', 2), e('e', undefined)] }),
-      );
-      let point = await committer().load();
-      assert.equal(point?.checkpointId, 2);
-      assert.deepEqual(await sorted(point?.entries ?? []), [e('a', 1), e('b', 2), e('d', 2)]);
-
-      const d = committer();
-      await d.load();
-      await d.commit(checkpoint(3, { kind: 'full', entries: [e('z', 3)] }));
-      point = await committer().load();
-      assert.deepEqual(await sorted(point?.entries ?? []), [e('z', 3)]);
     });
 
     test('a state key too long for an index entry round-trips, is replaced and deleted (issue 12: a 3 kB id)', async (t) => {
@@ -516,16 +463,6 @@ export function committerContract(label: string, harness: SqlHarness): void {
       await b.commit(checkpoint(2, { kind: 'full', entries: [] }));
       const pa = await new SqlCommitter(client, { schema, job: 'a', sinks: SINKS }).load();
       assert.deepEqual(await collect(pa?.entries ?? []), [{ node: 'n', table: 't', key: 'k', value: 'a' }]);
-    });
-
-    test('committing a checkpoint again (a retry after a lost acknowledgement) writes nothing twice', async (t) => {
-      const { client, schema, committer } = await setup(t);
-      const c = committer();
-      await c.load();
-      const cp = checkpoint(1, { outputs: { dead_letters: [deadLetter('once')] } });
-      await c.commit(cp);
-      await c.commit(cp);
-      assert.equal(await count(client, schema, 'dead_letters'), 1);
     });
 
     test('commit before load, and a sink without a table, are refused before anything is written', async (t) => {

@@ -409,6 +409,97 @@ describe('IntervalJoinOperator', () => {
   });
 });
 
+/**
+ * Flink's IntervalJoinOperatorTest cases, each run with the left side ahead and again with the
+ * right side ahead (one side's records and watermarks all arrive before the other's), each
+ * uninterrupted and with the state snapshotted and restored into a fresh operator mid-case.
+ * Lefts and rights at 1…4 (key "a"), plus a key "b" with one record per side; the expected rows
+ * are every pair with l.t + lower ≤ r.t ≤ l.t + upper, and for leftOuter every left that has none.
+ */
+describe('IntervalJoinOperator, Flink cases in both arrival orders and restored mid-case', () => {
+  const BOUNDS: ReadonlyArray<readonly [string, number, number]> = [
+    ['negative and negative', -3, -1],
+    ['negative and zero', -3, 0],
+    ['negative and positive', -1, 1],
+    ['zero and zero', 0, 0],
+    ['zero and positive', 0, 2],
+    ['positive and positive', 1, 3],
+    ['wide', -10, 10],
+  ];
+  type Side = 0 | 1;
+  const records = (side: Side): Array<[Ev, number]> => [
+    ...[1, 2, 3, 4].map((t): [Ev, number] => [ev(`${side === LEFT ? 'l' : 'r'}${t}`), t]),
+    [ev(side === LEFT ? 'lb' : 'rb', 'b'), side === LEFT ? 2 : 4],
+  ];
+
+  function expectedRows(lower: number, upper: number, kind: 'inner' | 'leftOuter'): string[] {
+    const rows: string[] = [];
+    for (const [l, lt] of records(LEFT)) {
+      const ms = records(RIGHT).filter(([r, rt]) => r.k === l.k && lt + lower <= rt && rt <= lt + upper);
+      if (ms.length === 0 && kind === 'leftOuter') rows.push(`${pair(l, undefined)}@${lt}`);
+      for (const [r] of ms) rows.push(`${pair(l, r)}@${lt}`);
+    }
+    return rows.sort();
+  }
+
+  /**
+   * Feeds `first` side's records then watermarks 1…4, then the other side's, then +∞ on both;
+   * restarts (snapshot, fresh operator, restore) after the steps listed in `restartAfter`.
+   */
+  function play(lower: number, upper: number, kind: 'inner' | 'leftOuter', first: Side, restartAfter: Set<string>) {
+    const h = harness(lower, upper, kind);
+    const buffers: Record<string, [number, number]> = {};
+    for (const side of [first, (1 - first) as Side]) {
+      const name = side === first ? 'first' : 'second';
+      const recs = records(side);
+      recs.forEach(([e, t], i) => {
+        h.element(e, t, side);
+        if (i === 1 && restartAfter.has(`${name} records, midway`)) h.restart();
+      });
+      for (const wm of [1, 2, 3, 4]) h.watermark(wm, side);
+      buffers[name] = [buffered(h, 'left'), buffered(h, 'right')];
+      if (restartAfter.has(`${name} side`)) h.restart();
+    }
+    h.watermarkAll(MAX_WATERMARK);
+    return { h, buffers };
+  }
+
+  for (const [name, lower, upper] of BOUNDS) {
+    for (const kind of ['inner', 'leftOuter'] as const) {
+      it(`${name} [${lower}, ${upper}], ${kind}: the same rows with either side ahead, restored mid-case or not`, () => {
+        const expected = expectedRows(lower, upper, kind);
+        for (const [label, first] of [
+          ['left side ahead', LEFT],
+          ['right side ahead', RIGHT],
+        ] as const) {
+          const { h, buffers } = play(lower, upper, kind, first, new Set());
+          const rows = h.emitted().map((e: Emitted) => `${e.value}@${e.ts}`);
+          assert.deepEqual([...rows].sort(), expected, label);
+          assert.deepEqual([h.emitted('lateLeft'), h.emitted('lateRight')], [[], []], `${label}: nothing is late`);
+          // The side ahead is all buffered: the other input's watermark is still −∞, so W is too.
+          assert.deepEqual(buffers.first, first === LEFT ? [5, 0] : [0, 5], `${label}: the side ahead is buffered`);
+          assert.equal(h.stateEntries(), 0, `${label}: state empty at +∞`);
+          // A snapshot restored mid-case (after a few records, after the side ahead, in the other
+          // side) changes nothing: the same rows, in the same order, at the same watermarks.
+          for (const restarts of [
+            ['first records, midway'],
+            ['first side'],
+            ['second records, midway'],
+            ['first records, midway', 'first side', 'second records, midway', 'second side'],
+          ]) {
+            const at = `${label}, restored after ${restarts.join(', ')}`;
+            const restored = play(lower, upper, kind, first, new Set(restarts));
+            assert.deepEqual(restored.h.emitted(), h.emitted(), at);
+            assert.deepEqual(restored.h.watermarks, h.watermarks, at);
+            assert.deepEqual(restored.buffers, buffers, `${at}: the same records buffered after each side`);
+            assert.equal(restored.h.stateEntries(), 0, `${at}: state empty at +∞`);
+          }
+        }
+      });
+    }
+  }
+});
+
 interface Click {
   user: string;
   id: string;
