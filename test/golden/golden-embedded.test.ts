@@ -11,14 +11,15 @@
  * PGlite serves every case (a schema each): opening a PGlite per case would cost seconds each.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type AttributionModel, attributionOptions } from '../../src/attribution/attribution-options.ts';
 import { durationFlag, listFlag } from '../../src/cli/cli-flags.ts';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { importLines, runAttribution } from '../../src/cli/embedded-job.ts';
+import { logImportQueue, runAttribution } from '../../src/cli/embedded-job.ts';
+import { type ImportCounts, importEventFile } from '../../src/cli/event-import.ts';
 import { type JobStores, TOPIC_PARTITIONS, TOPICS } from '../../src/cli/job-stores.ts';
 import { LogDirectory } from '../../src/connectors/log/index.ts';
 import { type SqlClient, upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
@@ -57,8 +58,18 @@ async function stores(t: TestContext, c: GoldenCase, client: SqlClient): Promise
   return { log, db: client, schema, where: `PGlite schema ${schema}`, close: async () => {} };
 }
 
-async function* each(lines: readonly string[]): AsyncIterable<string> {
-  yield* lines;
+/** `flowmark import` of `lines` (as a file of their own) into the log of `s`. */
+async function importLines(t: TestContext, s: JobStores, lines: readonly string[]): Promise<ImportCounts> {
+  const dir = mkdtempSync(join(tmpdir(), 'flowmark-golden-lines-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'events.jsonl');
+  writeFileSync(file, lines.map((l) => `${l}\n`).join(''));
+  const queue = logImportQueue(s.log);
+  try {
+    return (await importEventFile(file, { db: s.db, schema: s.schema, queue, clock: systemClock })).counts;
+  } finally {
+    queue.close();
+  }
 }
 
 /**
@@ -98,7 +109,7 @@ async function results(s: JobStores) {
 for (const c of goldenCases().map(asEmbedded)) {
   test(`golden ${c.name}, embedded (import + run --drain into PGlite)`, async (t) => {
     const s = await stores(t, c, await db);
-    await importLines(s, each(inputLines(c)), systemClock);
+    await importLines(t, s, inputLines(c));
     await runAttribution(s, { attribution: options(c, false), clock: systemClock, drain: true });
     const { rows, dead } = await results(s);
     assertRows(rows, c, { ordered: false });
@@ -110,9 +121,9 @@ for (const c of goldenCases().map(asEmbedded)) {
     const s = await stores(t, c, await db);
     const lines = inputLines(c);
     const half = Math.ceil(lines.length / 2);
-    const first = await importLines(s, each(lines.slice(0, half)), systemClock);
+    const first = await importLines(t, s, lines.slice(0, half));
     await runLiveUntilRead(s, c, first.clicks + first.checkouts);
-    await importLines(s, each(lines.slice(half)), systemClock);
+    await importLines(t, s, lines.slice(half));
     await runAttribution(s, { attribution: options(c, false), clock: systemClock, drain: true });
     const { rows, dead } = await results(s);
     assertRows(rows, c, { ordered: false });
