@@ -15,6 +15,7 @@ export {
   usersLookup,
 } from './dimension-lookup.ts';
 export { type DimensionWriteOptions, upsertProducts, upsertUsers } from './dimension-writer.ts';
+export { type CommittedCheckpoint, nextOffsets, readLastCheckpoint, readLastCheckpoints } from './checkpoint-reader.ts';
 export { type Migration, type MigrationResult, runMigrations } from './migrations.ts';
 export {
   type SinkColumn,
