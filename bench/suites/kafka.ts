@@ -8,7 +8,7 @@
  * - two: two such processes in one group on one schema, started together, timed until both exit.
  *
  * The broker is private: `scripts/kafka.sh start` on free ports with its state in a temp dir,
- * stopped at the end (also on failure and Ctrl-C); `--kafka HOST:PORT` uses a running one
+ * stopped at the end (also on failure and Ctrl-C; bench/support/kafka-broker.ts); `--kafka HOST:PORT` uses a running one
  * instead (the topics get unique names and are deleted afterwards). PostgreSQL comes from
  * `--database-url` or $FLOWMARK_TEST_PG_URL, a fresh schema `fm_bench_kafka_*` per run, dropped
  * afterwards. The worker processes are timed from spawn to exit: Node's start, the group join
@@ -17,29 +17,24 @@
  * `/usr/bin/time` present, the CPU seconds and peak RSS of the workers are measured too: on a
  * shared machine, CPU per event is steadier than wall time.
  */
-import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { outputMigrations } from '../src/attribution/output-schema.ts';
-import { loadProducts, loadUsers } from '../src/cli/dimension-loading.ts';
-import { KafkaAdmin, KafkaSource } from '../src/connectors/kafka/index.ts';
-import { openPostgresDatabase } from '../src/connectors/postgres/index.ts';
-import { upsertProducts, upsertUsers } from '../src/connectors/sql/index.ts';
-import { type BenchResult, fmt, fmtCount, pct, sideBySide, type Work, writeDataSet } from './bench-lib.ts';
+import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
+import { openJobDatabase } from '../../src/cli/job-database.ts';
+import { KafkaAdmin } from '../../src/connectors/kafka/index.ts';
+import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
+import { writeDataSet } from '../support/data-sets.ts';
+import { type Cost, costMeter, flowmark, runKafkaWorker, type WorkerRun } from '../support/flowmark-process.ts';
+import { type Broker, givenBroker, rawConsume, startPrivateBroker } from '../support/kafka-broker.ts';
+import { attributedChecksum, COUNTED_TABLES, countRows } from '../support/output-tables.ts';
+import { type BenchResult, fmt, fmtCount, pct } from '../support/report.ts';
+import { sideBySide, type Work } from '../support/side-by-side.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const BIN = join(ROOT, 'bin', 'flowmark.js');
-const KAFKA_SH = join(ROOT, 'scripts', 'kafka.sh');
-const TIME = '/usr/bin/time';
 const PARTITIONS = 4;
 const ROUNDS = 3;
-const POLL_RECORDS = 4096;
-const COUNTED_TABLES = ['attributed_checkouts', 'attribution_credits', 'dead_letters', 'analytics_minute'] as const;
 
 export const NO_KAFKA_DATABASE_MESSAGE =
   'kafka benchmark: not measured — it needs a PostgreSQL server: --database-url URL or $FLOWMARK_TEST_PG_URL';
@@ -54,25 +49,6 @@ export interface KafkaBenchOptions {
   cpuProfDir?: string;
 }
 
-/** A broker for the benchmark, and how to get rid of it. */
-interface Broker {
-  bootstrap: string;
-  /** The JVM's pid when the broker is ours (for its CPU time). */
-  pid: number | undefined;
-  stop: () => void | Promise<void>;
-}
-
-/** What one `flowmark run` process did. */
-interface WorkerRun {
-  recordsRead: number;
-  /** The time the worker reports itself (from its start of reading to the drain's end). */
-  runSeconds: number;
-  /** user + sys CPU seconds and peak RSS (KiB), from /usr/bin/time; NaN without it. */
-  cpuSeconds: number;
-  maxRssKiB: number;
-  stderr: string;
-}
-
 /** What a variant wrote, to compare the variants. */
 interface Written {
   rows: Record<string, number>;
@@ -82,256 +58,11 @@ interface Written {
   checksum: string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function sh(args: string[], env: NodeJS.ProcessEnv): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    execFile('bash', args, { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${args.join(' ')} failed: ${String(stderr).trim() || err.message}`));
-      else resolve({ stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
-
-/** A private broker on free ports, state in `dir`; stopped by `stop` (and on Ctrl-C / SIGTERM). */
-async function startPrivateBroker(dir: string): Promise<Broker> {
-  const port = await freePort();
-  let controller = await freePort();
-  while (controller === port) controller = await freePort();
-  const state = join(dir, 'kafka');
-  const env = {
-    ...process.env,
-    KAFKA_PORT: String(port),
-    KAFKA_CONTROLLER_PORT: String(controller),
-    FLOWMARK_KAFKA_DIR: state,
-  };
-  process.stderr.write(`kafka bench: starting a private broker on 127.0.0.1:${port} (scripts/kafka.sh)\n`);
-  let stopping: Promise<unknown> | undefined;
-  const stop = () => {
-    stopping ??= sh([KAFKA_SH, 'stop'], env).catch((err: unknown) => {
-      process.stderr.write(`kafka bench: stopping the broker: ${String(err)}\n`);
-    });
-    return stopping.then(() => undefined);
-  };
-  // Ctrl-C must leave neither a JVM nor workers behind: kill the workers, stop the broker, then
-  // die of the signal as usual.
-  const onSignal = (signal: NodeJS.Signals) => {
-    for (const pid of live) killGroup(pid);
-    void stop().finally(() => process.kill(process.pid, signal));
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  const release = () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
-  try {
-    const { stdout } = await sh([KAFKA_SH, 'start'], env);
-    const pidText = existsSync(join(state, 'kafka.pid')) ? readFileSync(join(state, 'kafka.pid'), 'utf8') : '';
-    return {
-      bootstrap: stdout.trim().split('\n').at(-1) ?? `127.0.0.1:${port}`,
-      pid: Number(pidText) || undefined,
-      stop: async () => {
-        await stop();
-        release();
-      },
-    };
-  } catch (err) {
-    await stop();
-    release();
-    throw err;
-  }
-}
-
-/** CPU seconds (user + sys) of a process so far, from /proc; NaN when unknown. */
-function cpuSecondsOf(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after "pid (comm) ".
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU time of the whole machine so far, from /proc/stat: busy and total seconds over all cores. */
-function machineCpu(): { busy: number; total: number } {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-    const v = line.trim().split(/\s+/).slice(1, 9).map(Number); // user nice system idle iowait irq softirq steal
-    const total = v.reduce((a, b) => a + b, 0);
-    const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    return { busy: (total - idle) / 100, total: total / 100 };
-  } catch {
-    return { busy: Number.NaN, total: Number.NaN };
-  }
-}
-
-/** What a variant's round cost the machine, next to its own CPU. */
-interface Cost {
-  seconds: number;
-  brokerCpu: number;
-  /** CPU seconds the whole machine spent (every process: ours, PostgreSQL, the broker, other work). */
-  machineBusy: number;
-  /** Cores of the machine over the variant's time (machine CPU seconds / wall seconds). */
-  cores: number;
-}
-
-/** The process groups of the flowmark processes running now (killed on Ctrl-C, failure or timeout). */
-const live = new Set<number>();
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
-}
-
-/**
- * Runs `flowmark …` to the end, in a process group of its own (so that /usr/bin/time and the Node
- * under it go together); rejects with the end of its stderr when it fails, and kills it when it
- * has not exited after `timeoutMs` (a worker that hangs must not hang the benchmark).
- */
-function flowmark(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  o: { nodeFlags?: string[]; timeFile?: string; timeoutMs: number },
-): Promise<{ stderr: string }> {
-  const argv = [...(o.nodeFlags ?? []), BIN, ...args];
-  const child =
-    o.timeFile === undefined
-      ? spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true })
-      : spawn(TIME, ['-f', '%U %S %M', '-o', o.timeFile, process.execPath, ...argv], {
-          env,
-          stdio: ['ignore', 'ignore', 'pipe'],
-          detached: true,
-        });
-  const pid = child.pid as number;
-  live.add(pid);
-  let stderr = '';
-  child.stderr.on('data', (d) => {
-    stderr += d;
-  });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killGroup(pid);
-  }, o.timeoutMs);
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      live.delete(pid);
-      killGroup(pid); // whatever it left behind
-      if (code === 0) return resolve({ stderr });
-      const tail = stderr.trim().split('\n').slice(-15).join('\n');
-      const why = timedOut
-        ? `had not exited after ${(o.timeoutMs / 1000).toFixed(0)} s (killed)`
-        : `exited with ${code ?? signal}`;
-      reject(new Error(`flowmark ${args.join(' ')} ${why}; its stderr ends:\n${tail}`));
-    });
-  });
-}
-
-async function runWorker(
-  bootstrap: string,
-  url: string,
-  schema: string,
-  group: string,
-  dataDir: string,
-  env: NodeJS.ProcessEnv,
-  timeoutMs: number,
-  nodeFlags: string[] = [],
-): Promise<WorkerRun> {
-  const timeFile = existsSync(TIME) ? `${dataDir}.time` : undefined;
-  // Each worker its own data dir, as on machines of their own.
-  const { stderr } = await flowmark(
-    [
-      'run',
-      '--kafka',
-      bootstrap,
-      '--drain',
-      '--group',
-      group,
-      '--database-url',
-      url,
-      '--database-schema',
-      schema,
-      '--data-dir',
-      dataDir,
-    ],
-    env,
-    { nodeFlags, timeoutMs, ...(timeFile === undefined ? {} : { timeFile }) },
-  );
-  const m = /run: (\d+) events in ([\d.]+) s/.exec(stderr);
-  if (m === null) throw new Error(`flowmark run --kafka printed no summary line:\n${stderr}`);
-  let cpuSeconds = Number.NaN;
-  let maxRssKiB = Number.NaN;
-  if (timeFile !== undefined) {
-    const [user, sys, rss] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)?.split(' ') ?? [];
-    cpuSeconds = Number(user) + Number(sys);
-    maxRssKiB = Number(rss);
-  }
-  return { recordsRead: Number(m[1]), runSeconds: Number(m[2]), cpuSeconds, maxRssKiB, stderr };
-}
-
-/** Drains every partition of both topics with the client alone; returns records and value bytes. */
-async function rawConsume(bootstrap: string, topics: string[]): Promise<{ records: number; bytes: number }> {
-  const partitions = Array.from({ length: PARTITIONS }, (_, p) => p);
-  const sources = topics.map((topic) =>
-    KafkaSource.standalone({ bootstrap: [bootstrap], topic, partitions, endAtOpen: true, clientId: 'flowmark-bench' }),
-  );
-  let records = 0;
-  let bytes = 0;
-  try {
-    await Promise.all(
-      sources.map(async (source) => {
-        await source.open();
-        for (;;) {
-          const r = await source.poll(POLL_RECORDS);
-          records += r.records.length;
-          for (const rec of r.records) bytes += rec.value.length;
-          if (r.ended) return;
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(sources.map((s) => s.close()));
-  }
-  return { records, bytes };
-}
 
 async function written(db: pg.Client, schema: string): Promise<Written> {
-  const rows: Record<string, number> = {};
-  for (const table of COUNTED_TABLES) {
-    const { rows: r } = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${schema}"."${table}"`);
-    rows[table] = Number(r[0]?.n ?? 0);
-  }
-  const { rows: c } = await db.query<{ n: string; not_final: string; checksum: string }>(
-    `SELECT count(*)::text AS n, count(*) FILTER (WHERE NOT is_final)::text AS not_final,
-            md5(coalesce(string_agg(checkout_id || '|' || coalesce(click_id, '-') || '|' || is_final::text, ','
-                ORDER BY checkout_id), '')) AS checksum
-       FROM "${schema}".attributed_checkouts`,
-  );
-  return {
-    rows,
-    checkouts: Number(c[0]?.n ?? 0),
-    notFinal: Number(c[0]?.not_final ?? 0),
-    checksum: c[0]?.checksum ?? '',
-  };
+  const counts = await countRows(db, schema);
+  const rows = Object.fromEntries(COUNTED_TABLES.map((t) => [t, counts[t] ?? 0]));
+  return { rows, ...(await attributedChecksum(db, schema)) };
 }
 
 /** One round of a variant. */
@@ -372,23 +103,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
           `kafka benchmark: not measured — no broker: scripts/kafka.sh start failed (${String(err).trim()}); give --kafka HOST:PORT to use a running one`,
         );
       }
-    } else {
-      // Ctrl-C must not leave workers behind (they run in process groups of their own).
-      const onSignal = (signal: NodeJS.Signals) => {
-        for (const pid of live) killGroup(pid);
-        process.kill(process.pid, signal);
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      broker = {
-        bootstrap: o.kafka,
-        pid: undefined,
-        stop: () => {
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-        },
-      };
-    }
+    } else broker = givenBroker(o.kafka);
     const bootstrap = broker.bootstrap;
     admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -401,22 +116,9 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     const importSchema = `fm_bench_kafka_${id}_import`;
     schemas.push(importSchema);
     const t0 = performance.now();
+    const importArgs = ['--partitions', String(PARTITIONS), '--events', ds.events, '--database-url', url];
     await flowmark(
-      [
-        'import',
-        '--kafka',
-        bootstrap,
-        '--partitions',
-        String(PARTITIONS),
-        '--events',
-        ds.events,
-        '--database-url',
-        url,
-        '--database-schema',
-        importSchema,
-        '--data-dir',
-        join(dir, 'import'),
-      ],
+      ['import', '--kafka', bootstrap, ...importArgs, '--database-schema', importSchema, '--data-dir', join(dir, 'import')],
       env,
       { timeoutMs },
     );
@@ -428,12 +130,15 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     const fresh = async () => {
       const name = `fm_bench_kafka_${id}_${run++}`;
       schemas.push(name);
-      const db = await openPostgresDatabase(url, { migrations: outputMigrations(name), schema: name, poolSize: 2 });
+      const { db, close } = await openJobDatabase({
+        dataDir: dir,
+        database: { url, displayUrl: url, schema: name, poolSize: 2 },
+      });
       try {
         await upsertUsers(db, [...users.values()], { schema: name });
         await upsertProducts(db, [...products.values()], { schema: name });
       } finally {
-        await db.close();
+        await close();
       }
       mkdirSync(join(dir, name));
       return name;
@@ -444,16 +149,16 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       return async () => {
         const runs = await Promise.all(
           Array.from({ length: count }, (_, w) =>
-            runWorker(bootstrap, url, schema, group, join(dir, schema, `worker-${w}`), env, timeoutMs),
+            runKafkaWorker(bootstrap, url, schema, group, join(dir, schema, `worker-${w}`), env, timeoutMs),
           ),
         );
         current = { schema, runs };
         return runs;
       };
     };
-    let before = { broker: 0, machine: machineCpu() };
+    let meter = costMeter(broker.pid);
     const variants: Record<string, () => Work | Promise<Work>> = {
-      raw: () => () => rawConsume(bootstrap, [topics.clicks, topics.checkouts]),
+      raw: () => () => rawConsume(bootstrap, [topics.clicks, topics.checkouts], PARTITIONS),
       one: workers(1),
       two: workers(2),
     };
@@ -467,7 +172,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
           async () => {
             const work = await prepare();
             return async () => {
-              before = { broker: cpuSecondsOf(broker?.pid), machine: machineCpu() };
+              meter = costMeter(broker?.pid);
               return work();
             };
           },
@@ -475,13 +180,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       ),
       ROUNDS,
       async (name, result, seconds) => {
-        const m = machineCpu();
-        const cost: Cost = {
-          seconds,
-          brokerCpu: cpuSecondsOf(broker?.pid) - before.broker,
-          machineBusy: m.busy - before.machine.busy,
-          cores: (m.total - before.machine.total) / seconds,
-        };
+        const cost = meter(seconds);
         if (name === 'raw') {
           const r = result as { records: number; bytes: number };
           if (r.records !== n) throw new Error(`raw consume read ${r.records} records, expected ${n}`);
@@ -509,7 +208,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       process.stderr.write(`kafka bench: one more 1-worker run under --cpu-prof into ${o.cpuProfDir}\n`);
       mkdirSync(o.cpuProfDir, { recursive: true });
       const schema = await fresh();
-      await runWorker(bootstrap, url, schema, `${schema}_group`, join(dir, schema, 'worker-0'), env, timeoutMs, [
+      await runKafkaWorker(bootstrap, url, schema, `${schema}_group`, join(dir, schema, 'worker-0'), env, timeoutMs, [
         '--cpu-prof',
         `--cpu-prof-dir=${o.cpuProfDir}`,
       ]);
