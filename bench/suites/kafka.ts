@@ -58,7 +58,6 @@ interface Written {
   checksum: string;
 }
 
-
 async function written(db: pg.Client, schema: string): Promise<Written> {
   const counts = await countRows(db, schema);
   const rows = Object.fromEntries(COUNTED_TABLES.map((t) => [t, counts[t] ?? 0]));
@@ -118,7 +117,16 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     const t0 = performance.now();
     const importArgs = ['--partitions', String(PARTITIONS), '--events', ds.events, '--database-url', url];
     await flowmark(
-      ['import', '--kafka', bootstrap, ...importArgs, '--database-schema', importSchema, '--data-dir', join(dir, 'import')],
+      [
+        'import',
+        '--kafka',
+        bootstrap,
+        ...importArgs,
+        '--database-schema',
+        importSchema,
+        '--data-dir',
+        join(dir, 'import'),
+      ],
       env,
       { timeoutMs },
     );

@@ -73,11 +73,7 @@ function round2(x: number): number {
   return Math.round(x / e) * e;
 }
 
-async function measureTarget(
-  target: Target,
-  o: LatencyBenchOptions,
-  catalog: ShopCatalog,
-): Promise<BenchResult> {
+async function measureTarget(target: Target, o: LatencyBenchOptions, catalog: ShopCatalog): Promise<BenchResult> {
   const runs: LiveRunResult[] = [];
   const run = async (rate: number, seconds: number) => {
     const r = await liveRun(target, rate, seconds, o, catalog);

@@ -203,7 +203,9 @@ async function checkpointBenchmark(
     LOG(`state of ${fmt(s.clicks)} clicks built in ${built.toFixed(1)} s; measuring checkpoints`);
     const p = await s.measure(o.reps, () => timed.times.clear()); // the warm-up is not counted
     points.push({ ...p, breakdown: new Map([...timed.times].map(([k, v]) => [k, v / o.reps])) });
-    LOG(`checkpoint at ${fmt(p.clicks)} clicks: median ${median(p.ms).toFixed(0)} ms (${p.ms.map((m) => m.toFixed(0)).join(', ')})`);
+    LOG(
+      `checkpoint at ${fmt(p.clicks)} clicks: median ${median(p.ms).toFixed(0)} ms (${p.ms.map((m) => m.toFixed(0)).join(', ')})`,
+    );
   }
   const base = points[0] as (typeof points)[number];
   const last = points.at(-1) as (typeof points)[number];

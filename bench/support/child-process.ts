@@ -57,7 +57,8 @@ export function runChild<T>(script: string, args: readonly string[], o: ChildOpt
     child.on('exit', (code, signal) => {
       const seconds = (performance.now() - started) / 1000;
       const lastLine = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && lastLine.startsWith('{')) return resolve({ ok: true, result: JSON.parse(lastLine) as T, seconds });
+      if (code === 0 && lastLine.startsWith('{'))
+        return resolve({ ok: true, result: JSON.parse(lastLine) as T, seconds });
       resolve({
         ok: false,
         code,

@@ -7,7 +7,12 @@
  */
 import { SINK } from '../../src/attribution/attribution-pipeline.ts';
 import type { AttributedCheckoutRow } from '../../src/attribution/output-rows.ts';
-import { type Checkpoint, type CheckpointCommitter, encodeSnapshot, type RestorePoint } from '../../src/engine/index.ts';
+import {
+  type Checkpoint,
+  type CheckpointCommitter,
+  encodeSnapshot,
+  type RestorePoint,
+} from '../../src/engine/index.ts';
 
 export class MeasuringCommitter implements CheckpointCommitter {
   readonly #encode: boolean;

@@ -36,7 +36,8 @@ export const BENCH_ATTRIBUTION: AttributionOptions = attributionOptions();
 /** `checkpoint.interval`'s default, as the configuration schema declares it (`flowmark run`'s). */
 export const DEFAULT_CHECKPOINT_INTERVAL_MS: number = (() => {
   const ms = parseDurationMs(String(CONFIG_KEYS.find((k) => k.path === 'checkpoint.interval')?.default));
-  if (ms === undefined) throw new Error('the configuration schema declares no duration default for checkpoint.interval');
+  if (ms === undefined)
+    throw new Error('the configuration schema declares no duration default for checkpoint.interval');
   return ms;
 })();
 
@@ -122,7 +123,13 @@ export function catalogDimensions(catalog: ShopCatalog): {
   const products = new Map(
     catalog.products.map((p): [string, ProductRow] => [
       p.productId,
-      { productId: p.productId, name: p.productName, category: p.category, price: p.price, commissionRate: p.commissionRate },
+      {
+        productId: p.productId,
+        name: p.productName,
+        category: p.category,
+        price: p.price,
+        commissionRate: p.commissionRate,
+      },
     ]),
   );
   return { users, products };

@@ -72,7 +72,6 @@ export function flowmark(
   });
 }
 
-
 /** CPU seconds (user + sys) of a process so far, from /proc; NaN when unknown. */
 export function cpuSecondsOf(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
@@ -98,7 +97,6 @@ export function machineCpu(): { busy: number; total: number } {
     return { busy: Number.NaN, total: Number.NaN };
   }
 }
-
 
 /** What one `flowmark run` process did. */
 export interface WorkerRun {
@@ -153,7 +151,6 @@ export async function runKafkaWorker(
   }
   return { recordsRead: Number(m[1]), runSeconds: Number(m[2]), cpuSeconds, maxRssKiB, stderr };
 }
-
 
 /** What a variant's round cost the machine, next to its own CPU. */
 export interface Cost {

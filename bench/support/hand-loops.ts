@@ -69,7 +69,8 @@ export class FirstClickLoop {
     if (t >= this.#nextSweep) {
       // Once per lookback of event time: forget keys whose last click is out of every window.
       const horizon = this.#horizon(t);
-      for (const [key, list] of this.#clicks) if ((list[list.length - 1] as Click).t < horizon) this.#clicks.delete(key);
+      for (const [key, list] of this.#clicks)
+        if ((list[list.length - 1] as Click).t < horizon) this.#clicks.delete(key);
       this.#nextSweep = t + this.#lookbackMs;
     }
   }

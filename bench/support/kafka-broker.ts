@@ -92,7 +92,6 @@ export async function startPrivateBroker(dir: string): Promise<Broker> {
   }
 }
 
-
 /** A running broker given with `--kafka HOST:PORT`: `stop` only forgets the Ctrl-C handler. */
 export function givenBroker(bootstrap: string): Broker {
   // Ctrl-C must not leave workers behind (they run in process groups of their own).
@@ -144,4 +143,3 @@ export async function rawConsume(
   }
   return { records, bytes };
 }
-

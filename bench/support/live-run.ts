@@ -339,4 +339,3 @@ export async function liveRun(
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
-

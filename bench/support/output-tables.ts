@@ -2,7 +2,12 @@
 import type { SqlClient } from '../../src/connectors/sql/index.ts';
 
 /** The output tables whose rows count as rows written. */
-export const COUNTED_TABLES = ['attributed_checkouts', 'attribution_credits', 'dead_letters', 'analytics_minute'] as const;
+export const COUNTED_TABLES = [
+  'attributed_checkouts',
+  'attribution_credits',
+  'dead_letters',
+  'analytics_minute',
+] as const;
 
 /** Rows in each of {@link COUNTED_TABLES}, and in `state` (what the job still holds). */
 export async function countRows(db: Pick<SqlClient, 'query'>, schema: string): Promise<Record<string, number>> {

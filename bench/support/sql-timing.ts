@@ -4,11 +4,7 @@
  * checkpoint breakdown); {@link observeCommits} records when each checkpoint's transaction
  * committed and what it covered (the latency suite), read back with the shipped checkpoint reader.
  */
-import {
-  type CommittedCheckpoint,
-  readLastCheckpoint,
-  type SqlClient,
-} from '../../src/connectors/sql/index.ts';
+import { type CommittedCheckpoint, readLastCheckpoint, type SqlClient } from '../../src/connectors/sql/index.ts';
 
 /** A SqlClient that adds up the time of each kind of statement. */
 export class TimedClient implements SqlClient {

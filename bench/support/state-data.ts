@@ -169,7 +169,12 @@ export function deltaEntries(gen: ClickState, keys: number, newKey: number, salt
   }
   for (let j = 0; j < DELTA.inserts; j++) entries.push(gen.entry(newKey + j));
   for (let j = 0; j < DELTA.deletes; j++) {
-    entries.push({ node: 'attribute', table: 'clicks', key: ClickState.key(Math.floor(rnd() * keys)), value: undefined });
+    entries.push({
+      node: 'attribute',
+      table: 'clicks',
+      key: ClickState.key(Math.floor(rnd() * keys)),
+      value: undefined,
+    });
   }
   return entries;
 }

@@ -132,7 +132,9 @@ export class SyntheticCheckpoints {
       const from = this.keys;
       while (this.clicks < target && this.keys - from < 500_000) this.clicks += ClickState.clicksOf(this.keys++);
       await this.db.exec(bulkLoadSql(this.schema, from, this.keys, this.gen.watermarkMs));
-      this.#log(`${fmt(this.clicks)} / ${fmt(target)} clicks in state (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      this.#log(
+        `${fmt(this.clicks)} / ${fmt(target)} clicks in state (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
     }
   }
 

@@ -38,7 +38,9 @@ function parseAll(path: string): number {
 
 const [variant, events, users, products, dir] = process.argv.slice(2);
 if (events === undefined || users === undefined || products === undefined || dir === undefined) {
-  console.error('usage: node bench/support/workers/replay-variant.ts parse|replay <events> <users> <products> <out dir>');
+  console.error(
+    'usage: node bench/support/workers/replay-variant.ts parse|replay <events> <users> <products> <out dir>',
+  );
   process.exit(2);
 }
 const t0 = performance.now();

@@ -43,7 +43,11 @@ export async function readLastCheckpoints(
       [[...jobs]],
     ));
   } catch (err) {
-    throw sqlError(err, 'FM_SINK_FAILED', `reading the last checkpoints of ${jobs.map((j) => `"${j}"`).join(', ')} failed`);
+    throw sqlError(
+      err,
+      'FM_SINK_FAILED',
+      `reading the last checkpoints of ${jobs.map((j) => `"${j}"`).join(', ')} failed`,
+    );
   }
   const out = new Map<string, CommittedCheckpoint>();
   for (const r of rows) {

@@ -2,6 +2,8 @@
  * The SQL connectors' public entry: what flowmark needs of a PostgreSQL database (a server
  * through `pg`, or PGlite), written once against the small {@link SqlClient} interface.
  */
+
+export { type CommittedCheckpoint, nextOffsets, readLastCheckpoint, readLastCheckpoints } from './checkpoint-reader.ts';
 export {
   checkDimensionTables,
   DEFAULT_PRODUCTS_TABLE,
@@ -15,7 +17,6 @@ export {
   usersLookup,
 } from './dimension-lookup.ts';
 export { type DimensionWriteOptions, upsertProducts, upsertUsers } from './dimension-writer.ts';
-export { type CommittedCheckpoint, nextOffsets, readLastCheckpoint, readLastCheckpoints } from './checkpoint-reader.ts';
 export { type Migration, type MigrationResult, runMigrations } from './migrations.ts';
 export {
   type SinkColumn,

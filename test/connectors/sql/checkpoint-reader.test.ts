@@ -53,7 +53,10 @@ function readerContract(name: string, client: () => Promise<SqlClient>): void {
       const committer = new SqlCommitter(db, { schema, job: 'attribution', sinks: SINKS });
       await committer.load();
       await committer.commit(checkpoint(1));
-      const later: SnapshotMeta = { ...META, sources: { clicks: { offsets: { '0': 20, '3': 9 }, maxEventTimeMs: {} } } };
+      const later: SnapshotMeta = {
+        ...META,
+        sources: { clicks: { offsets: { '0': 20, '3': 9 }, maxEventTimeMs: {} } },
+      };
       await committer.commit(checkpoint(2, later));
       const last = await readLastCheckpoint(db, 'attribution', { schema });
       assert.ok(last !== undefined);
@@ -65,7 +68,13 @@ function readerContract(name: string, client: () => Promise<SqlClient>): void {
         Number.NEGATIVE_INFINITY,
         Number.POSITIVE_INFINITY,
       ]);
-      assert.deepEqual(nextOffsets(last.meta, 'clicks'), new Map([[0, 20], [3, 9]]));
+      assert.deepEqual(
+        nextOffsets(last.meta, 'clicks'),
+        new Map([
+          [0, 20],
+          [3, 9],
+        ]),
+      );
       assert.deepEqual(nextOffsets(last.meta, 'checkouts'), new Map());
       assert.ok(Number.isFinite(last.committedAtMs));
       assert.ok(last.ageMs >= 0, `age ${last.ageMs} ms`);
@@ -92,13 +101,10 @@ function readerContract(name: string, client: () => Promise<SqlClient>): void {
       const last = await readLastCheckpoints(db, ['kafka:g:p0', 'kafka:g:p1', 'kafka:g:p2', 'kafka:g:p3'], {
         schema,
       });
-      assert.deepEqual(
-        [...last.values()].map((c) => [c.job, c.checkpointId]).sort(),
-        [
-          ['kafka:g:p0', 1],
-          ['kafka:g:p1', 3],
-        ],
-      );
+      assert.deepEqual([...last.values()].map((c) => [c.job, c.checkpointId]).sort(), [
+        ['kafka:g:p0', 1],
+        ['kafka:g:p1', 3],
+      ]);
     });
 
     test('a schema without the committer tables fails with FM_SINK_FAILED naming the job', async () => {
