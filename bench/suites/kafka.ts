@@ -29,7 +29,7 @@ import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { writeDataSet } from '../support/data-sets.ts';
 import { type Cost, costMeter, flowmark, runKafkaWorker, type WorkerRun } from '../support/flowmark-process.ts';
 import { type Broker, givenBroker, rawConsume, startPrivateBroker } from '../support/kafka-broker.ts';
-import { attributedChecksum, COUNTED_TABLES, countRows } from '../support/output-tables.ts';
+import { COUNTED_TABLES, type Written, writtenBy } from '../support/output-tables.ts';
 import { type BenchResult, fmt, fmtCount, pct } from '../support/report.ts';
 import { sideBySide, type Work } from '../support/side-by-side.ts';
 
@@ -47,21 +47,6 @@ export interface KafkaBenchOptions {
   kafka: string | undefined;
   /** A directory: one more 1-worker run, untimed, under `node --cpu-prof` into it. */
   cpuProfDir?: string;
-}
-
-/** What a variant wrote, to compare the variants. */
-interface Written {
-  rows: Record<string, number>;
-  checkouts: number;
-  notFinal: number;
-  /** md5 over (checkout_id, click_id, is_final) of every attributed checkout, in checkout_id order. */
-  checksum: string;
-}
-
-async function written(db: pg.Client, schema: string): Promise<Written> {
-  const counts = await countRows(db, schema);
-  const rows = Object.fromEntries(COUNTED_TABLES.map((t) => [t, counts[t] ?? 0]));
-  return { rows, ...(await attributedChecksum(db, schema)) };
 }
 
 /** One round of a variant. */
@@ -203,7 +188,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
         if (current === undefined || admin === undefined) return;
         const { schema, runs } = current;
         current = undefined;
-        const w = await written(admin, schema);
+        const w = await writtenBy(admin, schema);
         (outcomes[name] ??= []).push({ runs, written: w, cost });
         await admin.query(`DROP SCHEMA "${schema}" CASCADE`);
         schemas.splice(schemas.indexOf(schema), 1);

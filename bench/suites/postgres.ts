@@ -19,14 +19,12 @@
  *
  * Every schema created here (`fm_bench_<pid>_…`) is dropped at the end.
  */
-import { totalmem } from 'node:os';
 import { outputMigrations, SINK_TABLES } from '../../src/attribution/output-schema.ts';
 import { openPostgresDatabase, type PostgresDatabase } from '../../src/connectors/postgres/index.ts';
-import { DEFAULT_BATCH_ROWS, runMigrations, type SqlClient, writeRows } from '../../src/connectors/sql/index.ts';
-import { encodeStateKey } from '../../src/connectors/sql/sql-committer.ts';
-import type { SnapshotEntry } from '../../src/engine/index.ts';
+import { DEFAULT_BATCH_ROWS, runMigrations, writeRows } from '../../src/connectors/sql/index.ts';
 import { type BenchResult, fmt, median } from '../support/report.ts';
-import { measureRestart, type RestartFailure, type RestartResult } from '../support/restart.ts';
+import { measureOpenRetrying, measureRestart, type RestartFailure, type RestartResult } from '../support/restart.ts';
+import { serverSettings } from '../support/services.ts';
 import { TimedClient } from '../support/sql-timing.ts';
 import { checkoutRows, DELTA } from '../support/state-data.ts';
 import { type SizePoint, SyntheticCheckpoints } from '../support/synthetic-checkpoints.ts';
@@ -67,7 +65,7 @@ export async function postgresBenchmarks(o: PostgresBenchOptions): Promise<Bench
   });
   const created = [main];
   try {
-    const server = await serverInfo(db);
+    const server = await serverSettings(db);
     LOG(`server: ${server}`);
     const sink = await sinkBenchmark(db, o, prefix, created, server);
     const { result: cp, keys, clicks } = await checkpointBenchmark(db, o, main);
@@ -77,16 +75,6 @@ export async function postgresBenchmarks(o: PostgresBenchOptions): Promise<Bench
     for (const s of created) await db.exec(`DROP SCHEMA IF EXISTS "${s}" CASCADE`).catch(() => undefined);
     await db.close();
   }
-}
-
-async function serverInfo(db: SqlClient): Promise<string> {
-  const { rows } = await db.query<{ v: string; sb: string; fs: string; sc: string; mw: string }>(
-    `SELECT current_setting('server_version') AS v, current_setting('shared_buffers') AS sb,
-            current_setting('fsync') AS fs, current_setting('synchronous_commit') AS sc,
-            current_setting('max_wal_size') AS mw`,
-  );
-  const r = rows[0] as { v: string; sb: string; fs: string; sc: string; mw: string };
-  return `PostgreSQL ${r.v.split(' ')[0]}, shared_buffers ${r.sb}, max_wal_size ${r.mw}, fsync ${r.fs}, synchronous_commit ${r.sc}`;
 }
 
 // ---- 1. sink throughput -----------------------------------------------------------------------
@@ -186,11 +174,7 @@ async function checkpointBenchmark(
 ): Promise<{ result: BenchResult; keys: number; clicks: number }> {
   const timed = new TimedClient(db);
   const s = await SyntheticCheckpoints.start(db, schema, LOG, timed);
-  const realClicks = s.real.entries.filter((e) => e.table === 'clicks');
-  const avgBytes = (es: SnapshotEntry[]) =>
-    es.reduce((n, e) => n + encodeStateKey(e.key).length + JSON.stringify(e.value).length, 0) / es.length;
-  const synthSample = Array.from({ length: 1000 }, (_, i) => s.gen.entry(i));
-  const realClicksPerKey = s.clicks / Math.max(1, realClicks.length);
+  const shape = s.shape();
   let buildS = 0;
   let settleS = 0;
   const points: Array<SizePoint & { breakdown: Map<string, number> }> = [];
@@ -221,8 +205,8 @@ async function checkpointBenchmark(
   const rows: Array<[string, string]> = [
     [
       'state shape (real run of the pipeline vs synthetic)',
-      `clicks entry: real ${avgBytes(realClicks).toFixed(0)} B (key + JSON value, ${realClicksPerKey.toFixed(2)} clicks/key), ` +
-        `synthetic ${avgBytes(synthSample).toFixed(0)} B (1.08 clicks/key)`,
+      `clicks entry: real ${shape.realBytes.toFixed(0)} B (key + JSON value, ${shape.realClicksPerKey.toFixed(2)} clicks/key), ` +
+        `synthetic ${shape.syntheticBytes.toFixed(0)} B (1.08 clicks/key)`,
     ],
     [
       'state built through SqlCommitter.commit',
@@ -276,19 +260,10 @@ async function restartBenchmark(
 ): Promise<BenchResult> {
   const { rows: sz } = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${schema}".state`);
   const stateRows = Number(sz[0]?.n);
-  const run = async (mode: 'load' | 'open', heapMiB: number | undefined) => {
-    const heap = heapMiB === undefined ? "Node's default heap" : `--max-old-space-size=${heapMiB}`;
-    LOG(`restart (${mode}) over ${fmt(clicks)} clicks in a child process (${heap})…`);
-    const r = await measureRestart({ url: o.url, schema }, mode, heapMiB);
-    LOG('error' in r ? `restart (${mode}) failed: ${r.error}` : `restart (${mode}): ${JSON.stringify(r)}`);
-    return r;
-  };
-  const load = await run('load', o.restartHeapMiB);
-  const firstOpen = await run('open', o.restartHeapMiB);
-  // Out of heap with Node's default limit: say so, and measure again with a larger heap.
-  const retryHeapMiB = Math.floor((totalmem() / 2 ** 20) * 0.5);
-  const retried = 'error' in firstOpen && firstOpen.oom && o.restartHeapMiB === undefined;
-  const open = retried ? await run('open', retryHeapMiB) : firstOpen;
+  const from = { url: o.url, schema };
+  LOG(`restart over ${fmt(clicks)} clicks, each step in a child process`);
+  const load = await measureRestart(from, 'load', o.restartHeapMiB, LOG);
+  const { open, firstOpen, retried, retryHeapMiB } = await measureOpenRetrying(from, o.restartHeapMiB, LOG);
   const figures: Record<string, number> = { clicks, state_keys: keys, state_rows: stateRows };
   const rows: Array<[string, string]> = [
     ['state', `${fmt(clicks)} clicks in ${fmt(stateRows)} state rows`],

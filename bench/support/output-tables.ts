@@ -24,16 +24,30 @@ export function rowsWritten(counts: Record<string, number>): number {
   return COUNTED_TABLES.reduce((n, t) => n + (counts[t] ?? 0), 0);
 }
 
-/** The attributed checkouts: count, not yet final, and md5 over (checkout_id, click_id, is_final) in checkout_id order. */
-export async function attributedChecksum(
-  db: Pick<SqlClient, 'query'>,
-  schema: string,
-): Promise<{ checkouts: number; notFinal: number; checksum: string }> {
+/** What a job wrote, to compare runs: rows per counted table, and the attributed checkouts. */
+export interface Written {
+  rows: Record<string, number>;
+  checkouts: number;
+  /** Attributed checkouts whose row is not final yet. */
+  notFinal: number;
+  /** md5 over (checkout_id, click_id, is_final) of every attributed checkout, in checkout_id order. */
+  checksum: string;
+}
+
+/** {@link Written} of the job in `schema`. */
+export async function writtenBy(db: Pick<SqlClient, 'query'>, schema: string): Promise<Written> {
+  const counts = await countRows(db, schema);
+  const rows = Object.fromEntries(COUNTED_TABLES.map((t) => [t, counts[t] ?? 0]));
   const { rows: c } = await db.query<{ n: string; not_final: string; checksum: string }>(
     `SELECT count(*)::text AS n, count(*) FILTER (WHERE NOT is_final)::text AS not_final,
             md5(coalesce(string_agg(checkout_id || '|' || coalesce(click_id, '-') || '|' || is_final::text, ','
                 ORDER BY checkout_id), '')) AS checksum
        FROM "${schema}".attributed_checkouts`,
   );
-  return { checkouts: Number(c[0]?.n ?? 0), notFinal: Number(c[0]?.not_final ?? 0), checksum: c[0]?.checksum ?? '' };
+  return {
+    rows,
+    checkouts: Number(c[0]?.n ?? 0),
+    notFinal: Number(c[0]?.not_final ?? 0),
+    checksum: c[0]?.checksum ?? '',
+  };
 }

@@ -3,6 +3,7 @@
  * postgres suite's `SqlCommitter.load()` and `Runtime.open()` from a server, the state suite's
  * `Runtime.open()` from PGlite.
  */
+import { totalmem } from 'node:os';
 import { runChild, workerScript } from './child-process.ts';
 
 /** The share of the heap limit at which a restart worker gives up (see its watchdog). */
@@ -38,8 +39,25 @@ export interface RestartFailure {
 /** Where the checkpoint is: a server (its URL) or PGlite (its data directory), and the schema. */
 export type RestartFrom = { url: string; schema: string } | { pgliteDir: string; schema: string };
 
-/** Runs one restart `mode` in a fresh worker with `--max-old-space-size=heapMiB` (undefined: Node's default). */
+/**
+ * Runs one restart `mode` in a fresh worker with `--max-old-space-size=heapMiB` (undefined:
+ * Node's default), and tells `log` what it does and what came of it.
+ */
 export async function measureRestart(
+  from: RestartFrom,
+  mode: 'load' | 'open',
+  heapMiB: number | undefined,
+  log: (line: string) => void = () => undefined,
+): Promise<RestartResult | RestartFailure> {
+  log(
+    `restart (${mode}) in a child process (${heapMiB === undefined ? "Node's default heap" : `--max-old-space-size=${heapMiB}`})…`,
+  );
+  const r = await runRestart(from, mode, heapMiB);
+  log('error' in r ? `restart (${mode}) failed: ${r.error}` : `restart (${mode}): ${JSON.stringify(r)}`);
+  return r;
+}
+
+async function runRestart(
   from: RestartFrom,
   mode: 'load' | 'open',
   heapMiB: number | undefined,
@@ -66,4 +84,25 @@ export async function measureRestart(
       ? `ran out of heap after ${r.seconds.toFixed(0)} s (JavaScript heap out of memory)`
       : `exit ${r.code ?? r.signal} after ${r.seconds.toFixed(0)} s: ${r.stderrTail}`,
   };
+}
+
+/**
+ * `open` with `heapMiB`; when it runs out of Node's default heap (no `heapMiB`), again with half
+ * the machine's memory. `firstOpen` is the first attempt, `retried` whether there was a second.
+ */
+export async function measureOpenRetrying(
+  from: RestartFrom,
+  heapMiB: number | undefined,
+  log: (line: string) => void,
+): Promise<{
+  open: RestartResult | RestartFailure;
+  firstOpen: RestartResult | RestartFailure;
+  retried: boolean;
+  retryHeapMiB: number;
+}> {
+  const firstOpen = await measureRestart(from, 'open', heapMiB, log);
+  const retryHeapMiB = Math.floor((totalmem() / 2 ** 20) * 0.5);
+  const retried = 'error' in firstOpen && firstOpen.oom && heapMiB === undefined;
+  const open = retried ? await measureRestart(from, 'open', retryHeapMiB, log) : firstOpen;
+  return { open, firstOpen, retried, retryHeapMiB };
 }

@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import type { SqlClient } from '../../src/connectors/sql/index.ts';
 
 /** The server: `--database-url`, else $FLOWMARK_TEST_PG_URL, else none. */
 export function databaseUrlOf(flag: string | undefined): string | undefined {
@@ -33,4 +34,15 @@ export async function dropSchemas(url: string, schemas: readonly string[]): Prom
   } finally {
     await client.end();
   }
+}
+
+/** The server's version and the settings that decide its write speed, for the report. */
+export async function serverSettings(db: SqlClient): Promise<string> {
+  const { rows } = await db.query<{ v: string; sb: string; fs: string; sc: string; mw: string }>(
+    `SELECT current_setting('server_version') AS v, current_setting('shared_buffers') AS sb,
+            current_setting('fsync') AS fs, current_setting('synchronous_commit') AS sc,
+            current_setting('max_wal_size') AS mw`,
+  );
+  const r = rows[0] as { v: string; sb: string; fs: string; sc: string; mw: string };
+  return `PostgreSQL ${r.v.split(' ')[0]}, shared_buffers ${r.sb}, max_wal_size ${r.mw}, fsync ${r.fs}, synchronous_commit ${r.sc}`;
 }

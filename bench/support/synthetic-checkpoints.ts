@@ -6,6 +6,7 @@
  */
 import { SINK_TABLES } from '../../src/attribution/output-schema.ts';
 import { type SqlClient, SqlCommitter } from '../../src/connectors/sql/index.ts';
+import { encodeStateKey } from '../../src/connectors/sql/sql-committer.ts';
 import {
   encodeSnapshot,
   SNAPSHOT_FORMAT_VERSION,
@@ -84,6 +85,19 @@ export class SyntheticCheckpoints {
     const s = new SyntheticCheckpoints(db, committer, schema, real, log);
     await s.commit(real.entries);
     return s;
+  }
+
+  /** Bytes per `clicks` entry as stored (key + JSON value): the real run's and the synthetic ones'. */
+  shape(): { realBytes: number; realClicksPerKey: number; syntheticBytes: number } {
+    const avgBytes = (es: SnapshotEntry[]) =>
+      es.reduce((n, e) => n + encodeStateKey(e.key).length + JSON.stringify(e.value).length, 0) / es.length;
+    const real = this.real.entries.filter((e) => e.table === 'clicks');
+    const realClicks = real.reduce((n, e) => n + (e.value as unknown[]).length, 0);
+    return {
+      realBytes: avgBytes(real),
+      realClicksPerKey: realClicks / Math.max(1, real.length),
+      syntheticBytes: avgBytes(Array.from({ length: 1000 }, (_, i) => this.gen.entry(i))),
+    };
   }
 
   /** Commits `entries` and sink `rows` as the next checkpoint (the first one full). */
