@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { parseCheckout } from '../../src/attribution/events/index.ts';
 import { loadCatalog } from '../../src/cli/demo-command.ts';
 import { JOB, runAttribution, TOPICS } from '../../src/cli/embedded-job.ts';
 import type { JobStores } from '../../src/cli/job-stores.ts';
 import { type LogDirectory, LogProducer, LogSource } from '../../src/connectors/log/index.ts';
 import { nextOffsets } from '../../src/connectors/sql/index.ts';
-import { type Runtime, systemClock } from '../../src/engine/index.ts';
+import { Rejected, type Runtime, systemClock } from '../../src/engine/index.ts';
 import type { ShopCatalog } from '../../src/generator/index.ts';
 import { BENCH_ATTRIBUTION } from './data-sets.ts';
 import { median } from './report.ts';
@@ -108,7 +109,9 @@ async function readBack(log: LogDirectory): Promise<LogRecord[]> {
             appendMs: r.timestampMs ?? Number.NaN,
           };
           if (topic === TOPICS.checkouts) {
-            rec.eventTimeMs = Date.parse((JSON.parse(r.value) as { event_time: string }).event_time);
+            // As the pipeline reads it (the time its watermark is compared with).
+            const c = parseCheckout(r.value);
+            rec.eventTimeMs = c instanceof Rejected ? Number.NaN : c.eventTimeMs;
           }
           out.push(rec);
         }

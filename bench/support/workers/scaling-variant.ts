@@ -10,7 +10,8 @@
  * without finalizing — a live job's situation).
  */
 import { attributionOptions } from '../../../src/attribution/attribution-options.ts';
-import { Runtime, systemClock } from '../../../src/engine/index.ts';
+import { parseEvent } from '../../../src/attribution/events/index.ts';
+import { Rejected, Runtime, systemClock } from '../../../src/engine/index.ts';
 import { EventGenerator } from '../../../src/generator/index.ts';
 import { MeasuringCommitter } from '../committers.ts';
 import { attributionPipeline, benchCatalog } from '../data-sets.ts';
@@ -57,7 +58,10 @@ async function variantChild(v: Variant): Promise<VariantResult> {
     lines.push(line);
   }
   checkouts = Math.ceil(checkouts / v.keepCheckoutEvery);
-  const timeOf = (l: string | undefined) => Date.parse(/"event_time":"([^"]+)"/.exec(l ?? '')?.[1] ?? '');
+  const timeOf = (l: string | undefined) => {
+    const e = parseEvent(l ?? '');
+    return e instanceof Rejected ? Number.NaN : e.type === 'click' ? e.click.eventTimeMs : e.checkout.eventTimeMs;
+  };
   const spanS = (timeOf(lines.at(-1)) - timeOf(lines[0])) / 1000;
   const source = new PullSource(lines);
   const pipeline = attributionPipeline(source, attributionOptions({ lookbackMs: v.lookbackMs }));
