@@ -8,8 +8,8 @@
  * - two: two such processes in one group on one schema, started together, timed until both exit.
  *
  * The broker is private: `scripts/kafka.sh start` on free ports with its state in a temp dir,
- * stopped at the end (also on failure and Ctrl-C; bench/support/kafka-broker.ts); `--kafka HOST:PORT` uses a running one
- * instead (the topics get unique names and are deleted afterwards). PostgreSQL comes from
+ * stopped at the end, also on failure and Ctrl-C (bench/support/kafka-broker.ts); `--kafka
+ * HOST:PORT` uses a running one instead (the topics get unique names and are deleted afterwards). PostgreSQL comes from
  * `--database-url` or $FLOWMARK_TEST_PG_URL, a fresh schema `fm_bench_kafka_*` per run, dropped
  * afterwards. The worker processes are timed from spawn to exit: Node's start, the group join
  * and the drain's end detection are part of the figure, as they are of a real `run --drain`;
@@ -27,8 +27,15 @@ import { openJobDatabase } from '../../src/cli/job-database.ts';
 import { KafkaAdmin } from '../../src/connectors/kafka/index.ts';
 import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { writeDataSet } from '../support/data-sets.ts';
-import { type Cost, costMeter, flowmark, runKafkaWorker, type WorkerRun } from '../support/flowmark-process.ts';
-import { type Broker, givenBroker, rawConsume, startPrivateBroker } from '../support/kafka-broker.ts';
+import {
+  type Cost,
+  costMeter,
+  describeCost,
+  flowmark,
+  runKafkaWorker,
+  type WorkerRun,
+} from '../support/flowmark-process.ts';
+import { type Broker, openBroker, rawConsume } from '../support/kafka-broker.ts';
 import { COUNTED_TABLES, type Written, writtenBy } from '../support/output-tables.ts';
 import { type BenchResult, fmt, fmtCount, pct } from '../support/report.ts';
 import { sideBySide, type Work } from '../support/side-by-side.ts';
@@ -79,15 +86,9 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
   let admin: pg.Client | undefined;
   let broker: Broker | undefined;
   try {
-    if (o.kafka === undefined) {
-      try {
-        broker = await startPrivateBroker(dir);
-      } catch (err) {
-        return notMeasured(
-          `kafka benchmark: not measured — no broker: scripts/kafka.sh start failed (${String(err).trim()}); give --kafka HOST:PORT to use a running one`,
-        );
-      }
-    } else broker = givenBroker(o.kafka);
+    const opened = await openBroker(o.kafka, dir);
+    if ('error' in opened) return notMeasured(`kafka benchmark: not measured — ${opened.error}`);
+    broker = opened;
     const bootstrap = broker.bootstrap;
     admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -244,13 +245,6 @@ function report(
     return rounds[(rounds.length - 1) >> 1];
   };
   const roundTimes = (name: string) => (outcomes[name] ?? []).map((o) => o.cost.seconds.toFixed(1)).join(', ');
-  const busy = (c: Cost | undefined, workerCpu: number) =>
-    c === undefined
-      ? '—'
-      : `${(c.machineBusy / c.seconds).toFixed(2)} of ${c.cores.toFixed(0)} cores busy` +
-        (Number.isNaN(workerCpu) ? '' : `; the workers ${(workerCpu / c.seconds).toFixed(2)}`) +
-        (Number.isNaN(c.brokerCpu) ? '' : `, the broker ${(c.brokerCpu / c.seconds).toFixed(2)}`) +
-        '; the rest: PostgreSQL and whatever else runs on the machine';
   const figures: Record<string, number> = {
     events: n,
     partitions: PARTITIONS,
@@ -274,7 +268,10 @@ function report(
       '(a) raw consume: KafkaSource.standalone, both topics, all partitions, no processing, events/s',
       `${fmt(raw)} (${(rawBytes / 1e6 / (seconds.raw as number)).toFixed(1)} MB/s of values)`,
     ],
-    [`  seconds per round; the machine's CPU (median round)`, `${roundTimes('raw')}; ${busy(rawCost, Number.NaN)}`],
+    [
+      `  seconds per round; the machine's CPU (median round)`,
+      `${roundTimes('raw')}; ${describeCost(rawCost, Number.NaN)}`,
+    ],
   ];
   const checks: string[] = [];
   for (const [name, label, r] of [
@@ -312,7 +309,7 @@ function report(
           ? 'not measured (no /usr/bin/time)'
           : `${cpu.toFixed(1)} s, ${((cpu / n) * 1e6).toFixed(0)} µs/event; ${runs.map((w) => `${(w.maxRssKiB / 1024).toFixed(0)} MiB`).join(', ')}`,
       ],
-      [`  the machine's CPU (median round)`, busy(out?.cost, cpu)],
+      [`  the machine's CPU (median round)`, describeCost(out?.cost, cpu)],
     );
     checks.push(`${name}: ${out?.written.checkouts} checkouts, md5 ${out?.written.checksum}`);
   }

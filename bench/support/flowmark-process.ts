@@ -175,3 +175,14 @@ export function costMeter(brokerPid: number | undefined): (seconds: number) => C
     };
   };
 }
+
+/** A round's cost in words: the machine's busy cores, the workers' (`workerCpu` s; NaN: unknown) and the broker's share. */
+export function describeCost(c: Cost | undefined, workerCpu: number): string {
+  if (c === undefined) return '—';
+  return (
+    `${(c.machineBusy / c.seconds).toFixed(2)} of ${c.cores.toFixed(0)} cores busy` +
+    (Number.isNaN(workerCpu) ? '' : `; the workers ${(workerCpu / c.seconds).toFixed(2)}`) +
+    (Number.isNaN(c.brokerCpu) ? '' : `, the broker ${(c.brokerCpu / c.seconds).toFixed(2)}`) +
+    '; the rest: PostgreSQL and whatever else runs on the machine'
+  );
+}

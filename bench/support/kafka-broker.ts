@@ -92,6 +92,18 @@ export async function startPrivateBroker(dir: string): Promise<Broker> {
   }
 }
 
+/** The broker given with `--kafka HOST:PORT`, else a private one in `dir`; or why there is none. */
+export async function openBroker(given: string | undefined, dir: string): Promise<Broker | { error: string }> {
+  if (given !== undefined) return givenBroker(given);
+  try {
+    return await startPrivateBroker(dir);
+  } catch (err) {
+    return {
+      error: `no broker: scripts/kafka.sh start failed (${String(err).trim()}); give --kafka HOST:PORT to use a running one`,
+    };
+  }
+}
+
 /** A running broker given with `--kafka HOST:PORT`: `stop` only forgets the Ctrl-C handler. */
 export function givenBroker(bootstrap: string): Broker {
   // Ctrl-C must not leave workers behind (they run in process groups of their own).
