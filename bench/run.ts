@@ -3,22 +3,26 @@
  * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`;
  * state: `[--clicks 1e6,1e7] [--reps N] [--state-parts memory,pglite]`; scaling: `[--events N] [--reps ROUNDS]`)
  *
+ * One suite per file in bench/suites/; what they share (data builders, committers, the child-process
+ * harness, services, the table printer and BENCHMARKS.md appender) in bench/support/.
  * Prints a table per benchmark (figures and ratios measured side by side in one run) and appends
  * them to docs/BENCHMARKS.md with the machine, the date and the command. With --json, prints one
  * JSON object per benchmark per line instead of tables. Benchmarks never pass or fail on time.
  */
 import { parseArgs } from 'node:util';
-import { appendToBenchmarksMd, type BenchResult, printTable } from './bench-lib.ts';
-import { ceilingBenchmarks } from './ceiling-bench.ts';
-import { embeddedBenchmarks } from './embedded-bench.ts';
-import { engineBenchmarks } from './engine-bench.ts';
-import { httpBenchmarks } from './http-bench.ts';
-import { kafkaBenchmarks } from './kafka-bench.ts';
-import { latencyBenchmarks } from './latency-bench.ts';
-import { DEFAULT_CLICKS, NO_SERVER_MESSAGE, postgresBenchmarks } from './postgres-bench.ts';
-import { replayBenchmarks } from './replay-bench.ts';
-import { scalingBenchmarks } from './scaling-bench.ts';
-import { DEFAULT_STATE_CLICKS, stateBenchmarks } from './state-bench.ts';
+import { ceilingBenchmarks } from './suites/ceiling.ts';
+import { embeddedBenchmarks } from './suites/embedded.ts';
+import { engineBenchmarks } from './suites/engine.ts';
+import { httpBenchmarks } from './suites/http.ts';
+import { kafkaBenchmarks } from './suites/kafka.ts';
+import { latencyBenchmarks } from './suites/latency.ts';
+import { DEFAULT_CLICKS, postgresBenchmarks } from './suites/postgres.ts';
+import { replayBenchmarks } from './suites/replay.ts';
+import { scalingBenchmarks } from './suites/scaling.ts';
+import { DEFAULT_STATE_CLICKS, stateBenchmarks } from './suites/state.ts';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS } from './support/data-sets.ts';
+import { appendToBenchmarksMd, type BenchResult, printTable } from './support/report.ts';
+import { databaseUrlOf, NO_SERVER_MESSAGE } from './support/services.ts';
 
 const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
   engine: (events) => engineBenchmarks(events),
@@ -64,7 +68,7 @@ const { values, positionals } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'knee-seconds': { type: 'string', default: '10' },
     'knee-budget': { type: 'string', default: '120' },
-    'checkpoint-interval': { type: 'string', default: '250' },
+    'checkpoint-interval': { type: 'string', default: String(DEFAULT_CHECKPOINT_INTERVAL_MS) },
     kafka: { type: 'string' },
     'cpu-prof-dir': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -109,7 +113,7 @@ if (values.help) {
             p50/p99/p99.9 of arrival → committed and watermark → final row committed, for every
             checkout; the knee (p99 > 1 s) searched in steps of --knee-seconds (default 10) within
             --knee-budget seconds per database (default 120; 0: none); --checkpoint-interval ms
-            (default 250, flowmark run's)
+            (default ${DEFAULT_CHECKPOINT_INTERVAL_MS}, flowmark run's)
     kafka   end to end over Apache Kafka: the events imported once into two topics of 4 partitions
             keyed by user_id (flowmark import --kafka), then side by side: the client's raw consume
             (KafkaSource.standalone, all partitions, no processing; the reference), flowmark run
@@ -148,7 +152,7 @@ function count(flag: string, text: string): number {
   return n;
 }
 
-const databaseUrl = values['database-url'] ?? (process.env.FLOWMARK_TEST_PG_URL || undefined);
+const databaseUrl = databaseUrlOf(values['database-url']);
 if (names.includes('postgres') && databaseUrl === undefined) {
   console.error(NO_SERVER_MESSAGE);
   const others = Object.keys(SUITES).filter((n) => n !== 'postgres');

@@ -2,6 +2,8 @@
  * The SQL connectors' public entry: what flowmark needs of a PostgreSQL database (a server
  * through `pg`, or PGlite), written once against the small {@link SqlClient} interface.
  */
+
+export { type CommittedCheckpoint, nextOffsets, readLastCheckpoint, readLastCheckpoints } from './checkpoint-reader.ts';
 export {
   checkDimensionTables,
   DEFAULT_PRODUCTS_TABLE,

@@ -6,20 +6,15 @@
  * click, no dimensions, a committer that drops checkpoints), over generated lines already in
  * memory. That isolates the pipeline's own cost (parse, key, state, timers, output rows) from
  * file I/O and writing output, which replay adds at a constant cost per event and per row.
- * Every variant runs in a fresh child process (`--expose-gc`), so that its peak RSS is its own.
+ * Every variant runs in a fresh worker process (bench/support/workers/scaling-variant.ts), so that
+ * its peak RSS is its own.
  * Memory figures are over a baseline taken after the lines were generated: the peak heap used
  * (sampled every 50 ms) and the heap still used at the end after a full GC (the state held, as
  * the run is stopped once everything was read, without finalizing: a live job's situation).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { attributionOptions } from '../src/attribution/attribution-options.ts';
-import { buildAttributionPipeline } from '../src/attribution/attribution-pipeline.ts';
-import type { Checkpoint, CheckpointCommitter, RestorePoint } from '../src/engine/index.ts';
-import { Runtime, systemClock } from '../src/engine/index.ts';
-import { EventGenerator, generateCatalog } from '../src/generator/index.ts';
-import { type BenchResult, fmt, fmtCount } from './bench-lib.ts';
-import { PullSource } from './pull-source.ts';
+import { runChildOrThrow, workerScript } from '../support/child-process.ts';
+import { type BenchResult, fmt, fmtCount } from '../support/report.ts';
+import type { Variant, VariantResult } from '../support/workers/scaling-variant.ts';
 
 export interface ScalingBenchOptions {
   /** Generated events per variant. */
@@ -28,31 +23,7 @@ export interface ScalingBenchOptions {
   rounds: number;
 }
 
-interface Variant {
-  users: number;
-  lookbackMs: number;
-  ratePerSecond: number;
-  conversionScale: number;
-  /** Keep one checkout in this many (fewer checkouts, the same clicks). */
-  keepCheckoutEvery: number;
-  events: number;
-}
-
-interface VariantResult {
-  clicks: number;
-  checkouts: number;
-  spanS: number;
-  seconds: number;
-  eventsPerS: number;
-  peakHeapMiB: number;
-  endHeapMiB: number;
-  peakRssMiB: number;
-  stateEntries: number;
-  rows: number;
-}
-
 const LOG = (line: string) => process.stderr.write(`[scaling] ${line}\n`);
-const MiB = 2 ** 20;
 const H = 3_600_000;
 const BASE: Omit<Variant, 'events'> = {
   users: 20_000,
@@ -169,102 +140,11 @@ function table(
   return { name, figures, rows };
 }
 
-/** Drops every checkpoint; counts the rows of the attributed_checkouts sink. */
-class CountingCommitter implements CheckpointCommitter {
-  rows = 0;
-  async load(): Promise<RestorePoint | undefined> {
-    return undefined;
-  }
-  async commit(cp: Checkpoint): Promise<void> {
-    this.rows += cp.outputs.get('attributed_checkouts')?.length ?? 0;
-  }
-}
-
-async function variantChild(v: Variant): Promise<VariantResult> {
-  const catalog = generateCatalog({ users: v.users, products: 2_000, seed: 1 });
-  const gen = new EventGenerator(catalog, {
-    seed: 1,
-    events: v.events,
-    ratePerSecond: v.ratePerSecond,
-    conversionScale: v.conversionScale,
-  });
-  const lines: string[] = [];
-  let clicks = 0;
-  let checkouts = 0;
-  for (const line of gen.lines()) {
-    if (line.startsWith('{"type":"click"')) clicks++;
-    else if (checkouts++ % v.keepCheckoutEvery !== 0) continue;
-    lines.push(line);
-  }
-  checkouts = Math.ceil(checkouts / v.keepCheckoutEvery);
-  const timeOf = (l: string | undefined) => Date.parse(/"event_time":"([^"]+)"/.exec(l ?? '')?.[1] ?? '');
-  const spanS = (timeOf(lines.at(-1)) - timeOf(lines[0])) / 1000;
-  const source = new PullSource(lines);
-  const none = async () => new Map();
-  const options = attributionOptions({ lookbackMs: v.lookbackMs });
-  const pipeline = buildAttributionPipeline({ events: source }, { users: none, products: none }, options, systemClock);
-  const committer = new CountingCommitter();
-  const runtime = new Runtime(pipeline, { committer, clock: systemClock });
-  await runtime.open();
-  globalThis.gc?.();
-  const base = process.memoryUsage();
-  let peakHeap = base.heapUsed;
-  const sample = setInterval(() => {
-    peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-  }, 50);
-  const ac = new AbortController();
-  source.allow(Number.POSITIVE_INFINITY, () => ac.abort());
-  const t0 = performance.now();
-  await runtime.run({ signal: ac.signal });
-  const seconds = (performance.now() - t0) / 1000;
-  clearInterval(sample);
-  peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
-  const stateEntries = runtime.stateEntries();
-  globalThis.gc?.();
-  const end = process.memoryUsage();
-  const result: VariantResult = {
-    clicks,
-    checkouts,
-    spanS,
-    seconds,
-    eventsPerS: source.delivered / seconds,
-    peakHeapMiB: (peakHeap - base.heapUsed) / MiB,
-    endHeapMiB: (end.heapUsed - base.heapUsed) / MiB,
-    peakRssMiB: process.resourceUsage().maxRSS / 1024,
-    stateEntries,
-    rows: committer.rows,
-  };
-  await runtime.close();
-  return result;
-}
-
-const CHILD_FLAG = '--scaling-bench-child';
-
 function runChild(v: Variant): Promise<VariantResult> {
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--max-old-space-size=8192', fileURLToPath(import.meta.url), CHILD_FLAG, JSON.stringify(v)],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+  return runChildOrThrow<VariantResult>(
+    `scaling variant ${JSON.stringify(v)}`,
+    workerScript('scaling-variant.ts'),
+    [JSON.stringify(v)],
+    { nodeFlags: ['--expose-gc', '--max-old-space-size=8192'] },
   );
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  child.stderr.on('data', (d) => {
-    err += d;
-  });
-  return new Promise((resolve, reject) => {
-    child.on('exit', (code, signal) => {
-      const line = out.trim().split('\n').at(-1) ?? '';
-      if (code === 0 && line.startsWith('{')) return resolve(JSON.parse(line) as VariantResult);
-      reject(
-        new Error(`scaling variant ${JSON.stringify(v)} failed (exit ${code ?? signal}): ${err.trim().slice(-500)}`),
-      );
-    });
-  });
-}
-
-if (process.argv[2] === CHILD_FLAG) {
-  console.log(JSON.stringify(await variantChild(JSON.parse(process.argv[3] as string) as Variant)));
 }

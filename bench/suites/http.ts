@@ -5,7 +5,7 @@
  * registry filled as a running pipeline fills it) and `GET /api/summary` (the dashboard's summary
  * over a PGlite with one hour of analytics, through the server's one-second cache, as served).
  *
- * The load comes from a worker thread (bench/http-load-worker.ts): keep-alive connections, each
+ * The load comes from a worker thread (bench/support/workers/http-load.ts): keep-alive connections, each
  * sending its next request as soon as the answer is read. Rounds alternate the servers so that a
  * noisy neighbour hurts both alike; the median round is reported.
  */
@@ -13,14 +13,18 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import Fastify from 'fastify';
-import { outputMigrations } from '../src/attribution/output-schema.ts';
-import { PgliteClient } from '../src/connectors/pglite/pglite-client.ts';
-import { engineMetrics } from '../src/engine/metrics.ts';
-import { createPrometheusMetrics } from '../src/observability/index.ts';
-import type { JobMonitor } from '../src/observability/monitor-types.ts';
-import { querySummary, SummaryCache, startHttpServer } from '../src/server/index.ts';
-import { type BenchResult, fmt, median } from './bench-lib.ts';
-import type { LoadJob, LoadResult } from './http-load-worker.ts';
+import { buildAttributionPipeline } from '../../src/attribution/attribution-pipeline.ts';
+import { outputMigrations } from '../../src/attribution/output-schema.ts';
+import { MemorySource } from '../../src/connectors/memory/memory-source.ts';
+import { PgliteClient } from '../../src/connectors/pglite/pglite-client.ts';
+import { runMigrations } from '../../src/connectors/sql/index.ts';
+import { engineMetrics, systemClock } from '../../src/engine/index.ts';
+import { createPrometheusMetrics } from '../../src/observability/index.ts';
+import type { JobMonitor } from '../../src/observability/monitor-types.ts';
+import { querySummary, SummaryCache, startHttpServer } from '../../src/server/index.ts';
+import { BENCH_ATTRIBUTION } from '../support/data-sets.ts';
+import { type BenchResult, fmt, median } from '../support/report.ts';
+import type { LoadJob, LoadResult } from '../support/workers/http-load.ts';
 
 export interface HttpBenchOptions {
   connections?: number;
@@ -29,27 +33,15 @@ export interface HttpBenchOptions {
 }
 
 const ROUTES = ['/metrics', '/api/summary'] as const;
-const STEPS = [
-  'clicks',
-  'checkouts',
-  'clicks-invalid',
-  'checkouts-invalid',
-  'dedupe',
-  'duplicates',
-  'duplicates-dead',
-  'clicks-with-product',
-  'clicks-and-checkouts',
-  'attribute',
-  'enrich-user',
-  'enrich-product',
-  'rows',
-  'credits',
-  'final-rows',
-  'facts',
-  'analytics-minute',
-  'analytics-rows',
-  'dead-letters',
-];
+/** The step ids of the attribution pipeline as a live job builds it (one series per step, as it reports them). */
+const STEPS = buildAttributionPipeline(
+  { clicks: MemorySource.of<string>([]), checkouts: MemorySource.of<string>([]) },
+  { users: async () => new Map(), products: async () => new Map() },
+  BENCH_ATTRIBUTION,
+  systemClock,
+)
+  .nodes()
+  .map((n) => n.id);
 
 /** A registry holding what a running attribution pipeline reports (same names, labels, series). */
 function pipelineMetrics() {
@@ -81,8 +73,7 @@ function pipelineMetrics() {
 /** One hour of analytics windows and 5 000 checkouts, as the demo writes them. */
 async function filledDatabase(): Promise<PgliteClient> {
   const db = new PgliteClient(await PGlite.create());
-  await db.exec('CREATE SCHEMA flowmark');
-  for (const m of outputMigrations('flowmark')) await db.exec(m.sql);
+  await runMigrations(db, 'flowmark', outputMigrations('flowmark'));
   await db.exec(`
     INSERT INTO flowmark.analytics_minute (window_start, dimension, value, checkouts, revenue, profit)
     SELECT timestamptz '2026-03-01 09:00:00Z' + make_interval(mins => m), d.dimension, d.value,
@@ -111,7 +102,7 @@ async function filledDatabase(): Promise<PgliteClient> {
 
 function load(job: LoadJob): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./http-load-worker.ts', import.meta.url), { workerData: job });
+    const worker = new Worker(new URL('../support/workers/http-load.ts', import.meta.url), { workerData: job });
     worker.once('message', (r: LoadResult) => {
       resolve(r);
       void worker.terminate();
@@ -131,10 +122,25 @@ export async function httpBenchmarks(options: HttpBenchOptions = {}): Promise<Be
   const rounds = options.rounds ?? 3;
   const metrics = pipelineMetrics();
   const db = await filledDatabase();
+  // A job with no watermark yet: the summary's bound of real data is the wall clock, as Fastify's
+  // SummaryCache below has it by default (the same summary from both servers).
   const monitor: JobMonitor = {
-    status: () => {
-      throw new Error('not used by this benchmark');
-    },
+    status: () => ({
+      atMs: Date.now(),
+      eventsInPerSecond: 0,
+      eventsInTotal: 0,
+      rowsOutTotal: 0,
+      latencyP50Seconds: null,
+      latencyP99Seconds: null,
+      watermarkLagSeconds: null,
+      consumerLagRecords: null,
+      stateEntries: 0,
+      stateBytes: 0,
+      lateEventsTotal: 0,
+      deadLettersTotal: 0,
+      lastCheckpointAgeSeconds: null,
+      checkpointId: 0,
+    }),
     health: () => ({ ok: true, reasons: [] }),
     alerts: () => [],
     metricsText: () => metrics.metricsText(),

@@ -2,19 +2,19 @@
  * Replay throughput (issue 6, item 3): `flowmark replay` over ≥ 5 M generated events (5 % out
  * of order by ≤ 5 s), next to the ceiling measured on the same lines in the same run: reading
  * the file and `JSON.parse` of every line, nothing else. Each variant runs in a child process of
- * its own (`replay-child-process.ts`), so that the peak RSS reported is that variant's alone;
+ * its own (`support/workers/replay-variant.ts`), so that the peak RSS reported is that variant's alone;
  * rounds alternate the variants and the median time (measured inside the child, around the
  * work only) is kept.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { type BenchResult, fmt, fmtCount, median, pct, writeDataSet } from './bench-lib.ts';
+import { runChildOrThrow, workerScript } from '../support/child-process.ts';
+import { writeDataSet } from '../support/data-sets.ts';
+import { type BenchResult, fmt, fmtCount, median, pct } from '../support/report.ts';
 
 const ROUNDS = 2;
-const CHILD = new URL('./replay-child-process.ts', import.meta.url).pathname;
+const CHILD = workerScript('replay-variant.ts');
 
 interface ChildResult {
   seconds: number;
@@ -22,11 +22,8 @@ interface ChildResult {
   maxRssKiB: number;
 }
 
-async function runChild(variant: 'parse' | 'replay', args: string[]): Promise<ChildResult> {
-  const { stdout } = await promisify(execFile)(process.execPath, [CHILD, variant, ...args], {
-    maxBuffer: 1 << 20,
-  });
-  return JSON.parse(stdout.trim().split('\n').at(-1) as string) as ChildResult;
+function runChild(variant: 'parse' | 'replay', args: string[]): Promise<ChildResult> {
+  return runChildOrThrow<ChildResult>(`the replay benchmark's ${variant} process`, CHILD, [variant, ...args]);
 }
 
 export async function replayBenchmarks(n: number): Promise<BenchResult[]> {

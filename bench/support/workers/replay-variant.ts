@@ -1,6 +1,6 @@
 /**
  * One variant of the replay benchmark in a process of its own, so that its peak RSS is its own:
- * `node bench/replay-child-process.ts parse|replay <events> <users> <products> <out dir>`.
+ * `node bench/support/workers/replay-variant.ts parse|replay <events> <users> <products> <out dir>`.
  * Prints one JSON line: `{"seconds":…,"events":…,"maxRssKiB":…}` (the timed part only).
  *
  * - `parse`: read the file in 4 MiB chunks, split lines, `JSON.parse` each — nothing else (the
@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { replayDataSet } from './bench-lib.ts';
+import { replayDataSet } from '../data-sets.ts';
 
 function parseAll(path: string): number {
   const fd = openSync(path, 'r');
@@ -38,7 +38,9 @@ function parseAll(path: string): number {
 
 const [variant, events, users, products, dir] = process.argv.slice(2);
 if (events === undefined || users === undefined || products === undefined || dir === undefined) {
-  console.error('usage: node bench/replay-child-process.ts parse|replay <events> <users> <products> <out dir>');
+  console.error(
+    'usage: node bench/support/workers/replay-variant.ts parse|replay <events> <users> <products> <out dir>',
+  );
   process.exit(2);
 }
 const t0 = performance.now();

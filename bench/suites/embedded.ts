@@ -7,50 +7,34 @@
  * cost. Rows/s counts every row the job wrote (attributed_checkouts + attribution_credits +
  * dead_letters + analytics_minute) over the run's time.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { attributionOptions } from '../src/attribution/attribution-options.ts';
-import { loadProducts, loadUsers } from '../src/cli/dimension-loading.ts';
-import { logImportQueue, runAttribution } from '../src/cli/embedded-job.ts';
-import { importEventFile } from '../src/cli/event-import.ts';
-import { type JobStores, openStores } from '../src/cli/job-stores.ts';
-import { upsertProducts, upsertUsers } from '../src/connectors/sql/index.ts';
-import { systemClock } from '../src/engine/index.ts';
+import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
+import { logImportQueue, runAttribution } from '../../src/cli/embedded-job.ts';
+import { importEventFile } from '../../src/cli/event-import.ts';
+import { type JobStores, openStores } from '../../src/cli/job-stores.ts';
+import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
+import { systemClock } from '../../src/engine/index.ts';
 import {
-  type BenchResult,
-  fmt,
-  fmtCount,
-  pct,
+  BENCH_ATTRIBUTION,
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
   replayDataSet,
-  sideBySide,
-  type Work,
   writeDataSet,
-} from './bench-lib.ts';
+} from '../support/data-sets.ts';
+import { COUNTED_TABLES, countRows, rowsWritten } from '../support/output-tables.ts';
+import { type BenchResult, fmt, fmtCount, pct } from '../support/report.ts';
+import { benchSchema, dropSchemas } from '../support/services.ts';
+import { sideBySide, type Work } from '../support/side-by-side.ts';
 
-/** The shipped default of `checkpoint.interval` (`flowmark run`). */
-const CHECKPOINT_INTERVAL_MS = 250;
+/** `flowmark run`'s checkpoint interval (`checkpoint.interval`'s default). */
+const CHECKPOINT_INTERVAL_MS = DEFAULT_CHECKPOINT_INTERVAL_MS;
 const ROUNDS = 2;
-const COUNTED_TABLES = ['attributed_checkouts', 'attribution_credits', 'dead_letters', 'analytics_minute'] as const;
 
 export interface EmbeddedBenchOptions {
   events: number;
   /** A PostgreSQL server; absent: PGlite only. */
   databaseUrl: string | undefined;
-}
-
-/** Rows in the job's output tables. */
-async function countRows(stores: JobStores): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const table of COUNTED_TABLES) {
-    const { rows } = await stores.db.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM "${stores.schema}"."${table}"`,
-    );
-    counts[table] = Number(rows[0]?.n ?? 0);
-  }
-  return counts;
 }
 
 export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<BenchResult[]> {
@@ -62,13 +46,12 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
     // As the replay benchmark: 5 % of events out of order by up to 5 s.
     const ds = writeDataSet(dir, n, { disorder: 0.05, maxDisorderMs: 5000 });
     const [users, products] = await Promise.all([loadUsers(ds.users), loadProducts(ds.products)]);
-    const attribution = attributionOptions({ model: 'first_click', scope: 'product', lookbackMs: 3_600_000 });
 
     // Untimed: a fresh data dir (and schema) with the dimensions and the events loaded.
     let importSeconds = 0;
     const embedded = (server: boolean) => async (): Promise<Work> => {
       const dataDir = mkdtempSync(join(dir, 'data-'));
-      const schema = server ? `fm_bench_e2e_${randomBytes(6).toString('hex')}` : undefined;
+      const schema = server ? benchSchema('e2e') : undefined;
       if (schema !== undefined) schemas.push(schema);
       const url = o.databaseUrl as string;
       const stores = await openStores(
@@ -90,7 +73,7 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
       if (c.clicks + c.checkouts !== n) throw new Error(`imported ${c.clicks + c.checkouts} events, expected ${n}`);
       return () =>
         runAttribution(stores, {
-          attribution,
+          attribution: BENCH_ATTRIBUTION,
           clock: systemClock,
           drain: true,
           checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
@@ -119,13 +102,10 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
       try {
         const summary = result as { recordsRead: number; checkpoints: number };
         if (summary.recordsRead !== n) throw new Error(`${name}: the job read ${summary.recordsRead} of ${n} events`);
-        const counts = await countRows(stores);
-        const { rows: st } = await stores.db.query<{ n: string }>(
-          `SELECT count(*)::text AS n FROM "${stores.schema}".state`,
-        );
+        const counts = await countRows(stores.db, stores.schema);
         lastCounts = { ...lastCounts, [name]: counts };
-        extra[name] = { stateRows: Number(st[0]?.n ?? 0), checkpoints: summary.checkpoints };
-        (rows[name] ??= []).push(Object.values(counts).reduce((a, b) => a + b, 0));
+        extra[name] = { stateRows: counts.state ?? 0, checkpoints: summary.checkpoints };
+        (rows[name] ??= []).push(rowsWritten(counts));
         (imports[name] ??= []).push(importSeconds);
         if (schema !== undefined) {
           await stores.db.exec(`DROP SCHEMA "${schema}" CASCADE`);
@@ -188,12 +168,7 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
     ];
   } finally {
     await current?.stores.close().catch(() => undefined);
-    if (schemas.length > 0 && o.databaseUrl !== undefined) {
-      const client = new pg.Client({ connectionString: o.databaseUrl });
-      await client.connect();
-      for (const s of schemas) await client.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`).catch(() => undefined);
-      await client.end();
-    }
+    if (o.databaseUrl !== undefined) await dropSchemas(o.databaseUrl, schemas);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,4 +1,4 @@
-import type { PollResult, SourceReader, SourceRecord } from '../src/engine/index.ts';
+import type { PollResult, SourceReader, SourceRecord } from '../../src/engine/index.ts';
 
 /**
  * An unbounded one-partition source that pulls records from an iterator as the runtime polls,

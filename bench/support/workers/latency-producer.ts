@@ -8,9 +8,10 @@
  * `{ done: true, … }` with its counts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { routeLine } from '../src/cli/embedded-job.ts';
-import { systemClock } from '../src/engine/index.ts';
-import { generateCatalog, LiveTraffic } from '../src/generator/index.ts';
+import { routeLine } from '../../../src/cli/embedded-job.ts';
+import { systemClock } from '../../../src/engine/index.ts';
+import { LiveTraffic } from '../../../src/generator/index.ts';
+import { benchCatalog } from '../data-sets.ts';
 
 /** A batch of lines, as posted to the main thread. */
 export interface ProducedBatch {
@@ -23,10 +24,9 @@ export interface ProducedBatch {
 const TICK_MS = 5;
 const { rate, seconds } = workerData as { rate: number; seconds: number };
 const port = parentPort;
-if (port === null) throw new Error('latency-producer-worker.ts runs as a worker thread');
+if (port === null) throw new Error('latency-producer.ts runs as a worker thread');
 
-const catalog = generateCatalog({ users: 20_000, products: 2_000, seed: 1 });
-const traffic = new LiveTraffic(catalog, {
+const traffic = new LiveTraffic(benchCatalog(), {
   clock: systemClock,
   seed: 1,
   ratePerSecond: rate,

@@ -14,86 +14,26 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BenchResult, fmt, pct, replayDataSet, sideBySide, writeDataSet } from './bench-lib.ts';
+import { BENCH_ATTRIBUTION, replayDataSet, writeDataSet } from '../support/data-sets.ts';
+import { FirstClickLoop } from '../support/hand-loops.ts';
+import { type BenchResult, fmt, pct } from '../support/report.ts';
+import { sideBySide } from '../support/side-by-side.ts';
 
-const LOOKBACK_MS = 3_600_000;
-
-interface Click {
-  id: string;
-  t: number;
-}
-
-interface PendingCheckout {
-  id: string;
-  key: string;
-  t: number;
-}
-
-/**
- * Parse + first-click attribution (scope product, 1 h lookback) over in-order lines: the
- * attributed click id (or null) per checkout id. Checkouts wait until event time moves past them,
- * so that a click with the same millisecond delivered right after its checkout still counts, as in
- * the engine (whose checkouts wait for the watermark).
- */
-export function handLoopFirstClick(lines: readonly string[], lookbackMs = LOOKBACK_MS): Map<string, string | null> {
-  const out = new Map<string, string | null>();
-  const clicks = new Map<string, Click[]>();
-  let pending: PendingCheckout[] = [];
-  let pendingT = Number.NEGATIVE_INFINITY;
-  let nextSweep = Number.NEGATIVE_INFINITY;
-
-  const attribute = (c: PendingCheckout) => {
-    const list = clicks.get(c.key);
-    let best: Click | null = null;
-    if (list !== undefined) {
-      const from = c.t - lookbackMs;
-      // In order: the list is sorted by time; the first one in the window, smallest id on ties.
-      for (const k of list) {
-        if (k.t < from) continue;
-        if (k.t > c.t || (best !== null && k.t > best.t)) break;
-        if (best === null || k.id < best.id) best = k;
-      }
-    }
-    out.set(c.id, best === null ? null : best.id);
-  };
-  const flush = () => {
-    for (const c of pending) attribute(c);
-    pending = [];
-  };
-
+/** Parse + first-click attribution by hand over in-order lines, in one pass (see {@link FirstClickLoop}). */
+export function handLoopFirstClick(
+  lines: readonly string[],
+  lookbackMs = BENCH_ATTRIBUTION.lookbackMs,
+): Map<string, string | null> {
+  const loop = new FirstClickLoop(lookbackMs);
   for (const line of lines) {
     if (line.length === 0) continue;
     const e = JSON.parse(line) as Record<string, string>;
     const t = Date.parse(e.event_time as string);
-    if (t > pendingT && pending.length > 0) flush();
-    if (t >= nextSweep) {
-      // Once per lookback of event time: forget keys whose last click is out of every window.
-      const horizon = (pending.length > 0 ? pendingT : t) - lookbackMs;
-      for (const [key, list] of clicks) if ((list[list.length - 1] as Click).t < horizon) clicks.delete(key);
-      nextSweep = t + lookbackMs;
-    }
     const key = `${e.user_id}\u0000${e.product_id}`;
-    if (e.type === 'click') {
-      const list = clicks.get(key);
-      const click = { id: e.click_id as string, t };
-      if (list === undefined) clicks.set(key, [click]);
-      else {
-        // Drop this key's clicks that no checkout to come (t_c ≥ min(t, pending)) can reach.
-        const horizon = (pending.length > 0 ? pendingT : t) - lookbackMs;
-        let drop = 0;
-        while (drop < list.length && (list[drop] as Click).t < horizon) drop++;
-        if (drop > 0) list.splice(0, drop);
-        list.push(click);
-      }
-    } else {
-      const id = e.checkout_id as string;
-      if (out.has(id) || pending.some((p) => p.id === id)) continue; // duplicate delivery
-      pending.push({ id, key, t });
-      pendingT = t;
-    }
+    if (e.type === 'click') loop.click(key, e.click_id as string, t);
+    else loop.checkout(key, e.checkout_id as string, t);
   }
-  flush();
-  return out;
+  return loop.finish();
 }
 
 export async function ceilingBenchmarks(n: number): Promise<BenchResult[]> {

@@ -1,5 +1,5 @@
 /**
- * The load generator of bench/http-bench.ts, in a worker thread so that it does not share the
+ * The load generator of bench/suites/http.ts, in a worker thread so that it does not share the
  * servers' event loop: `connections` keep-alive connections, each sending GET `path` again as
  * soon as the previous answer is read, for `seconds`. Posts back the count, errors, and every
  * latency (ms).

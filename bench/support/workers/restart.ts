@@ -1,0 +1,123 @@
+/**
+ * A restart from a committed checkpoint, measured in a process of its own (its memory is its
+ * own; a restart that does not fit in the heap fails here, not in the benchmark):
+ * `node --expose-gc [--max-old-space-size=N] bench/support/workers/restart.ts pg|pglite <schema> load|open [<pglite dir>]`
+ * (pg: the server's URL in $FM_BENCH_PG_URL, kept off the command line). Prints one JSON line.
+ *
+ * - `load`: the reference first — the committer's keyset-paginated state query, rows dropped as
+ *   they come (no JSON.parse) — then `SqlCommitter.load()` and every entry it yields;
+ * - `open`: `Runtime.open()` of the attribution pipeline (load + restore into its state tables).
+ *
+ * Near the heap limit V8 spends minutes in garbage collection before it gives up: at
+ * {@link HEAP_STOP} of the limit the worker stops, prints the heap and exits 3.
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import { outputMigrations, SINK_TABLES } from '../../../src/attribution/output-schema.ts';
+import { MemorySource } from '../../../src/connectors/memory/memory-source.ts';
+import { openPgliteDatabase } from '../../../src/connectors/pglite/index.ts';
+import { openPostgresDatabase } from '../../../src/connectors/postgres/index.ts';
+import { type SqlClient, SqlCommitter } from '../../../src/connectors/sql/index.ts';
+import { Runtime, systemClock } from '../../../src/engine/index.ts';
+import { attributionPipeline } from '../data-sets.ts';
+import { HEAP_STOP, HEAP_STOP_EXIT, type RestartResult } from '../restart.ts';
+import { STATE_JOB } from '../synthetic-checkpoints.ts';
+
+/** Reads every state row of the job as load() does, without building entries. */
+async function rawRead(db: SqlClient, schema: string, page: number): Promise<number> {
+  const t = `"${schema}".state`;
+  const cols = 'node, tbl, key, value::text AS value, expires_at_ms';
+  const order = 'ORDER BY node, tbl, key';
+  let n = 0;
+  let last: { node: string; tbl: string; key: string } | undefined;
+  for (;;) {
+    const { rows } = await db.query<{ node: string; tbl: string; key: string }>(
+      last === undefined
+        ? `SELECT ${cols} FROM ${t} WHERE job = $1 ${order} LIMIT $2`
+        : `SELECT ${cols} FROM ${t} WHERE job = $1 AND (node, tbl, key) > ($3, $4, $5) ${order} LIMIT $2`,
+      last === undefined ? [STATE_JOB, page] : [STATE_JOB, page, last.node, last.tbl, last.key],
+    );
+    n += rows.length;
+    if (rows.length < page) return n;
+    last = rows.at(-1);
+  }
+}
+
+const [kind, schema, mode, dir] = process.argv.slice(2) as [string, string, 'load' | 'open', string | undefined];
+const migrations = outputMigrations(schema);
+const db =
+  kind === 'pglite'
+    ? await openPgliteDatabase(dir as string, { migrations, schema })
+    : await openPostgresDatabase(process.env.FM_BENCH_PG_URL as string, {
+        migrations,
+        schema,
+        poolSize: 2,
+        applicationName: 'flowmark-bench-restart',
+      });
+const started = performance.now();
+const watchdog = setInterval(() => {
+  const h = v8.getHeapStatistics();
+  if (h.used_heap_size < HEAP_STOP * h.heap_size_limit) return;
+  const line = {
+    mode,
+    heapStop: true,
+    heapUsedMiB: h.used_heap_size / 2 ** 20,
+    heapLimitMiB: h.heap_size_limit / 2 ** 20,
+    seconds: (performance.now() - started) / 1000,
+  };
+  process.stdout.write(`${JSON.stringify(line)}\n`, () => process.exit(HEAP_STOP_EXIT));
+}, 250);
+watchdog.unref();
+// Time spent collecting garbage (a large retained state makes every major GC longer).
+let gcMs = 0;
+const gcs = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcMs += e.duration;
+});
+gcs.observe({ entryTypes: ['gc'] });
+const mem = () => {
+  for (const e of gcs.takeRecords()) gcMs += e.duration;
+  gcs.disconnect();
+  const gcSeconds = gcMs / 1000;
+  globalThis.gc?.();
+  globalThis.gc?.();
+  const m = process.memoryUsage();
+  return {
+    gcSeconds,
+    heapUsedMiB: m.heapUsed / 2 ** 20,
+    rssMiB: m.rss / 2 ** 20,
+    maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    heapLimitMiB: v8.getHeapStatistics().heap_size_limit / 2 ** 20,
+  };
+};
+try {
+  const committer = new SqlCommitter(db, { schema, job: STATE_JOB, sinks: SINK_TABLES });
+  let result: RestartResult;
+  if (mode === 'load') {
+    const t0 = performance.now();
+    const rawReadRows = await rawRead(db, schema, 10_000);
+    const rawReadMs = performance.now() - t0;
+    process.stderr.write(`[restart] raw read of ${rawReadRows} rows in ${(rawReadMs / 1000).toFixed(1)} s\n`);
+    const t1 = performance.now();
+    const point = await committer.load();
+    let entries = 0;
+    for await (const _e of point?.entries ?? []) entries++;
+    const loadMs = performance.now() - t1;
+    // `point` is still referenced: an in-memory list of entries would count here.
+    result = { mode, entries, rawReadMs, rawReadRows, loadMs, ...mem() };
+    if (point === undefined) process.exitCode = 1;
+  } else {
+    const runtime = new Runtime(attributionPipeline(new MemorySource<string>({ bounded: false })), {
+      committer,
+      clock: systemClock,
+    });
+    const t0 = performance.now();
+    await runtime.open();
+    const openMs = performance.now() - t0;
+    result = { mode, openMs, ...mem() }; // the restored state tables
+    await runtime.close();
+  }
+  console.log(JSON.stringify(result));
+} finally {
+  clearInterval(watchdog);
+  await db.close();
+}
