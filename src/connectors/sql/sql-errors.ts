@@ -1,7 +1,12 @@
 import { type ErrorCode, FlowmarkError } from '../../engine/index.ts';
 
-/** SQLSTATE classes and codes after which the same statement may succeed when tried again. */
-const TRANSIENT_SQLSTATE = /^(08|53|57P0[1-3]|40001|40P01|55P03)/;
+/**
+ * SQLSTATE classes and codes after which the same statement may succeed when tried again. 25P03
+ * (the server ended a session idle in a transaction for longer than flowmark's timeout) is one:
+ * a process paused inside a commit (a long GC, SIGSTOP) must retry on a new connection — which
+ * either commits or finds that another instance took the job over (FM_FENCED) — not stop.
+ */
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[1-3]|40001|40P01|55P03|25P03)/;
 /** Node.js socket errors: the server is unreachable or went away. */
 const TRANSIENT_ERRNO = new Set([
   'ECONNREFUSED',
@@ -13,7 +18,8 @@ const TRANSIENT_ERRNO = new Set([
   'EAI_AGAIN',
 ]);
 /** Messages of drivers that throw connection failures without a code. */
-const TRANSIENT_MESSAGE = /connection terminated|connection timeout|client has encountered a connection error/i;
+const TRANSIENT_MESSAGE =
+  /connection terminated|connection timeout|client has encountered a connection error|terminating connection due to idle-in-transaction timeout/i;
 
 interface DriverError {
   code?: unknown;

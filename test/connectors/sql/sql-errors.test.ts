@@ -9,6 +9,10 @@ test('connection failures are FM_PG_UNAVAILABLE and retriable; data errors keep 
     Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
     Object.assign(new Error('could not serialize access'), { code: '40001' }),
     new Error('Connection terminated unexpectedly'),
+    // A process paused inside a commit longer than the idle-in-transaction timeout: retry, then
+    // commit or find itself fenced (test/connectors/postgres/paused-in-commit.test.ts).
+    Object.assign(new Error('terminating connection due to idle-in-transaction timeout'), { code: '25P03' }),
+    new Error('terminating connection due to idle-in-transaction timeout'),
   ]) {
     assert.ok(isTransientSqlError(err), err.message);
     const e = sqlError(err, 'FM_SINK_FAILED', 'checkpoint 3');
