@@ -13,10 +13,11 @@ export class KeyIndex {
   #arena = new Uint8Array(1024);
   #arenaUsed = 0;
   #arenaGarbage = 0;
-  /** Per id: arena offset, length field (chars × 2, + 1 when stored two bytes a char; −1 free), hash. */
-  #off = new Int32Array(16);
-  #len = new Int32Array(16).fill(-1);
-  #hash = new Int32Array(16);
+  /**
+   * Per id, three int32 side by side (one cache line for a look-up): arena offset, length field
+   * (chars × 2, + 1 when stored two bytes a char; −1 when the id is free), hash.
+   */
+  #meta = newMeta(16);
   #slots = new Int32Array(32).fill(-1);
   #mask = 31;
   #size = 0;
@@ -33,7 +34,7 @@ export class KeyIndex {
   }
 
   isLive(id: number): boolean {
-    return id >= 0 && id < this.#next && (this.#len[id] as number) >= 0;
+    return id >= 0 && id < this.#next && (this.#meta[3 * id + 1] as number) >= 0;
   }
 
   /** The id of `key`, or −1. */
@@ -44,7 +45,7 @@ export class KeyIndex {
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const id = slots[i] as number;
       if (id < 0) return -1;
-      if (this.#hash[id] === h && this.#equals(id, key)) return id;
+      if (this.#meta[3 * id + 2] === h && this.#equals(id, key)) return id;
     }
   }
 
@@ -57,11 +58,11 @@ export class KeyIndex {
     for (; ; i = (i + 1) & mask) {
       const id = slots[i] as number;
       if (id < 0) break;
-      if (this.#hash[id] === h && this.#equals(id, key)) return id;
+      if (this.#meta[3 * id + 2] === h && this.#equals(id, key)) return id;
     }
     const id = this.#free.pop() ?? this.#newId();
     this.#store(id, key);
-    this.#hash[id] = h;
+    this.#meta[3 * id + 2] = h;
     slots[i] = id;
     this.#size++;
     if (this.#size * 2 > slots.length) this.#rehash(slots.length * 2);
@@ -73,13 +74,13 @@ export class KeyIndex {
     if (!this.isLive(id)) return;
     const slots = this.#slots;
     const mask = this.#mask;
-    let i = (this.#hash[id] as number) & mask;
+    let i = (this.#meta[3 * id + 2] as number) & mask;
     while (slots[i] !== id) i = (i + 1) & mask;
     // Backward shift: move later members of the probe run into the hole when their home allows.
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
       const other = slots[j] as number;
       if (other < 0) break;
-      const home = (this.#hash[other] as number) & mask;
+      const home = (this.#meta[3 * other + 2] as number) & mask;
       const between = i <= j ? home > i && home <= j : home > i || home <= j;
       if (!between) {
         slots[i] = other;
@@ -88,15 +89,15 @@ export class KeyIndex {
     }
     slots[i] = -1;
     this.#arenaGarbage += this.#byteLength(id);
-    this.#len[id] = -1;
+    this.#meta[3 * id + 1] = -1;
     this.#free.push(id);
     this.#size--;
     if (this.#arenaGarbage > 65536 && this.#arenaGarbage * 2 > this.#arenaUsed) this.#compact();
   }
 
   keyOf(id: number): string {
-    const len = this.#len[id] as number;
-    const off = this.#off[id] as number;
+    const len = this.#meta[3 * id + 1] as number;
+    const off = this.#meta[3 * id] as number;
     const n = len >> 1;
     const a = this.#arena;
     let s = '';
@@ -105,43 +106,35 @@ export class KeyIndex {
         s += String.fromCharCode.apply(null, a.subarray(off + i, off + Math.min(n, i + 4096)) as unknown as number[]);
       }
     } else {
-      for (let i = 0; i < n; i++) s += String.fromCharCode((a[off + 2 * i] as number) | ((a[off + 2 * i + 1] as number) << 8));
+      for (let i = 0; i < n; i++)
+        s += String.fromCharCode((a[off + 2 * i] as number) | ((a[off + 2 * i + 1] as number) << 8));
     }
     return s;
   }
 
   /** Live ids. */
   *ids(): IterableIterator<number> {
-    for (let id = 0; id < this.#next; id++) if ((this.#len[id] as number) >= 0) yield id;
+    for (let id = 0; id < this.#next; id++) if ((this.#meta[3 * id + 1] as number) >= 0) yield id;
   }
 
   /** Heap bytes of the index's arrays. */
   bytes(): number {
-    return (
-      this.#arena.byteLength +
-      this.#off.byteLength +
-      this.#len.byteLength +
-      this.#hash.byteLength +
-      this.#slots.byteLength +
-      this.#free.length * 8
-    );
+    return this.#arena.byteLength + this.#meta.byteLength + this.#slots.byteLength + this.#free.length * 8;
   }
 
   #newId(): number {
     const id = this.#next++;
-    if (id >= this.#off.length) {
-      const n = Math.ceil(this.#off.length * 1.5);
-      this.#off = grow(this.#off, n);
-      this.#hash = grow(this.#hash, n);
-      const len = new Int32Array(n).fill(-1);
-      len.set(this.#len);
-      this.#len = len;
+    if (3 * id >= this.#meta.length) {
+      // By a quarter (not doubling): the slack of a table of millions of keys stays small.
+      const meta = newMeta(Math.ceil((this.#meta.length / 3) * 1.25) + 16);
+      meta.set(this.#meta);
+      this.#meta = meta;
     }
     return id;
   }
 
   #byteLength(id: number): number {
-    const len = this.#len[id] as number;
+    const len = this.#meta[3 * id + 1] as number;
     return (len & 1) === 0 ? len >> 1 : len - 1;
   }
 
@@ -156,7 +149,7 @@ export class KeyIndex {
     }
     const bytes = wide ? 2 * n : n;
     if (this.#arenaUsed + bytes > this.#arena.length) {
-      let size = this.#arena.length * 2;
+      let size = Math.ceil(this.#arena.length * 1.25) + 65536;
       while (size < this.#arenaUsed + bytes) size *= 2;
       const grown = new Uint8Array(size);
       grown.set(this.#arena.subarray(0, this.#arenaUsed));
@@ -172,16 +165,16 @@ export class KeyIndex {
       }
     } else for (let i = 0; i < n; i++) a[off + i] = key.charCodeAt(i);
     this.#arenaUsed += bytes;
-    this.#off[id] = off;
-    this.#len[id] = wide ? 2 * n + 1 : 2 * n;
+    this.#meta[3 * id] = off;
+    this.#meta[3 * id + 1] = wide ? 2 * n + 1 : 2 * n;
   }
 
   #equals(id: number, key: string): boolean {
-    const len = this.#len[id] as number;
+    const len = this.#meta[3 * id + 1] as number;
     const n = len >> 1;
     if (n !== key.length) return false;
     const a = this.#arena;
-    const off = this.#off[id] as number;
+    const off = this.#meta[3 * id] as number;
     if ((len & 1) === 0) {
       for (let i = 0; i < n; i++) if (a[off + i] !== key.charCodeAt(i)) return false;
     } else {
@@ -196,8 +189,8 @@ export class KeyIndex {
     const slots = new Int32Array(size).fill(-1);
     const mask = size - 1;
     for (let id = 0; id < this.#next; id++) {
-      if ((this.#len[id] as number) < 0) continue;
-      let i = (this.#hash[id] as number) & mask;
+      if ((this.#meta[3 * id + 1] as number) < 0) continue;
+      let i = (this.#meta[3 * id + 2] as number) & mask;
       while ((slots[i] as number) >= 0) i = (i + 1) & mask;
       slots[i] = id;
     }
@@ -213,11 +206,11 @@ export class KeyIndex {
     const arena = new Uint8Array(size);
     let at = 0;
     for (let id = 0; id < this.#next; id++) {
-      if ((this.#len[id] as number) < 0) continue;
+      if ((this.#meta[3 * id + 1] as number) < 0) continue;
       const n = this.#byteLength(id);
-      const off = this.#off[id] as number;
+      const off = this.#meta[3 * id] as number;
       arena.set(this.#arena.subarray(off, off + n), at);
-      this.#off[id] = at;
+      this.#meta[3 * id] = at;
       at += n;
     }
     this.#arena = arena;
@@ -226,10 +219,11 @@ export class KeyIndex {
   }
 }
 
-function grow(a: Int32Array, n: number): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(n);
-  b.set(a);
-  return b;
+/** Room for `ids` ids, every one free. */
+function newMeta(ids: number): Int32Array<ArrayBuffer> {
+  const m = new Int32Array(3 * ids);
+  for (let i = 1; i < m.length; i += 3) m[i] = -1;
+  return m;
 }
 
 /** FNV-1a over the UTF-16 code units, then a murmur3 finalizer (the low bits pick the slot). */

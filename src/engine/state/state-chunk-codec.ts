@@ -243,11 +243,7 @@ function sizeOf(field: number): number {
   return Math.floor(field / 2);
 }
 
-function layout(
-  count: number,
-  codecs: readonly ColumnCodec[],
-  at: number,
-): { section: SectionLayout; end: number } {
+function layout(count: number, codecs: readonly ColumnCodec[], at: number): { section: SectionLayout; end: number } {
   const keysAt = at;
   const timesAt = keysAt + 4 * count;
   let cell = timesAt + 8 * count;

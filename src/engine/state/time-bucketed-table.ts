@@ -193,17 +193,25 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    */
   insert(key: string, timeMs: number, row: Row<S>): boolean {
     if (!Number.isSafeInteger(timeMs)) {
-      throw this.#unfit(`the event time of key ${JSON.stringify(key)} must be an integer of milliseconds, got ${timeMs}`);
+      throw this.#unfit(
+        `the event time of key ${JSON.stringify(key)} must be an integer of milliseconds, got ${timeMs}`,
+      );
     }
     if (timeMs < this.#cutoffMs) return false;
     const cols = this.#cols;
     // Check every value before touching anything: a refused row leaves the table as it was.
-    for (let c = 0; c < cols.length; c++) this.#check(key, cols[c] as Column, (row as Record<string, unknown>)[(cols[c] as Column).name]);
+    for (let c = 0; c < cols.length; c++)
+      this.#check(key, cols[c] as Column, (row as Record<string, unknown>)[(cols[c] as Column).name]);
     const ref = this.#allocate(timeMs);
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     const slot = ref & SLOT_MASK;
     for (let c = 0; c < cols.length; c++) {
-      this.#write(page.cells[c] as Cells, slot, (cols[c] as Column).codec, (row as Record<string, unknown>)[(cols[c] as Column).name]);
+      this.#write(
+        page.cells[c] as Cells,
+        slot,
+        (cols[c] as Column).codec,
+        (row as Record<string, unknown>)[(cols[c] as Column).name],
+      );
     }
     this.#attach(this.#internKey(key), ref, timeMs);
     return true;
@@ -351,7 +359,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     let n = 0;
     for (const b of this.#bucketsInOrder()) {
       for (const p of b.pages) {
-        for (let s = p.taken; s < p.count; s++) if ((p.keys[s] as number) >= 0 && b.startMs + (p.times[s] as number) >= cutoff) n++;
+        for (let s = p.taken; s < p.count; s++)
+          if ((p.keys[s] as number) >= 0 && b.startMs + (p.times[s] as number) >= cutoff) n++;
       }
     }
     let d = 0;
@@ -620,7 +629,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #internKey(key: string): number {
     const k = this.#keys.intern(key);
     if (k >= this.#head.length) {
-      const n = Math.max(k + 1, Math.ceil(this.#head.length * 1.5));
+      const n = Math.max(k + 1, Math.ceil(this.#head.length * 1.25) + 16);
       const head = new Int32Array(n).fill(-1);
       head.set(this.#head);
       this.#head = head;
