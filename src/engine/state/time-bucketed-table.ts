@@ -162,7 +162,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.retentionMs = spec.retentionMs;
     this.bucketWidthMs = width;
     this.#cols = Object.entries(spec.columns).map(([name, codec]) => ({ name, codec }));
-    this.#cols.forEach((c, i) => this.#colIndex.set(c.name, i));
+    for (const [i, c] of this.#cols.entries()) this.#colIndex.set(c.name, i);
     this.#idCol = spec.idColumn === undefined ? -1 : (this.#colIndex.get(spec.idColumn) ?? -2);
     if (this.#idCol === -2) throw invalid(`idColumn ${spec.idColumn} is not one of its columns`);
   }
