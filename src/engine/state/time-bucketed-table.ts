@@ -230,7 +230,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /**
    * The entry of `key` with the smallest (time, id) among those with fromMs ≤ time ≤ toMs that have
-   * not expired, or −1.
+   * not expired (of equal ones, the first inserted: the first entry `range` would list), or −1.
    */
   first(key: string, fromMs: number, toMs: number): number {
     const k = this.#keys.find(key);
@@ -251,7 +251,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     return best;
   }
 
-  /** The entry of `key` with the largest (time, id) in [fromMs, toMs] that has not expired, or −1. */
+  /** The entry of `key` with the largest (time, id) in [fromMs, toMs] that has not expired (the last entry `range` would list), or −1. */
   last(key: string, fromMs: number, toMs: number): number {
     const k = this.#keys.find(key);
     if (k < 0) return -1;
@@ -262,8 +262,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       const t = this.timeOf(r);
       if (t > toMs) break;
       if (t < lo) continue;
-      // Ties: the larger id, or without an id column the later insertion.
-      if (best < 0 || t > bestT || (t === bestT && (this.#idCol < 0 || this.#compareIds(r, best) > 0))) {
+      // Ties: the larger id, then the later insertion (the last entry `range` would list).
+      if (best < 0 || t > bestT || (t === bestT && (this.#idCol < 0 || this.#compareIds(r, best) >= 0))) {
         best = r;
         bestT = t;
       }
@@ -271,7 +271,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     return best;
   }
 
-  /** The entries of `key` with fromMs ≤ time ≤ toMs that have not expired, by (time, id), into `out`. */
+  /**
+   * The entries of `key` with fromMs ≤ time ≤ toMs that have not expired, by (time, id), equal
+   * ones in insertion order, appended to `out`.
+   */
   range(key: string, fromMs: number, toMs: number, out: number[] = []): number[] {
     const k = this.#keys.find(key);
     if (k < 0) return out;
