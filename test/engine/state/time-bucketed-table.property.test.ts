@@ -32,6 +32,7 @@ type Table = TimeBucketedTable<(typeof spec)['columns']>;
 
 type Op =
   | { kind: 'insert'; key: number; dt: number; id: number; source: number }
+  | { kind: 'insertTie'; pick: number; id: number; source: number }
   | { kind: 'deleteExisting'; pick: number }
   | { kind: 'delete'; key: number; dt: number; id: number }
   | { kind: 'watermark'; step: number }
@@ -45,6 +46,16 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('insert' as const),
       key: fc.nat(KEYS.length - 1),
       dt: fc.integer({ min: -260, max: 400 }),
+      id: fc.nat(IDS.length - 1),
+      source: fc.nat(SOURCES.length - 1),
+    }),
+  },
+  {
+    // Another entry at the key and time of one held: ties in time, and in id.
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('insertTie' as const),
+      pick: fc.nat(),
       id: fc.nat(IDS.length - 1),
       source: fc.nat(SOURCES.length - 1),
     }),
@@ -162,6 +173,14 @@ function run(
         assert.equal(table.insert(e.key, e.t, { id: e.id, source: e.source, n: e.n }), ref.insert(e));
         break;
       }
+      case 'insertTie': {
+        const held = ref.entries.filter((e) => e.t >= ref.cutoffMs);
+        const like = held[op.pick % Math.max(1, held.length)];
+        if (like === undefined) break;
+        const e = { ...like, id: IDS[op.id] as string | null, source: SOURCES[op.source] as string | null, n: n++ };
+        assert.equal(table.insert(e.key, e.t, { id: e.id, source: e.source, n: e.n }), ref.insert(e));
+        break;
+      }
       case 'deleteExisting': {
         const live = ref.entries.filter((e) => e.t >= ref.cutoffMs);
         const e = live[op.pick % Math.max(1, live.length)];
@@ -248,7 +267,9 @@ test('(c) the table is empty once the watermark passes every entry time + retent
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 200, size: 'max' }), (ops) => {
       const { table, ref } = run(ops, () => undefined);
-      const latest = ref.entries.reduce<RefEntry | undefined>((m, e) => (m === undefined || e.t > m.t ? e : m), undefined);
+      const latest = ref.entries
+        .filter((e) => e.t >= ref.cutoffMs)
+        .reduce<RefEntry | undefined>((m, e) => (m === undefined || e.t > m.t ? e : m), undefined);
       if (latest !== undefined) {
         table.advanceWatermark(latest.t + RETENTION_MS);
         assert.ok(table.first(latest.key, latest.t, latest.t) >= 0, 'the latest entry is read at watermark = t + retention');
