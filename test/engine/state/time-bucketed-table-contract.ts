@@ -56,7 +56,7 @@ export const inMemory: TableFactory = (spec) => {
  * chunks whose entries have all expired (as the SQL store will). Every read restores a new table
  * from the stored chunks, as of the live watermark, and reads that one.
  */
-export const restoredFromChunks: TableFactory = <S extends ColumnSpecs>(spec: TimeBucketedTableSpec<S>) => {
+export const restoredFromChunks: TableFactory = (spec) => {
   const live = new TimeBucketedTable(spec);
   let stored: Array<{ bytes: Uint8Array; maxTimeMs: number; name: string }> = [];
   const checkpoint = () => {
@@ -124,7 +124,11 @@ export function timeBucketedTableContract(label: string, make: TableFactory): vo
     t.insert('u1', 900, { clickId: U3, source: 'd' });
     t.insert('u2', 400, { clickId: U1, source: 'other key' });
     assert.deepEqual(t.first('u1', 300, 900)?.row, { clickId: U1, source: 'a' });
-    assert.deepEqual(t.first('u1', 301, 900)?.row, { clickId: U1, source: 'c' }, 'the tie at 500 goes to the smaller id');
+    assert.deepEqual(
+      t.first('u1', 301, 900)?.row,
+      { clickId: U1, source: 'c' },
+      'the tie at 500 goes to the smaller id',
+    );
     assert.deepEqual(t.last('u1', 0, 899)?.row, { clickId: U2, source: 'b' }, 'the larger id of the tie');
     assert.deepEqual(t.last('u1', 0, 900)?.row, { clickId: U3, source: 'd' }, 'the end is inclusive');
     assert.deepEqual(ts(t.range('u1', 300, 500)), [300, 500, 500]);
@@ -270,7 +274,8 @@ export function timeBucketedTableContract(label: string, make: TableFactory): vo
     ]) {
       assert.throws(
         () => t.insert('k', 2, row as unknown as { s: string; i: number }),
-        (err: Error & { code?: string }) => err.code === 'FM_STATE_NOT_SERIALIZABLE' && /column (s|i)/.test(err.message),
+        (err: Error & { code?: string }) =>
+          err.code === 'FM_STATE_NOT_SERIALIZABLE' && /column (s|i)/.test(err.message),
       );
     }
     assert.throws(() => t.insert('k', 2.5, { s: 'a', i: 1 }), /integer of milliseconds/);

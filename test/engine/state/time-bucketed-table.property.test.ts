@@ -70,7 +70,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       id: fc.nat(IDS.length - 1),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('watermark' as const), step: fc.integer({ min: 0, max: 150 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('watermark' as const), step: fc.integer({ min: 0, max: 150 }) }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -272,7 +275,10 @@ test('(c) the table is empty once the watermark passes every entry time + retent
         .reduce<RefEntry | undefined>((m, e) => (m === undefined || e.t > m.t ? e : m), undefined);
       if (latest !== undefined) {
         table.advanceWatermark(latest.t + RETENTION_MS);
-        assert.ok(table.first(latest.key, latest.t, latest.t) >= 0, 'the latest entry is read at watermark = t + retention');
+        assert.ok(
+          table.first(latest.key, latest.t, latest.t) >= 0,
+          'the latest entry is read at watermark = t + retention',
+        );
       }
       // Deleted entries count too: a bucket is dropped once every entry it ever held has expired.
       table.advanceWatermark(ref.maxInsertedMs + RETENTION_MS + 1);
