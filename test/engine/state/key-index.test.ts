@@ -48,7 +48,7 @@ test('interning, finding and releasing keys behaves as a Map, ids reused, throug
 
 test('a long key, and many released keys (the arena is compacted)', () => {
   const index = new KeyIndex();
-  const long = 'x'.repeat(100_000) + '\u1234';
+  const long = `${'x'.repeat(100_000)}\u1234`;
   const id = index.intern(long);
   const ids: number[] = [];
   for (let i = 0; i < 50_000; i++) ids.push(index.intern(`k${i}-${'y'.repeat(20)}`));

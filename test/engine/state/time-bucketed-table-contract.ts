@@ -250,7 +250,7 @@ export function timeBucketedTableContract(label: string, make: TableFactory): vo
       { id: null, s: '\ud800 lone surrogate', i: 7, f: Number.NEGATIVE_INFINITY, at: 1 },
       { id: 'ffffffff-ffff-ffff-ffff-000000000000', s: 'x'.repeat(70_000), i: 1, f: 0.1, at: 2 },
     ];
-    rows.forEach((row, n) => t.insert('k\u0000\ud83d\ude00', 100 + n, row));
+    for (const [n, row] of rows.entries()) t.insert('k\u0000\ud83d\ude00', 100 + n, row);
     t.insert('\udfff', 5, rows[0] as (typeof rows)[0]);
     assert.deepEqual(
       t.range('k\u0000\ud83d\ude00', 0, 1000).map((e) => e.row),
