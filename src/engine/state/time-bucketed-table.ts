@@ -42,10 +42,14 @@ export interface TableChunk {
   /** Numbers the chunks of a table; restore applies them in this order. */
   seq: number;
   bytes: Uint8Array;
-  /** Smallest and largest event time in the chunk: once the committed watermark is past
-   * maxTimeMs + retention, every entry in it has expired and a store may delete it. */
+  /** Smallest and largest event time of an entry or a delete in the chunk. */
   minTimeMs: number;
   maxTimeMs: number;
+  /**
+   * maxTimeMs + retention: once the committed watermark of the table's step is > this, every entry
+   * in the chunk has expired and a store may delete it (a restore would skip it anyway).
+   */
+  expiresAtMs: number;
   inserts: number;
   deletes: number;
 }
@@ -472,7 +476,16 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       deletes,
       inserts,
     });
-    return { table: this.name, seq, bytes, minTimeMs: min, maxTimeMs: max, inserts: n, deletes: d };
+    return {
+      table: this.name,
+      seq,
+      bytes,
+      minTimeMs: min,
+      maxTimeMs: max,
+      expiresAtMs: max + this.retentionMs,
+      inserts: n,
+      deletes: d,
+    };
   }
 
   /**

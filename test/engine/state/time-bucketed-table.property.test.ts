@@ -304,7 +304,7 @@ test('a chunk holds only what changed since the previous one: its inserts and de
   const second = table.takeChunk();
   assert.deepEqual([second?.inserts, second?.deletes], [1, 1]);
   assert.ok((second?.bytes.length ?? 0) < 400, `${second?.bytes.length} bytes for one insert and one delete`);
-  assert.deepEqual([second?.minTimeMs, second?.maxTimeMs], [1002, 1050]);
+  assert.deepEqual([second?.minTimeMs, second?.maxTimeMs, second?.expiresAtMs], [1002, 1050, 1050 + RETENTION_MS]);
   table.insert('k9', 1090, { id: null, source: null, n: -2 });
   table.delete('k9', 1090, null);
   assert.equal(table.takeChunk(), undefined, 'added and deleted in between: neither is written');
