@@ -76,10 +76,27 @@ export function encodeChunk(c: ChunkContents): Uint8Array {
     inserts: c.inserts.count,
   };
   const headerBytes = encoder.encode(JSON.stringify(header));
-  const stringBytes = c.strings.map((s) => (s.isWellFormed() ? encoder.encode(s) : utf16le(s)));
-  const wide = c.strings.map((s) => !s.isWellFormed());
-  let total = FIXED + headerBytes.length + 4 * stringBytes.length;
-  for (const b of stringBytes) total += b.length;
+  // Every string into one buffer (encodeInto: no array per string; a chunk may hold a million).
+  const n = c.strings.length;
+  let chars = 0;
+  for (const s of c.strings) chars += s.length;
+  const text = new Uint8Array(3 * chars);
+  const lengthFields = new Uint32Array(n);
+  let textLength = 0;
+  for (let i = 0; i < n; i++) {
+    const s = c.strings[i] as string;
+    if (s.isWellFormed()) {
+      const w = encoder.encodeInto(s, text.subarray(textLength)).written;
+      lengthFields[i] = 2 * w;
+      textLength += w;
+    } else {
+      const b = utf16le(s);
+      text.set(b, textLength);
+      lengthFields[i] = 2 * b.length + 1;
+      textLength += b.length;
+    }
+  }
+  let total = FIXED + headerBytes.length + 4 * n + textLength;
   const idCodecs = header.idColumn === null ? [] : [codecOf(header, header.idColumn)];
   total += sectionBytes(c.deletes.count, idCodecs);
   total += sectionBytes(
@@ -96,14 +113,9 @@ export function encodeChunk(c: ChunkContents): Uint8Array {
   dv.setUint32(12, headerBytes.length, true);
   out.set(headerBytes, FIXED);
   let at = FIXED + headerBytes.length;
-  for (let i = 0; i < stringBytes.length; i++) {
-    dv.setUint32(at, (stringBytes[i] as Uint8Array).length * 2 + (wide[i] ? 1 : 0), true);
-    at += 4;
-  }
-  for (const b of stringBytes) {
-    out.set(b, at);
-    at += b.length;
-  }
+  for (let i = 0; i < n; i++, at += 4) dv.setUint32(at, lengthFields[i] as number, true);
+  out.set(text.subarray(0, textLength), at);
+  at += textLength;
   at = writeSection(dv, at, c.deletes, idCodecs);
   at = writeSection(
     dv,

@@ -151,6 +151,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #delTimes: number[] = [];
   #delIds: Array<string | number | null> = [];
   readonly #uuidScratch = new Uint32Array(4);
+  #lastBucket: Bucket | undefined;
 
   constructor(spec: TimeBucketedTableSpec<S>) {
     const invalid = (why: string) =>
@@ -373,16 +374,17 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     let d = 0;
     for (let i = 0; i < this.#delTimes.length; i++) if ((this.#delTimes[i] as number) >= cutoff) d++;
     const strings: string[] = [];
-    const keyStrings = new Map<number, number>();
+    // Chunk string index per key id (−1: not in the chunk yet): a typed array, not a Map, since a
+    // chunk may hold a million keys.
+    const keyStrings = new Int32Array(n > 0 ? this.#keys.capacity : 0).fill(-1);
     const delKeyStrings = new Map<string, number>();
     const cellStrings = new Map<number, number>();
     const keyString = (k: number): number => {
-      let i = keyStrings.get(k);
-      if (i === undefined) {
+      let i = keyStrings[k] as number;
+      if (i < 0) {
         const s = this.#keys.keyOf(k);
-        i = delKeyStrings.get(s) ?? strings.push(s) - 1;
-        keyStrings.set(k, i);
-        delKeyStrings.set(s, i);
+        i = (d > 0 ? delKeyStrings.get(s) : undefined) ?? strings.push(s) - 1;
+        keyStrings[k] = i;
       }
       return i;
     };
@@ -443,7 +445,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
               const id = from[s] as number;
               to[j] = id < 0 ? -1 : cellString(id);
             } else if (col.codec === 'uuid') {
-              to.set(from.subarray(4 * s, 4 * s + 4), 4 * j);
+              to[4 * j] = from[4 * s] as number;
+              to[4 * j + 1] = from[4 * s + 1] as number;
+              to[4 * j + 2] = from[4 * s + 2] as number;
+              to[4 * j + 3] = from[4 * s + 3] as number;
               if (isUuidFallback(from as Uint32Array, 4 * s)) {
                 const id = from[4 * s + 3] as number;
                 to[4 * j + 3] = id === UUID_MARK ? UUID_MARK : cellString(id);
@@ -659,7 +664,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   /** A slot for an entry at `timeMs` in its bucket, with its time set; not yet in a key's chain. */
   #allocate(timeMs: number): number {
     const index = Math.floor(timeMs / this.bucketWidthMs);
-    let bucket = this.#buckets.get(index);
+    // In-order input lands in the bucket of the previous entry: no Map look-up.
+    let bucket = this.#lastBucket?.index === index ? this.#lastBucket : this.#buckets.get(index);
     if (bucket === undefined) {
       bucket = { index, startMs: index * this.bucketWidthMs, pages: [], maxTimeMs: timeMs, live: 0 };
       this.#buckets.set(index, bucket);
@@ -672,6 +678,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       }
       this.#order.splice(lo, 0, index);
     }
+    this.#lastBucket = bucket;
     let page = bucket.pages[bucket.pages.length - 1];
     if (page === undefined || page.count === page.capacity) {
       page = this.#newPage(bucket, page === undefined ? FIRST_PAGE : Math.min(PAGE, page.capacity * 2));
@@ -821,6 +828,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     }
     this.#size -= b.live;
     this.#buckets.delete(b.index);
+    if (this.#lastBucket === b) this.#lastBucket = undefined;
   }
 
   #section(count: number, cols: number[]): ChunkSection {

@@ -160,6 +160,20 @@ for (let round = 0; round < 3; round++) {
   if (a.found !== b.found) throw new Error(`the two disagree: ${a.found} vs ${b.found} reads found a click`);
   rounds.push([a.nsPerRead, b.nsPerRead]);
 }
+// A checkpoint of the whole table (the first after a restart from legacy rows would be this
+// large), and a restore from it.
+const t0 = process.hrtime.bigint();
+const chunk = bucketed.value.takeChunk();
+const t1 = process.hrtime.bigint();
+const again = new TimeBucketedTable({
+  name: 'clicks',
+  retentionMs: LOOKBACK_MS,
+  idColumn: 'clickId',
+  columns: { clickId: 'uuid', source: 'string' },
+});
+again.restore(chunk === undefined ? [] : [chunk.bytes], Number.NEGATIVE_INFINITY);
+const t2 = process.hrtime.bigint();
+if (again.size !== bucketed.value.size) throw new Error('the restored table differs in size');
 console.log(`${n} clicks, ${distinctKeys} distinct user/product keys (${(distinctKeys / n).toFixed(3)} per click)`);
 console.log(
   `TimeBucketedTable: ${fmt(bucketed.bytes)}; its own estimate (measure()) ${fmt(bucketed.value.measure().bytes)}`,
@@ -171,3 +185,8 @@ for (const [a, b] of rounds) {
       `today ${b.toFixed(0)} ns/read (${(b / a).toFixed(2)}× faster)`,
   );
 }
+console.log(
+  `one chunk of the whole table: ${((chunk?.bytes.length ?? 0) / n).toFixed(1)} B per click ` +
+    `(${((chunk?.bytes.length ?? 0) / 2 ** 20).toFixed(1)} MiB) in ${(Number(t1 - t0) / 1e6).toFixed(0)} ms; ` +
+    `restored in ${(Number(t2 - t1) / 1e6).toFixed(0)} ms`,
+);
