@@ -68,7 +68,16 @@ export {
   stateValueJson,
 } from './snapshot.ts';
 export { type InvalidRecord, type PollResult, Rejected, type SourceReader, type SourceRecord } from './source.ts';
+export type { ColumnCodec, ColumnSpecs, ColumnValue, Row as TableRow } from './state/column-codecs.ts';
+export { crc32 } from './state/crc32-checksum.ts';
+export { STATE_CHUNK_FORMAT_VERSION } from './state/state-chunk-codec.ts';
 export { type StateSize, StateTable, type StateTableOptions } from './state/state-table.ts';
+export {
+  type ChunkInput,
+  type TableChunk,
+  TimeBucketedTable,
+  type TimeBucketedTableSpec,
+} from './state/time-bucketed-table.ts';
 export {
   type Clock,
   formatEventTime,

@@ -1,0 +1,3 @@
+import { inMemory, timeBucketedTableContract } from './time-bucketed-table-contract.ts';
+
+timeBucketedTableContract('in memory', inMemory);
