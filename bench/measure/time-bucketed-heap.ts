@@ -5,16 +5,16 @@
  * clicks (20 k users × 2 k products, 1 000 events/s, seed 1: the catalog of `bench state`), and
  * the cost of a first-click range read in each.
  *
- *   node --expose-gc test/engine/state/time-bucketed-heap.measure.ts [clicks=1000000]
+ *   node --expose-gc bench/measure/time-bucketed-heap.ts [clicks=1000000]
  *
  * Heap of a structure = (heapUsed + arrayBuffers) after GC with it − the same once it is released,
  * the generator and everything else unchanged: nothing but the structure is counted. arrayBuffers
  * counts: typed arrays keep their bytes outside the V8 heap, so heapUsed alone would miss them.
  */
 
-import { StateTable } from '../../../src/engine/state/state-table.ts';
-import { TimeBucketedTable } from '../../../src/engine/state/time-bucketed-table.ts';
-import { EventGenerator, generateCatalog } from '../../../src/generator/index.ts';
+import { StateTable } from '../../src/engine/state/state-table.ts';
+import { TimeBucketedTable } from '../../src/engine/state/time-bucketed-table.ts';
+import { EventGenerator, generateCatalog } from '../../src/generator/index.ts';
 
 const CLICKS = Number(process.argv[2] ?? 1_000_000);
 const LOOKBACK_MS = 24 * 3_600_000; // as `bench state`: nothing expires while the state builds
