@@ -11,3 +11,4 @@ export {
   parseEvent,
 } from './event-parser.ts';
 export { EVENT_TIME_FORMS, parseEventTimeMs } from './event-time.ts';
+export { type EventKind, type RoutedLine, routeLine, type UnroutableLine } from './event-routing.ts';

@@ -349,6 +349,24 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
 /** The key of each path. */
 export const CONFIG_KEY_BY_PATH: ReadonlyMap<string, ConfigKey> = new Map(CONFIG_KEYS.map((k) => [k.path, k]));
 
+/**
+ * The default of a key as this schema declares it, as text (`attribution.lookback` → `1h`): the
+ * one statement of a default, which replay's flags and the job kit read too.
+ */
+export function declaredDefault(path: string): string {
+  const key = CONFIG_KEY_BY_PATH.get(path);
+  if (key === undefined || key.default === null || Array.isArray(key.default)) {
+    throw new Error(`no declared scalar default for configuration key ${path}`);
+  }
+  return String(key.default);
+}
+
+/** The default of a key parsed as its value is (`checkpoint.interval` → 250). */
+export function parsedDefault<T>(path: string): T {
+  const key = CONFIG_KEY_BY_PATH.get(path) as ConfigKey;
+  return key.schema.parse(declaredDefault(path)) as T;
+}
+
 /** The environment variable of a key: `attribution.lookback` → `FLOWMARK_ATTRIBUTION_LOOKBACK`. */
 export function envName(path: string): string {
   return `FLOWMARK_${path.toUpperCase().replaceAll('.', '_')}`;

@@ -3,16 +3,17 @@
  * --events (or of --clicks and --checkouts, read side by side); the result is one JSON line per
  * checkout (final rows only) and the dead letters as JSON lines with `reason` and `raw`.
  */
-import { type AttributionModel, attributionOptions } from '../attribution/attribution-options.ts';
-import { type AttributionSources, buildAttributionPipeline, SINK } from '../attribution/attribution-pipeline.ts';
-import type { ProductRow, UserRow } from '../attribution/event-types.ts';
-import { JsonlFileCommitter } from '../connectors/files/jsonl-file-committer.ts';
-import { LineFileSource } from '../connectors/files/line-file-source.ts';
-import { FlowmarkError, type LookupFn, Runtime, systemClock } from '../engine/index.ts';
-import { durationFlag, listFlag } from './cli-flags.ts';
-import { AtomicOutputs, checkInputFile, checkOutputFiles, type GivenPath } from './cli-paths.ts';
-import { loadProducts, loadUsers } from './dimension-loading.ts';
-import { Progress } from './progress.ts';
+import { type AttributionModel, attributionOptions } from '../../attribution/attribution-options.ts';
+import { type AttributionSources, buildAttributionPipeline, SINK } from '../../attribution/attribution-pipeline.ts';
+import type { ProductRow, UserRow } from '../../attribution/event-types.ts';
+import { JsonlFileCommitter } from '../../connectors/files/jsonl-file-committer.ts';
+import { LineFileSource } from '../../connectors/files/line-file-source.ts';
+import { FlowmarkError, type LookupFn, Runtime, systemClock } from '../../engine/index.ts';
+import { durationFlag, listFlag } from '../cli-flags.ts';
+import { AtomicOutputs, checkInputFile, checkOutputFiles, type GivenPath } from '../cli-paths.ts';
+import { loadProducts, loadUsers } from '../dimension-loading.ts';
+import { declaredDefault } from '../config/index.ts';
+import { Progress } from '../progress.ts';
 
 export interface ReplayFlags {
   events?: string;
@@ -96,7 +97,7 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
     maxFutureSkewMs:
       flags.maxFutureSkew?.trim() === 'off'
         ? Number.POSITIVE_INFINITY
-        : durationFlag('max-future-skew', flags.maxFutureSkew ?? '1h'),
+        : durationFlag('max-future-skew', flags.maxFutureSkew ?? declaredDefault('attribution.max_future_skew')),
   });
 
   // Dead letters are always kept: next to --out unless --dead-letter says where.
