@@ -20,11 +20,11 @@
 import { createHash } from 'node:crypto';
 import { open, realpath, stat } from 'node:fs/promises';
 import type { DeadLetterRow } from '../attribution/event-types.ts';
+import { routeLine } from '../attribution/events/index.ts';
 import { deadLetter } from '../attribution/output-rows.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { type SqlClient, SqlCommitter } from '../connectors/sql/index.ts';
 import { type Clock, FlowmarkError, type SnapshotMeta } from '../engine/index.ts';
-import { routeLine } from '../attribution/events/index.ts';
 import type { EventQueue, ImportCounts, QueueEnds } from './event-queue.ts';
 
 export type { ImportCounts, QueueEnds } from './event-queue.ts';
@@ -45,7 +45,6 @@ export interface FileIdentity {
   mtimeMs: number;
   headSha256: string;
 }
-
 
 /** What the database holds for one file's import. */
 export interface ImportProgress {

@@ -14,21 +14,15 @@ import { ATTRIBUTION_MODELS } from '../attribution/attribution-options.ts';
 import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
 import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
-import {
-  type ConfigFlags,
-  declaredDefault,
-  describeConfig,
-  type FlowmarkConfig,
-  loadConfig,
-} from './config/index.ts';
 import { type DemoFlags, runDemo } from './commands/demo.ts';
-import { describeFailure, type FailureContext } from './error-messages.ts';
 import { GENERATE_DEFAULTS, generateAction } from './commands/generate.ts';
 import { type ImportFlags, runImport } from './commands/import.ts';
 import { runLogCheck, runLogRepair } from './commands/log.ts';
 import { type ProduceFlags, runProduce } from './commands/produce.ts';
 import { type ReplayFlags, runReplay } from './commands/replay.ts';
 import { type RunFlags, runRun } from './commands/run.ts';
+import { type ConfigFlags, declaredDefault, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
+import { describeFailure, type FailureContext } from './error-messages.ts';
 import { cliSecrets, scrubSecrets } from './secret-scrubbing.ts';
 
 /** The version in package.json. */
@@ -141,13 +135,21 @@ function withConfig(c: Command): Command {
  */
 const attributionFlags = (c: Command): Command =>
   c
-    .addOption(new Option('--model <model>', 'attribution model').choices(ATTRIBUTION_MODELS).default(declaredDefault('attribution.model')))
+    .addOption(
+      new Option('--model <model>', 'attribution model')
+        .choices(ATTRIBUTION_MODELS)
+        .default(declaredDefault('attribution.model')),
+    )
     .addOption(
       new Option('--scope <scope>', 'which clicks can match: same user and product, or any of the user')
         .choices(['product', 'user'])
         .default(declaredDefault('attribution.scope')),
     )
-    .option('--lookback <duration>', 'how far before a checkout a click may be (e.g. 30m, 1h, 7d)', declaredDefault('attribution.lookback'))
+    .option(
+      '--lookback <duration>',
+      'how far before a checkout a click may be (e.g. 30m, 1h, 7d)',
+      declaredDefault('attribution.lookback'),
+    )
     .option(
       '--max-out-of-orderness <duration>',
       'the bound of disorder of the watermark',

@@ -84,23 +84,25 @@ export async function runDemo(flags: DemoFlags, config: FlowmarkConfig = loadCon
         controller.abort();
       },
     );
-    await session.runJob({
-      ...jobOptions(config, {
-        live: true,
-        signal: controller.signal,
-        // Tests and scripts read this line for the port (with --port 0).
-        onServing: (url) =>
-          process.stderr.write(`  dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n`),
-      }),
-      onRuntime: (r) => {
-        view = r;
-      },
-    }).catch(async (err: unknown) => {
-      // A job that failed because the producer did (a broker gone, say) is told by the cause.
-      controller.abort();
-      await producing;
-      throw producerFailure ?? err;
-    });
+    await session
+      .runJob({
+        ...jobOptions(config, {
+          live: true,
+          signal: controller.signal,
+          // Tests and scripts read this line for the port (with --port 0).
+          onServing: (url) =>
+            process.stderr.write(`  dashboard: ${url} (metrics: ${url}metrics, health: ${url}health)\n`),
+        }),
+        onRuntime: (r) => {
+          view = r;
+        },
+      })
+      .catch(async (err: unknown) => {
+        // A job that failed because the producer did (a broker gone, say) is told by the cause.
+        controller.abort();
+        await producing;
+        throw producerFailure ?? err;
+      });
     controller.abort();
     await producing;
     if (producerFailure !== undefined) {

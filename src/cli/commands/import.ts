@@ -67,7 +67,11 @@ export async function runImport(
   let current: { file: string; bytes: number } | undefined;
   const progress =
     total >= PROGRESS_FROM_BYTES
-      ? new Progress('import', () => ({ done: Math.min(finished + (current?.bytes ?? 0), total), total, unit: 'bytes' }))
+      ? new Progress('import', () => ({
+          done: Math.min(finished + (current?.bytes ?? 0), total),
+          total,
+          unit: 'bytes',
+        }))
       : undefined;
   const onBytes = (file: string, bytes: number) => {
     if (current !== undefined && current.file !== file) finished += statSync(current.file).size;

@@ -11,8 +11,8 @@ import { LineFileSource } from '../../connectors/files/line-file-source.ts';
 import { FlowmarkError, type LookupFn, Runtime, systemClock } from '../../engine/index.ts';
 import { durationFlag, listFlag } from '../cli-flags.ts';
 import { AtomicOutputs, checkInputFile, checkOutputFiles, type GivenPath } from '../cli-paths.ts';
-import { loadProducts, loadUsers } from '../dimension-loading.ts';
 import { declaredDefault } from '../config/index.ts';
+import { loadProducts, loadUsers } from '../dimension-loading.ts';
 import { Progress } from '../progress.ts';
 
 export interface ReplayFlags {

@@ -92,9 +92,7 @@ function choice(
         // Tables in flowmark's own schema do not exist before its migrations: checked later.
         const shops = {
           ...(dims.users.schema !== undefined && dims.users.schema !== schema ? { users: dims.users } : {}),
-          ...(dims.products.schema !== undefined && dims.products.schema !== schema
-            ? { products: dims.products }
-            : {}),
+          ...(dims.products.schema !== undefined && dims.products.schema !== schema ? { products: dims.products } : {}),
         };
         if (shops.users !== undefined || shops.products !== undefined) await checkDimensionTables(client, shops);
       };

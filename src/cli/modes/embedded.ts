@@ -167,7 +167,6 @@ export function damageWarner(log: LogDirectory): (d: LogDamage, command: string)
   };
 }
 
-
 /**
  * Runs the attribution pipeline over the log into the database, exactly once (one transaction
  * per checkpoint). The dimension tables are checked before anything is read.

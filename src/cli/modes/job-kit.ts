@@ -31,7 +31,7 @@ import {
   type RuntimeJobMonitor,
 } from '../../observability/index.ts';
 import { type HttpServer, startHttpServer } from '../../server/index.ts';
-import type { FlowmarkConfig } from '../config/index.ts';
+import { type FlowmarkConfig, parsedDefault } from '../config/index.ts';
 
 export interface PipelineRunOptions {
   attribution: AttributionOptions;
@@ -39,8 +39,8 @@ export interface PipelineRunOptions {
   /** Treat the current end of the log as the end of input, finalize everything, and return. */
   drain: boolean;
   signal?: AbortSignal;
-  /** `checkpoint.interval` of the configuration: its default is stated there only. */
-  checkpointIntervalMs: number;
+  /** How often to checkpoint; default: that of `checkpoint.interval` in the configuration schema. */
+  checkpointIntervalMs?: number;
   /** Where users and products are read (flowmark's own tables by default) and how they are cached. */
   dimensions?: DimensionConfig;
   /** Told when the run starts or stops retrying an unavailable database (default: a line on stderr). */
@@ -52,6 +52,14 @@ export interface PipelineRunOptions {
    * observability + server); `onServing` hears the URL once it listens (port 0: a free one).
    */
   serve?: { host: string; port: number; onServing?: (url: string) => void };
+}
+
+/** The default of `checkpoint.interval`, where the configuration schema declares it. */
+const DEFAULT_CHECKPOINT_INTERVAL_MS = parsedDefault<number>('checkpoint.interval');
+
+/** The checkpoint interval of a run: its own, or the configuration's default. */
+export function checkpointIntervalOf(o: Pick<PipelineRunOptions, 'checkpointIntervalMs'>): number {
+  return o.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS;
 }
 
 export interface DimensionConfig {
@@ -119,7 +127,7 @@ export function jobRuntime(
     committer: new SqlCommitter(stores.db, { schema: stores.schema, job, sinks: SINK_TABLES }),
     clock: o.clock,
     pollMaxRecords: 4096,
-    checkpointIntervalMs: o.checkpointIntervalMs,
+    checkpointIntervalMs: checkpointIntervalOf(o),
     onHealth: o.onHealth ?? logHealth,
     ...(metrics === undefined ? {} : { metrics }),
   });
@@ -145,7 +153,7 @@ export async function serveDashboard(
     runtime,
     clock: o.clock,
     metrics,
-    checkpointIntervalMs: o.checkpointIntervalMs,
+    checkpointIntervalMs: checkpointIntervalOf(o),
   });
   let server: HttpServer;
   try {
@@ -193,7 +201,13 @@ export function jobOptions(
     checkpointIntervalMs: config.checkpoint.intervalMs,
     dimensions: config.dimensions,
     ...(o.live
-      ? { serve: { host: config.server.host, port: config.server.port, ...(o.onServing ? { onServing: o.onServing } : {}) } }
+      ? {
+          serve: {
+            host: config.server.host,
+            port: config.server.port,
+            ...(o.onServing ? { onServing: o.onServing } : {}),
+          },
+        }
       : {}),
   };
 }

@@ -27,7 +27,14 @@ import { qualified, type SqlClient } from '../../connectors/sql/index.ts';
 import { FlowmarkError, Rejected, type Runtime, reviveInfinity, type SnapshotMeta } from '../../engine/index.ts';
 import { combinedRuntime, createPrometheusMetrics } from '../../observability/index.ts';
 import { TOPICS } from './embedded.ts';
-import { checkedDimensions, type Dashboard, jobRuntime, type PipelineRunOptions, serveDashboard } from './job-kit.ts';
+import {
+  checkedDimensions,
+  checkpointIntervalOf,
+  type Dashboard,
+  jobRuntime,
+  type PipelineRunOptions,
+  serveDashboard,
+} from './job-kit.ts';
 
 export const DEFAULT_GROUP = 'flowmark';
 
@@ -61,7 +68,6 @@ export interface KafkaRunSummary {
 export function partitionJobName(group: string, partition: number): string {
   return partition < 0 ? `kafka:${group}:all` : `kafka:${group}:p${partition}`;
 }
-
 
 /** The `partition` of the single job that reads topics not keyed by user id. */
 const ALL = -1;
@@ -265,9 +271,7 @@ export async function runKafkaAttribution(
   };
   const view = combinedRuntime(
     () => jobs.runtimes(),
-    metrics === undefined
-      ? undefined
-      : { registry: metrics, clock: o.clock, consumerLag: () => jobs.consumerLag() },
+    metrics === undefined ? undefined : { registry: metrics, clock: o.clock, consumerLag: () => jobs.consumerLag() },
   );
   o.onRuntime?.(view);
   try {
@@ -280,7 +284,7 @@ export async function runKafkaAttribution(
       });
       await worker.start();
     } else {
-      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, o.checkpointIntervalMs);
+      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, checkpointIntervalOf(o));
       process.stderr.write(
         `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} is refused while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
       );

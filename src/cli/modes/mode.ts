@@ -53,6 +53,11 @@ export interface Mode {
 
 /** The one place that reads `kafka` and `database` from the configuration. */
 export function chooseMode(config: FlowmarkConfig): Mode {
-  const database = config.database === undefined ? pgliteDatabase(config.dataDir) : serverDatabase(config.database);
+  const database = chooseDatabase(config);
   return config.kafka === undefined ? embeddedMode(config, database) : kafkaMode(config, config.kafka, database);
+}
+
+/** The database half of {@link chooseMode}: PGlite in the data dir, or the server of `database.url`. */
+export function chooseDatabase(config: Pick<FlowmarkConfig, 'dataDir' | 'database'>): DatabaseChoice {
+  return config.database === undefined ? pgliteDatabase(config.dataDir) : serverDatabase(config.database);
 }
