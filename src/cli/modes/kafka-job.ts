@@ -26,7 +26,7 @@ import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../../con
 import { qualified, type SqlClient } from '../../connectors/sql/index.ts';
 import { FlowmarkError, Rejected, type Runtime, reviveInfinity, type SnapshotMeta } from '../../engine/index.ts';
 import { combinedRuntime, createPrometheusMetrics } from '../../observability/index.ts';
-import { TOPICS } from './embedded.ts';
+import { declaredDefault } from '../config/index.ts';
 import {
   checkedDimensions,
   checkpointIntervalOf,
@@ -36,18 +36,16 @@ import {
   serveDashboard,
 } from './job-kit.ts';
 
-export const DEFAULT_GROUP = 'flowmark';
-
 /** As the embedded job's options; `drain` reads each partition up to its end offsets at start. */
 export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   bootstrap: string[];
-  /** The consumer group of the workers (default {@link DEFAULT_GROUP}). */
+  /** The consumer group of the workers (default: that of `kafka.group` in the configuration schema). */
   group?: string;
   /** Told of each partition this worker starts or stops (default: a line on stderr). */
   onPartition?: (event: PartitionEvent) => void;
   /** Called with the combined view of this worker's runtimes (the demo reports its stats). */
   onRuntime?: (view: ReturnType<typeof combinedRuntime>) => void;
-  /** The topics (default `clicks` and `checkouts`); tests use their own. */
+  /** The topics (default: those of `kafka.topics` in the configuration schema); tests use their own. */
   topics?: { clicks: string; checkouts: string };
 }
 
@@ -236,8 +234,11 @@ export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
   o: KafkaRunOptions,
 ): Promise<KafkaRunSummary> {
-  const group = o.group ?? DEFAULT_GROUP;
-  const topics = o.topics ?? TOPICS;
+  const group = o.group ?? declaredDefault('kafka.group');
+  const topics = o.topics ?? {
+    clicks: declaredDefault('kafka.topics.clicks'),
+    checkouts: declaredDefault('kafka.topics.checkouts'),
+  };
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
