@@ -19,6 +19,8 @@ export type QueueEnds = Record<string, Record<string, number>>;
 export interface EventQueue {
   /** For messages: `log` or `Kafka`. */
   readonly name: string;
+  /** Where lines go, for messages: "clicks and checkouts (keyed by user_id) at Kafka H:P". */
+  readonly target: string;
   /** What an import's progress record is keyed by besides the file: the log's directory, Kafka's cluster and topics. */
   readonly scope: string;
   /** The largest line, in UTF-8 bytes, that the queue takes as one record. */

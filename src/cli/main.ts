@@ -23,6 +23,7 @@ import { type ReplayFlags, runReplay } from './commands/replay.ts';
 import { type RunFlags, runRun } from './commands/run.ts';
 import { type ConfigFlags, declaredDefault, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { describeFailure, type FailureContext } from './error-messages.ts';
+import { chooseMode } from './modes/mode.ts';
 import { cliSecrets, scrubSecrets } from './secret-scrubbing.ts';
 
 /** The version in package.json. */
@@ -113,10 +114,10 @@ function configured<F extends ConfigFlags>(
 ): (flags: F) => Promise<void> {
   return action<F>(command, (flags, context) => {
     const config = loadConfig({ flags, env: process.env }).config;
-    // The data dir holds the log and PGlite unless Kafka and a server replace both.
-    const usesDataDir = config.kafka === undefined || config.database === undefined;
+    const mode = chooseMode(config);
+    const usesDataDir = mode.usesDataDir;
     if (usesDataDir) context.writesTo = [config.dataDir];
-    if (config.database !== undefined) context.server = config.database.displayUrl;
+    if (!mode.database.inDataDir) context.server = mode.database.where;
     // A data dir that is a file or cannot be written is one line now, not a stack trace later.
     if (usesDataDir && createDataDir) checkWritableDirectory(dataDirPath(config), { create: true });
     return run(flags, config);

@@ -61,8 +61,8 @@ export async function runProduce(
   config: FlowmarkConfig = loadConfig({ flags }).config,
   options: ProduceOptions = {},
 ): Promise<ProduceSummary> {
-  const kafka = config.kafka;
-  if (kafka === undefined) {
+  const mode = chooseMode(config);
+  if (mode.queue !== 'kafka') {
     throw new FlowmarkError(
       'FM_CONFIG_INVALID',
       'produce writes into Apache Kafka: give --kafka HOST:PORT (or kafka.bootstrap in the --config file, or FLOWMARK_KAFKA_BOOTSTRAP)',
@@ -79,7 +79,7 @@ export async function runProduce(
 
   // The shop first, so that a run started later enriches the first checkouts.
   const catalog = generateCatalog({ users, products, seed: CATALOG_SEED });
-  const session = await chooseMode(config).open('produce');
+  const session = await mode.open('produce');
   const controller = new AbortController();
   const release =
     options.signal === undefined ? stopOnSignals(controller, 'produce', 'flushing what was produced') : () => undefined;
@@ -110,7 +110,7 @@ export async function runProduce(
       durationMs === undefined ? '' : `${flags.duration}`,
     ].filter(Boolean);
     log(
-      `produce: ${rate} events/s into ${kafka.topics.clicks} and ${kafka.topics.checkouts} (keyed by user_id) at Kafka ${kafka.bootstrap.join(',')}; ` +
+      `produce: ${rate} events/s into ${queue.target}; ` +
         (bounds.length > 0 ? `stops after ${bounds.join(' or ')}` : 'Ctrl-C stops it'),
     );
     const startedMs = clock.nowMs();

@@ -97,6 +97,7 @@ export function logEventQueue(log: LogDirectory): EventQueue {
   const readers = new Map<string, { source: LogSource; records: string[]; next: number; diverged: boolean }>();
   return {
     name: 'log',
+    target: `clicks and checkouts (keyed by user_id) of the log in ${dirname(log.dir)}`,
     scope: `log ${realpathSync(log.dir)}`,
     maxRecordBytes: log.options.maxRecordBytes,
     append(kind, line, key, lineNo) {
@@ -220,6 +221,7 @@ export function embeddedMode(config: FlowmarkConfig, database: DatabaseChoice): 
   return {
     queue: 'embedded',
     database,
+    usesDataDir: true,
     async open(command: string): Promise<ModeSession> {
       if (command === 'run') checkLogIsThere(config.dataDir);
       const stores = await openStores(config, database);

@@ -33,6 +33,7 @@ export function kafkaEventQueue(producer: KafkaProducer, kafka: Pick<KafkaConfig
   let sinceReady = 0;
   return {
     name: 'Kafka',
+    target: `${kafka.topics.clicks} and ${kafka.topics.checkouts} (keyed by user_id) at Kafka ${kafka.bootstrap.join(',')}`,
     scope: `kafka ${kafka.bootstrap.join(',')} ${kafka.topics.clicks} ${kafka.topics.checkouts}`,
     maxRecordBytes: MAX_RECORD_BYTES,
     async append(kind, line, key) {
@@ -87,6 +88,7 @@ export function kafkaMode(config: FlowmarkConfig, kafka: KafkaConfig, database: 
   return {
     queue: 'kafka',
     database,
+    usesDataDir: database.inDataDir,
     async open(command: string): Promise<ModeSession> {
       // A Kafka worker has no log of its own: several workers may share a data dir.
       if (command === 'run' && database.inDataDir) checkWritableDirectory(dataDirPath(config), { create: true });

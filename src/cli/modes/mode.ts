@@ -44,6 +44,8 @@ export interface Mode {
   readonly queue: 'embedded' | 'kafka';
   /** The database, not opened. */
   readonly database: DatabaseChoice;
+  /** Whether the data dir holds anything (the log, PGlite): not when Kafka and a server replace both. */
+  readonly usesDataDir: boolean;
   /**
    * Opens the session of `command` (its name in messages). `run` reads a queue others wrote:
    * the embedded mode refuses a data dir without a log.
