@@ -1,5 +1,6 @@
 /**
- * The import of one event file into a queue (flowmark's log, or Kafka): resumable and idempotent.
+ * The import of event files into a queue (./event-queue.ts: flowmark's log, or Kafka): resumable
+ * and idempotent; {@link importFiles} is the one loop over the files of `flowmark import`.
  *
  * What has been appended from which file is recorded in the job's database as a checkpoint of a
  * job of its own (`import:<key>`, key = the queue and the file's real path), written by the
@@ -19,11 +20,14 @@
 import { createHash } from 'node:crypto';
 import { open, realpath, stat } from 'node:fs/promises';
 import type { DeadLetterRow } from '../attribution/event-types.ts';
+import { routeLine } from '../attribution/events/index.ts';
 import { deadLetter } from '../attribution/output-rows.ts';
 import { SINK_TABLES } from '../attribution/output-schema.ts';
 import { type SqlClient, SqlCommitter } from '../connectors/sql/index.ts';
 import { type Clock, FlowmarkError, type SnapshotMeta } from '../engine/index.ts';
-import { routeLine, TOPICS } from './embedded-job.ts';
+import type { EventQueue, ImportCounts, QueueEnds } from './event-queue.ts';
+
+export type { ImportCounts, QueueEnds } from './event-queue.ts';
 
 /** Lines per chunk: one flush of the queue and one transaction each. */
 export const CHUNK_LINES = 20_000;
@@ -34,40 +38,12 @@ export const TOO_LARGE_HEAD_CHARS = 512;
 const HEAD_HASH_BYTES = 2 ** 20;
 const READ_BYTES = 2 ** 20;
 
-/** Per topic, per partition: the offset after the last record. */
-export type QueueEnds = Record<string, Record<string, number>>;
-
-/** The queue an import appends to (the log, Kafka), as the import needs it. */
-export interface ImportQueue {
-  /** What the progress record is keyed by besides the file: the log's directory, Kafka's cluster and topics. */
-  readonly scope: string;
-  /** The largest line, in UTF-8 bytes, that the queue takes as one record. */
-  readonly maxRecordBytes: number;
-  /** Appends a line to a topic (line number `lineNo`, for a deterministic place when it has no key). */
-  append(topic: string, line: string, key: string | undefined, lineNo: number): void | Promise<void>;
-  /** Resolves once everything appended is durable (log) or acknowledged (Kafka). */
-  flush(): Promise<void>;
-  /** The end offsets now, when the queue can tell. */
-  ends?(): QueueEnds;
-  /**
-   * Whether the next record of the queue after `ends` in the partition `line` goes to is `line`;
-   * if so it is taken (a resumed import skips it). Only for a queue that has `ends`.
-   */
-  alreadyThere?(topic: string, line: string, key: string | undefined, lineNo: number, ends: QueueEnds): boolean;
-}
-
 /** Identifies a file's contents at import time. */
 export interface FileIdentity {
   path: string;
   size: number;
   mtimeMs: number;
   headSha256: string;
-}
-
-export interface ImportCounts {
-  clicks: number;
-  checkouts: number;
-  deadLetters: number;
 }
 
 /** What the database holds for one file's import. */
@@ -98,7 +74,7 @@ export interface ImportFileResult {
 export interface ImportFileOptions {
   db: SqlClient;
   schema: string;
-  queue: ImportQueue;
+  queue: EventQueue;
   clock: Clock;
   /** Import again from the start even if the file was imported (or changed). */
   force?: boolean;
@@ -320,12 +296,12 @@ export async function importEventFile(path: string, o: ImportFileOptions): Promi
       dead.push(deadLetter('import', r.reason, line, `${where} ${lines}: ${r.detail}`, o.clock.nowMs()));
       counts.deadLetters++;
     } else {
-      if (matching && o.queue.alreadyThere?.(r.topic, line, r.key, lines, recordedEnds as QueueEnds) === true) {
+      if (matching && o.queue.alreadyThere?.(r.kind, line, r.key, lines, recordedEnds as QueueEnds) === true) {
         foundInQueue++;
       } else {
-        await o.queue.append(r.topic, line, r.key, lines);
+        await o.queue.append(r.kind, line, r.key, lines);
       }
-      if (r.topic === TOPICS.clicks) counts.clicks++;
+      if (r.kind === 'click') counts.clicks++;
       else counts.checkouts++;
     }
     if (++chunkLines >= (o.hooks?.chunkLines ?? CHUNK_LINES) || chunkBytes >= CHUNK_BYTES) {
@@ -358,4 +334,33 @@ export function describeImport(path: string, r: ImportFileResult, queue: string)
         ? `; ${r.foundInQueue} lines it had appended were found in the ${queue} and not appended again`
         : ''),
   ];
+}
+
+export interface ImportFilesOptions extends Omit<ImportFileOptions, 'onBytes'> {
+  /** Told the bytes handled of the file being imported. */
+  onBytes?: (file: string, bytes: number) => void;
+  /** Where the per-file lines go (already imported, resumed). */
+  log: (line: string) => void;
+}
+
+/**
+ * The one import loop: the files one after the other into `o.queue`. Returns the counts of the
+ * files imported now (undefined when every file had been imported already).
+ */
+export async function importFiles(files: readonly string[], o: ImportFilesOptions): Promise<ImportCounts | undefined> {
+  const counts: ImportCounts = { clicks: 0, checkouts: 0, deadLetters: 0 };
+  let imported = 0;
+  const { onBytes, log, ...options } = o;
+  for (const file of files) {
+    const r = await importEventFile(file, {
+      ...options,
+      ...(onBytes === undefined ? {} : { onBytes: (b: number) => onBytes(file, b) }),
+    });
+    for (const line of describeImport(file, r, o.queue.name)) log(line);
+    if (!r.alreadyDone) {
+      addCounts(counts, r.counts);
+      imported++;
+    }
+  }
+  return imported === 0 ? undefined : counts;
 }

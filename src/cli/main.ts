@@ -14,15 +14,16 @@ import { ATTRIBUTION_MODELS } from '../attribution/attribution-options.ts';
 import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
 import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
-import { type ConfigFlags, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
-import { type DemoFlags, runDemo } from './demo-command.ts';
+import { type DemoFlags, runDemo } from './commands/demo.ts';
+import { GENERATE_DEFAULTS, generateAction } from './commands/generate.ts';
+import { type ImportFlags, runImport } from './commands/import.ts';
+import { runLogCheck, runLogRepair } from './commands/log.ts';
+import { type ProduceFlags, runProduce } from './commands/produce.ts';
+import { type ReplayFlags, runReplay } from './commands/replay.ts';
+import { type RunFlags, runRun } from './commands/run.ts';
+import { type ConfigFlags, declaredDefault, describeConfig, type FlowmarkConfig, loadConfig } from './config/index.ts';
 import { describeFailure, type FailureContext } from './error-messages.ts';
-import { GENERATE_DEFAULTS, generateAction } from './generate-command.ts';
-import { type ImportFlags, runImport } from './import-command.ts';
-import { runLogCheck, runLogRepair } from './log-command.ts';
-import { type ProduceFlags, runProduce } from './produce-command.ts';
-import { type ReplayFlags, runReplay } from './replay-command.ts';
-import { type RunFlags, runRun } from './run-command.ts';
+import { chooseMode } from './modes/mode.ts';
 import { cliSecrets, scrubSecrets } from './secret-scrubbing.ts';
 
 /** The version in package.json. */
@@ -113,10 +114,10 @@ function configured<F extends ConfigFlags>(
 ): (flags: F) => Promise<void> {
   return action<F>(command, (flags, context) => {
     const config = loadConfig({ flags, env: process.env }).config;
-    // The data dir holds the log and PGlite unless Kafka and a server replace both.
-    const usesDataDir = config.kafka === undefined || config.database === undefined;
+    const mode = chooseMode(config);
+    const usesDataDir = mode.usesDataDir;
     if (usesDataDir) context.writesTo = [config.dataDir];
-    if (config.database !== undefined) context.server = config.database.displayUrl;
+    if (!mode.database.inDataDir) context.server = mode.database.where;
     // A data dir that is a file or cannot be written is one line now, not a stack trace later.
     if (usesDataDir && createDataDir) checkWritableDirectory(dataDirPath(config), { create: true });
     return run(flags, config);
@@ -129,22 +130,41 @@ function withConfig(c: Command): Command {
   return c;
 }
 
-/** replay's attribution flags: it reads no configuration file, so its defaults stay commander's. */
+/**
+ * replay's attribution flags: it reads no configuration file, so its defaults are commander's,
+ * taken from where the configuration schema declares them.
+ */
 const attributionFlags = (c: Command): Command =>
   c
-    .addOption(new Option('--model <model>', 'attribution model').choices(ATTRIBUTION_MODELS).default('first_click'))
+    .addOption(
+      new Option('--model <model>', 'attribution model')
+        .choices(ATTRIBUTION_MODELS)
+        .default(declaredDefault('attribution.model')),
+    )
     .addOption(
       new Option('--scope <scope>', 'which clicks can match: same user and product, or any of the user')
         .choices(['product', 'user'])
-        .default('product'),
+        .default(declaredDefault('attribution.scope')),
     )
-    .option('--lookback <duration>', 'how far before a checkout a click may be (e.g. 30m, 1h, 7d)', '1h')
-    .option('--max-out-of-orderness <duration>', 'the bound of disorder of the watermark', '15s')
-    .option('--half-life <duration>', 'time_decay: credit halves every half-life before the checkout', '15m')
+    .option(
+      '--lookback <duration>',
+      'how far before a checkout a click may be (e.g. 30m, 1h, 7d)',
+      declaredDefault('attribution.lookback'),
+    )
+    .option(
+      '--max-out-of-orderness <duration>',
+      'the bound of disorder of the watermark',
+      declaredDefault('attribution.max_out_of_orderness'),
+    )
+    .option(
+      '--half-life <duration>',
+      'time_decay: credit halves every half-life before the checkout',
+      declaredDefault('attribution.half_life'),
+    )
     .option(
       '--max-future-skew <duration|off>',
       'events dated further ahead of the clock than this are dead letters (future_event_time); off: data dated in the future, replayed on purpose',
-      '1h',
+      declaredDefault('attribution.max_future_skew'),
     )
     .option('--excluded-sources <list>', 'comma-separated sources never credited (e.g. direct)');
 

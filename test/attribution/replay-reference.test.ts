@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runReplay } from '../../src/cli/replay-command.ts';
+import { runReplay } from '../../src/cli/commands/replay.ts';
 import { writeDataSet } from '../support/data-set.ts';
 import { referenceFirstClick } from './brute-force-reference.ts';
 

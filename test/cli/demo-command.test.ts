@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openEmbedded } from '../../src/cli/embedded-job.ts';
+import { openEmbedded } from '../../src/cli/modes/embedded.ts';
 
 const BIN = new URL('../../bin/flowmark.js', import.meta.url).pathname;
 

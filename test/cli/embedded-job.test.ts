@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openEmbedded } from '../../src/cli/embedded-job.ts';
-import { runImport } from '../../src/cli/import-command.ts';
-import { runReplay } from '../../src/cli/replay-command.ts';
-import { runRun } from '../../src/cli/run-command.ts';
+import { runImport } from '../../src/cli/commands/import.ts';
+import { runReplay } from '../../src/cli/commands/replay.ts';
+import { runRun } from '../../src/cli/commands/run.ts';
+import { openEmbedded } from '../../src/cli/modes/embedded.ts';
 import { writeDataSet } from '../support/data-set.ts';
 
 const attribution = { model: 'first_click', scope: 'product', lookback: '1h', maxOutOfOrderness: '15s' };

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { logImportQueue, routeLine, TOPICS } from '../../src/cli/embedded-job.ts';
+import { routeLine } from '../../src/attribution/events/index.ts';
+import { runImport } from '../../src/cli/commands/import.ts';
 import { importEventFile } from '../../src/cli/event-import.ts';
-import { runImport } from '../../src/cli/import-command.ts';
-import { openStores } from '../../src/cli/job-stores.ts';
+import { logEventQueue, openStores, TOPICS } from '../../src/cli/modes/embedded.ts';
 import { LogSource } from '../../src/connectors/log/index.ts';
 import { isFlowmarkError, systemClock } from '../../src/engine/index.ts';
 import { writeDataSet } from '../support/data-set.ts';
@@ -160,7 +160,7 @@ test('a line over the log’s largest record is a dead letter too_large with its
       new RegExp(`line 2: a line of ${Buffer.byteLength(big)} bytes is larger than the 8388608 bytes`),
     );
     // The same through the queue interface, with a smaller limit: Kafka's path is the same code.
-    const queue = { ...logImportQueue(stores.log), maxRecordBytes: 100 };
+    const queue = { ...logEventQueue(stores.log), maxRecordBytes: 100 };
     const r = await importEventFile(events, {
       db: stores.db,
       schema: stores.schema,

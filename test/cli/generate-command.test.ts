@@ -12,7 +12,7 @@ import {
   type GenerateIo,
   parseGenerateFlags,
   runGenerate,
-} from '../../src/cli/generate-command.ts';
+} from '../../src/cli/commands/generate.ts';
 import { Rejected } from '../../src/engine/index.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { routeLine } from '../../src/attribution/events/index.ts';
+import { runImport } from '../../src/cli/commands/import.ts';
 import { loadConfig } from '../../src/cli/config/index.ts';
-import { routeLine, TOPICS } from '../../src/cli/embedded-job.ts';
-import { runImport } from '../../src/cli/import-command.ts';
-import { openJobDatabase } from '../../src/cli/job-database.ts';
+import { pgliteDatabase } from '../../src/cli/modes/database.ts';
 import { KafkaAdmin } from '../../src/connectors/kafka/kafka-admin.ts';
 import { partitionForKey } from '../../src/connectors/kafka/kafka-partitioner.ts';
 import { readBack, requireKafka, uniqueTopic } from '../connectors/kafka/kafka-producer-fixtures.ts';
@@ -53,14 +53,14 @@ function expectedRouting(file: string) {
     if (line.trim() === '') continue;
     const r = routeLine(line);
     if ('reason' in r) out.dead++;
-    else if (r.topic === TOPICS.clicks) out.clicks++;
+    else if (r.kind === 'click') out.clicks++;
     else out.checkouts++;
   }
   return out;
 }
 
 async function count(dataDir: string, table: string): Promise<number> {
-  const d = await openJobDatabase({ dataDir });
+  const d = await pgliteDatabase(dataDir).open();
   try {
     const r = await d.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${d.schema}.${table}`);
     return r.rows[0]?.n ?? 0;
@@ -216,7 +216,7 @@ test('import --kafka: a line over the largest record is a dead letter too_large;
   await runImport(flags, loadConfig({ flags, env }).config);
   const read = await readBack(bootstrap, [topics.clicks], 2);
   assert.deepEqual((read.get(topics.clicks) ?? []).map((r) => r.value).sort(), [click(1), click(2)]);
-  const d = await openJobDatabase({ dataDir });
+  const d = await pgliteDatabase(dataDir).open();
   try {
     const { rows } = await d.db.query<{ reason: string; raw: string; detail: string }>(
       'SELECT reason, raw, detail FROM flowmark.dead_letters',

@@ -8,9 +8,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { routeLine } from '../../src/attribution/events/index.ts';
 import { outputMigrations } from '../../src/attribution/output-schema.ts';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { routeLine } from '../../src/cli/embedded-job.ts';
 import { KafkaAdmin, KafkaProducer } from '../../src/connectors/kafka/index.ts';
 import { openPostgresDatabase } from '../../src/connectors/postgres/index.ts';
 import { type SqlClient, upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
@@ -89,7 +89,7 @@ export async function loadTopics(
       const r = routeLine(line);
       if ('reason' in r) producer.append(topics.clicks, line);
       else {
-        const topic = r.topic === 'clicks' ? topics.clicks : topics.checkouts;
+        const topic = r.kind === 'click' ? topics.clicks : topics.checkouts;
         // Unkeyed, as the reference pipelines' producers write.
         if (o.keyed === false) producer.append(topic, line);
         else producer.append(topic, line, r.key);

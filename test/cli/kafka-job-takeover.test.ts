@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { partitionJobName, UNKEYED_TAKEOVER_AFTER_MS } from '../../src/cli/kafka-job.ts';
+import { partitionJobName, UNKEYED_TAKEOVER_AFTER_MS } from '../../src/cli/modes/kafka-job.ts';
 import { reviveInfinity, type SnapshotMeta } from '../../src/engine/index.ts';
 import { jobEnv, runFlowmark, startFlowmark } from '../connectors/postgres/pg-job-fixtures.ts';
 import { requireService } from '../support/services.ts';

@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { routeLine } from '../../src/attribution/events/index.ts';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { routeLine } from '../../src/cli/embedded-job.ts';
 import {
   checkKeyedByUser,
   type KafkaRunOptions,
   partitionJobName,
   runKafkaAttribution,
-} from '../../src/cli/kafka-job.ts';
+} from '../../src/cli/modes/kafka-job.ts';
 import { KafkaProducer, KafkaSource, partitionForKey } from '../../src/connectors/kafka/index.ts';
 import type { SqlClient } from '../../src/connectors/sql/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
@@ -271,7 +271,7 @@ test('a second run --drain of the same group reads what was produced since the f
   for (const line of shop.lines.slice(half)) {
     const r = routeLine(line);
     if ('reason' in r) producer.append(topics.clicks, line);
-    else producer.append(r.topic === 'clicks' ? topics.clicks : topics.checkouts, line, r.key);
+    else producer.append(r.kind === 'click' ? topics.clicks : topics.checkouts, line, r.key);
   }
   await producer.flush();
   await producer.close();

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { routeLine } from '../../src/attribution/events/index.ts';
 import { loadConfig } from '../../src/cli/config/index.ts';
-import { routeLine } from '../../src/cli/embedded-job.ts';
-import { openJobDatabase } from '../../src/cli/job-database.ts';
-import { openStores } from '../../src/cli/job-stores.ts';
+import { pgliteDatabase } from '../../src/cli/modes/database.ts';
+import { openStores } from '../../src/cli/modes/embedded.ts';
 import { writeDataSet } from '../support/data-set.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
@@ -133,7 +133,7 @@ test('a flipped byte in a record not processed yet: run stops naming segment, of
   const after = flowmark(['run', '--data-dir', dataDir, '--drain']);
   assert.equal(after.status, 0, after.stderr);
   assert.match(after.stderr, new RegExp(`run: ${routable - 1} events`), 'every record but the quarantined one');
-  const d = await openJobDatabase({ dataDir });
+  const d = await pgliteDatabase(dataDir).open();
   try {
     const { rows } = await d.db.query<{ source: string; detail: string }>(
       "SELECT source, detail FROM flowmark.dead_letters WHERE reason = 'log_damaged'",

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
-import { runKafkaAttribution } from '../../src/cli/kafka-job.ts';
+import { runKafkaAttribution } from '../../src/cli/modes/kafka-job.ts';
 import { reviveInfinity, type SnapshotMeta, systemClock } from '../../src/engine/index.ts';
 import { generateShop, loadTopics, shopDatabase, uniqueName } from '../cli/kafka-job-fixtures.ts';
 import { freePortPair, privateBroker } from '../connectors/kafka/kafka-source-fixtures.ts';

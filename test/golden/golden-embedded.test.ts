@@ -18,9 +18,14 @@ import { type TestContext, test } from 'node:test';
 import { type AttributionModel, attributionOptions } from '../../src/attribution/attribution-options.ts';
 import { durationFlag, listFlag } from '../../src/cli/cli-flags.ts';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { logImportQueue, runAttribution } from '../../src/cli/embedded-job.ts';
 import { type ImportCounts, importEventFile } from '../../src/cli/event-import.ts';
-import { type JobStores, TOPIC_PARTITIONS, TOPICS } from '../../src/cli/job-stores.ts';
+import {
+  type JobStores,
+  logEventQueue,
+  runAttribution,
+  TOPIC_PARTITIONS,
+  TOPICS,
+} from '../../src/cli/modes/embedded.ts';
 import { LogDirectory } from '../../src/connectors/log/index.ts';
 import { type SqlClient, upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { type Runtime, systemClock } from '../../src/engine/index.ts';
@@ -64,7 +69,7 @@ async function importLines(t: TestContext, s: JobStores, lines: readonly string[
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'events.jsonl');
   writeFileSync(file, lines.map((l) => `${l}\n`).join(''));
-  const queue = logImportQueue(s.log);
+  const queue = logEventQueue(s.log);
   try {
     return (await importEventFile(file, { db: s.db, schema: s.schema, queue, clock: systemClock })).counts;
   } finally {

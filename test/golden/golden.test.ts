@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runReplay } from '../../src/cli/replay-command.ts';
+import { runReplay } from '../../src/cli/commands/replay.ts';
 import { assertDeadLetters, assertRows, goldenCases, readJsonl } from './golden-cases.ts';
 
 for (const c of goldenCases()) {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type ReplayFlags, runReplay } from '../../src/cli/replay-command.ts';
+import { type ReplayFlags, runReplay } from '../../src/cli/commands/replay.ts';
 import { EventGenerator, generateCatalog, productsCsvLines, usersCsvLines } from '../../src/generator/index.ts';
 
 const jsonl = (path: string) =>

@@ -10,4 +10,5 @@ export {
   parseClick,
   parseEvent,
 } from './event-parser.ts';
+export { type EventKind, type RoutedLine, routeLine, type UnroutableLine } from './event-routing.ts';
 export { EVENT_TIME_FORMS, parseEventTimeMs } from './event-time.ts';

@@ -1,23 +1,8 @@
 import { stringify } from 'yaml';
 import type { FlowmarkConfig } from './config-loader.ts';
-import { CONFIG_KEYS } from './config-schema.ts';
+import { CONFIG_KEYS, formatDurationMs } from './config-schema.ts';
 
-const UNITS: ReadonlyArray<[string, number]> = [
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1000],
-];
-
-/**
- * A duration in ms as flowmark.yaml writes it: the largest unit that divides it.
- *
- * @example formatDurationMs(90_000) // '90s'
- */
-export function formatDurationMs(ms: number): string {
-  for (const [unit, size] of UNITS) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
+export { formatDurationMs } from './config-schema.ts';
 
 /** Each key's value as flowmark.yaml would hold it; the database URL without its password. */
 function yamlValues(c: FlowmarkConfig): Map<string, unknown> {

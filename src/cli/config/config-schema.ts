@@ -9,7 +9,8 @@
  * only adds where the value came from.
  */
 import * as z from 'zod';
-import { ATTRIBUTION_MODELS } from '../../attribution/attribution-options.ts';
+import { ATTRIBUTION_MODELS, DEFAULT_ATTRIBUTION_OPTIONS } from '../../attribution/attribution-options.ts';
+import { DEFAULT_SCHEMA } from '../../attribution/output-schema.ts';
 import { parseBootstrap } from '../../connectors/kafka/kafka-options.ts';
 import { checkDatabaseUrl } from '../../connectors/postgres/index.ts';
 import { isFlowmarkError, parseDurationMs } from '../../engine/index.ts';
@@ -34,6 +35,23 @@ export interface ConfigKey {
   /** `null` is a value (a dimension column the table does not have); in a variable: `null` or `~`. */
   readonly nullable?: boolean;
   readonly schema: z.ZodType;
+}
+
+const UNITS: ReadonlyArray<[string, number]> = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+/**
+ * A duration in ms as flowmark.yaml writes it: the largest unit that divides it.
+ *
+ * @example formatDurationMs(90_000) // '90s'
+ */
+export function formatDurationMs(ms: number): string {
+  for (const [unit, size] of UNITS) if (ms > 0 && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }
 
 const DURATION_FORMS = 'such as 250ms, 15s, 30m, 1h or 7d';
@@ -189,7 +207,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'database.schema',
     flag: 'database-schema',
     arg: 'schema',
-    default: 'flowmark',
+    default: DEFAULT_SCHEMA,
     doc: "the schema of flowmark's own tables on the server (PGlite always uses flowmark)",
     schema: text('database.schema'),
   },
@@ -266,7 +284,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'attribution.model',
     flag: 'model',
     arg: 'model',
-    default: 'first_click',
+    default: DEFAULT_ATTRIBUTION_OPTIONS.model,
     choices: ATTRIBUTION_MODELS,
     doc: 'attribution model',
     schema: oneOf('attribution.model', ATTRIBUTION_MODELS),
@@ -275,7 +293,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'attribution.scope',
     flag: 'scope',
     arg: 'scope',
-    default: 'product',
+    default: DEFAULT_ATTRIBUTION_OPTIONS.scope,
     choices: ['product', 'user'],
     doc: 'which clicks can match: same user and product, or any of the user',
     schema: oneOf('attribution.scope', ['product', 'user']),
@@ -284,7 +302,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'attribution.lookback',
     flag: 'lookback',
     arg: 'duration',
-    default: '1h',
+    default: formatDurationMs(DEFAULT_ATTRIBUTION_OPTIONS.lookbackMs),
     doc: 'how far before a checkout a click may be',
     schema: duration('attribution.lookback'),
   },
@@ -292,7 +310,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'attribution.max_out_of_orderness',
     flag: 'max-out-of-orderness',
     arg: 'duration',
-    default: '15s',
+    default: formatDurationMs(DEFAULT_ATTRIBUTION_OPTIONS.maxOutOfOrdernessMs),
     doc: 'the bound of disorder of the watermark',
     schema: duration('attribution.max_out_of_orderness'),
   },
@@ -300,7 +318,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'attribution.max_future_skew',
     flag: 'max-future-skew',
     arg: 'duration',
-    default: '1h',
+    default: formatDurationMs(DEFAULT_ATTRIBUTION_OPTIONS.maxFutureSkewMs),
     doc: 'events dated further ahead of the clock than this are dead letters (future_event_time) and never move the watermark',
     schema: duration('attribution.max_future_skew', { positive: true }),
   },
@@ -308,7 +326,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'attribution.half_life',
     flag: 'half-life',
     arg: 'duration',
-    default: '15m',
+    default: formatDurationMs(DEFAULT_ATTRIBUTION_OPTIONS.halfLifeMs),
     doc: 'time_decay: credit halves every half-life before the checkout',
     schema: duration('attribution.half_life', { positive: true }),
   },
@@ -348,6 +366,24 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
 
 /** The key of each path. */
 export const CONFIG_KEY_BY_PATH: ReadonlyMap<string, ConfigKey> = new Map(CONFIG_KEYS.map((k) => [k.path, k]));
+
+/**
+ * The default of a key as this schema declares it, as text (`attribution.lookback` → `1h`): the
+ * one statement of a default, which replay's flags and the job kit read too.
+ */
+export function declaredDefault(path: string): string {
+  const key = CONFIG_KEY_BY_PATH.get(path);
+  if (key === undefined || key.default === null || Array.isArray(key.default)) {
+    throw new Error(`no declared scalar default for configuration key ${path}`);
+  }
+  return String(key.default);
+}
+
+/** The default of a key parsed as its value is (`checkpoint.interval` → 250). */
+export function parsedDefault<T>(path: string): T {
+  const key = CONFIG_KEY_BY_PATH.get(path) as ConfigKey;
+  return key.schema.parse(declaredDefault(path)) as T;
+}
 
 /** The environment variable of a key: `attribution.lookback` → `FLOWMARK_ATTRIBUTION_LOOKBACK`. */
 export function envName(path: string): string {

@@ -19,7 +19,9 @@ export {
   CONFIG_KEYS,
   type ConfigFlags,
   type ConfigKey,
+  declaredDefault,
   defaultText,
   envName,
   flagAttribute,
+  parsedDefault,
 } from './config-schema.ts';

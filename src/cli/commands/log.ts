@@ -13,14 +13,14 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeadLetterRow } from '../attribution/event-types.ts';
-import { deadLetter } from '../attribution/output-rows.ts';
-import { SINK_TABLES } from '../attribution/output-schema.ts';
-import { LogDirectory, type LogFinding } from '../connectors/log/index.ts';
-import { writeRows } from '../connectors/sql/index.ts';
-import { FlowmarkError, systemClock } from '../engine/index.ts';
-import type { ConfigFlags, FlowmarkConfig } from './config/index.ts';
-import { openJobDatabase } from './job-database.ts';
+import type { DeadLetterRow } from '../../attribution/event-types.ts';
+import { deadLetter } from '../../attribution/output-rows.ts';
+import { SINK_TABLES } from '../../attribution/output-schema.ts';
+import { LogDirectory, type LogFinding } from '../../connectors/log/index.ts';
+import { writeRows } from '../../connectors/sql/index.ts';
+import { FlowmarkError, systemClock } from '../../engine/index.ts';
+import type { ConfigFlags, FlowmarkConfig } from '../config/index.ts';
+import { chooseMode } from '../modes/mode.ts';
 
 /** Bytes of a quarantined region kept in its dead letter (the whole copy is in the quarantine file). */
 const DEAD_LETTER_BYTES = 64 * 1024;
@@ -107,7 +107,7 @@ export async function runLogRepair(_flags: ConfigFlags, config: FlowmarkConfig):
     );
   }
   if (letters.length > 0) {
-    const d = await openJobDatabase(config);
+    const d = await chooseMode(config).database.open();
     try {
       await writeRows(d.db, d.schema, SINK_TABLES.dead_letters, letters);
     } catch (cause) {

@@ -15,8 +15,8 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Command, CommanderError } from 'commander';
-import { parseEventTimeMs } from '../attribution/events/index.ts';
-import { isFlowmarkError, parseDurationMs } from '../engine/index.ts';
+import { parseEventTimeMs } from '../../attribution/events/index.ts';
+import { isFlowmarkError, parseDurationMs } from '../../engine/index.ts';
 import {
   DEFAULT_TRAFFIC_OPTIONS,
   type DeliveryStats,
@@ -27,9 +27,9 @@ import {
   resolveTrafficOptions,
   type TrafficOptions,
   usersCsvLines,
-} from '../generator/index.ts';
-import { makeDirectory } from './cli-paths.ts';
-import { describeFailure } from './error-messages.ts';
+} from '../../generator/index.ts';
+import { makeDirectory } from '../cli-paths.ts';
+import { describeFailure } from '../error-messages.ts';
 
 /** The flags as commander hands them over (strings, or undefined when not given). */
 export interface GenerateFlags {

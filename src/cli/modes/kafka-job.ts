@@ -1,6 +1,6 @@
 /**
  * The attribution job over Kafka (topics `clicks` and `checkouts`) into the database of
- * `job-stores.ts`, as one member of a consumer group.
+ * `./database.ts`, as one member of a consumer group.
  *
  * Scale-out follows from the keys: clicks and checkouts are keyed by user id and co-partitioned
  * (same partition count, same partitioner), and attribution state is keyed by user, so partition
@@ -19,34 +19,33 @@
  * worker that dies.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ALL_SHARDS } from '../attribution/analytics.ts';
-import { buildAttributionPipeline } from '../attribution/attribution-pipeline.ts';
-import { parseCheckout, parseClick } from '../attribution/events/index.ts';
-import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../connectors/kafka/index.ts';
-import { qualified, type SqlClient } from '../connectors/sql/index.ts';
-import { FlowmarkError, Rejected, type Runtime, reviveInfinity, type SnapshotMeta } from '../engine/index.ts';
-import { combinedRuntime, createPrometheusMetrics } from '../observability/index.ts';
+import { ALL_SHARDS } from '../../attribution/analytics.ts';
+import { buildAttributionPipeline } from '../../attribution/attribution-pipeline.ts';
+import { parseCheckout, parseClick } from '../../attribution/events/index.ts';
+import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../../connectors/kafka/index.ts';
+import { qualified, type SqlClient } from '../../connectors/sql/index.ts';
+import { FlowmarkError, Rejected, type Runtime, reviveInfinity, type SnapshotMeta } from '../../engine/index.ts';
+import { combinedRuntime, createPrometheusMetrics } from '../../observability/index.ts';
+import { declaredDefault } from '../config/index.ts';
 import {
   checkedDimensions,
+  checkpointIntervalOf,
   type Dashboard,
   jobRuntime,
   type PipelineRunOptions,
   serveDashboard,
-} from './embedded-job.ts';
-import { TOPICS } from './job-stores.ts';
-
-export const DEFAULT_GROUP = 'flowmark';
+} from './job-kit.ts';
 
 /** As the embedded job's options; `drain` reads each partition up to its end offsets at start. */
 export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   bootstrap: string[];
-  /** The consumer group of the workers (default {@link DEFAULT_GROUP}). */
+  /** The consumer group of the workers (default: that of `kafka.group` in the configuration schema). */
   group?: string;
   /** Told of each partition this worker starts or stops (default: a line on stderr). */
   onPartition?: (event: PartitionEvent) => void;
   /** Called with the combined view of this worker's runtimes (the demo reports its stats). */
   onRuntime?: (view: ReturnType<typeof combinedRuntime>) => void;
-  /** The topics (default `clicks` and `checkouts`); tests use their own. */
+  /** The topics (default: those of `kafka.topics` in the configuration schema); tests use their own. */
   topics?: { clicks: string; checkouts: string };
 }
 
@@ -68,22 +67,158 @@ export function partitionJobName(group: string, partition: number): string {
   return partition < 0 ? `kafka:${group}:all` : `kafka:${group}:p${partition}`;
 }
 
+/** The `partition` of the single job that reads topics not keyed by user id. */
+const ALL = -1;
+
+/** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
+export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
+
+type PartitionSources = { clicks: KafkaSource; checkouts: KafkaSource };
+
 interface PartitionJob {
   /** The partition number; {@link ALL} for the one job over every partition of unkeyed topics. */
   partition: number;
   runtime: Runtime;
-  sources: { clicks: KafkaSource; checkouts: KafkaSource };
+  sources: PartitionSources;
   controller: AbortController;
   /** Settles when the job's runtime has returned (never rejects: failures go to `fail`). */
   done: Promise<void>;
   finished: boolean;
 }
 
-/** The `partition` of the single job that reads topics not keyed by user id. */
-const ALL = -1;
+/**
+ * The partition jobs of one worker: starts a job (pipeline + runtime, restoring its last
+ * checkpoint) for each partition the group assigns to this worker, stops the jobs of the ones it
+ * loses (their current checkpoint finished first), and collects their figures. The first failure
+ * of any job stops them all ({@link PartitionSupervisor.failure}).
+ */
+class PartitionSupervisor {
+  readonly jobs = new Map<number, PartitionJob>();
+  readonly summary: KafkaRunSummary;
+  /** Aborted on the first failure, or when the worker stops. */
+  readonly stopAll = new AbortController();
+  failure: unknown;
+  readonly #start: (p: number, sources: PartitionSources) => Runtime;
+  readonly #onPartition: (e: PartitionEvent) => void;
+  readonly #takenOver: () => FlowmarkError;
+  // Assignments are applied one after another: a partition is stopped (its checkpoint finished)
+  // before the same worker could start it again.
+  #applying: Promise<void> = Promise.resolve();
 
-/** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
-export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
+  constructor(o: {
+    keyed: boolean;
+    /** Builds the runtime of partition `p`'s job over `sources`. */
+    start: (p: number, sources: PartitionSources) => Runtime;
+    onPartition: (e: PartitionEvent) => void;
+    /** The failure of the unkeyed job when another worker took it over. */
+    takenOver: () => FlowmarkError;
+  }) {
+    this.summary = { recordsRead: 0, checkpoints: 0, partitionsRun: [], keyedByUser: o.keyed };
+    this.#start = o.start;
+    this.#onPartition = o.onPartition;
+    this.#takenOver = o.takenOver;
+  }
+
+  fail(err: unknown): void {
+    this.failure ??= err;
+    this.stopAll.abort();
+  }
+
+  /** The runtimes of the running jobs (the combined view reads them). */
+  runtimes(): Runtime[] {
+    return [...this.jobs.values()].map((j) => j.runtime);
+  }
+
+  /** Per source id, the sum of the jobs' consumer lag. */
+  consumerLag(): Map<string, number> {
+    const lag = new Map<string, number>();
+    for (const j of this.jobs.values()) {
+      for (const [id, source] of Object.entries(j.sources)) lag.set(id, (lag.get(id) ?? 0) + source.lag());
+    }
+    return lag;
+  }
+
+  /** Starts partition `p`'s job over `sources`. */
+  startJob(p: number, sources: PartitionSources): void {
+    const runtime = this.#start(p, sources);
+    const controller = new AbortController();
+    const job: PartitionJob = { partition: p, runtime, sources, controller, done: Promise.resolve(), finished: false };
+    const summary = this.summary;
+    if (!summary.partitionsRun.includes(p)) summary.partitionsRun.push(p);
+    this.#onPartition({ kind: 'started', partition: p });
+    job.done = runtime
+      .run({ signal: controller.signal })
+      .then(
+        (s) => {
+          summary.recordsRead += s.recordsRead;
+          summary.checkpoints += s.checkpoints;
+          job.finished = !controller.signal.aborted;
+          this.#onPartition({
+            kind: 'stopped',
+            partition: p,
+            reason: job.finished ? 'finished' : this.stopAll.signal.aborted ? 'stopping' : 'revoked',
+          });
+        },
+        (err: unknown) => {
+          if (err instanceof FlowmarkError && err.code === 'FM_FENCED') {
+            this.#onPartition({ kind: 'stopped', partition: p, reason: 'taken-over' });
+            // A partition moves by the group's decision; the single job of unkeyed topics moves
+            // only when another worker started: this one must stop, and say why.
+            if (p === ALL) this.fail(this.#takenOver());
+            // Fenced although still ours (a stale owner restored it after we did): the main loop
+            // starts it again from its last checkpoint.
+            return;
+          }
+          this.fail(err);
+        },
+      )
+      .finally(async () => {
+        await runtime.close();
+        if (this.jobs.get(p) === job && !job.finished) this.jobs.delete(p);
+      });
+    this.jobs.set(p, job);
+  }
+
+  /** Stops a job at its next checkpoint, without waiting for a broker that is away. */
+  #stopJob(j: PartitionJob): void {
+    j.controller.abort();
+    j.sources.clicks.interrupt();
+    j.sources.checkouts.interrupt();
+  }
+
+  /**
+   * Applies the worker's CURRENT assignment (not the one it had when called): a step may wait
+   * long for leaving jobs' last checkpoints, and the group may have moved on meanwhile.
+   */
+  apply(worker: KafkaWorker, source: (topic: 'clicks' | 'checkouts', p: number) => KafkaSource): void {
+    this.#applying = this.#applying
+      .then(async () => {
+        if (this.stopAll.signal.aborted) return;
+        const leaving = [...this.jobs.values()].filter((j) => !worker.assignment.includes(j.partition));
+        for (const j of leaving) this.#stopJob(j);
+        await Promise.all(leaving.map((j) => j.done));
+        for (const j of leaving) if (this.jobs.get(j.partition) === j) this.jobs.delete(j.partition);
+        if (this.stopAll.signal.aborted) return;
+        for (const p of worker.assignment) {
+          if (this.jobs.has(p)) continue;
+          this.startJob(p, { clicks: source('clicks', p), checkouts: source('checkouts', p) });
+        }
+      })
+      .catch((err: unknown) => this.fail(err));
+  }
+
+  /**
+   * Stops everything: waits for the assignment in progress, stops the jobs (unless `letFinish`:
+   * a drain that is done lets its jobs end by themselves at their end offsets — aborting one that
+   * restored a final checkpoint would commit it as not final) and waits for them.
+   */
+  async stop(letFinish: boolean): Promise<void> {
+    this.stopAll.abort();
+    await this.#applying.catch(() => {});
+    if (!letFinish) for (const j of this.jobs.values()) this.#stopJob(j);
+    await Promise.all([...this.jobs.values()].map((j) => j.done));
+  }
+}
 
 /**
  * Runs this worker until the signal (live) or until every partition is final (drain).
@@ -99,122 +234,45 @@ export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
   o: KafkaRunOptions,
 ): Promise<KafkaRunSummary> {
-  const group = o.group ?? DEFAULT_GROUP;
-  const topics = o.topics ?? TOPICS;
+  const group = o.group ?? declaredDefault('kafka.group');
+  const topics = o.topics ?? {
+    clicks: declaredDefault('kafka.topics.clicks'),
+    checkouts: declaredDefault('kafka.topics.checkouts'),
+  };
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
-  const checkpointIntervalMs = o.checkpointIntervalMs ?? 250;
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
-  const onPartition = o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e));
+  const jobs = new PartitionSupervisor({
+    keyed: placement.keyed,
+    onPartition: o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e)),
+    takenOver: () => unkeyedTakenOver(group, topics, placement.why),
+    start: (p, sources) => {
+      const pipeline = buildAttributionPipeline(
+        sources,
+        lookups,
+        o.attribution,
+        o.clock,
+        p === ALL ? ALL_SHARDS : `p${p}`,
+        // Every event of a partition job is checked to belong there (the start only samples).
+        p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
+      );
+      return jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
+    },
+  });
 
-  const jobs = new Map<number, PartitionJob>();
-  const summary: KafkaRunSummary = { recordsRead: 0, checkpoints: 0, partitionsRun: [], keyedByUser: placement.keyed };
-  let failure: unknown;
-  const stopAll = new AbortController();
-  const fail = (err: unknown) => {
-    failure ??= err;
-    stopAll.abort();
-  };
-
-  const startJob = (p: number, sources: { clicks: KafkaSource; checkouts: KafkaSource }): PartitionJob => {
-    const pipeline = buildAttributionPipeline(
-      sources,
-      lookups,
-      o.attribution,
-      o.clock,
-      p === ALL ? ALL_SHARDS : `p${p}`,
-      // Every event of a partition job is checked to belong there (the start only samples).
-      p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
-    );
-    const runtime = jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
-    const controller = new AbortController();
-    const job: PartitionJob = { partition: p, runtime, sources, controller, done: Promise.resolve(), finished: false };
-    if (!summary.partitionsRun.includes(p)) summary.partitionsRun.push(p);
-    onPartition({ kind: 'started', partition: p });
-    job.done = runtime
-      .run({ signal: controller.signal })
-      .then(
-        (s) => {
-          summary.recordsRead += s.recordsRead;
-          summary.checkpoints += s.checkpoints;
-          job.finished = !controller.signal.aborted;
-          onPartition({
-            kind: 'stopped',
-            partition: p,
-            reason: job.finished ? 'finished' : stopAll.signal.aborted ? 'stopping' : 'revoked',
-          });
-        },
-        (err: unknown) => {
-          if (err instanceof FlowmarkError && err.code === 'FM_FENCED') {
-            onPartition({ kind: 'stopped', partition: p, reason: 'taken-over' });
-            // A partition moves by the group's decision; the single job of unkeyed topics moves
-            // only when another worker started: this one must stop, and say why.
-            if (p === ALL) fail(unkeyedTakenOver(group, topics, placement.why));
-            // Fenced although still ours (a stale owner restored it after we did): the main loop
-            // starts it again from its last checkpoint.
-            return;
-          }
-          fail(err);
-        },
-      )
-      .finally(async () => {
-        await runtime.close();
-        if (jobs.get(p) === job && !job.finished) jobs.delete(p);
-      });
-    return job;
-  };
-
-  // Assignments are applied one after another: a partition is stopped (its checkpoint finished)
-  // before the same worker could start it again.
-  let applying: Promise<void> = Promise.resolve();
   let worker: KafkaWorker | undefined;
-  // Stops a job at its next checkpoint, without waiting for a broker that is away.
-  const stopJob = (j: PartitionJob) => {
-    j.controller.abort();
-    j.sources.clicks.interrupt();
-    j.sources.checkouts.interrupt();
-  };
-
-  // Each step applies the worker's CURRENT assignment (not the one it was called with): a step
-  // may wait long for leaving jobs' last checkpoints, and the group may have moved on meanwhile.
-  const apply = () => {
-    applying = applying
-      .then(async () => {
-        const w = worker;
-        if (w === undefined || stopAll.signal.aborted) return;
-        const leaving = [...jobs.values()].filter((j) => !w.assignment.includes(j.partition));
-        for (const j of leaving) stopJob(j);
-        await Promise.all(leaving.map((j) => j.done));
-        for (const j of leaving) if (jobs.get(j.partition) === j) jobs.delete(j.partition);
-        if (stopAll.signal.aborted) return;
-        for (const p of w.assignment) {
-          if (jobs.has(p)) continue;
-          const source = (topic: string) => w.source(topic, { partitions: [p], endAtOpen: o.drain });
-          jobs.set(p, startJob(p, { clicks: source(topics.clicks), checkouts: source(topics.checkouts) }));
-        }
-      })
-      .catch(fail);
-  };
-
   let dashboard: Dashboard | undefined;
-  const onAbort = () => stopAll.abort();
+  const onAbort = () => jobs.stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  const apply = () => {
+    const w = worker;
+    if (w === undefined) return;
+    jobs.apply(w, (topic, p) => w.source(topics[topic], { partitions: [p], endAtOpen: o.drain }));
+  };
   const view = combinedRuntime(
-    () => [...jobs.values()].map((j) => j.runtime),
-    metrics === undefined
-      ? undefined
-      : {
-          registry: metrics,
-          clock: o.clock,
-          consumerLag: () => {
-            const lag = new Map<string, number>();
-            for (const j of jobs.values()) {
-              for (const [id, source] of Object.entries(j.sources)) lag.set(id, (lag.get(id) ?? 0) + source.lag());
-            }
-            return lag;
-          },
-        },
+    () => jobs.runtimes(),
+    metrics === undefined ? undefined : { registry: metrics, clock: o.clock, consumerLag: () => jobs.consumerLag() },
   );
   o.onRuntime?.(view);
   try {
@@ -227,7 +285,7 @@ export async function runKafkaAttribution(
       });
       await worker.start();
     } else {
-      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, checkpointIntervalMs);
+      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, checkpointIntervalOf(o));
       process.stderr.write(
         `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} is refused while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
       );
@@ -239,39 +297,32 @@ export async function runKafkaAttribution(
           endAtOpen: o.drain,
           groupId: group,
         });
-      jobs.set(
-        ALL,
-        startJob(ALL, {
-          clicks: source(topics.clicks, counts.clicks),
-          checkouts: source(topics.checkouts, counts.checkouts),
-        }),
-      );
+      jobs.startJob(ALL, {
+        clicks: source(topics.clicks, counts.clicks),
+        checkouts: source(topics.checkouts, counts.checkouts),
+      });
     }
-    dashboard = await serveDashboard(stores, view, metrics, o, checkpointIntervalMs);
-    while (!stopAll.signal.aborted) {
+    dashboard = await serveDashboard(stores, view, metrics, o);
+    while (!jobs.stopAll.signal.aborted) {
       // An assigned partition without a job (its job was fenced by a stale owner): restart it.
-      if (worker?.assignment.some((p) => !jobs.has(p))) apply();
+      if (worker?.assignment.some((p) => !jobs.jobs.has(p))) apply();
       if (o.drain) {
-        const done = placement.keyed ? await allFinal(stores, group, placement.ends) : jobs.get(ALL)?.finished === true;
+        const done = placement.keyed
+          ? await allFinal(stores, group, placement.ends)
+          : jobs.jobs.get(ALL)?.finished === true;
         if (done) break;
       }
       // A timer that keeps the process alive (the clock's may not): the jobs may all be waiting.
-      await sleep(o.drain ? 250 : 500, undefined, { signal: stopAll.signal }).catch(() => {});
+      await sleep(o.drain ? 250 : 500, undefined, { signal: jobs.stopAll.signal }).catch(() => {});
     }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
-    // A drain that is done lets its running jobs end by themselves (they are at their end
-    // offsets): aborting one that restored a final checkpoint would commit it as not final.
-    const finishing = o.drain && failure === undefined && o.signal?.aborted !== true;
-    stopAll.abort();
-    await applying.catch(() => {});
-    if (!finishing) for (const j of jobs.values()) stopJob(j);
-    await Promise.all([...jobs.values()].map((j) => j.done));
+    await jobs.stop(o.drain && jobs.failure === undefined && o.signal?.aborted !== true);
     await dashboard?.close();
     await worker?.close();
   }
-  if (failure !== undefined) throw failure;
-  return summary;
+  if (jobs.failure !== undefined) throw jobs.failure;
+  return jobs.summary;
 }
 
 /**
