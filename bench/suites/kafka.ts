@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { openJobDatabase } from '../../src/cli/job-database.ts';
+import { serverDatabase } from '../../src/cli/modes/database.ts';
 import { KafkaAdmin } from '../../src/connectors/kafka/index.ts';
 import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { writeDataSet } from '../support/data-sets.ts';
@@ -124,10 +124,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     const fresh = async () => {
       const name = `fm_bench_kafka_${id}_${run++}`;
       schemas.push(name);
-      const { db, close } = await openJobDatabase({
-        dataDir: dir,
-        database: { url, displayUrl: url, schema: name, poolSize: 2 },
-      });
+      const { db, close } = await serverDatabase({ url, displayUrl: url, schema: name, poolSize: 2 }).open();
       try {
         await upsertUsers(db, [...users.values()], { schema: name });
         await upsertProducts(db, [...products.values()], { schema: name });
