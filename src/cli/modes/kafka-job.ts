@@ -23,8 +23,8 @@ import { ALL_SHARDS } from '../../attribution/analytics.ts';
 import { buildAttributionPipeline } from '../../attribution/attribution-pipeline.ts';
 import { parseCheckout, parseClick } from '../../attribution/events/index.ts';
 import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../../connectors/kafka/index.ts';
-import { qualified, type SqlClient } from '../../connectors/sql/index.ts';
-import { FlowmarkError, Rejected, type Runtime, reviveInfinity, type SnapshotMeta } from '../../engine/index.ts';
+import { readLastCheckpoint, readLastCheckpoints, type SqlClient } from '../../connectors/sql/index.ts';
+import { FlowmarkError, Rejected, type Runtime, type SnapshotMeta } from '../../engine/index.ts';
 import { combinedRuntime, createPrometheusMetrics } from '../../observability/index.ts';
 import { declaredDefault } from '../config/index.ts';
 import {
@@ -336,16 +336,11 @@ async function refuseIfUnkeyedJobRuns(
   why: string,
   checkpointIntervalMs: number,
 ): Promise<void> {
-  const { rows } = await stores.db.query<{ age_ms: number | null; meta: string | null }>(
-    `SELECT (extract(epoch FROM now() - committed_at) * 1000)::float8 AS age_ms, meta::text AS meta
-       FROM ${qualified(stores.schema, 'checkpoints')} WHERE job = $1`,
-    [partitionJobName(group, ALL)],
-  );
-  const ageMs = rows[0]?.age_ms;
+  const last = await readLastCheckpoint(stores.db, partitionJobName(group, ALL), { schema: stores.schema });
   const aliveWithinMs = Math.max(UNKEYED_TAKEOVER_AFTER_MS, 4 * checkpointIntervalMs);
   // A drained job that finished is not running, however recent its last checkpoint.
-  if (ageMs === null || ageMs === undefined || ageMs > aliveWithinMs || isFinal(parseMeta(rows[0]?.meta ?? null)))
-    return;
+  if (last === undefined || last.ageMs > aliveWithinMs || isFinal(last.meta)) return;
+  const ageMs = last.ageMs;
   throw new FlowmarkError(
     'FM_KAFKA_NOT_COPARTITIONED',
     `another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(ageMs / 1000).toFixed(1)} s ago): these topics are not co-partitioned by user_id (${why}), so one worker reads them all and a second one cannot share the work. Key both topics by user_id with the same partition count to run several workers, or start this one when the other has stopped (a worker silent for ${aliveWithinMs / 1000} s is taken over).`,
@@ -465,24 +460,16 @@ async function allFinal(
 ): Promise<boolean> {
   const partitions = ends.clicks.size;
   const names = Array.from({ length: partitions }, (_, p) => partitionJobName(group, p));
-  const { rows } = await stores.db.query<{ job: string; meta: string | null }>(
-    `SELECT job, meta::text AS meta FROM ${qualified(stores.schema, 'checkpoints')} WHERE job = ANY($1::text[])`,
-    [names],
-  );
+  const last = await readLastCheckpoints(stores.db, names, { schema: stores.schema });
   return (
-    rows.length === partitions &&
-    rows.every((r) => {
-      const p = Number(r.job.slice(r.job.lastIndexOf(':p') + 2));
-      const meta = parseMeta(r.meta);
+    last.size === partitions &&
+    names.every((name, p) => {
+      const meta = last.get(name)?.meta;
       const reached = (source: 'clicks' | 'checkouts') =>
         (meta?.sources[source]?.offsets[String(p)] ?? 0) >= (ends[source].get(p) ?? 0);
       return meta !== undefined && isFinal(meta) && reached('clicks') && reached('checkouts');
     })
   );
-}
-
-function parseMeta(text: string | null): SnapshotMeta | undefined {
-  return text === null ? undefined : (JSON.parse(text, reviveInfinity) as SnapshotMeta);
 }
 
 /** A checkpoint with every input of every step at +∞: the input ended and everything has fired. */
