@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { logImportQueue, runAttribution } from '../../src/cli/embedded-job.ts';
 import { importEventFile } from '../../src/cli/event-import.ts';
-import { type JobStores, openStores } from '../../src/cli/job-stores.ts';
+import { type JobStores, logEventQueue, openStores, runAttribution } from '../../src/cli/modes/embedded.ts';
+import { chooseDatabase } from '../../src/cli/modes/mode.ts';
 import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
 import {
@@ -54,14 +54,14 @@ export async function embeddedBenchmarks(o: EmbeddedBenchOptions): Promise<Bench
       const schema = server ? benchSchema('e2e') : undefined;
       if (schema !== undefined) schemas.push(schema);
       const url = o.databaseUrl as string;
-      const stores = await openStores(
-        schema === undefined ? { dataDir } : { dataDir, database: { url, displayUrl: url, schema, poolSize: 4 } },
-      );
+      const config =
+        schema === undefined ? { dataDir } : { dataDir, database: { url, displayUrl: url, schema, poolSize: 4 } };
+      const stores = await openStores(config, chooseDatabase(config));
       current = { stores, dataDir, ...(schema === undefined ? {} : { schema }) };
       await upsertUsers(stores.db, [...users.values()], { schema: stores.schema });
       await upsertProducts(stores.db, [...products.values()], { schema: stores.schema });
       const t0 = performance.now();
-      const queue = logImportQueue(stores.log);
+      const queue = logEventQueue(stores.log);
       const { counts: c } = await importEventFile(ds.events, {
         db: stores.db,
         schema: stores.schema,

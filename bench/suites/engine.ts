@@ -4,7 +4,7 @@
  * count, an interval join, and the attribution pipeline itself (issue 6, item 2).
  */
 import { buildAttributionPipeline } from '../../src/attribution/attribution-pipeline.ts';
-import { mapLookup } from '../../src/cli/replay-command.ts';
+import { mapLookup } from '../../src/cli/commands/replay.ts';
 import { MemorySource } from '../../src/connectors/memory/memory-source.ts';
 import {
   type AggregateFunction,

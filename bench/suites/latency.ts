@@ -30,7 +30,8 @@
  * searched in steps: the highest rate whose p99 of (a) for checkouts stays ≤ 1 s, and the lowest
  * above 1 s, narrowed (geometric midpoints) while the time budget lasts.
  */
-import { openStores } from '../../src/cli/job-stores.ts';
+import { openStores } from '../../src/cli/modes/embedded.ts';
+import { chooseDatabase } from '../../src/cli/modes/mode.ts';
 import type { ShopCatalog } from '../../src/generator/index.ts';
 import { benchCatalog } from '../support/data-sets.ts';
 import { type LiveRunResult, liveRun, type Percentiles, TAIL_MS, type Target, WARMUP_MS } from '../support/live-run.ts';
@@ -191,7 +192,8 @@ export async function latencyBenchmarks(o: LatencyBenchOptions): Promise<BenchRe
       label: 'PostgreSQL',
       open: async (dataDir) => {
         const schema = benchSchema('latency');
-        const stores = await openStores({ dataDir, database: { url, displayUrl: url, schema, poolSize: 4 } });
+        const config = { dataDir, database: { url, displayUrl: url, schema, poolSize: 4 } };
+        const stores = await openStores(config, chooseDatabase(config));
         return {
           stores,
           drop: () => dropSchemas(url, [schema]),

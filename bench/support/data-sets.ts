@@ -9,8 +9,8 @@ import type { AttributionInput } from '../../src/attribution/attribution-functio
 import { type AttributionOptions, attributionOptions } from '../../src/attribution/attribution-options.ts';
 import { buildAttributionPipeline } from '../../src/attribution/attribution-pipeline.ts';
 import type { ProductRow, UserRow } from '../../src/attribution/event-types.ts';
+import { type ReplayFlags, runReplay } from '../../src/cli/commands/replay.ts';
 import { CONFIG_KEYS } from '../../src/cli/config/index.ts';
-import { type ReplayFlags, runReplay } from '../../src/cli/replay-command.ts';
 import { MemorySource } from '../../src/connectors/memory/memory-source.ts';
 import {
   type Clock,

@@ -8,7 +8,8 @@
  * `{ done: true, … }` with its counts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { routeLine } from '../../../src/cli/embedded-job.ts';
+import { routeLine } from '../../../src/attribution/events/index.ts';
+import { topicOf } from '../../../src/cli/modes/embedded.ts';
 import { systemClock } from '../../../src/engine/index.ts';
 import { LiveTraffic } from '../../../src/generator/index.ts';
 import { benchCatalog } from '../data-sets.ts';
@@ -46,7 +47,7 @@ while (Date.now() < endMs) {
       unroutable++;
       continue;
     }
-    batch.topics.push(r.topic);
+    batch.topics.push(topicOf(r.kind));
     batch.keys.push(r.key);
     batch.lines.push(line);
   }
