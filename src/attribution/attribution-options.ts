@@ -1,4 +1,4 @@
-import { FlowmarkError } from '../engine/index.ts';
+import { DEFAULT_MAX_OUT_OF_ORDERNESS_MS, FlowmarkError } from '../engine/index.ts';
 
 export const ATTRIBUTION_MODELS = ['first_click', 'last_click', 'linear', 'time_decay', 'position_based'] as const;
 export type AttributionModel = (typeof ATTRIBUTION_MODELS)[number];
@@ -41,7 +41,7 @@ export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = {
   excludedSources: [],
   provisional: false,
   dedupeWindowMs: 86_400_000,
-  maxOutOfOrdernessMs: 15_000,
+  maxOutOfOrdernessMs: DEFAULT_MAX_OUT_OF_ORDERNESS_MS,
   idleTimeoutMs: 30_000,
   maxFutureSkewMs: 3_600_000,
 };

@@ -54,7 +54,14 @@ export {
   type SourceSpec,
   Stream,
 } from './pipeline.ts';
-export { type NodeStats, type RunOptions, type RunSummary, Runtime, type RuntimeOptions } from './runtime/runtime.ts';
+export {
+  DEFAULT_CHECKPOINT_INTERVAL_MS,
+  type NodeStats,
+  type RunOptions,
+  type RunSummary,
+  Runtime,
+  type RuntimeOptions,
+} from './runtime/runtime.ts';
 export {
   CompactedSnapshot,
   decodeSnapshot,

@@ -13,7 +13,7 @@ import { ATTRIBUTION_MODELS, DEFAULT_ATTRIBUTION_OPTIONS } from '../../attributi
 import { DEFAULT_SCHEMA } from '../../attribution/output-schema.ts';
 import { parseBootstrap } from '../../connectors/kafka/kafka-options.ts';
 import { checkDatabaseUrl } from '../../connectors/postgres/index.ts';
-import { isFlowmarkError, parseDurationMs } from '../../engine/index.ts';
+import { DEFAULT_CHECKPOINT_INTERVAL_MS, isFlowmarkError, parseDurationMs } from '../../engine/index.ts';
 
 export interface ConfigKey {
   /** The snake_case path in flowmark.yaml, e.g. `attribution.lookback`. */
@@ -342,7 +342,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     path: 'checkpoint.interval',
     flag: 'checkpoint-interval',
     arg: 'duration',
-    default: '250ms',
+    default: formatDurationMs(DEFAULT_CHECKPOINT_INTERVAL_MS),
     doc: 'how often the pipeline checkpoints (one database transaction each); results are durable, and latency measured, at this pace',
     schema: duration('checkpoint.interval'),
   },

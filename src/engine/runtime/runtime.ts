@@ -12,6 +12,12 @@ import { SourceRunner } from './source-runner.ts';
 
 export type { NodeStats } from './runtime-stats.ts';
 
+/**
+ * Processing time between checkpoints when the application does not choose: the one statement of
+ * this default (the `checkpoint.interval` config key declares it from here). A checkpoint is one
+ * database transaction; results are durable, and latency measured, at this pace.
+ */
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
 export interface RuntimeOptions {
   /** Where checkpoints (outputs + state + offsets) are made durable. */
   committer: CheckpointCommitter;
@@ -20,7 +26,7 @@ export interface RuntimeOptions {
   metrics?: MetricsRegistry;
   /** Most records asked of a source per poll (default 1 024). */
   pollMaxRecords?: number;
-  /** Processing time between checkpoints (default 5 000 ms). */
+  /** Processing time between checkpoints (default {@link DEFAULT_CHECKPOINT_INTERVAL_MS}). */
   checkpointIntervalMs?: number;
   /** Also checkpoint after this many source records (0 = off). Deterministic; used by tests. */
   checkpointEveryRecords?: number;
@@ -108,7 +114,7 @@ export class Runtime {
     this.#loop = new PollLoop(this.#sources, this.#graph, this.#checkpoints, this.#stats, {
       clock,
       pollMaxRecords: options.pollMaxRecords ?? 1024,
-      checkpointIntervalMs: options.checkpointIntervalMs ?? 5000,
+      checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
       checkpointEveryRecords: options.checkpointEveryRecords ?? 0,
       idleWaitMs: options.idleWaitMs ?? 20,
     });
