@@ -10,6 +10,7 @@
  * await admin.partitionCounts(['clicks', 'nope']); // Map { 'clicks' => 4, 'nope' => undefined }
  * await admin.close();
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin } from '@platformatic/kafka';
 import { FlowmarkError } from '../../engine/index.ts';
 import { hasKafkaErrorId, KAFKA_CLIENT_ID, kafkaUnavailable } from './kafka-options.ts';
@@ -93,17 +94,24 @@ export class KafkaAdmin {
   /** The partition count of each topic; `undefined` for a topic that does not exist. */
   async partitionCounts(topics: readonly string[]): Promise<Map<string, number | undefined>> {
     const out = new Map<string, number | undefined>(topics.map((t) => [t, undefined]));
-    let existing: string[];
-    try {
-      const all = new Set(await this.#admin.listTopics({ includeInternals: false }));
-      existing = topics.filter((t) => all.has(t));
-      if (existing.length === 0) return out;
-      const md = await this.#admin.metadata({ topics: existing, forceUpdate: true });
-      for (const t of existing) out.set(t, md.topics.get(t)?.partitionsCount);
-    } catch (err) {
-      throw kafkaUnavailable(`reading the metadata of ${topics.join(', ')}`, this.#bootstrap, err);
+    // A topic being deleted can still be listed and then be unknown to the metadata request: list
+    // again (the listing catches up within moments) rather than call the broker unavailable.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const all = new Set(await this.#admin.listTopics({ includeInternals: false }));
+        const existing = topics.filter((t) => all.has(t));
+        if (existing.length === 0) return out;
+        const md = await this.#admin.metadata({ topics: existing, forceUpdate: true });
+        for (const t of existing) out.set(t, md.topics.get(t)?.partitionsCount);
+        return out;
+      } catch (err) {
+        if (attempt < 10 && isUnknownTopic(err)) {
+          await sleep(100 * attempt);
+          continue;
+        }
+        throw kafkaUnavailable(`reading the metadata of ${topics.join(', ')}`, this.#bootstrap, err);
+      }
     }
-    return out;
   }
 
   /** Deletes topics (those that do not exist are ignored). For tests and tools. */
@@ -149,4 +157,9 @@ export class KafkaAdmin {
       await new Promise((r) => setTimeout(r, delayMs));
     }
   }
+}
+
+/** The broker does not know a topic named in the request (it was deleted meanwhile). */
+function isUnknownTopic(err: unknown): boolean {
+  return err instanceof Error && /unknown topic/i.test(err.message);
 }
