@@ -220,7 +220,7 @@ describe('first-click attribution (§3.3)', () => {
     assert.equal(h.answer('c2'), 'k1', 'one final row, at its own timer');
   });
 
-  it('a watermark jumping past two checkouts keeps the later one\'s clicks until its own timer', () => {
+  it("a watermark jumping past two checkouts keeps the later one's clicks until its own timer", () => {
     // The first timer fires with W far ahead: the pending checkout c2 must hold its window.
     const h = harness()
       .click(click('k1', tc - 50 * MIN))
@@ -256,7 +256,7 @@ describe('first-click attribution (§3.3)', () => {
     assert.deepEqual(clicksHeld(h), ['k10', 'k11', 'k9']);
   });
 
-  it('the result keeps the checkout\'s raw line: a row the database refuses is a dead letter with it (§3.6)', () => {
+  it("the result keeps the checkout's raw line: a row the database refuses is a dead letter with it (§3.6)", () => {
     const h = harness({ provisional: true })
       .click(click('k1', tc - 10 * MIN))
       .checkout(checkout('c1', tc, { raw: '{"checkout_id":"c1"}' }))

@@ -73,10 +73,7 @@ describe('IntervalJoinOperator (mutation survivors)', () => {
   });
 
   it('restored rights are still cleaned up: the state is empty at +∞ after a restart', () => {
-    const h = harness(-5, 0)
-      .element(ev('r1'), 10, RIGHT)
-      .element(ev('r2', 'b'), 20, RIGHT)
-      .restart();
+    const h = harness(-5, 0).element(ev('r1'), 10, RIGHT).element(ev('r2', 'b'), 20, RIGHT).restart();
     assert.equal(h.operator.describe?.().bufferedRight, 2);
     h.watermarkAll(MAX_WATERMARK);
     assert.deepEqual(held(h, 'right'), {});
