@@ -16,7 +16,9 @@ import { Stryker } from '@stryker-mutator/core';
 const root = resolve(import.meta.dirname, '..');
 
 function usage(message: string): never {
-  process.stderr.write(`mutate: ${message}\nusage: npm run mutate -- <src file or folder, or file.ts:from-to> [...] [--tests a.test.ts,b.test.ts]\n`);
+  process.stderr.write(
+    `mutate: ${message}\nusage: npm run mutate -- <src file or folder, or file.ts:from-to> [...] [--tests a.test.ts,b.test.ts]\n`,
+  );
   process.exit(2);
 }
 
