@@ -6,7 +6,8 @@
  * (`src/a/b.ts` → `test/a/b.test.ts`) and every test file that imports it by path. Stryker then
  * runs those tests once per mutant, one at a time (concurrency 1: the machine is shared, and the
  * service tests use shared servers), and prints the mutation score; the HTML and JSON reports go
- * to reports/mutation/. See docs/testing.md.
+ * to reports/mutation/. `--tests <a.test.ts,…>` runs those tests instead of the mapped ones, and
+ * `src/a/b.ts:120-180` mutates only those lines. See docs/testing.md.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
@@ -15,7 +16,9 @@ import { Stryker } from '@stryker-mutator/core';
 const root = resolve(import.meta.dirname, '..');
 
 function usage(message: string): never {
-  process.stderr.write(`mutate: ${message}\nusage: npm run mutate -- <src file or folder> [...]\n`);
+  process.stderr.write(
+    `mutate: ${message}\nusage: npm run mutate -- <src file or folder, or file.ts:from-to> [...] [--tests a.test.ts,b.test.ts]\n`,
+  );
   process.exit(2);
 }
 
@@ -30,8 +33,13 @@ function filesUnder(dir: string, suffix: string): string[] {
   return out;
 }
 
-/** The source files named by `arg` (a .ts file, or a folder of them), relative to the root. */
+/**
+ * The source files named by `arg` (a .ts file, or a folder of them), relative to the root. A file
+ * may name a line range to mutate, as Stryker takes it: `src/a/b.ts:120-180`.
+ */
 function sourcesOf(arg: string): string[] {
+  const range = /^(.*\.ts)(:\d+-\d+)$/.exec(arg);
+  if (range !== null) return sourcesOf(range[1] as string).map((f) => f + range[2]);
   const path = resolve(root, arg);
   if (!existsSync(path)) usage(`${arg}: no such file or folder`);
   if (!relative(root, path).startsWith(`src${'/'}`)) usage(`${arg}: not under src/`);
@@ -44,7 +52,7 @@ const testText = new Map(allTests.map((f) => [f, readFileSync(join(root, f), 'ut
 
 /** The test files of one source file: its mirror, and the tests that import it. */
 function testsOf(source: string): string[] {
-  const inSrc = source.slice('src/'.length); // e.g. attribution/money.ts
+  const inSrc = source.slice('src/'.length).replace(/:\d+-\d+$/, ''); // e.g. attribution/money.ts
   const mirror = `test/${inSrc.replace(/\.ts$/, '.test.ts')}`;
   const found = new Set<string>();
   if (testText.has(mirror)) found.add(mirror);
@@ -54,14 +62,28 @@ function testsOf(source: string): string[] {
   return [...found].sort();
 }
 
-const args = process.argv.slice(2).filter((a) => a !== '--');
+// `--tests a.test.ts,b.test.ts` replaces the mapping: for a module whose mapped tests are too slow to
+// run once per mutant, or whose contract tests reach it through a helper (not by path). The score
+// then means "killed by these tests": record the command with it.
+const argv = process.argv.slice(2).filter((a) => a !== '--');
+const testsFlag = argv.indexOf('--tests');
+const chosenTests = testsFlag < 0 ? undefined : (argv[testsFlag + 1] ?? usage('--tests needs a list')).split(',');
+const args = testsFlag < 0 ? argv : argv.filter((_, i) => i !== testsFlag && i !== testsFlag + 1);
 if (args.length === 0) usage('name the source files or folders to mutate');
 const sources = [...new Set(args.flatMap(sourcesOf))].sort();
 const tests = new Set<string>();
-for (const source of sources) {
-  const own = testsOf(source);
-  process.stderr.write(`mutate: ${source} ← ${own.length === 0 ? 'NO TEST' : own.join(', ')}\n`);
-  for (const t of own) tests.add(t);
+if (chosenTests !== undefined) {
+  for (const t of chosenTests) {
+    if (!testText.has(t)) usage(`--tests: ${t} is not a test file under test/`);
+    tests.add(t);
+  }
+  process.stderr.write(`mutate: ${sources.join(', ')} ← (--tests) ${[...tests].join(', ')}\n`);
+} else {
+  for (const source of sources) {
+    const own = testsOf(source);
+    process.stderr.write(`mutate: ${source} ← ${own.length === 0 ? 'NO TEST' : own.join(', ')}\n`);
+    for (const t of own) tests.add(t);
+  }
 }
 if (tests.size === 0) usage('no test imports these files: nothing could kill a mutant');
 
@@ -82,8 +104,9 @@ const results = await new Stryker({
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
-  // The sandbox needs only what the tests read.
-  ignorePatterns: ['bench/out', 'reports', '.flowmark', 'data', 'tmp', '*.log'],
+  // The sandbox needs only what the tests read. Without biome.json in it, `biome check .` run
+  // during a mutation run does not stop at a second root configuration.
+  ignorePatterns: ['bench/out', 'reports', '.flowmark', 'data', 'tmp', '*.log', 'biome.json'],
   disableTypeChecks: true,
 }).runMutationTest();
 

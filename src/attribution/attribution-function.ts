@@ -76,8 +76,9 @@ export function attributionFunction(
 
     onElement(input, ctx, st) {
       if (input.kind === 'checkout') {
-        // The raw line is not needed once on time: keep the state small.
-        const c = { ...input.checkout, raw: '' };
+        // The raw line stays with the checkout (only until its result is final): a result row the
+        // database refuses becomes a dead letter with the line it was made from (§3.6).
+        const c = input.checkout;
         st.pending.add(c.eventTimeMs, c);
         ctx.registerTimer(c.eventTimeMs);
         if (o.provisional) ctx.emit(result(st, c, false));

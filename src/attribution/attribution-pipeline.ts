@@ -294,8 +294,8 @@ export function buildAttributionPipeline(
       if (!e.result.isFinal) return [];
       const why = orderValueProblem(e.result.checkout, e.product);
       if (why === undefined) return [];
-      // The attribution step drops an on-time checkout's raw line (state stays small): the
-      // dead letter carries the values the order value was computed from instead.
+      // The dead letter carries the values the order value was computed from, the product's
+      // price included (which the checkout's line does not have).
       const c = e.result.checkout;
       const raw = JSON.stringify({
         checkout_id: c.checkoutId,

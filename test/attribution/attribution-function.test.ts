@@ -44,6 +44,17 @@ function harness(options: Partial<AttributionOptions> = {}): OperatorHarness & {
 
 const tc = T0 + 2 * 60 * MIN;
 
+/** The clicks the state holds, over every key (the TTL drops keys; pruning drops clicks). */
+function clicksHeld(h: OperatorHarness): string[] {
+  const table = h.table('clicks');
+  assert.ok(table !== undefined, 'the clicks table');
+  const ids: string[] = [];
+  for (const [, list] of table.allEntries()) {
+    for (const [, k] of (list ?? []) as Array<[number, { clickId: string }]>) ids.push(k.clickId);
+  }
+  return ids.sort();
+}
+
 describe('first-click attribution (§3.3)', () => {
   for (const order of ['clicks first', 'checkout first'] as const) {
     it(`both window edges are inclusive (${order})`, () => {
@@ -183,5 +194,79 @@ describe('first-click attribution (§3.3)', () => {
       return h.results().map((r) => r.credits.map((c) => [c.click.clickId, c.credit]));
     };
     assert.deepEqual(run(true), run(false));
+  });
+
+  it('without provisional, only final rows: a click arriving after its checkout emits nothing', () => {
+    const h = harness()
+      .checkout(checkout('c1', tc))
+      .click(click('k1', tc - 10 * MIN));
+    assert.deepEqual(h.results(), []);
+    h.watermark(tc + 1);
+    assert.deepEqual(
+      h.results().map((r) => [r.checkout.checkoutId, r.isFinal]),
+      [['c1', true]],
+    );
+  });
+
+  it('a timer makes final only the checkouts at or before its time, each once', () => {
+    const h = harness()
+      .click(click('k1', tc - 30 * MIN))
+      .checkout(checkout('c1', tc - 10 * MIN))
+      .checkout(checkout('c2', tc));
+    h.watermark(tc - 10 * MIN + 1);
+    assert.equal(h.answer('c1'), 'k1');
+    assert.equal(h.answer('c2'), undefined, 'c2 is not final while W ≤ its time');
+    h.watermark(tc + 1);
+    assert.equal(h.answer('c2'), 'k1', 'one final row, at its own timer');
+  });
+
+  it("a watermark jumping past two checkouts keeps the later one's clicks until its own timer", () => {
+    // The first timer fires with W far ahead: the pending checkout c2 must hold its window.
+    const h = harness()
+      .click(click('k1', tc - 50 * MIN))
+      .checkout(checkout('c1', tc - 30 * MIN))
+      .checkout(checkout('c2', tc))
+      .watermark(tc + 5 * 60 * MIN);
+    assert.equal(h.answer('c1'), 'k1');
+    assert.equal(h.answer('c2'), 'k1');
+  });
+
+  it('pruning keeps the clicks a future checkout (t_c ≥ W) can reach', () => {
+    // A timer prunes the key with W just past c0: k1 is 40 min old, still in reach of a checkout at W.
+    const h = harness()
+      .click(click('k1', tc - 40 * MIN))
+      .checkout(checkout('c0', tc - 20 * MIN))
+      .watermark(tc - 20 * MIN + 1)
+      .checkout(checkout('c1', tc))
+      .watermark(tc + 1);
+    assert.equal(h.answer('c0'), 'k1');
+    assert.equal(h.answer('c1'), 'k1');
+  });
+
+  it('a key clicked without pause holds only the clicks still in reach (pruned on each click and timer)', () => {
+    // Its TTL never fires (the last click is always recent): pruning alone bounds the list.
+    const h = harness();
+    for (let i = 0; i < 12; i++) h.click(click(`k${i}`, tc + i * 20 * MIN)).watermark(tc + i * 20 * MIN);
+    // W = tc + 220 min: reachable from a checkout at W are clicks ≥ tc + 160 min (k8 …); k7 is
+    // kept until the next touch, which prunes before it adds.
+    assert.deepEqual(clicksHeld(h), ['k10', 'k11', 'k7', 'k8', 'k9']);
+    // A timer is a touch too: c1's final result prunes what W − lookback has passed.
+    h.checkout(checkout('c1', tc + 230 * MIN)).watermark(tc + 231 * MIN);
+    assert.equal(h.answer('c1'), 'k9');
+    assert.deepEqual(clicksHeld(h), ['k10', 'k11', 'k9']);
+  });
+
+  it("the result keeps the checkout's raw line: a row the database refuses is a dead letter with it (§3.6)", () => {
+    const h = harness({ provisional: true })
+      .click(click('k1', tc - 10 * MIN))
+      .checkout(checkout('c1', tc, { raw: '{"checkout_id":"c1"}' }))
+      .watermark(tc + 1);
+    assert.deepEqual(
+      h.results().map((r) => [r.isFinal, r.checkout.raw]),
+      [
+        [false, '{"checkout_id":"c1"}'],
+        [true, '{"checkout_id":"c1"}'],
+      ],
+    );
   });
 });

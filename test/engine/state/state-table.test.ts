@@ -262,3 +262,72 @@ test('regression: a key replaced twice by restoreEntry and then dropped at the e
   assert.deepEqual(t.expire(Number.POSITIVE_INFINITY), ['d']);
   assert.deepEqual(t.takeChanges(), [['d', undefined]]);
 });
+
+// The tests below kill mutants that survived the ones above (docs/testing.md, "Mutation testing").
+
+test('allEntries is every live entry, for a full snapshot, whatever was taken', () => {
+  const t = new StateTable<number>('t');
+  t.set('a', 1);
+  t.set('b', 2);
+  t.takeChanges();
+  t.set('c', 3);
+  t.delete('a');
+  assert.deepEqual(t.allEntries(), [
+    ['b', 2],
+    ['c', 3],
+  ]);
+  assert.deepEqual([...t.entries()], t.allEntries());
+  assert.equal(t.size, 2);
+  assert.equal(t.has('b'), true);
+  assert.equal(t.has('a'), false);
+});
+
+test('a table without a TTL expires nothing, whatever the watermark', () => {
+  const t = new StateTable<number>('t');
+  t.set('a', 1, 0);
+  assert.deepEqual(t.expire(1_000_000), []);
+  assert.deepEqual(t.expire(Number.POSITIVE_INFINITY), []);
+  assert.equal(t.get('a'), 1);
+  assert.equal(t.expiryOf('a'), undefined);
+});
+
+test('expiryOf: undefined for an entry without an expiry; right when asked out of order or after a delete', () => {
+  const t = new StateTable<string>('t', { ttlMs: 100 });
+  t.set('a', 'x', 1000);
+  t.set('forever', 'y');
+  t.set('b', 'z', 2000);
+  t.takeChanges();
+  // The runtime asks in the order of the take; a caller that does not must still get each key's own.
+  assert.equal(t.expiryOf('b'), 2100);
+  assert.equal(t.expiryOf('a'), 1100);
+  assert.equal(t.expiryOf('forever'), undefined, 'no expiry is undefined (not NaN) in a snapshot');
+  t.set('c', 'w', 3000);
+  t.takeChanges();
+  t.delete('c');
+  assert.equal(t.expiryOf('c'), undefined, 'taken, then deleted: no expiry');
+});
+
+test('TTL after a restore: entries restored without an expiry do not hold back those with one', () => {
+  for (const order of [
+    ['forever', 'k'],
+    ['k', 'forever'],
+  ]) {
+    const t = new StateTable<number>('t', { ttlMs: 10 });
+    for (const key of order) t.restoreEntry(key, 1, key === 'k' ? 100 : undefined);
+    assert.deepEqual(t.expire(101), ['k'], order.join(', '));
+    assert.deepEqual([...t.keys()], ['forever']);
+  }
+});
+
+test('measure re-samples when the table has grown: the bytes follow what it holds now', () => {
+  const t = new StateTable<string>('t');
+  for (let i = 0; i < 10; i++) t.set(`s${i}`, 'x');
+  const before = t.measure();
+  assert.ok(before.bytes > 0 && before.bytes < 10 * 200, `${before.bytes} B for 10 tiny entries`);
+  // 10 → 30 entries (more than a quarter), the new ones of 10 kB: the estimate must see them.
+  for (let i = 0; i < 20; i++) t.set(`b${i}`, 'y'.repeat(10_000));
+  assert.ok(t.measure().bytes > 30 * 2_000, `${t.measure().bytes} B for 20 entries of 10 kB`);
+  const one = new StateTable<string>('one');
+  one.set('k', 'v');
+  assert.ok(one.measure().bytes > 0, 'a table of one entry has a size');
+});
