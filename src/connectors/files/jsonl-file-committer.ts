@@ -48,9 +48,18 @@ export class JsonlFileCommitter implements CheckpointCommitter {
       this.counts.set(sink, (this.counts.get(sink) ?? 0) + n);
       // Wait for the stream to drain, so that a slow disk slows the pipeline (back-pressure).
       if (!out.write(text) && this.#failure === undefined) {
+        // Each wait removes both of its listeners, whichever fires: waits must not pile up on the stream.
         await new Promise<void>((resolve, reject) => {
-          out.once('drain', resolve);
-          out.once('error', reject);
+          const drained = () => {
+            out.off('error', failed);
+            resolve();
+          };
+          const failed = (err: Error) => {
+            out.off('drain', drained);
+            reject(err);
+          };
+          out.once('drain', drained);
+          out.once('error', failed);
         });
       }
     }
