@@ -494,6 +494,17 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   /**
+   * Forgets the changes since the previous chunk without encoding them: for a run whose
+   * checkpoints keep no state (a replay), so that it neither pays for chunks nor holds deletes.
+   */
+  skipChunk(): void {
+    for (const b of this.#buckets.values()) for (const p of b.pages) p.taken = p.count;
+    this.#delKeys = [];
+    this.#delTimes = [];
+    this.#delIds = [];
+  }
+
+  /**
    * Loads chunks (every chunk of this table still stored, in any order) into this empty table, as
    * of `watermarkMs`: chunks are applied by sequence number, each chunk's deletes before its
    * inserts, and entries that have expired by the watermark are skipped. Every chunk is checked
