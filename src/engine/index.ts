@@ -51,6 +51,8 @@ export type {
   MapState,
   SortedListState,
   StateDeclarer,
+  TimeTableDeclaration,
+  TimeTableState,
   ValueState,
 } from './operators/keyed-process-operator.ts';
 export {

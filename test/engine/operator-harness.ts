@@ -6,6 +6,7 @@ import {
   SNAPSHOT_FORMAT_VERSION,
   type SnapshotEntry,
 } from '../../src/engine/snapshot.ts';
+import type { ColumnSpecs } from '../../src/engine/state/column-codecs.ts';
 import type { ChunkedStateStore, StateStore } from '../../src/engine/state/state-store.ts';
 import { StateTable } from '../../src/engine/state/state-table.ts';
 import { TimeBucketedTable } from '../../src/engine/state/time-bucketed-table.ts';
@@ -151,6 +152,12 @@ export class OperatorHarness {
 
   table(name: string): StateStore | undefined {
     return this.#tables.get(name);
+  }
+
+  /** A time-bucketed table of the operator (declared through `ctx.timeTable` or a keyed function's `timeTable`). */
+  timeTable(name: string): TimeBucketedTable<ColumnSpecs> | undefined {
+    const t = this.#chunked.get(name);
+    return t instanceof TimeBucketedTable ? (t as TimeBucketedTable<ColumnSpecs>) : undefined;
   }
 
   /**

@@ -1,6 +1,9 @@
 import { MinHeap } from '../heap.ts';
 import type { Key, Operator, OperatorContext, Output } from '../operator.ts';
+import type { ColumnSpecs, ColumnValue, Row } from '../state/column-codecs.ts';
+import type { ChunkedStateStore } from '../state/state-store.ts';
 import type { StateTable, StateTableOptions } from '../state/state-table.ts';
+import { TimeBucketedTable, type TimeBucketedTableSpec } from '../state/time-bucketed-table.ts';
 import { MIN_WATERMARK } from '../time.ts';
 
 /** A value per key. */
@@ -31,11 +34,42 @@ export interface MapState<V> {
   clear(): void;
 }
 
+/**
+ * The current key's entries of a time-bucketed table ({@link TimeBucketedTable}): entries with an
+ * event time, as typed columns, that expire `retentionMs` after their time (whole buckets at a
+ * time, as the watermark passes). For state with many entries — a key's clicks, a set of ids seen.
+ * A ref (what `first`, `last`, `range`, `findId` return; −1 for none) is valid until the next
+ * change of the table.
+ */
+export interface TimeTableState<S extends ColumnSpecs> {
+  /** Adds an entry; false (nothing added) when it has expired already. */
+  insert(timeMs: number, row: Row<S>): boolean;
+  /** Deletes the entries at `timeMs` (with id `id`, for a table with an id column). */
+  delete(timeMs: number, id?: string | number | null): number;
+  first(fromMs: number, toMs: number): number;
+  last(fromMs: number, toMs: number): number;
+  /** The refs of the entries in [fromMs, toMs] by (time, id), appended to `out`. */
+  range(fromMs: number, toMs: number, out?: number[]): number[];
+  findId(id: string | number | null): number;
+  timeOf(ref: number): number;
+  value<K extends keyof S & string>(ref: number, column: K): ColumnValue<S[K]>;
+}
+
+/**
+ * A time-bucketed table's declaration in a keyed process function. `legacy` reads the value a
+ * release before time-bucketed state kept under this name as JSON (a sorted list's
+ * `[[t, value], …]`, a value with its TTL expiry): the entries to insert, for the one-time upgrade.
+ */
+export interface TimeTableDeclaration<S extends ColumnSpecs> extends TimeBucketedTableSpec<S> {
+  legacy?: (value: unknown, expiresAtMs: number | undefined) => Iterable<readonly [timeMs: number, row: Row<S>]>;
+}
+
 /** Declares the named state of a keyed process function, once, when the operator opens. */
 export interface StateDeclarer {
   value<V>(name: string, options?: StateTableOptions): ValueState<V>;
   sortedList<V>(name: string, options?: StateTableOptions): SortedListState<V>;
   map<V>(name: string, options?: StateTableOptions): MapState<V>;
+  timeTable<S extends ColumnSpecs>(declaration: TimeTableDeclaration<S>): TimeTableState<S>;
 }
 
 export interface KeyedProcessContext<O> {
@@ -62,6 +96,22 @@ export interface KeyedProcessFunction<I, O, S> {
 
 type TimerEntry = readonly [timeMs: number, key: Key];
 
+/** A time-bucketed table that also reads what an earlier release kept under its name as JSON. */
+class UpgradableTimeTable<S extends ColumnSpecs> extends TimeBucketedTable<S> implements ChunkedStateStore {
+  readonly restoreLegacyEntry: ChunkedStateStore['restoreLegacyEntry'];
+
+  constructor(d: TimeTableDeclaration<S>) {
+    super(d);
+    const legacy = d.legacy;
+    this.restoreLegacyEntry =
+      legacy === undefined
+        ? undefined
+        : (key, value, expiresAtMs) => {
+            for (const [timeMs, row] of legacy(value, expiresAtMs)) this.insert(key, timeMs, row);
+          };
+  }
+}
+
 /** `all()` of a key with no list: one shared empty list, not an allocation per new key. */
 const NO_ENTRIES: ReadonlyArray<readonly [number, never]> = Object.freeze([]);
 
@@ -80,6 +130,7 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
   #ctx!: OperatorContext;
   #state!: S;
   #tables: StateTable<unknown>[] = [];
+  #timeTables: Array<TimeBucketedTable<ColumnSpecs>> = [];
   #timers!: StateTable<TimerEntry>;
   #timerHeap = new MinHeap<string>();
   #watermarkMs = MIN_WATERMARK;
@@ -174,6 +225,22 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
           clear: () => void t.delete(this.#key),
         };
       },
+      timeTable: <S extends ColumnSpecs>(d: TimeTableDeclaration<S>): TimeTableState<S> => {
+        if (d.name === 'timers') throw new RangeError('state name "timers" is reserved');
+        const t = new UpgradableTimeTable<S>(d);
+        this.#ctx.registerChunkedState(d.name, t);
+        this.#timeTables.push(t as unknown as TimeBucketedTable<ColumnSpecs>);
+        return {
+          insert: (timeMs, row) => t.insert(this.#key, timeMs, row),
+          delete: (timeMs, id) => t.delete(this.#key, timeMs, id),
+          first: (fromMs, toMs) => t.first(this.#key, fromMs, toMs),
+          last: (fromMs, toMs) => t.last(this.#key, fromMs, toMs),
+          range: (fromMs, toMs, out) => t.range(this.#key, fromMs, toMs, out),
+          findId: (id) => t.findId(this.#key, id),
+          timeOf: (ref) => t.timeOf(ref),
+          value: (ref, column) => t.value(ref, column),
+        };
+      },
       map: <V>(name: string, options?: StateTableOptions): MapState<V> => {
         const t = table<Record<string, V>>(name, options);
         return {
@@ -237,11 +304,15 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
       }
     }
     for (const t of this.#tables) t.expire(watermarkMs);
+    // After the timers: a timer at t reads the entries up to t, which the new watermark expires.
+    for (const t of this.#timeTables) t.advanceWatermark(watermarkMs);
     return watermarkMs;
   }
 
   afterRestore(watermarkMs: number): void {
     this.#watermarkMs = watermarkMs;
+    // Entries upgraded from JSON state rows may have expired by the restored watermark.
+    for (const t of this.#timeTables) t.advanceWatermark(watermarkMs);
     this.#timerHeap.clear();
     for (const [id, [timeMs]] of this.#timers.entries()) this.#timerHeap.push(timeMs, id);
   }

@@ -64,6 +64,8 @@ const SLOT_MASK = PAGE - 1;
 /** The first page of a bucket is small, so that a small table stays small. */
 const FIRST_PAGE = 64;
 const MAX_BUCKET_WIDTH_MS = 2 ** 30;
+/** The id `findId` looks for, as the four words of a UUID (one scratch array, not one per call). */
+const ID_PROBE = new Uint32Array(4);
 
 type Cells = Int32Array | Uint32Array | Float64Array;
 
@@ -304,6 +306,28 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       }
     }
     return out;
+  }
+
+  /**
+   * The oldest entry of `key` that has not expired whose id column equals `id`, or −1: a membership
+   * test that makes no string per entry (a UUID is compared as its 16 bytes).
+   */
+  findId(key: string, id: string | number | null): number {
+    const c = this.#idCol;
+    if (c < 0) throw this.#unfit(`findId on key ${JSON.stringify(key)} needs an id column`);
+    const k = this.#keys.find(key);
+    if (k < 0) return -1;
+    const asWords = (this.#cols[c] as Column).codec === 'uuid' && typeof id === 'string' && parseUuid(id, ID_PROBE, 0);
+    for (let r = this.#head[k] as number; r >= 0; r = this.#nextOf(r)) {
+      if (this.timeOf(r) < this.#cutoffMs) continue;
+      if (asWords) {
+        const w = (this.#pages[r >>> PAGE_BITS] as Page).cells[c] as Uint32Array;
+        const i = 4 * (r & SLOT_MASK);
+        if (w[i] === ID_PROBE[0] && w[i + 1] === ID_PROBE[1] && w[i + 2] === ID_PROBE[2] && w[i + 3] === ID_PROBE[3])
+          return r;
+      } else if (this.#read(r, c) === id) return r;
+    }
+    return -1;
   }
 
   /** The event time of the entry `ref`. */
