@@ -96,6 +96,9 @@ export interface KeyedProcessFunction<I, O, S> {
 
 type TimerEntry = readonly [timeMs: number, key: Key];
 
+/** Width of the timers' buckets: a second of event time (retention 0 would give 1 ms buckets). */
+const TIMER_BUCKET_MS = 1000;
+
 /** A time-bucketed table that also reads what an earlier release kept under its name as JSON. */
 class UpgradableTimeTable<S extends ColumnSpecs> extends TimeBucketedTable<S> implements ChunkedStateStore {
   readonly restoreLegacyEntry: ChunkedStateStore['restoreLegacyEntry'];
@@ -131,8 +134,21 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
   #state!: S;
   #tables: StateTable<unknown>[] = [];
   #timeTables: Array<TimeBucketedTable<ColumnSpecs>> = [];
+  /**
+   * The timers, one entry per (key, time), in a time-bucketed table that drops them as they fire
+   * (retention 0: an entry at t expires once the watermark is > t, which is when it fires): a
+   * timer set and fired between two checkpoints is never written, and one written is never
+   * deleted row by row.
+   */
+  #timerTimes!: TimeBucketedTable<Record<string, never>>;
+  /**
+   * Timers that the table cannot hold: behind the operator's watermark when registered (fired at
+   * the next watermark), or not an integer time — and the timers a release before time-bucketed
+   * state wrote, restored into this table (same name, same format).
+   */
   #timers!: StateTable<TimerEntry>;
-  #timerHeap = new MinHeap<string>();
+  /** Every timer's (time, key), duplicates and deleted ones included: checked when popped. */
+  #timerHeap = new MinHeap<Key>();
   #watermarkMs = MIN_WATERMARK;
   #key: Key = '';
   #eventTimeMs = 0;
@@ -155,6 +171,7 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
       emit: (value, eventTimeMs) => self.#out.push(value, eventTimeMs ?? self.#eventTimeMs),
       registerTimer: (timeMs) => self.#registerTimer(timeMs),
       deleteTimer: (timeMs) => {
+        self.#timerTimes.delete(self.#key, timeMs);
         self.#timers.delete(`${timeMs}|${self.#key}`);
       },
     };
@@ -165,12 +182,18 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
     this.#out = ctx.output();
     this.#late = ctx.output('late');
     this.#timers = ctx.table<TimerEntry>('timers');
+    this.#timerTimes = ctx.timeTable({
+      name: 'timer-times',
+      retentionMs: 0,
+      bucketWidthMs: TIMER_BUCKET_MS,
+      columns: {},
+    });
     this.#state = this.#fn.state ? this.#fn.state(this.#declarer()) : (undefined as S);
   }
 
   #declarer(): StateDeclarer {
     const table = <V>(name: string, options?: StateTableOptions): StateTable<V> => {
-      if (name === 'timers') throw new RangeError('state name "timers" is reserved');
+      if (name === 'timers' || name === 'timer-times') throw new RangeError(`state name "${name}" is reserved`);
       const t = this.#ctx.table<V>(name, options);
       this.#tables.push(t as StateTable<unknown>);
       return t;
@@ -226,7 +249,7 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
         };
       },
       timeTable: <S extends ColumnSpecs>(d: TimeTableDeclaration<S>): TimeTableState<S> => {
-        if (d.name === 'timers') throw new RangeError('state name "timers" is reserved');
+        if (d.name === 'timers' || d.name === 'timer-times') throw new RangeError(`state name "${d.name}" is reserved`);
         const t = new UpgradableTimeTable<S>(d);
         this.#ctx.registerChunkedState(d.name, t);
         this.#timeTables.push(t as unknown as TimeBucketedTable<ColumnSpecs>);
@@ -265,10 +288,24 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
   }
 
   #registerTimer(timeMs: number): void {
-    const id = `${timeMs}|${this.#key}`;
-    if (this.#timers.has(id)) return;
-    this.#timers.set(id, [timeMs, this.#key]);
-    this.#timerHeap.push(timeMs, id);
+    const key = this.#key;
+    if (Number.isSafeInteger(timeMs) && timeMs >= this.#watermarkMs) {
+      if (this.#timerTimes.first(key, timeMs, timeMs) >= 0) return;
+      this.#timerTimes.insert(key, timeMs, {});
+    } else {
+      const id = `${timeMs}|${key}`;
+      if (this.#timers.has(id)) return;
+      this.#timers.set(id, [timeMs, key]);
+    }
+    this.#timerHeap.push(timeMs, key);
+  }
+
+  /** Whether the timer (key, timeMs) is set, forgetting it if so. */
+  #takeTimer(key: Key, timeMs: number): boolean {
+    // A timer in the table is not deleted: it expires when the table's watermark moves past it,
+    // right after the timers fire.
+    if (this.#timerTimes.first(key, timeMs, timeMs) >= 0) return true;
+    return this.#timers.delete(`${timeMs}|${key}`);
   }
 
   processRecord(_input: number, value: unknown, eventTimeMs: number): void {
@@ -288,24 +325,22 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
       // Timers due at the same time fire in key order, so that a restored run (whose heap was
       // rebuilt from the table) fires them exactly as the uninterrupted one did.
       const dueMs = heap.peekPriority();
-      const due: TimerEntry[] = [];
-      while (heap.size > 0 && heap.peekPriority() === dueMs) {
-        const id = heap.pop() as string;
-        const timer = this.#timers.get(id);
-        if (timer === undefined) continue; // deleted, or a duplicate heap entry
-        this.#timers.delete(id);
-        due.push(timer);
-      }
-      due.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-      for (const [timeMs, key] of due) {
+      const due: Key[] = [];
+      while (heap.size > 0 && heap.peekPriority() === dueMs) due.push(heap.pop() as Key);
+      due.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (let i = 0; i < due.length; i++) {
+        const key = due[i] as Key;
+        // A duplicate heap entry (a timer deleted and set again), or a deleted timer.
+        if ((i > 0 && due[i - 1] === key) || !this.#takeTimer(key, dueMs)) continue;
         this.#key = key;
-        this.#eventTimeMs = timeMs;
-        this.#fn.onTimer?.(timeMs, this.#processCtx, this.#state);
+        this.#eventTimeMs = dueMs;
+        this.#fn.onTimer?.(dueMs, this.#processCtx, this.#state);
       }
     }
     for (const t of this.#tables) t.expire(watermarkMs);
     // After the timers: a timer at t reads the entries up to t, which the new watermark expires.
     for (const t of this.#timeTables) t.advanceWatermark(watermarkMs);
+    this.#timerTimes.advanceWatermark(watermarkMs);
     return watermarkMs;
   }
 
@@ -313,11 +348,18 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
     this.#watermarkMs = watermarkMs;
     // Entries upgraded from JSON state rows may have expired by the restored watermark.
     for (const t of this.#timeTables) t.advanceWatermark(watermarkMs);
+    this.#timerTimes.advanceWatermark(watermarkMs);
     this.#timerHeap.clear();
-    for (const [id, [timeMs]] of this.#timers.entries()) this.#timerHeap.push(timeMs, id);
+    for (const [, [timeMs, key]] of this.#timers.entries()) this.#timerHeap.push(timeMs, key);
+    const t = this.#timerTimes;
+    for (const key of t.keys()) {
+      for (const ref of t.range(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+        this.#timerHeap.push(t.timeOf(ref), key);
+      }
+    }
   }
 
   describe(): Record<string, unknown> {
-    return { timers: this.#timers.size };
+    return { timers: this.#timers.size + this.#timerTimes.size };
   }
 }
