@@ -1,4 +1,4 @@
-import type { KeyedProcessFunction, SortedListState, TimeTableState } from '../engine/index.ts';
+import type { KeyedProcessFunction, TableRow, TimeTableState } from '../engine/index.ts';
 import type { AttributionOptions } from './attribution-options.ts';
 import type { Checkout, Click } from './event-types.ts';
 import { type CandidateClick, type Credit, credits } from './models/attribution-models.ts';
@@ -16,6 +16,59 @@ export interface AttributionResult {
 /** A click as attribution keeps it: its id as 16 bytes (a UUID), its source interned. */
 const CLICK_COLUMNS = { clickId: 'uuid', source: 'string' } as const;
 
+/** A checkout waiting for its final result: every field the result needs (null amount: NaN). */
+const PENDING_COLUMNS = {
+  checkoutId: 'uuid',
+  userId: 'string',
+  productId: 'string',
+  quantity: 'i32',
+  discount: 'f64',
+  shippingCost: 'f64',
+  totalAmount: 'f64',
+  paymentMethod: 'string',
+  paymentStatus: 'string',
+  paymentDescription: 'string',
+  raw: 'string',
+} as const;
+type PendingRow = TableRow<typeof PENDING_COLUMNS>;
+
+function pendingRow(c: Checkout): PendingRow {
+  return {
+    checkoutId: c.checkoutId,
+    userId: c.userId,
+    productId: c.productId,
+    quantity: c.quantity,
+    discount: c.discount,
+    shippingCost: c.shippingCost,
+    totalAmount: c.totalAmount ?? Number.NaN,
+    paymentMethod: c.paymentMethod,
+    paymentStatus: c.paymentStatus,
+    paymentDescription: c.paymentDescription,
+    raw: c.raw,
+  };
+}
+
+function pendingCheckout(pending: TimeTableState<typeof PENDING_COLUMNS>, ref: number): Checkout {
+  const total = pending.value(ref, 'totalAmount');
+  return {
+    checkoutId: pending.value(ref, 'checkoutId') as string,
+    userId: pending.value(ref, 'userId') as string,
+    productId: pending.value(ref, 'productId') as string,
+    eventTimeMs: pending.timeOf(ref),
+    quantity: pending.value(ref, 'quantity'),
+    discount: pending.value(ref, 'discount'),
+    shippingCost: pending.value(ref, 'shippingCost'),
+    totalAmount: Number.isNaN(total) ? null : total,
+    paymentMethod: pending.value(ref, 'paymentMethod'),
+    paymentStatus: pending.value(ref, 'paymentStatus') as Checkout['paymentStatus'],
+    paymentDescription: pending.value(ref, 'paymentDescription'),
+    raw: pending.value(ref, 'raw') as string,
+  };
+}
+
+/** Width of the pending checkouts' buckets: they live for about the watermark's delay. */
+const PENDING_BUCKET_MS = 1000;
+
 interface AttributionState {
   /**
    * Every click of this key that can still match a checkout, in a time-bucketed table whose
@@ -24,8 +77,11 @@ interface AttributionState {
    * watermark passes them — no per-key pruning, no timer per key.
    */
   clicks: TimeTableState<typeof CLICK_COLUMNS>;
-  /** Checkouts whose result is not final yet (the watermark has not passed them), by time. */
-  pending: SortedListState<Checkout>;
+  /**
+   * Checkouts whose result is not final yet, by time. Retention 0: a checkout at t_c expires once
+   * the watermark is > t_c, which is when its timer has given its final result.
+   */
+  pending: TimeTableState<typeof PENDING_COLUMNS>;
 }
 
 /** The attribution key: (user, product), or the user alone with `scope: user`. */
@@ -89,7 +145,13 @@ export function attributionFunction(
             ([t, k]) => [t, { clickId: k.clickId, source: k.source }] as const,
           ),
       }),
-      pending: s.sortedList<Checkout>('pending'),
+      pending: s.timeTable({
+        name: 'pending',
+        retentionMs: 0,
+        bucketWidthMs: PENDING_BUCKET_MS,
+        columns: PENDING_COLUMNS,
+        legacy: (value) => (value as Array<[number, Checkout]>).map(([t, c]) => [t, pendingRow(c)] as const),
+      }),
     }),
 
     onElement(input, ctx, st) {
@@ -97,7 +159,7 @@ export function attributionFunction(
         // The raw line stays with the checkout (only until its result is final): a result row the
         // database refuses becomes a dead letter with the line it was made from (§3.6).
         const c = input.checkout;
-        st.pending.add(c.eventTimeMs, c);
+        st.pending.insert(c.eventTimeMs, pendingRow(c));
         ctx.registerTimer(c.eventTimeMs);
         if (o.provisional) ctx.emit(result(st, c, false));
         return;
@@ -109,19 +171,18 @@ export function attributionFunction(
       const t = k.eventTimeMs;
       st.clicks.insert(t, { clickId: k.clickId, source: k.source });
       if (o.provisional) {
-        for (const [, c] of st.pending.range(t, t + o.lookbackMs)) ctx.emit(result(st, c, false));
+        for (const ref of st.pending.range(t, t + o.lookbackMs))
+          ctx.emit(result(st, pendingCheckout(st.pending, ref), false));
       }
     },
 
     onTimer(timeMs, ctx, st) {
       // Final results for the checkouts at this time (earlier ones fired at their own timers).
-      // The clicks table has not advanced to the new watermark yet: every click in the
-      // checkout's window is still there.
-      for (const [tc, c] of st.pending.all()) {
-        if (tc > timeMs) break;
-        ctx.emit(result(st, c, true), tc);
+      // The tables have not advanced to the new watermark yet: every click in the checkout's
+      // window is still there, and the checkouts expire right after.
+      for (const ref of st.pending.range(timeMs, timeMs)) {
+        ctx.emit(result(st, pendingCheckout(st.pending, ref), true), timeMs);
       }
-      st.pending.removeBefore(timeMs + 1);
     },
   };
 }
