@@ -139,6 +139,9 @@ export async function sqlCommitterStore(t: TestContext, harness: SqlHarness): Pr
   return {
     committer: () => new SqlCommitter(client, { schema, job: 'job', sinks: SINKS }),
     rows: (sink) => tableRows(client, schema, sink, 'id'),
+    forgetCheckpoint: async () => {
+      await client.query(`DELETE FROM ${schema}.checkpoints WHERE job = 'job'`);
+    },
   };
 }
 
