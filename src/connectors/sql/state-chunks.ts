@@ -181,9 +181,10 @@ export async function readChunks(
 
 /** The load's scan of a job's chunks ($1 job, $2 the largest chunk read whole); for tests' EXPLAIN too. */
 export function chunkScan(table: string): string {
-  return `SELECT node, tbl, seq::text AS seq, format, octet_length(bytes) AS size,
-            CASE WHEN octet_length(bytes) <= $2 THEN bytes END AS bytes
-          FROM ${table} WHERE job = $1 ORDER BY node, tbl, seq`;
+  // Qualified columns in ORDER BY: a bare `seq` would be the text output column (a sort).
+  return `SELECT c.node, c.tbl, c.seq::text AS seq, c.format, octet_length(c.bytes) AS size,
+            CASE WHEN octet_length(c.bytes) <= $2 THEN c.bytes END AS bytes
+          FROM ${table} AS c WHERE c.job = $1 ORDER BY c.node, c.tbl, c.seq`;
 }
 
 async function readSlices(
