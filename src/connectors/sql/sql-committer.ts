@@ -69,7 +69,10 @@ interface StateRow {
  *    the same statement stores the checkpoint id and the metadata (source offsets, watermarks);
  * 2. writes the sink rows, one `unnest` statement per table (upsert tables keep the last row
  *    per primary key; append tables insert every row);
- * 3. applies the state delta to `state` (upserts and deletions, also with `unnest`).
+ * 3. applies the state delta to `state` (upserts and deletions, also with `unnest`);
+ * 4. adds the time-bucketed tables' chunks to `state_chunks` (one insert) and deletes the chunks
+ *    that have expired by the committed watermarks (one delete); checkpoint 1 first deletes the
+ *    job's chunks (state-chunks.ts).
  *
  * Either all of it is committed or none, so a restart resumes exactly where the rows end.
  *
@@ -91,7 +94,7 @@ interface StateRow {
  * after the acknowledgement of COMMIT was lost) writes nothing and succeeds.
  *
  * Needs the tables of the output schema's migrations: `checkpoints(job, checkpoint_id, epoch,
- * meta, committed_at)` and `state(job, node, tbl, key, value, expires_at_ms)`.
+ * meta, committed_at)`, `state(job, node, tbl, key, value, expires_at_ms)` and `state_chunks` (migration 4).
  *
  * @example
  * const committer = new SqlCommitter(client, { schema: 'flowmark', job: 'attribution', sinks });
