@@ -568,6 +568,37 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     for (const b of this.#buckets.values()) for (const p of b.pages) p.taken = p.count;
   }
 
+  /**
+   * Compaction: one chunk that restores exactly as a run of chunks of one table does, numbered as
+   * the run's last (its inserts: the run's inserts not deleted within the run; its deletes: all of
+   * the run's deletes, which may target entries of chunks before the run — a restore applies a
+   * chunk's deletes before its inserts, so they cannot touch the run's own entries). Entries
+   * expired by `watermarkMs` are left out; undefined when nothing is left. The run must be
+   * contiguous among the table's chunks: a chunk in between could delete an entry of the run.
+   */
+  static merge(chunks: Iterable<ChunkInput>, watermarkMs: number): TableChunk | undefined {
+    const views: ChunkView[] = [];
+    let i = 0;
+    for (const c of chunks) {
+      views.push(openChunk(c instanceof Uint8Array ? c : c.bytes, c instanceof Uint8Array ? `#${i}` : c.name));
+      i++;
+    }
+    if (views.length === 0) return undefined;
+    views.sort((a, b) => a.header.seq - b.header.seq);
+    const h = (views[0] as ChunkView).header;
+    const merged = new TimeBucketedTable({
+      name: h.table,
+      retentionMs: h.retentionMs,
+      columns: Object.fromEntries(h.columns) as ColumnSpecs,
+      ...(h.idColumn === null ? {} : { idColumn: h.idColumn }),
+    });
+    for (const v of views) merged.#checkView(v);
+    merged.advanceWatermark(watermarkMs);
+    for (const v of views) merged.#apply(v, true);
+    merged.#seq = (views.at(-1) as ChunkView).header.seq - 1;
+    return merged.takeChunk();
+  }
+
   /** Entries held and the bytes of the typed arrays and dictionaries holding them. */
   measure(): StateSize {
     let bytes = this.#keys.bytes() + this.#dict.bytes() + this.#head.byteLength + this.#tail.byteLength;
@@ -900,7 +931,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   /** Applies one checked chunk: its deletes, then its inserts, skipping expired entries. */
-  #apply(view: ChunkView): void {
+  /** Applies a chunk's deletes, then its inserts; `merging`: every delete is kept for the next chunk. */
+  #apply(view: ChunkView, merging = false): void {
     const { dv } = view;
     const strings = chunkStrings(view);
     const corrupt = (detail: string) =>
@@ -930,6 +962,11 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       let id: string | number | null = null;
       if (idCodec !== undefined) id = this.#decodeCell(dv, del.cellsAt[0] as number, i, idCodec, strings, corrupt);
       this.#delete(key, t, id, false);
+      if (merging) {
+        this.#delKeys.push(key);
+        this.#delTimes.push(t);
+        this.#delIds.push(id);
+      }
     }
     const ins = view.inserts;
     const keyIds = new Int32Array(strings.length).fill(-1);
