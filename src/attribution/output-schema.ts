@@ -309,6 +309,8 @@ CREATE TABLE ${s}.state_chunks (
   max_time_ms double precision NOT NULL,
   expires_at_ms double precision NOT NULL,
   format smallint NOT NULL,
+  -- 0 for a checkpoint's chunk; L + 1 for one that compaction merged from chunks of level L.
+  level smallint NOT NULL DEFAULT 0,
   bytes bytea NOT NULL,
   PRIMARY KEY (job, node, tbl, seq)
 );

@@ -9,10 +9,10 @@ import {
   reviveInfinity,
   type SnapshotEntry,
   type SnapshotMeta,
-  type StoredChunk,
   stateValueJson,
   systemClock,
 } from '../../engine/index.ts';
+import { ChunkCompactor } from './chunk-compaction.ts';
 import {
   type RefusedRow,
   refusedRowsTable,
@@ -22,7 +22,7 @@ import {
 } from './sink-tables.ts';
 import { qualified, type SqlClient } from './sql-client.ts';
 import { isDataSqlError, sqlError, sqlMessage, sqlState } from './sql-errors.ts';
-import { chunkInserts, expiredChunksDelete, readChunks, type SqlStatement } from './state-chunks.ts';
+import { chunkInserts, expiredChunksDelete, type LeveledChunk, readChunks, type SqlStatement } from './state-chunks.ts';
 import { columnArrays, DEFAULT_BATCH_ROWS, lastPerKey, unnestStatement, writeRows } from './unnest-writer.ts';
 
 export interface SqlCommitterOptions {
@@ -117,6 +117,8 @@ export class SqlCommitter implements CheckpointCommitter {
   readonly #chunkNodes = new Set<string>();
   readonly #refusedTo: SinkTable | undefined;
   readonly #clock: Pick<Clock, 'nowMs'>;
+  /** Merges the chunks in the background, after commits (chunk-compaction.ts). */
+  readonly compaction: ChunkCompactor;
   #epoch: number | undefined;
 
   constructor(client: SqlClient, options: SqlCommitterOptions) {
@@ -135,6 +137,11 @@ export class SqlCommitter implements CheckpointCommitter {
     };
     this.#refusedTo = refusedRowsTable(options.sinks);
     this.#clock = options.clock ?? systemClock;
+    this.compaction = new ChunkCompactor(client, {
+      table: this.#t.chunks,
+      checkpoints: this.#t.checkpoints,
+      job: this.#job,
+    });
   }
 
   /** The epoch taken by the last `load()` (undefined before). */
@@ -172,17 +179,21 @@ export class SqlCommitter implements CheckpointCommitter {
     if (head === undefined || Number(head.epoch) !== epoch) throw this.#fenced(Number(head?.epoch));
     const checkpointId = Number(head.checkpoint_id);
     this.#chunkNodes.clear();
-    if (checkpointId === 0 || head.meta === null) return undefined;
+    if (checkpointId === 0 || head.meta === null) {
+      this.compaction.loaded([], epoch, undefined);
+      return undefined;
+    }
     const meta = JSON.parse(head.meta, reviveInfinity) as SnapshotMeta;
     // The chunks are read here, whole: the runtime restores a time-bucketed table from all of its
     // chunks at once (it checks every one before applying any), before the JSON entries.
-    let chunks: StoredChunk[];
+    let chunks: LeveledChunk[];
     try {
       chunks = await readChunks(this.#client, this.#t.chunks, this.#job, this.#chunkSliceBytes);
     } catch (err) {
       throw sqlError(err, 'FM_SINK_FAILED', `loading the state chunks of job "${this.#job}" failed`);
     }
     for (const c of chunks) this.#chunkNodes.add(c.node);
+    this.compaction.loaded(chunks, epoch, meta);
     // State is paged in while the runtime restores it, not gathered first. No snapshot across the
     // pages is needed: with the epoch taken above, no other instance can commit any more (its
     // commit would be fenced), so the pages cannot change under us.
@@ -245,6 +256,7 @@ export class SqlCommitter implements CheckpointCommitter {
     const what = `checkpoint ${checkpoint.id} of job "${this.#job}" was not committed`;
     try {
       await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, writes, sinks, undefined));
+      this.compaction.committed(checkpoint);
       return;
     } catch (err) {
       if (this.#refusedTo === undefined || !isDataSqlError(err)) throw sqlError(err, 'FM_SINK_FAILED', what);
@@ -256,6 +268,7 @@ export class SqlCommitter implements CheckpointCommitter {
     } catch (err) {
       throw sqlError(err, 'FM_SINK_FAILED', what);
     }
+    this.compaction.committed(checkpoint);
   }
 
   /**

@@ -17,6 +17,9 @@ import type { SqlClient } from './sql-client.ts';
  * so moving a partition moves its rows and a worker reads only its own.
  */
 
+/** A stored chunk with its compaction level (0: as a checkpoint wrote it). */
+export type LeveledChunk = StoredChunk & { level: number };
+
 /** One statement with its parameters. */
 export interface SqlStatement {
   sql: string;
@@ -129,6 +132,7 @@ interface ChunkRow {
   tbl: string;
   seq: string;
   format: number;
+  level: number;
   size: number;
   /** Null when the chunk is larger than a slice: read in slices then. */
   bytes: Uint8Array | null;
@@ -154,14 +158,14 @@ export async function readChunks(
   table: string,
   job: string,
   sliceBytes: number,
-): Promise<StoredChunk[]> {
+): Promise<LeveledChunk[]> {
   return client.transaction(async (tx) => {
     await tx.query(
       `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
               set_config('enable_sort', 'off', true)`,
     );
     const { rows } = await tx.query<ChunkRow>(chunkScan(table), [job, sliceBytes]);
-    const out: StoredChunk[] = [];
+    const out: LeveledChunk[] = [];
     for (const r of rows) {
       const name = `${job}/${r.node}/${r.tbl}/${r.seq}`;
       const format = Number(r.format);
@@ -173,7 +177,7 @@ export async function readChunks(
         );
       }
       const bytes = r.bytes ?? (await readSlices(tx, table, job, r, sliceBytes));
-      out.push({ node: r.node, table: r.tbl, seq: Number(r.seq), bytes, name });
+      out.push({ node: r.node, table: r.tbl, seq: Number(r.seq), bytes, name, level: Number(r.level) });
     }
     return out;
   });
@@ -182,7 +186,7 @@ export async function readChunks(
 /** The load's scan of a job's chunks ($1 job, $2 the largest chunk read whole); for tests' EXPLAIN too. */
 export function chunkScan(table: string): string {
   // Qualified columns in ORDER BY: a bare `seq` would be the text output column (a sort).
-  return `SELECT c.node, c.tbl, c.seq::text AS seq, c.format, octet_length(c.bytes) AS size,
+  return `SELECT c.node, c.tbl, c.seq::text AS seq, c.format, c.level, octet_length(c.bytes) AS size,
             CASE WHEN octet_length(c.bytes) <= $2 THEN c.bytes END AS bytes
           FROM ${table} AS c WHERE c.job = $1 ORDER BY c.node, c.tbl, c.seq`;
 }
