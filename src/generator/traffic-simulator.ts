@@ -21,9 +21,10 @@
  *   and a failed payment (5 %) with its reason; after a failure, half the users retry within
  *   minutes with a new checkout of the same order.
  *
- * A warm-up runs the sessions of the 15 minutes before `startMs` (at most two million events'
- * worth) up to `startMs`, so the rate is steady from the first line on, and the first lines
- * include sessions already under way, as if the shop had been running before the recording began.
+ * A warm-up runs the sessions of the 15 minutes before `startMs` up to `startMs` (above two
+ * million events' worth, the older ones thinned and each survivor copied), so the rate is steady
+ * from the first line on, and the first lines include sessions already under way, as if the shop
+ * had been running before the recording began.
  */
 import type { GeneratedCheckout, GeneratedClick, GeneratedEvent } from './event-lines.ts';
 import { RandomSource, WeightedChoice, WeightedTable } from './random-source.ts';
@@ -102,6 +103,9 @@ const SHIPPING = new WeightedChoice<number>([
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
+/** How far back the warm-up starts sessions, and the most events it runs one by one (≈ 0.5 s of work). */
+const WARMUP_MS = 15 * MINUTE;
+const WARMUP_EVENTS = 2_000_000;
 
 /** The users the simulator needs: their ids. */
 export interface SimulatedUser {
@@ -179,7 +183,7 @@ export function meanEventsPerSession(conversionScale = 1): number {
  * sim.next(); // { type: 'click', clickId: '…', userId: 'u000318', productId: 'p00042', source: 'google_ads', eventTimeMs: 1772323200004 }
  */
 export class TrafficSimulator {
-  readonly startMs: number;
+  #startMs: number;
   private readonly userIds: string[];
   private readonly productIds: string[];
   private readonly prices: Float64Array;
@@ -203,6 +207,7 @@ export class TrafficSimulator {
   // would box every new value (this one changes with every session).
   private nextSessionMs = 0.5;
   private seq = 0;
+  #started = false;
 
   constructor(options: TrafficSimulatorOptions) {
     const { users, products, seed, startMs, ratePerSecond } = options;
@@ -215,7 +220,7 @@ export class TrafficSimulator {
     this.userIds = users.map((u) => u.userId);
     this.productIds = products.map((p) => p.productId);
     this.prices = Float64Array.from(products, (p) => p.price ?? Number.NaN);
-    this.startMs = startMs;
+    this.#startMs = startMs;
     this.rng = new RandomSource(seed, 'traffic');
     const rng = this.rng;
 
@@ -254,19 +259,78 @@ export class TrafficSimulator {
     this.failureReasons = new WeightedTable(FAILURE_REASONS.map((r) => r[1]));
     this.sessionGapMs = (SECOND * meanEventsPerSession(scale)) / ratePerSecond;
 
-    // Warm-up: the sessions that started in the `warmupMs` before `startMs` are run on their own,
+    // Warm-up: the sessions that started in the 15 minutes before `startMs` are run on their own,
     // quickly (no ids, no events), up to `startMs`; those still going join the simulation there.
     // Long sessions carry many of the events, so the rate takes minutes to settle: 15 minutes
-    // bring it within 1 %. Above ≈ 2 200 events/s, the warm-up stops at two million events
-    // (about half a second of work) and the rate starts a little lower, settling within minutes.
-    const warmupMs = Math.min(15 * MINUTE, (2_000_000 / ratePerSecond) * SECOND);
-    let t = startMs - warmupMs + rng.exponential(this.sessionGapMs);
+    // bring it within 1 %. The last `fullMs` of them (all 15 minutes up to ≈ 2 200 events/s; the
+    // last two million events' worth above) are run one by one; the older ones, at a higher
+    // rate, are thinned: one in `1 / keep` is run and, if still going at `startMs`, stands for
+    // `1 / keep` sessions (copies with their own user, their next event within a second of its).
+    // Without them the rate would start at a third of the asked one at 100 k events/s and take
+    // many minutes to rise (issue 16: `produce --rate 10000` delivered 8.5 k events/s).
+    const fullMs = Math.min(WARMUP_MS, (WARMUP_EVENTS / ratePerSecond) * SECOND);
+    if (fullMs < WARMUP_MS) this.warmUpThinned(startMs - WARMUP_MS, startMs - fullMs, ratePerSecond);
+    let t = startMs - fullMs + rng.exponential(this.sessionGapMs);
     for (; t < startMs; t += rng.exponential(this.sessionGapMs)) {
       const session = this.newSession(t);
       while (session.stage !== DONE && session.timeMs < startMs) this.advance(session, false);
       if (session.stage !== DONE) this.pushHeap(session);
     }
     this.nextSessionMs = t;
+  }
+
+  /**
+   * Runs one in `1 / keep` of the sessions that start in [fromMs, toMs) up to `startMs` (keep
+   * bounds the work to {@link WARMUP_EVENTS} events) and puts each one still going, and
+   * `1 / keep − 1` copies of it on average, into the simulation.
+   */
+  private warmUpThinned(fromMs: number, toMs: number, ratePerSecond: number): void {
+    const rng = this.rng;
+    const keep = Math.min(1, (WARMUP_EVENTS * SECOND) / (ratePerSecond * (toMs - fromMs)));
+    const gapMs = this.sessionGapMs / keep;
+    const copies = 1 / keep - 1;
+    for (let t = fromMs + rng.exponential(gapMs); t < toMs; t += rng.exponential(gapMs)) {
+      const session = this.newSession(t);
+      while (session.stage !== DONE && session.timeMs < this.#startMs) this.advance(session, false);
+      if (session.stage === DONE) continue;
+      this.pushHeap(session);
+      const n = Math.floor(copies) + (rng.chance(copies % 1) ? 1 : 0);
+      for (let i = 0; i < n; i++) {
+        // Its own user and a next event up to a second either side (never before startMs), so
+        // that the copies do not arrive as one burst of one user.
+        const jitterMs = rng.uniform(-SECOND, SECOND);
+        const timeMs =
+          session.timeMs + jitterMs < this.#startMs ? session.timeMs - jitterMs : session.timeMs + jitterMs;
+        this.pushHeap({
+          ...session,
+          timeMs,
+          seq: this.seq++,
+          user: this.userActivity.pick(rng),
+          clicked: session.clicked.slice(),
+        });
+      }
+    }
+  }
+
+  /** Event time of the first event (epoch ms). */
+  get startMs(): number {
+    return this.#startMs;
+  }
+
+  /**
+   * Moves the whole simulation `deltaMs` later, before the first event: the live mode starts the
+   * traffic when the warm-up is done (seconds at 100 k events/s), not when it began, so that the
+   * first poll is not a burst of the warm-up's time. The model does not depend on the hour, so
+   * the stream is the same one, later.
+   */
+  shiftStart(deltaMs: number): void {
+    if (this.#started) throw new Error('shiftStart moves a simulation that has not produced an event yet');
+    this.#startMs += deltaMs;
+    this.nextSessionMs += deltaMs;
+    for (let i = 0; i < this.heap.length; i++) {
+      this.heap[i]!.timeMs += deltaMs;
+      this.heapTime[i] = this.heapTime[i]! + deltaMs;
+    }
   }
 
   /** The next event, in event-time order (ties: the order the simulation reached them). */
@@ -293,6 +357,7 @@ export class TrafficSimulator {
     const s = heap[0]!;
     if (Math.floor(s.timeMs) > limitMs) return undefined;
     const event = this.advance(s, true)!;
+    this.#started = true;
     if (s.stage === DONE) this.popHeap();
     else this.siftDown(0);
     return event;
