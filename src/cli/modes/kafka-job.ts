@@ -47,6 +47,8 @@ export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   onRuntime?: (view: ReturnType<typeof combinedRuntime>) => void;
   /** The topics (default: those of `kafka.topics` in the configuration schema); tests use their own. */
   topics?: { clicks: string; checkouts: string };
+  /** Where the worker's lines about unkeyed topics go (waiting, reading them all; default stderr). */
+  log?: (line: string) => void;
 }
 
 export type PartitionEvent =
@@ -226,15 +228,16 @@ class PartitionSupervisor {
  * (same partition count, and the first records of every partition are where the Java client's
  * partitioner puts their `user_id`), and that the dimension tables are readable. Topics that are
  * not co-partitioned (the reference pipelines' producers write no key) are read by ONE job over
- * all their partitions: a second worker of the group is refused while the first is alive, and
- * takes the job over (epoch fencing) when it is not, so results are never wrong, but there is no
- * scale-out (docs/operations.md).
+ * all their partitions: a second worker of the group waits as a standby while the first is
+ * alive, and takes the job over (epoch fencing) once it is not, so results are never wrong, but
+ * there is no scale-out (docs/operations.md).
  */
 export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
   o: KafkaRunOptions,
 ): Promise<KafkaRunSummary> {
   const group = o.group ?? declaredDefault('kafka.group');
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const topics = o.topics ?? {
     clicks: declaredDefault('kafka.topics.clicks'),
     checkouts: declaredDefault('kafka.topics.checkouts'),
@@ -285,9 +288,13 @@ export async function runKafkaAttribution(
       });
       await worker.start();
     } else {
-      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, checkpointIntervalOf(o));
-      process.stderr.write(
-        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} is refused while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
+      const free = await waitForUnkeyedJob(stores, group, topics, placement.why, checkpointIntervalOf(o), {
+        signal: jobs.stopAll.signal,
+        log,
+      });
+      if (!free) return jobs.summary; // stopped while waiting: nothing was read or written
+      log(
+        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} waits as a standby while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).`,
       );
       const source = (topic: string, n: number) =>
         KafkaSource.standalone({
@@ -325,26 +332,45 @@ export async function runKafkaAttribution(
   return jobs.summary;
 }
 
+/** How often a worker waiting for the unkeyed job says again that it is waiting. */
+const WAITING_LINE_EVERY_MS = 10_000;
+
 /**
- * Unkeyed topics are read by one worker: a second one is refused while the first is alive (its
- * job committed a checkpoint recently), and takes over when it is not (it died).
+ * Unkeyed topics are read by one worker. While another worker's job is alive (it committed a
+ * checkpoint within `aliveWithinMs`, by the database's clock, and is not a finished drain), this
+ * one waits as a standby, saying so, and takes the job over once that one has been silent that
+ * long: a worker restarted right after a crash (a supervisor's restart) waits out the dead one's
+ * last seconds instead of failing once (issue 16). Resolves true when the job is free, false when
+ * `signal` stopped the wait.
  */
-async function refuseIfUnkeyedJobRuns(
+async function waitForUnkeyedJob(
   stores: { db: SqlClient; schema: string },
   group: string,
   topics: { clicks: string; checkouts: string },
   why: string,
   checkpointIntervalMs: number,
-): Promise<void> {
-  const last = await readLastCheckpoint(stores.db, partitionJobName(group, ALL), { schema: stores.schema });
+  o: { signal: AbortSignal; log: (line: string) => void },
+): Promise<boolean> {
   const aliveWithinMs = Math.max(UNKEYED_TAKEOVER_AFTER_MS, 4 * checkpointIntervalMs);
-  // A drained job that finished is not running, however recent its last checkpoint.
-  if (last === undefined || last.ageMs > aliveWithinMs || isFinal(last.meta)) return;
-  const ageMs = last.ageMs;
-  throw new FlowmarkError(
-    'FM_KAFKA_NOT_COPARTITIONED',
-    `another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(ageMs / 1000).toFixed(1)} s ago): these topics are not co-partitioned by user_id (${why}), so one worker reads them all and a second one cannot share the work. Key both topics by user_id with the same partition count to run several workers, or start this one when the other has stopped (a worker silent for ${aliveWithinMs / 1000} s is taken over).`,
-  );
+  let waitedMs = 0;
+  let saidAtMs: number | undefined;
+  while (!o.signal.aborted) {
+    const last = await readLastCheckpoint(stores.db, partitionJobName(group, ALL), { schema: stores.schema });
+    // A drained job that finished is not running, however recent its last checkpoint.
+    if (last === undefined || last.ageMs > aliveWithinMs || isFinal(last.meta)) return true;
+    const leftMs = aliveWithinMs - last.ageMs;
+    if (saidAtMs === undefined || waitedMs - saidAtMs >= WAITING_LINE_EVERY_MS) {
+      saidAtMs = waitedMs;
+      o.log(
+        `flowmark: waiting: another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(last.ageMs / 1000).toFixed(1)} s ago). These topics are not co-partitioned by user_id (${why}), so one worker reads them all: this one takes the job over once that one has been silent for ${aliveWithinMs / 1000} s (in ${(leftMs / 1000).toFixed(1)} s if it has stopped), and waits as a standby while it runs. To share the work, key both topics by user_id with the same partition count.`,
+      );
+    }
+    // Until the other one's checkpoint would be old enough; a newer one starts the count again.
+    const pauseMs = Math.ceil(leftMs) + 50;
+    await sleep(pauseMs, undefined, { signal: o.signal }).catch(() => {});
+    waitedMs += pauseMs;
+  }
+  return false;
 }
 
 function unkeyedTakenOver(group: string, topics: { clicks: string; checkouts: string }, why: string): FlowmarkError {
