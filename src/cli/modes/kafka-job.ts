@@ -53,7 +53,7 @@ export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
 
 export type PartitionEvent =
   | { kind: 'started'; partition: number }
-  | { kind: 'stopped'; partition: number; reason: 'revoked' | 'finished' | 'taken-over' | 'stopping' };
+  | { kind: 'stopped'; partition: number; reason: 'revoked' | 'finished' | 'taken-over' | 'stopping' | 'restarting' };
 
 export interface KafkaRunSummary {
   recordsRead: number;
@@ -72,6 +72,19 @@ export function partitionJobName(group: string, partition: number): string {
 /** The `partition` of the single job that reads topics not keyed by user id. */
 const ALL = -1;
 
+/** How often a worker of unkeyed topics looks for partitions added to them. */
+const PARTITION_CHECK_MS = 5_000;
+
+/**
+ * Where partition `p`'s job accepts user `user`: `p` itself when a producer keyed by user_id puts
+ * the user there under any partition count the topics had since the worker started (`counts`,
+ * oldest first); otherwise where it puts the user now (for the `misplaced` dead letter's detail).
+ */
+export function placedPartition(user: string, p: number, counts: readonly number[]): number {
+  for (const n of counts) if (partitionForKey(user, n) === p) return p;
+  return partitionForKey(user, counts.at(-1) as number);
+}
+
 /** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
 export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
 
@@ -86,6 +99,8 @@ interface PartitionJob {
   /** Settles when the job's runtime has returned (never rejects: failures go to `fail`). */
   done: Promise<void>;
   finished: boolean;
+  /** Stopped to start again over more partitions ({@link PartitionSupervisor.restartJob}). */
+  restarting?: boolean;
 }
 
 /**
@@ -158,7 +173,13 @@ class PartitionSupervisor {
           this.#onPartition({
             kind: 'stopped',
             partition: p,
-            reason: job.finished ? 'finished' : this.stopAll.signal.aborted ? 'stopping' : 'revoked',
+            reason: job.finished
+              ? 'finished'
+              : this.stopAll.signal.aborted
+                ? 'stopping'
+                : job.restarting === true
+                  ? 'restarting'
+                  : 'revoked',
           });
         },
         (err: unknown) => {
@@ -179,6 +200,21 @@ class PartitionSupervisor {
         if (this.jobs.get(p) === job && !job.finished) this.jobs.delete(p);
       });
     this.jobs.set(p, job);
+  }
+
+  /**
+   * Stops job `p` at its next checkpoint and starts it again over `sources` (more partitions),
+   * restoring that checkpoint: the partitions it did not read start from their first record.
+   */
+  async restartJob(p: number, sources: PartitionSources): Promise<void> {
+    const job = this.jobs.get(p);
+    if (job !== undefined) {
+      job.restarting = true;
+      this.#stopJob(job);
+      await job.done;
+      if (this.jobs.get(p) === job) this.jobs.delete(p);
+    }
+    if (!this.stopAll.signal.aborted) this.startJob(p, sources);
   }
 
   /** Stops a job at its next checkpoint, without waiting for a broker that is away. */
@@ -245,6 +281,9 @@ export async function runKafkaAttribution(
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
+  // The partition counts of the keyed topics since this worker started, oldest first: partitions
+  // added while it runs move some users, and what a producer wrote before stays where it was.
+  const placementCounts = [counts.clicks];
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const jobs = new PartitionSupervisor({
     keyed: placement.keyed,
@@ -258,7 +297,7 @@ export async function runKafkaAttribution(
         o.clock,
         p === ALL ? ALL_SHARDS : `p${p}`,
         // Every event of a partition job is checked to belong there (the start only samples).
-        p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
+        p === ALL ? undefined : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
       );
       return jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
     },
@@ -266,6 +305,9 @@ export async function runKafkaAttribution(
 
   let worker: KafkaWorker | undefined;
   let dashboard: Dashboard | undefined;
+  /** Unkeyed topics: the counts the one job reads, and how it goes on over more partitions. */
+  let unkeyedCounts: { clicks: number; checkouts: number } | undefined;
+  let restartUnkeyed: ((grown: { clicks: number; checkouts: number }) => Promise<void>) | undefined;
   const onAbort = () => jobs.stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const apply = () => {
@@ -285,6 +327,12 @@ export async function runKafkaAttribution(
         groupId: group,
         topics: [topics.clicks, topics.checkouts],
         onAssignment: () => apply(),
+        onPartitionsAdded: (from, to) => {
+          if (!placementCounts.includes(to)) placementCounts.push(to);
+          log(
+            `flowmark: group ${group}: ${topics.clicks} and ${topics.checkouts} now have ${to} partitions (were ${from}): the group rebalances and the new ones are read from their start; partitions already running stay where they are. Users whose partition changed have their events before and after in two partition jobs: a checkout within the lookback after the change may miss the user's earlier clicks (docs/operations.md).`,
+          );
+        },
       });
       await worker.start();
     } else {
@@ -304,13 +352,36 @@ export async function runKafkaAttribution(
           endAtOpen: o.drain,
           groupId: group,
         });
-      jobs.startJob(ALL, {
-        clicks: source(topics.clicks, counts.clicks),
-        checkouts: source(topics.checkouts, counts.checkouts),
+      unkeyedCounts = { ...counts };
+      const allSources = (c: { clicks: number; checkouts: number }) => ({
+        clicks: source(topics.clicks, c.clicks),
+        checkouts: source(topics.checkouts, c.checkouts),
       });
+      jobs.startJob(ALL, allSources(counts));
+      restartUnkeyed = async (grown) => {
+        log(
+          `flowmark: ${topics.clicks} now has ${grown.clicks} partitions and ${topics.checkouts} ${grown.checkouts} (were ${unkeyedCounts?.clicks} and ${unkeyedCounts?.checkouts}): the job over all partitions commits its checkpoint and goes on with the new ones, read from their start.`,
+        );
+        unkeyedCounts = grown;
+        await jobs.restartJob(ALL, allSources(grown));
+      };
     }
     dashboard = await serveDashboard(stores, view, metrics, o);
+    let checkedPartitionsMs = 0;
     while (!jobs.stopAll.signal.aborted) {
+      // Partitions added to unkeyed topics: the one job goes on over all of them (keyed topics:
+      // the group's rebalance hands them out, KafkaWorker).
+      if (restartUnkeyed !== undefined && !o.drain && performance.now() - checkedPartitionsMs >= PARTITION_CHECK_MS) {
+        checkedPartitionsMs = performance.now();
+        const now = await topicPartitions(o.bootstrap, topics).catch(() => undefined);
+        if (
+          now !== undefined &&
+          unkeyedCounts !== undefined &&
+          (now.clicks > unkeyedCounts.clicks || now.checkouts > unkeyedCounts.checkouts)
+        ) {
+          await restartUnkeyed(now);
+        }
+      }
       // An assigned partition without a job (its job was fenced by a stale owner): restart it.
       if (worker?.assignment.some((p) => !jobs.jobs.has(p))) apply();
       if (o.drain) {
@@ -514,7 +585,9 @@ function logPartition(group: string, e: PartitionEvent): void {
           ? 'taken over by another worker (its uncommitted work is redone there)'
           : e.reason === 'finished'
             ? 'finished (all its input is final)'
-            : 'stopped';
+            : e.reason === 'restarting'
+              ? 'stopped at its checkpoint, to go on over the added partitions'
+              : 'stopped';
   const which = e.partition === ALL ? 'the job over all partitions' : `partition ${e.partition}`;
   process.stderr.write(`flowmark: group ${group}: ${which} ${what}\n`);
 }
