@@ -4,11 +4,12 @@
  * writes its live traffic into a queue of events (./event-queue.ts) — the log or Kafka alike.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { routeLine } from '../attribution/events/index.ts';
+import { type RoutedLine, routeLine, type UnroutableLine } from '../attribution/events/index.ts';
 import { type SqlClient, upsertProducts, upsertUsers } from '../connectors/sql/index.ts';
 import type { Clock } from '../engine/index.ts';
 import type { LiveTraffic, ShopCatalog } from '../generator/index.ts';
 import type { EventQueue } from './event-queue.ts';
+import type { ProducePacing } from './produce-pacing.ts';
 
 /** The demo shop's catalog seed: the same every run. */
 export const CATALOG_SEED = 1;
@@ -50,6 +51,10 @@ export interface ProduceLoopOptions {
   maxEvents?: number | undefined;
   /** Stop after this long. */
   durationMs?: number | undefined;
+  /** The pause between two batches (default 100 ms; 0 in tests, where a manual clock moves). */
+  pauseMs?: number;
+  /** Told when each batch was due and when it was written (for `produce`'s status lines). */
+  pacing?: ProducePacing | undefined;
 }
 
 /**
@@ -67,24 +72,31 @@ export async function produceTraffic(
 ): Promise<void> {
   const startedMs = o.clock.nowMs();
   while (!o.signal.aborted) {
-    let lines = traffic.poll();
+    const dueMs = o.clock.nowMs();
+    o.pacing?.polled(dueMs);
+    let lines = traffic.pollDelivered(dueMs);
     if (o.maxEvents !== undefined) lines = lines.slice(0, o.maxEvents - counts.produced);
-    for (const line of lines) {
-      const r = routeLine(line);
+    for (const l of lines) {
+      // A generated line says what it is and whose; only a broken one is parsed to route it.
+      const r: RoutedLine | UnroutableLine =
+        l.userId === undefined ? routeLine(l.line) : { kind: l.kind === 'click' ? 'click' : 'checkout', key: l.userId };
+      let appended: void | Promise<void>;
       if ('reason' in r) {
-        await queue.append('click', line, undefined, counts.produced);
+        appended = queue.append('click', l.line, undefined, counts.produced);
         counts.unroutable++;
       } else {
-        await queue.append(r.kind, line, r.key, counts.produced);
+        appended = queue.append(r.kind, l.line, r.key, counts.produced);
         if (r.kind === 'click') counts.clicks++;
         else counts.checkouts++;
       }
+      if (appended !== undefined) await appended;
       counts.produced++;
     }
     await queue.ready();
+    o.pacing?.written(o.clock.nowMs());
     if (o.maxEvents !== undefined && counts.produced >= o.maxEvents) break;
     if (o.durationMs !== undefined && o.clock.nowMs() - startedMs >= o.durationMs) break;
-    await sleep(PRODUCE_EVERY_MS, undefined, { signal: o.signal }).catch(() => undefined);
+    await sleep(o.pauseMs ?? PRODUCE_EVERY_MS, undefined, { signal: o.signal }).catch(() => undefined);
   }
   await queue.flush();
 }

@@ -48,6 +48,11 @@ export interface DeliveredLine {
   kind: LineKind;
   /** For a malformed line: what is wrong with it. */
   malformedKind?: MalformedKind;
+  /**
+   * The user id the line carries (absent on a malformed line): a queue keys the line by it
+   * without parsing the line again.
+   */
+  userId?: string;
   /** The event time of the event the line carries (or was made from). */
   eventTimeMs: number;
   /** When it arrives: event time + delivery delay. */
@@ -123,7 +128,7 @@ export class DeliverySchedule {
       const bad = malformedLine(event, rng);
       line = { line: bad.line, kind: 'malformed', malformedKind: bad.kind, eventTimeMs: t, arrivalMs: t };
     } else {
-      line = { line: eventLine(event), kind: event.type, eventTimeMs: t, arrivalMs: t };
+      line = { line: eventLine(event), kind: event.type, userId: event.userId, eventTimeMs: t, arrivalMs: t };
     }
     const delay = this.delay();
     line.arrivalMs = t + delay;

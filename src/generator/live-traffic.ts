@@ -39,6 +39,10 @@ export class LiveTraffic {
     this.options = resolveTrafficOptions({ ...rest, startMs, seed: rest.seed ?? Math.max(0, startMs) });
     const o = this.options;
     this.simulator = new TrafficSimulator({ ...o, users: catalog.users, products: catalog.products });
+    // The warm-up took a while (seconds at 100 k events/s): the traffic starts now, not as a
+    // burst of the time the warm-up took. A given start stays as it is.
+    const warmUpMs = Math.floor(clock.nowMs()) - startMs;
+    if (rest.startMs === undefined && warmUpMs > 0) this.simulator.shiftStart(warmUpMs);
     this.delivery = new DeliverySchedule(o);
   }
 

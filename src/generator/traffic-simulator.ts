@@ -21,12 +21,14 @@
  *   and a failed payment (5 %) with its reason; after a failure, half the users retry within
  *   minutes with a new checkout of the same order.
  *
- * A warm-up runs the sessions of the 15 minutes before `startMs` (at most two million events'
- * worth) up to `startMs`, so the rate is steady from the first line on, and the first lines
- * include sessions already under way, as if the shop had been running before the recording began.
+ * A warm-up runs the sessions of the 15 minutes before `startMs` up to `startMs` (above two
+ * million events' worth, the older ones thinned and each survivor copied), so the rate is steady
+ * from the first line on, and the first lines include sessions already under way, as if the shop
+ * had been running before the recording began.
  */
 import type { GeneratedCheckout, GeneratedClick, GeneratedEvent } from './event-lines.ts';
 import { RandomSource, WeightedChoice, WeightedTable } from './random-source.ts';
+import { SessionTable } from './session-table.ts';
 
 /** The ad sources: [name, share of sessions, probability that a session converts]. */
 export const SOURCES: ReadonlyArray<readonly [string, number, number]> = [
@@ -102,6 +104,9 @@ const SHIPPING = new WeightedChoice<number>([
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
+/** How far back the warm-up starts sessions, and the most events it runs one by one (≈ 0.5 s of work). */
+const WARMUP_MS = 15 * MINUTE;
+const WARMUP_EVENTS = 2_000_000;
 
 /** The users the simulator needs: their ids. */
 export interface SimulatedUser {
@@ -134,22 +139,6 @@ const CHECKOUT = 1;
 const RETRY = 2;
 const DONE = -1;
 
-interface Session {
-  timeMs: number;
-  seq: number;
-  user: number;
-  source: number;
-  stage: number;
-  clicksLeft: number;
-  converts: boolean;
-  clicked: number[];
-  product: number;
-  quantity: number;
-  discount: number;
-  shippingCost: number;
-  paymentMethod: number;
-}
-
 function conversionOf(sourceIndex: number, scale: number): number {
   return Math.min(1, (SOURCES[sourceIndex]![2] as number) * scale);
 }
@@ -179,7 +168,7 @@ export function meanEventsPerSession(conversionScale = 1): number {
  * sim.next(); // { type: 'click', clickId: '…', userId: 'u000318', productId: 'p00042', source: 'google_ads', eventTimeMs: 1772323200004 }
  */
 export class TrafficSimulator {
-  readonly startMs: number;
+  #startMs: number;
   private readonly userIds: string[];
   private readonly productIds: string[];
   private readonly prices: Float64Array;
@@ -196,13 +185,13 @@ export class TrafficSimulator {
   private readonly paymentMethods: WeightedTable;
   private readonly failureReasons: WeightedTable;
   private readonly sessionGapMs: number;
-  private readonly heap: Session[] = [];
-  private readonly heapTime: number[] = [];
-  private readonly heapSeq: number[] = [];
+  /** The sessions under way, and the heap of them by the time of their next event. */
+  private readonly sessions = new SessionTable();
   // Initialized here, not only in the constructor: a number field first declared as undefined
   // would box every new value (this one changes with every session).
   private nextSessionMs = 0.5;
   private seq = 0;
+  #started = false;
 
   constructor(options: TrafficSimulatorOptions) {
     const { users, products, seed, startMs, ratePerSecond } = options;
@@ -215,7 +204,7 @@ export class TrafficSimulator {
     this.userIds = users.map((u) => u.userId);
     this.productIds = products.map((p) => p.productId);
     this.prices = Float64Array.from(products, (p) => p.price ?? Number.NaN);
-    this.startMs = startMs;
+    this.#startMs = startMs;
     this.rng = new RandomSource(seed, 'traffic');
     const rng = this.rng;
 
@@ -254,19 +243,80 @@ export class TrafficSimulator {
     this.failureReasons = new WeightedTable(FAILURE_REASONS.map((r) => r[1]));
     this.sessionGapMs = (SECOND * meanEventsPerSession(scale)) / ratePerSecond;
 
-    // Warm-up: the sessions that started in the `warmupMs` before `startMs` are run on their own,
+    // Warm-up: the sessions that started in the 15 minutes before `startMs` are run on their own,
     // quickly (no ids, no events), up to `startMs`; those still going join the simulation there.
     // Long sessions carry many of the events, so the rate takes minutes to settle: 15 minutes
-    // bring it within 1 %. Above ≈ 2 200 events/s, the warm-up stops at two million events
-    // (about half a second of work) and the rate starts a little lower, settling within minutes.
-    const warmupMs = Math.min(15 * MINUTE, (2_000_000 / ratePerSecond) * SECOND);
-    let t = startMs - warmupMs + rng.exponential(this.sessionGapMs);
+    // bring it within 1 %. The last `fullMs` of them (all 15 minutes up to ≈ 2 200 events/s; the
+    // last two million events' worth above) are run one by one; the older ones, at a higher
+    // rate, are thinned: one in `1 / keep` is run and, if still going at `startMs`, stands for
+    // `1 / keep` sessions (copies with their own user, their next event within a second of its).
+    // Without them the rate would start at a third of the asked one at 100 k events/s and take
+    // many minutes to rise (issue 16: `produce --rate 10000` delivered 8.5 k events/s).
+    const fullMs = Math.min(WARMUP_MS, (WARMUP_EVENTS / ratePerSecond) * SECOND);
+    if (fullMs < WARMUP_MS) this.warmUpThinned(startMs - WARMUP_MS, startMs - fullMs, ratePerSecond);
+    let t = startMs - fullMs + rng.exponential(this.sessionGapMs);
+    const table = this.sessions;
     for (; t < startMs; t += rng.exponential(this.sessionGapMs)) {
       const session = this.newSession(t);
-      while (session.stage !== DONE && session.timeMs < startMs) this.advance(session, false);
-      if (session.stage !== DONE) this.pushHeap(session);
+      while (table.stage[session] !== DONE && (table.timeMs[session] as number) < startMs) this.advance(session, false);
+      if (table.stage[session] !== DONE) table.push(session);
+      else table.release(session);
     }
     this.nextSessionMs = t;
+  }
+
+  /**
+   * Runs one in `1 / keep` of the sessions that start in [fromMs, toMs) up to `startMs` (keep
+   * bounds the work to {@link WARMUP_EVENTS} events) and puts each one still going, and
+   * `1 / keep − 1` copies of it on average, into the simulation.
+   */
+  private warmUpThinned(fromMs: number, toMs: number, ratePerSecond: number): void {
+    const rng = this.rng;
+    const keep = Math.min(1, (WARMUP_EVENTS * SECOND) / (ratePerSecond * (toMs - fromMs)));
+    const gapMs = this.sessionGapMs / keep;
+    const copies = 1 / keep - 1;
+    const table = this.sessions;
+    for (let t = fromMs + rng.exponential(gapMs); t < toMs; t += rng.exponential(gapMs)) {
+      const session = this.newSession(t);
+      while (table.stage[session] !== DONE && (table.timeMs[session] as number) < this.#startMs) {
+        this.advance(session, false);
+      }
+      if (table.stage[session] === DONE) {
+        table.release(session);
+        continue;
+      }
+      table.push(session);
+      const n = Math.floor(copies) + (rng.chance(copies % 1) ? 1 : 0);
+      for (let i = 0; i < n; i++) {
+        // Its own user and a next event up to a second either side (never before startMs), so
+        // that the copies do not arrive as one burst of one user.
+        const jitterMs = rng.uniform(-SECOND, SECOND);
+        const at = table.timeMs[session] as number;
+        const copy = table.copy(session);
+        table.timeMs[copy] = at + jitterMs < this.#startMs ? at - jitterMs : at + jitterMs;
+        table.seq[copy] = this.seq++;
+        table.user[copy] = this.userActivity.pick(rng);
+        table.push(copy);
+      }
+    }
+  }
+
+  /** Event time of the first event (epoch ms). */
+  get startMs(): number {
+    return this.#startMs;
+  }
+
+  /**
+   * Moves the whole simulation `deltaMs` later, before the first event: the live mode starts the
+   * traffic when the warm-up is done (seconds at 100 k events/s), not when it began, so that the
+   * first poll is not a burst of the warm-up's time. The model does not depend on the hour, so
+   * the stream is the same one, later.
+   */
+  shiftStart(deltaMs: number): void {
+    if (this.#started) throw new Error('shiftStart moves a simulation that has not produced an event yet');
+    this.#startMs += deltaMs;
+    this.nextSessionMs += deltaMs;
+    this.sessions.shift(deltaMs);
   }
 
   /** The next event, in event-time order (ties: the order the simulation reached them). */
@@ -284,42 +334,45 @@ export class TrafficSimulator {
 
   /** Starts the sessions due before the next pending event, then runs that event if it is due by `limitMs`. */
   private step(limitMs: number): GeneratedEvent | undefined {
-    const heap = this.heap;
-    while (heap.length === 0 || this.nextSessionMs < this.heapTime[0]!) {
+    const table = this.sessions;
+    while (table.size === 0 || this.nextSessionMs < table.peekTime()) {
       if (Math.floor(this.nextSessionMs) > limitMs) return undefined;
-      this.pushHeap(this.newSession(this.nextSessionMs));
+      table.push(this.newSession(this.nextSessionMs));
       this.nextSessionMs += this.rng.exponential(this.sessionGapMs);
     }
-    const s = heap[0]!;
-    if (Math.floor(s.timeMs) > limitMs) return undefined;
+    const s = table.peekSlot();
+    if (Math.floor(table.timeMs[s] as number) > limitMs) return undefined;
     const event = this.advance(s, true)!;
-    if (s.stage === DONE) this.popHeap();
-    else this.siftDown(0);
+    this.#started = true;
+    if (table.stage[s] === DONE) {
+      table.pop();
+      table.release(s);
+    } else table.updateTop();
     return event;
   }
 
-  private newSession(timeMs: number): Session {
+  /** A new session (its slot) starting at `timeMs`. */
+  private newSession(timeMs: number): number {
     const rng = this.rng;
-    const s: Session = {
-      timeMs,
-      seq: this.seq++,
-      user: this.userActivity.pick(rng),
-      source: this.sources.pick(rng),
-      stage: CLICK,
-      clicksLeft: 0,
-      converts: false,
-      clicked: [],
-      product: 0,
-      quantity: 1,
-      discount: 0,
-      shippingCost: 0,
-      paymentMethod: 0,
-    };
+    const t = this.sessions;
+    const s = t.alloc();
+    t.timeMs[s] = timeMs;
+    t.seq[s] = this.seq++;
+    t.user[s] = this.userActivity.pick(rng);
+    t.source[s] = this.sources.pick(rng);
+    t.stage[s] = CLICK;
+    t.clicksLeft[s] = 0;
+    t.converts[s] = 0;
+    t.product[s] = 0;
+    t.quantity[s] = 1;
+    t.discount[s] = 0;
+    t.shippingCost[s] = 0;
+    t.paymentMethod[s] = 0;
     if (rng.chance(DIRECT_CHECKOUT_SHARE)) {
       this.prepareOrder(s, this.popularity.pick(rng));
     } else {
-      s.clicksLeft = this.clickCounts.pick(rng) + 1;
-      s.converts = rng.chance(this.conversion[s.source]!);
+      t.clicksLeft[s] = this.clickCounts.pick(rng) + 1;
+      t.converts[s] = rng.chance(this.conversion[t.source[s] as number]!) ? 1 : 0;
     }
     return s;
   }
@@ -328,153 +381,101 @@ export class TrafficSimulator {
    * Runs the session's next event and moves it to the time of the one after (or to DONE). The
    * event is built only when `emit` (the warm-up skips ids and objects).
    */
-  private advance(s: Session, emit: boolean): GeneratedEvent | undefined {
-    return s.stage === CLICK ? this.click(s, emit) : this.checkout(s, emit);
+  private advance(s: number, emit: boolean): GeneratedEvent | undefined {
+    return this.sessions.stage[s] === CLICK ? this.click(s, emit) : this.checkout(s, emit);
   }
 
-  private click(s: Session, emit: boolean): GeneratedClick | undefined {
+  /** One of the products session `s` clicked, at random (as `rng.pick` over the list). */
+  private pickClicked(s: number): number {
+    const t = this.sessions;
+    return t.clickedAt(s, Math.floor(this.rng.next() * (t.clickedCount[s] as number)));
+  }
+
+  private click(s: number, emit: boolean): GeneratedClick | undefined {
     const rng = this.rng;
+    const t = this.sessions;
     let product: number;
     const r = rng.next();
-    if (s.clicked.length === 0) product = this.popularity.pick(rng);
-    else if (r < 0.18) product = rng.pick(s.clicked);
+    const clicks = t.clickedCount[s] as number;
+    if (clicks === 0) product = this.popularity.pick(rng);
+    else if (r < 0.18) product = this.pickClicked(s);
     else if (r < 0.7) {
-      const c = this.categoryOf[s.clicked[s.clicked.length - 1]!]!;
+      const c = this.categoryOf[t.clickedAt(s, clicks - 1)]!;
       product = this.categoryProducts[c]![this.categoryPopularity[c]!.pick(rng)]!;
     } else product = this.popularity.pick(rng);
-    s.clicked.push(product);
+    t.addClicked(s, product);
     const event: GeneratedClick | undefined = emit
       ? {
           type: 'click',
           clickId: rng.uuid(),
-          userId: this.userIds[s.user]!,
+          userId: this.userIds[t.user[s] as number]!,
           productId: this.productIds[product]!,
-          source: SOURCES[s.source]![0],
-          eventTimeMs: Math.floor(s.timeMs),
+          source: SOURCES[t.source[s] as number]![0],
+          eventTimeMs: Math.floor(t.timeMs[s] as number),
         }
       : undefined;
-    s.clicksLeft--;
-    if (s.clicksLeft > 0) {
-      s.timeMs += Math.min(15 * MINUTE, Math.max(2 * SECOND, rng.logNormal(35 * SECOND, 0.9)));
-    } else if (s.converts) {
-      const bought = rng.chance(0.55) ? product : rng.pick(s.clicked);
+    const left = (t.clicksLeft[s] as number) - 1;
+    t.clicksLeft[s] = left;
+    if (left > 0) {
+      t.timeMs[s] =
+        (t.timeMs[s] as number) + Math.min(15 * MINUTE, Math.max(2 * SECOND, rng.logNormal(35 * SECOND, 0.9)));
+    } else if (t.converts[s] === 1) {
+      const bought = rng.chance(0.55) ? product : this.pickClicked(s);
       this.prepareOrder(s, bought);
       const outcome = rng.next();
-      if (outcome < 0.78) s.timeMs += Math.min(20 * MINUTE, Math.max(10 * SECOND, rng.logNormal(90 * SECOND, 0.9)));
-      else if (outcome < 0.88) s.timeMs += rng.uniform(20 * MINUTE, 55 * MINUTE);
-      else s.timeMs += rng.uniform(61 * MINUTE, 4 * HOUR);
-    } else s.stage = DONE;
+      let gapMs: number;
+      if (outcome < 0.78) gapMs = Math.min(20 * MINUTE, Math.max(10 * SECOND, rng.logNormal(90 * SECOND, 0.9)));
+      else if (outcome < 0.88) gapMs = rng.uniform(20 * MINUTE, 55 * MINUTE);
+      else gapMs = rng.uniform(61 * MINUTE, 4 * HOUR);
+      t.timeMs[s] = (t.timeMs[s] as number) + gapMs;
+    } else t.stage[s] = DONE;
     return event;
   }
 
   /** Sets the order a session will check out: product, quantity, discount, shipping, method. */
-  private prepareOrder(s: Session, product: number): void {
+  private prepareOrder(s: number, product: number): void {
     const rng = this.rng;
+    const t = this.sessions;
     const listed = this.prices[product]!;
     const price = Number.isNaN(listed) ? 20 : listed; // a product without a price: a typical one
-    s.stage = CHECKOUT;
-    s.product = product;
-    s.quantity = (price < 15 ? QUANTITIES_CHEAP : QUANTITIES).pick(rng);
-    const discountChance = SOURCES[s.source]![0] === 'email' ? 0.5 : 0.2;
-    s.discount = rng.chance(discountChance) ? DISCOUNTS.pick(rng) : 0;
-    const subtotal = price * s.quantity * (1 - s.discount);
-    s.shippingCost = subtotal >= 50 && rng.chance(0.85) ? 0 : SHIPPING.pick(rng);
-    s.paymentMethod = this.paymentMethods.pick(rng);
+    t.stage[s] = CHECKOUT;
+    t.product[s] = product;
+    const quantity = (price < 15 ? QUANTITIES_CHEAP : QUANTITIES).pick(rng);
+    t.quantity[s] = quantity;
+    const discountChance = SOURCES[t.source[s] as number]![0] === 'email' ? 0.5 : 0.2;
+    const discount = rng.chance(discountChance) ? DISCOUNTS.pick(rng) : 0;
+    t.discount[s] = discount;
+    const subtotal = price * quantity * (1 - discount);
+    t.shippingCost[s] = subtotal >= 50 && rng.chance(0.85) ? 0 : SHIPPING.pick(rng);
+    t.paymentMethod[s] = this.paymentMethods.pick(rng);
   }
 
-  private checkout(s: Session, emit: boolean): GeneratedCheckout | undefined {
+  private checkout(s: number, emit: boolean): GeneratedCheckout | undefined {
     const rng = this.rng;
-    const retry = s.stage === RETRY;
-    if (retry && rng.chance(0.4)) s.paymentMethod = this.paymentMethods.pick(rng);
+    const t = this.sessions;
+    const retry = t.stage[s] === RETRY;
+    if (retry && rng.chance(0.4)) t.paymentMethod[s] = this.paymentMethods.pick(rng);
     const failed = rng.chance(retry ? RETRY_FAILURE_RATE : FAILURE_RATE);
     const reason = failed ? FAILURE_REASONS[this.failureReasons.pick(rng)]![0] : 'None';
     const event: GeneratedCheckout | undefined = emit
       ? {
           type: 'checkout',
           checkoutId: rng.uuid(),
-          userId: this.userIds[s.user]!,
-          productId: this.productIds[s.product]!,
-          quantity: s.quantity,
-          discount: s.discount,
-          shippingCost: s.shippingCost,
-          paymentMethod: PAYMENT_METHODS[s.paymentMethod]![0],
+          userId: this.userIds[t.user[s] as number]!,
+          productId: this.productIds[t.product[s] as number]!,
+          quantity: t.quantity[s] as number,
+          discount: t.discount[s] as number,
+          shippingCost: t.shippingCost[s] as number,
+          paymentMethod: PAYMENT_METHODS[t.paymentMethod[s] as number]![0],
           paymentStatus: failed ? 'failed' : 'success',
           paymentDescription: reason,
-          eventTimeMs: Math.floor(s.timeMs),
+          eventTimeMs: Math.floor(t.timeMs[s] as number),
         }
       : undefined;
     if (failed && !retry && rng.chance(RETRY_AFTER_FAILURE)) {
-      s.stage = RETRY;
-      s.timeMs += rng.uniform(20 * SECOND, 4 * MINUTE);
-    } else s.stage = DONE;
+      t.stage[s] = RETRY;
+      t.timeMs[s] = (t.timeMs[s] as number) + rng.uniform(20 * SECOND, 4 * MINUTE);
+    } else t.stage[s] = DONE;
     return event;
-  }
-
-  // A binary min-heap of sessions by (timeMs, seq). The keys live in their own arrays, beside
-  // the sessions, so that sifting compares numbers in place instead of chasing object pointers
-  // (several times faster with thousands of concurrent sessions).
-
-  private pushHeap(s: Session): void {
-    const heap = this.heap;
-    const time = this.heapTime;
-    const seq = this.heapSeq;
-    let i = heap.length;
-    heap.push(s);
-    time.push(s.timeMs);
-    seq.push(s.seq);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const pt = time[parent]!;
-      if (pt < s.timeMs || (pt === s.timeMs && seq[parent]! < s.seq)) break;
-      heap[i] = heap[parent]!;
-      time[i] = pt;
-      seq[i] = seq[parent]!;
-      i = parent;
-    }
-    heap[i] = s;
-    time[i] = s.timeMs;
-    seq[i] = s.seq;
-  }
-
-  private popHeap(): void {
-    const heap = this.heap;
-    const last = heap.pop()!;
-    this.heapTime.pop();
-    this.heapSeq.pop();
-    if (heap.length > 0) {
-      heap[0] = last;
-      this.siftDown(0);
-    }
-  }
-
-  /** Restores the heap after the session at `i` moved later (or was replaced). */
-  private siftDown(i: number): void {
-    const heap = this.heap;
-    const time = this.heapTime;
-    const seqs = this.heapSeq;
-    const n = heap.length;
-    const s = heap[i]!;
-    const t = s.timeMs;
-    const q = s.seq;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      let c = l;
-      if (r < n) {
-        const tr = time[r]!;
-        const tl = time[l]!;
-        if (tr < tl || (tr === tl && seqs[r]! < seqs[l]!)) c = r;
-      }
-      const tc = time[c]!;
-      if (tc > t || (tc === t && seqs[c]! > q)) break;
-      heap[i] = heap[c]!;
-      time[i] = tc;
-      seqs[i] = seqs[c]!;
-      i = c;
-    }
-    heap[i] = s;
-    time[i] = t;
-    seqs[i] = q;
   }
 }

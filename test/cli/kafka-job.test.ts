@@ -138,7 +138,7 @@ test('4 partitions → run --drain into PostgreSQL: the same checkouts, dead let
   );
 });
 
-test('unkeyed topics (as the reference producers write them) are read by one job over all partitions: the same rows as a replay; a second worker is refused while one runs', async (t) => {
+test('unkeyed topics (as the reference producers write them) are read by one job over all partitions: the same rows as a replay; a second worker waits as a standby while one runs', async (t) => {
   const s = services(t);
   if (s === undefined) return;
   const shop = generateShop(t, ['--events', '6000', '--users', '100', '--products', '30', '--rate', '50']);
@@ -163,13 +163,14 @@ test('unkeyed topics (as the reference producers write them) are read by one job
   );
 
   // A live worker of these topics (provisional rows, no drain): while it runs, a second worker of
-  // the group is refused with a clear message; once it has stopped, a drain may run again.
+  // the group waits as a standby, saying why, and reads and writes nothing; stopped, it returns.
   const live = new AbortController();
   const first = drain(stores, s.kafka, group, topics, {
     attribution: attributionOptions({ provisional: true }),
     drain: false,
     signal: live.signal,
     checkpointIntervalMs: 100,
+    log: () => {},
   });
   for (let i = 0; i < 500; i++) {
     const [row] = await q(
@@ -178,13 +179,19 @@ test('unkeyed topics (as the reference producers write them) are read by one job
     if (row?.recent === true) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  await assert.rejects(
-    drain(stores, s.kafka, group, topics),
-    (err: Error & { code?: string }) =>
-      err.code === 'FM_KAFKA_NOT_COPARTITIONED' &&
-      /another worker of group .* is reading/.test(err.message) &&
-      /Key both topics by user_id/.test(err.message),
-  );
+  const epochOf = async () => (await q(`SELECT epoch::text AS epoch FROM ${stores.schema}.checkpoints`))[0]?.epoch;
+  const liveEpoch = await epochOf();
+  const standby = new AbortController();
+  const lines: string[] = [];
+  const second = drain(stores, s.kafka, group, topics, { signal: standby.signal, log: (line) => lines.push(line) });
+  while (lines.length === 0) await new Promise((r) => setTimeout(r, 20));
+  assert.match(lines[0]!, /waiting: another worker of group .* is reading .* \(its last checkpoint was [\d.]+ s ago\)/);
+  assert.match(lines[0]!, /takes the job over once that one has been silent for 10 s/);
+  assert.match(lines[0]!, /key both topics by user_id/);
+  standby.abort();
+  assert.deepEqual(await second, { recordsRead: 0, checkpoints: 0, partitionsRun: [], keyedByUser: false });
+  assert.equal(await epochOf(), liveEpoch, 'the standby took no epoch: the live worker is still the owner');
+  assert.equal(lines.length, 1, 'it never started the job');
   live.abort();
   await first;
 });

@@ -4,7 +4,8 @@
  * or until `--events N` lines or `--duration D`. It first makes sure the topics exist (created
  * with `kafka.partitions` partitions when missing) and writes the simulated shop's users and
  * products into the database that `run --kafka` enriches from (PGlite in the data dir, or
- * `database.url`), then prints a status line every 2 seconds.
+ * `database.url`), then prints a status line every 2 seconds: the rate achieved beside the one
+ * asked, and CANNOT KEEP UP when it falls behind the clock (./produce-pacing.ts).
  *
  * Like the demo, a little mess is produced (disorder, late, duplicate and broken lines); a line
  * that cannot be routed by type goes to the clicks topic unkeyed, so that the pipeline's parser
@@ -16,6 +17,7 @@ import { durationFlag } from '../cli-flags.ts';
 import { type ConfigFlags, type FlowmarkConfig, loadConfig } from '../config/index.ts';
 import { CATALOG_SEED, DEMO_MESS, loadCatalog, type ProducedCounts, produceTraffic } from '../demo-shop.ts';
 import { chooseMode } from '../modes/mode.ts';
+import { describePace, ProducePacing } from '../produce-pacing.ts';
 import { stopOnSignals } from '../stop-signals.ts';
 
 /** produce's own flags; the configuration's (`--kafka`, `--partitions`, `--database-url`, …) are in {@link ConfigFlags}. */
@@ -114,17 +116,19 @@ export async function runProduce(
         (bounds.length > 0 ? `stops after ${bounds.join(' or ')}` : 'Ctrl-C stops it'),
     );
     const startedMs = clock.nowMs();
+    const pacing = new ProducePacing(rate, startedMs);
     const status = () => {
-      const seconds = Math.max(0.001, (clock.nowMs() - startedMs) / 1000);
       log(
-        `produce: ${s.produced} events produced (${s.clicks} clicks, ${s.checkouts} checkouts, ${s.unroutable} unroutable), ${queue.acknowledged?.() ?? s.produced} acknowledged, ${(s.produced / seconds).toFixed(0)} events/s`,
+        `produce: ${s.produced} events produced (${s.clicks} clicks, ${s.checkouts} checkouts, ${s.unroutable} unroutable), ${queue.acknowledged?.() ?? s.produced} acknowledged; ${describePace(pacing.report(clock.nowMs(), s.produced))}`,
       );
     };
     timer = setInterval(status, STATUS_EVERY_MS);
-    await produceTraffic(traffic, queue, s, { signal: controller.signal, clock, maxEvents, durationMs });
+    await produceTraffic(traffic, queue, s, { signal: controller.signal, clock, maxEvents, durationMs, pacing });
     clearInterval(timer);
     s.acknowledged = queue.acknowledged?.() ?? s.produced;
     status();
+    const seconds = Math.max(0.001, (clock.nowMs() - startedMs) / 1000);
+    log(`produce: ${(s.produced / seconds).toFixed(0)} events/s over the whole run (${rate} asked)`);
   } finally {
     if (timer !== undefined) clearInterval(timer);
     release();

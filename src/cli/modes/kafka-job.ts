@@ -47,11 +47,13 @@ export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   onRuntime?: (view: ReturnType<typeof combinedRuntime>) => void;
   /** The topics (default: those of `kafka.topics` in the configuration schema); tests use their own. */
   topics?: { clicks: string; checkouts: string };
+  /** Where the worker's lines about unkeyed topics go (waiting, reading them all; default stderr). */
+  log?: (line: string) => void;
 }
 
 export type PartitionEvent =
   | { kind: 'started'; partition: number }
-  | { kind: 'stopped'; partition: number; reason: 'revoked' | 'finished' | 'taken-over' | 'stopping' };
+  | { kind: 'stopped'; partition: number; reason: 'revoked' | 'finished' | 'taken-over' | 'stopping' | 'restarting' };
 
 export interface KafkaRunSummary {
   recordsRead: number;
@@ -70,6 +72,19 @@ export function partitionJobName(group: string, partition: number): string {
 /** The `partition` of the single job that reads topics not keyed by user id. */
 const ALL = -1;
 
+/** How often a worker of unkeyed topics looks for partitions added to them. */
+const PARTITION_CHECK_MS = 5_000;
+
+/**
+ * Where partition `p`'s job accepts user `user`: `p` itself when a producer keyed by user_id puts
+ * the user there under any partition count the topics had since the worker started (`counts`,
+ * oldest first); otherwise where it puts the user now (for the `misplaced` dead letter's detail).
+ */
+export function placedPartition(user: string, p: number, counts: readonly number[]): number {
+  for (const n of counts) if (partitionForKey(user, n) === p) return p;
+  return partitionForKey(user, counts.at(-1) as number);
+}
+
 /** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
 export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
 
@@ -84,6 +99,8 @@ interface PartitionJob {
   /** Settles when the job's runtime has returned (never rejects: failures go to `fail`). */
   done: Promise<void>;
   finished: boolean;
+  /** Stopped to start again over more partitions ({@link PartitionSupervisor.restartJob}). */
+  restarting?: boolean;
 }
 
 /**
@@ -156,7 +173,13 @@ class PartitionSupervisor {
           this.#onPartition({
             kind: 'stopped',
             partition: p,
-            reason: job.finished ? 'finished' : this.stopAll.signal.aborted ? 'stopping' : 'revoked',
+            reason: job.finished
+              ? 'finished'
+              : this.stopAll.signal.aborted
+                ? 'stopping'
+                : job.restarting === true
+                  ? 'restarting'
+                  : 'revoked',
           });
         },
         (err: unknown) => {
@@ -177,6 +200,21 @@ class PartitionSupervisor {
         if (this.jobs.get(p) === job && !job.finished) this.jobs.delete(p);
       });
     this.jobs.set(p, job);
+  }
+
+  /**
+   * Stops job `p` at its next checkpoint and starts it again over `sources` (more partitions),
+   * restoring that checkpoint: the partitions it did not read start from their first record.
+   */
+  async restartJob(p: number, sources: PartitionSources): Promise<void> {
+    const job = this.jobs.get(p);
+    if (job !== undefined) {
+      job.restarting = true;
+      this.#stopJob(job);
+      await job.done;
+      if (this.jobs.get(p) === job) this.jobs.delete(p);
+    }
+    if (!this.stopAll.signal.aborted) this.startJob(p, sources);
   }
 
   /** Stops a job at its next checkpoint, without waiting for a broker that is away. */
@@ -226,15 +264,16 @@ class PartitionSupervisor {
  * (same partition count, and the first records of every partition are where the Java client's
  * partitioner puts their `user_id`), and that the dimension tables are readable. Topics that are
  * not co-partitioned (the reference pipelines' producers write no key) are read by ONE job over
- * all their partitions: a second worker of the group is refused while the first is alive, and
- * takes the job over (epoch fencing) when it is not, so results are never wrong, but there is no
- * scale-out (docs/operations.md).
+ * all their partitions: a second worker of the group waits as a standby while the first is
+ * alive, and takes the job over (epoch fencing) once it is not, so results are never wrong, but
+ * there is no scale-out (docs/operations.md).
  */
 export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
   o: KafkaRunOptions,
 ): Promise<KafkaRunSummary> {
   const group = o.group ?? declaredDefault('kafka.group');
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const topics = o.topics ?? {
     clicks: declaredDefault('kafka.topics.clicks'),
     checkouts: declaredDefault('kafka.topics.checkouts'),
@@ -242,6 +281,9 @@ export async function runKafkaAttribution(
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
+  // The partition counts of the keyed topics since this worker started, oldest first: partitions
+  // added while it runs move some users, and what a producer wrote before stays where it was.
+  const placementCounts = [counts.clicks];
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const jobs = new PartitionSupervisor({
     keyed: placement.keyed,
@@ -255,7 +297,7 @@ export async function runKafkaAttribution(
         o.clock,
         p === ALL ? ALL_SHARDS : `p${p}`,
         // Every event of a partition job is checked to belong there (the start only samples).
-        p === ALL ? undefined : { partition: p, partitionOf: (user) => partitionForKey(user, counts.clicks) },
+        p === ALL ? undefined : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
       );
       return jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
     },
@@ -263,6 +305,9 @@ export async function runKafkaAttribution(
 
   let worker: KafkaWorker | undefined;
   let dashboard: Dashboard | undefined;
+  /** Unkeyed topics: the counts the one job reads, and how it goes on over more partitions. */
+  let unkeyedCounts: { clicks: number; checkouts: number } | undefined;
+  let restartUnkeyed: ((grown: { clicks: number; checkouts: number }) => Promise<void>) | undefined;
   const onAbort = () => jobs.stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
   const apply = () => {
@@ -282,12 +327,22 @@ export async function runKafkaAttribution(
         groupId: group,
         topics: [topics.clicks, topics.checkouts],
         onAssignment: () => apply(),
+        onPartitionsAdded: (from, to) => {
+          if (!placementCounts.includes(to)) placementCounts.push(to);
+          log(
+            `flowmark: group ${group}: ${topics.clicks} and ${topics.checkouts} now have ${to} partitions (were ${from}): the group rebalances and the new ones are read from their start; partitions already running stay where they are. Users whose partition changed have their events before and after in two partition jobs: a checkout within the lookback after the change may miss the user's earlier clicks (docs/operations.md).`,
+          );
+        },
       });
       await worker.start();
     } else {
-      await refuseIfUnkeyedJobRuns(stores, group, topics, placement.why, checkpointIntervalOf(o));
-      process.stderr.write(
-        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} is refused while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).\n`,
+      const free = await waitForUnkeyedJob(stores, group, topics, placement.why, checkpointIntervalOf(o), {
+        signal: jobs.stopAll.signal,
+        log,
+      });
+      if (!free) return jobs.summary; // stopped while waiting: nothing was read or written
+      log(
+        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): this worker reads all their partitions as one job; another worker of group ${group} waits as a standby while this one runs, and takes over if it dies. To scale out, key both topics by user_id with the same partition count (flowmark import and produce do).`,
       );
       const source = (topic: string, n: number) =>
         KafkaSource.standalone({
@@ -297,13 +352,36 @@ export async function runKafkaAttribution(
           endAtOpen: o.drain,
           groupId: group,
         });
-      jobs.startJob(ALL, {
-        clicks: source(topics.clicks, counts.clicks),
-        checkouts: source(topics.checkouts, counts.checkouts),
+      unkeyedCounts = { ...counts };
+      const allSources = (c: { clicks: number; checkouts: number }) => ({
+        clicks: source(topics.clicks, c.clicks),
+        checkouts: source(topics.checkouts, c.checkouts),
       });
+      jobs.startJob(ALL, allSources(counts));
+      restartUnkeyed = async (grown) => {
+        log(
+          `flowmark: ${topics.clicks} now has ${grown.clicks} partitions and ${topics.checkouts} ${grown.checkouts} (were ${unkeyedCounts?.clicks} and ${unkeyedCounts?.checkouts}): the job over all partitions commits its checkpoint and goes on with the new ones, read from their start.`,
+        );
+        unkeyedCounts = grown;
+        await jobs.restartJob(ALL, allSources(grown));
+      };
     }
     dashboard = await serveDashboard(stores, view, metrics, o);
+    let checkedPartitionsMs = 0;
     while (!jobs.stopAll.signal.aborted) {
+      // Partitions added to unkeyed topics: the one job goes on over all of them (keyed topics:
+      // the group's rebalance hands them out, KafkaWorker).
+      if (restartUnkeyed !== undefined && !o.drain && performance.now() - checkedPartitionsMs >= PARTITION_CHECK_MS) {
+        checkedPartitionsMs = performance.now();
+        const now = await topicPartitions(o.bootstrap, topics).catch(() => undefined);
+        if (
+          now !== undefined &&
+          unkeyedCounts !== undefined &&
+          (now.clicks > unkeyedCounts.clicks || now.checkouts > unkeyedCounts.checkouts)
+        ) {
+          await restartUnkeyed(now);
+        }
+      }
       // An assigned partition without a job (its job was fenced by a stale owner): restart it.
       if (worker?.assignment.some((p) => !jobs.jobs.has(p))) apply();
       if (o.drain) {
@@ -325,26 +403,45 @@ export async function runKafkaAttribution(
   return jobs.summary;
 }
 
+/** How often a worker waiting for the unkeyed job says again that it is waiting. */
+const WAITING_LINE_EVERY_MS = 10_000;
+
 /**
- * Unkeyed topics are read by one worker: a second one is refused while the first is alive (its
- * job committed a checkpoint recently), and takes over when it is not (it died).
+ * Unkeyed topics are read by one worker. While another worker's job is alive (it committed a
+ * checkpoint within `aliveWithinMs`, by the database's clock, and is not a finished drain), this
+ * one waits as a standby, saying so, and takes the job over once that one has been silent that
+ * long: a worker restarted right after a crash (a supervisor's restart) waits out the dead one's
+ * last seconds instead of failing once (issue 16). Resolves true when the job is free, false when
+ * `signal` stopped the wait.
  */
-async function refuseIfUnkeyedJobRuns(
+async function waitForUnkeyedJob(
   stores: { db: SqlClient; schema: string },
   group: string,
   topics: { clicks: string; checkouts: string },
   why: string,
   checkpointIntervalMs: number,
-): Promise<void> {
-  const last = await readLastCheckpoint(stores.db, partitionJobName(group, ALL), { schema: stores.schema });
+  o: { signal: AbortSignal; log: (line: string) => void },
+): Promise<boolean> {
   const aliveWithinMs = Math.max(UNKEYED_TAKEOVER_AFTER_MS, 4 * checkpointIntervalMs);
-  // A drained job that finished is not running, however recent its last checkpoint.
-  if (last === undefined || last.ageMs > aliveWithinMs || isFinal(last.meta)) return;
-  const ageMs = last.ageMs;
-  throw new FlowmarkError(
-    'FM_KAFKA_NOT_COPARTITIONED',
-    `another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(ageMs / 1000).toFixed(1)} s ago): these topics are not co-partitioned by user_id (${why}), so one worker reads them all and a second one cannot share the work. Key both topics by user_id with the same partition count to run several workers, or start this one when the other has stopped (a worker silent for ${aliveWithinMs / 1000} s is taken over).`,
-  );
+  let waitedMs = 0;
+  let saidAtMs: number | undefined;
+  while (!o.signal.aborted) {
+    const last = await readLastCheckpoint(stores.db, partitionJobName(group, ALL), { schema: stores.schema });
+    // A drained job that finished is not running, however recent its last checkpoint.
+    if (last === undefined || last.ageMs > aliveWithinMs || isFinal(last.meta)) return true;
+    const leftMs = aliveWithinMs - last.ageMs;
+    if (saidAtMs === undefined || waitedMs - saidAtMs >= WAITING_LINE_EVERY_MS) {
+      saidAtMs = waitedMs;
+      o.log(
+        `flowmark: waiting: another worker of group ${group} is reading ${topics.clicks} and ${topics.checkouts} (its last checkpoint was ${(last.ageMs / 1000).toFixed(1)} s ago). These topics are not co-partitioned by user_id (${why}), so one worker reads them all: this one takes the job over once that one has been silent for ${aliveWithinMs / 1000} s (in ${(leftMs / 1000).toFixed(1)} s if it has stopped), and waits as a standby while it runs. To share the work, key both topics by user_id with the same partition count.`,
+      );
+    }
+    // Until the other one's checkpoint would be old enough; a newer one starts the count again.
+    const pauseMs = Math.ceil(leftMs) + 50;
+    await sleep(pauseMs, undefined, { signal: o.signal }).catch(() => {});
+    waitedMs += pauseMs;
+  }
+  return false;
 }
 
 function unkeyedTakenOver(group: string, topics: { clicks: string; checkouts: string }, why: string): FlowmarkError {
@@ -488,7 +585,9 @@ function logPartition(group: string, e: PartitionEvent): void {
           ? 'taken over by another worker (its uncommitted work is redone there)'
           : e.reason === 'finished'
             ? 'finished (all its input is final)'
-            : 'stopped';
+            : e.reason === 'restarting'
+              ? 'stopped at its checkpoint, to go on over the added partitions'
+              : 'stopped';
   const which = e.partition === ALL ? 'the job over all partitions' : `partition ${e.partition}`;
   process.stderr.write(`flowmark: group ${group}: ${which} ${what}\n`);
 }

@@ -3,10 +3,15 @@
  * `['clicks', 'checkouts']`): the distributed part of scale-out is Kafka's group protocol, not
  * ours.
  *
- * - Assignment ({@link coPartitionAssigner}): partition NUMBERS are split among the members
- *   (sorted by member id, range-style) and a member always gets partition p of every topic
- *   together. All topics must have the same partition count: `start` checks it and throws
+ * - Assignment ({@link coPartitionAssigner}): partition NUMBERS are split among the members, and
+ *   a member always gets partition p of every topic together. Sticky: each member's subscription
+ *   carries the partitions it owns, and a member that joins or leaves moves only what must move.
+ *   All topics must have the same partition count: `start` checks it and throws
  *   `FM_KAFKA_NOT_COPARTITIONED` naming the topics and their counts.
+ * - Partitions added to the topics while running (`kafka-topics.sh --alter --partitions`) are
+ *   noticed within `partitionCheckMs` (1 s: the topics' metadata is read again): once every topic has
+ *   the new count, the member joins again with it, the group rebalances, and the new partitions
+ *   go to members without moving the others. Until then the co-partitioned prefix is read.
  * - `onAssignment` hears this member's partition numbers after every rebalance (also when they
  *   did not change): a member that joins, leaves (`close`) or dies (no heartbeat for
  *   `sessionTimeoutMs`) makes every member hear its new set within a few seconds.
@@ -24,7 +29,12 @@
 
 import { Consumer, type ConsumerGroupJoinPayload } from '@platformatic/kafka';
 import { FlowmarkError } from '../../engine/index.ts';
-import { CO_PARTITION_PROTOCOL, commonPartitionCount, coPartitionAssigner } from './co-partition-assigner.ts';
+import {
+  CO_PARTITION_PROTOCOL,
+  commonPartitionCount,
+  coPartitionAssigner,
+  encodeMemberState,
+} from './co-partition-assigner.ts';
 import { flatMessage } from './kafka-fetcher.ts';
 import { FETCH_CLIENT_OPTIONS, KafkaSource, type KafkaSourceOptions } from './kafka-source.ts';
 
@@ -39,9 +49,16 @@ export interface KafkaWorkerOptions {
   onAssignment: (partitions: readonly number[]) => void;
   /** Where trouble with the group is reported (default: a line on stderr). */
   onWarning?: (message: string) => void;
+  /** How often the topics' partition counts are read again, to pick up added partitions (default 1 s). */
+  partitionCheckMs?: number;
+  /** Told when the topics' common partition count grew (the rebalance that follows hands the new partitions out). */
+  onPartitionsAdded?: (from: number, to: number) => void;
 }
 
 const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+// Often: records a producer writes under the new count before this worker knows it are taken for
+// misplaced (the producers' own metadata is as old as 5 s with @platformatic/kafka, 5 min with Java's).
+const DEFAULT_PARTITION_CHECK_MS = 1_000;
 const MAX_REJOIN_BACKOFF_MS = 5_000;
 
 export class KafkaWorker {
@@ -55,6 +72,12 @@ export class KafkaWorker {
   #closed = false;
   #rejoinTimer: NodeJS.Timeout | undefined;
   #rejoinBackoffMs = 0;
+  /** The generation that gave this member its assignment (−1 before the first). */
+  #generation = -1;
+  /** The topics' common partition count as this member last told the group. */
+  #partitionCount = 0;
+  #partitionTimer: NodeJS.Timeout | undefined;
+  #unevenWarned = '';
 
   constructor(options: KafkaWorkerOptions) {
     if (options.topics.length === 0)
@@ -71,6 +94,16 @@ export class KafkaWorker {
       rebalanceTimeout: Math.max(sessionTimeout, 15_000),
       heartbeatInterval: Math.max(100, Math.floor(sessionTimeout / 10)),
       protocols: [{ name: CO_PARTITION_PROTOCOL, version: 1 }],
+      // Read at every join, with metadata just read: what this member owns (for a sticky
+      // assignment) and the partition count it sees (a new count makes the group rebalance).
+      protocolsMetadata: (_protocols, topics, metadata) => {
+        this.#sawPartitionCount(Math.min(...topics.map((t) => metadata.topics.get(t)?.partitionsCount ?? 0)));
+        return encodeMemberState({
+          owned: this.#assignment,
+          generation: this.#generation,
+          partitions: this.#partitionCount,
+        });
+      },
       partitionAssigner: (current, members, topics, metadata) => {
         try {
           this.#assignError = undefined;
@@ -93,6 +126,11 @@ export class KafkaWorker {
   /** This member's partition numbers, as last assigned. */
   get assignment(): readonly number[] {
     return this.#assignment;
+  }
+
+  /** The topics' common partition count as this member last read it (0 before `start`). */
+  get partitionCount(): number {
+    return this.#partitionCount;
   }
 
   /** The member id the coordinator gave this worker (null before `start`). */
@@ -119,7 +157,7 @@ export class KafkaWorker {
         { cause: err },
       );
     }
-    commonPartitionCount(topics, (t) => metadata.topics.get(t)?.partitionsCount);
+    this.#partitionCount = commonPartitionCount(topics, (t) => metadata.topics.get(t)?.partitionsCount);
     try {
       await this.#consumer.joinGroup({});
     } catch (err) {
@@ -130,6 +168,35 @@ export class KafkaWorker {
       );
     }
     if (this.#assignError !== undefined) throw this.#assignError;
+    this.#watchPartitions();
+  }
+
+  /** Reads the topics' partition counts every `partitionCheckMs`; a larger common count is told to the group. */
+  #watchPartitions(): void {
+    const every = this.#options.partitionCheckMs ?? DEFAULT_PARTITION_CHECK_MS;
+    this.#partitionTimer = setTimeout(async () => {
+      if (this.#closed) return;
+      try {
+        const topics = [...this.#options.topics];
+        const metadata = await this.#consumer.metadata({ topics, forceUpdate: true });
+        const count = Math.min(...topics.map((t) => metadata.topics.get(t)?.partitionsCount ?? 0));
+        this.#warnUneven(topics.map((t) => [t, metadata.topics.get(t)?.partitionsCount ?? 0]));
+        if (count > this.#partitionCount && !this.#closed) {
+          this.#sawPartitionCount(count);
+          // Joining again with the new count in its subscription makes the coordinator rebalance
+          // (a member whose subscription changed), and the leader assigns the new partitions.
+          await this.#consumer.joinGroup({});
+        }
+      } catch (err) {
+        // A broker away: the next check tries again; the group's own retries handle membership.
+        if (!this.#closed)
+          this.#warn(
+            `kafka: group ${this.#options.groupId}: reading the topics' partition counts: ${flatMessage(err).trim()}`,
+          );
+      }
+      if (!this.#closed) this.#watchPartitions();
+    }, every);
+    this.#partitionTimer.unref();
   }
 
   /**
@@ -179,6 +246,7 @@ export class KafkaWorker {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#rejoinTimer);
+    clearTimeout(this.#partitionTimer);
     await Promise.all([...this.#sources].map((s) => s.close()));
     await this.#consumer.close().catch(async () => {
       await this.#consumer.close(true).catch(() => {});
@@ -191,10 +259,29 @@ export class KafkaWorker {
     const partitions = new Set<number>();
     for (const a of payload.assignments) for (const p of a.partitions) partitions.add(p);
     this.#assignment = [...partitions].sort((a, b) => a - b);
+    this.#generation = this.#consumer.generationId;
     if (this.#assignError !== undefined) {
       this.#warn(`kafka: group ${this.#options.groupId}: ${this.#assignError.message}`);
     }
     this.#options.onAssignment(this.#assignment);
+  }
+
+  /** Records a larger common partition count (read at a join or by the watch), telling `onPartitionsAdded`. */
+  #sawPartitionCount(count: number): void {
+    if (count <= this.#partitionCount) return;
+    const from = this.#partitionCount;
+    this.#partitionCount = count;
+    if (from > 0) this.#options.onPartitionsAdded?.(from, count);
+  }
+
+  /** Once per layout: topics whose counts differ (one altered, not yet the other) are read as far as they agree. */
+  #warnUneven(counts: ReadonlyArray<readonly [string, number]>): void {
+    const layout = counts.map(([t, n]) => `${t}: ${n} partitions`).join(', ');
+    if (new Set(counts.map(([, n]) => n)).size <= 1 || layout === this.#unevenWarned) return;
+    this.#unevenWarned = layout;
+    this.#warn(
+      `kafka: group ${this.#options.groupId}: the topics have different partition counts (${layout}): partitions 0..${Math.min(...counts.map(([, n]) => n)) - 1} are read; the others wait until every topic has as many (add partitions to the smaller ones)`,
+    );
   }
 
   #rejoinLater(err: unknown): void {
