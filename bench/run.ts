@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- NAME…] [--json] [--events N] [--no-record]`
- * (postgres: `[--database-url URL] [--rows N] [--clicks 1e5,1e6,1e7] [--reps N] [--restart-heap-mib N]`;
- * state: `[--clicks 1e6,1e7] [--reps N] [--state-parts memory,pglite]`; scaling: `[--events N] [--reps ROUNDS]`)
+ * (postgres: `[--database-url URL] [--rows N] [--clicks 1e6,1e7] [--reps N] [--chunk-ms 250,300000] [--restart-heap-mib N]`;
+ * state: `[--clicks 1e6,1e7] [--reps N] [--state-parts memory,pglite] [--chunk-ms 250,300000]`; scaling: `[--events N] [--reps ROUNDS]`)
  *
  * One suite per file in bench/suites/; what they share (data builders, committers, the child-process
  * harness, services, the table printer and BENCHMARKS.md appender) in bench/support/.
@@ -20,6 +20,7 @@ import { DEFAULT_CLICKS, postgresBenchmarks } from './suites/postgres.ts';
 import { replayBenchmarks } from './suites/replay.ts';
 import { scalingBenchmarks } from './suites/scaling.ts';
 import { DEFAULT_STATE_CLICKS, stateBenchmarks } from './suites/state.ts';
+import { DEFAULT_CHUNK_MS } from './support/chunked-checkpoints.ts';
 import { DEFAULT_CHECKPOINT_INTERVAL_MS } from './support/data-sets.ts';
 import { appendToBenchmarksMd, type BenchResult, printTable } from './support/report.ts';
 import { databaseUrlOf, NO_SERVER_MESSAGE } from './support/services.ts';
@@ -36,6 +37,7 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
       clicks: clicksOr(DEFAULT_STATE_CLICKS),
       reps: count('reps', values.reps ?? '5'),
       parts: stateParts(),
+      chunkMs: chunkMs(),
     }),
   scaling: (events) =>
     scalingBenchmarks({
@@ -64,6 +66,7 @@ const { values, positionals } = parseArgs({
     reps: { type: 'string' },
     'restart-heap-mib': { type: 'string' },
     'state-parts': { type: 'string', default: 'memory,pglite' },
+    'chunk-ms': { type: 'string', default: DEFAULT_CHUNK_MS.join(',') },
     rates: { type: 'string', default: '1000,10000,50000' },
     seconds: { type: 'string', default: '20' },
     'knee-seconds': { type: 'string', default: '10' },
@@ -86,10 +89,14 @@ if (values.help) {
     replay  flowmark replay vs JSON.parse alone on the same generated lines, each in a child process
             (events/s, ratio, peak RSS of each; at least 5 M events, --events for more)
     postgres  against a PostgreSQL server (--database-url, default $FLOWMARK_TEST_PG_URL): sink rows/s,
-            unnest vs multi-row INSERT (--rows, default 200 k); incremental checkpoint duration as the
-            state grows (--clicks, default 1e5,1e6, about 5 min; 1e5,1e6,1e7 takes about 20 min;
-            --reps, default 5); restart time at the largest state (--restart-heap-mib: the restart
-            child processes' --max-old-space-size, default Node's, retried larger if it does not fit)
+            unnest vs multi-row INSERT (--rows, default 200 k); the attribution's clicks table
+            committed as chunks through the SQL committer up to each size (--clicks, default
+            1e6,1e7), one chunk per checkpoint per --chunk-ms of event time (default 250,300000:
+            the first layout is measured, the others only restarted), and the duration, chunk
+            bytes and WAL of a fixed incremental checkpoint (a chunk of 10 k new clicks + 1 k sink
+            rows) at each size (--reps, default 5); restart (load, Runtime.open) at the largest
+            state for each layout (--restart-heap-mib: the restart child processes'
+            --max-old-space-size, default Node's, retried larger if it does not fit)
     ceiling   JSON.parse alone vs a hand-written parse + first-click loop (plain Map) vs flowmark
             replay, on the same in-order generated lines (--events, default 2 M); checks the
             hand loop's attributed clicks against replay's
@@ -100,10 +107,12 @@ if (values.help) {
     state   memory per click held in attribution state (heap and RSS, live pipeline, one child
             process per size; --clicks, default 1e6,1e7); engine checkpoint duration and delta
             bytes for a fixed delta as the state grows; the postgres benchmark's fixed checkpoint
-            into PGlite at 1e5 and each size; restart (Runtime.open) from PGlite at the largest
-            size (estimated 20 min with the defaults on a quiet 2-core machine, far longer on a
-            loaded one; --clicks 1e6,3e6 takes 8; --reps, default 5; --state-parts memory or
-            pglite runs one half, and the halves can run side by side)
+            (a chunk of 10 k new clicks + 1 k sink rows) into PGlite at each size, the clicks
+            committed as chunks, one per checkpoint per --chunk-ms of event time (default
+            250,300000: the first layout is measured, the others only restarted); restart
+            (Runtime.open, Node's default heap) from PGlite at the largest size for each layout
+            (--reps, default 5; --state-parts memory or pglite runs one half, and the halves can
+            run side by side)
     scaling   the attribution pipeline in memory: events/s, peak heap and RSS as the distinct
             users, the lookback and the clicks per checkout grow (a child process per variant;
             --events per variant, default 300 k; --reps rounds, default 2, best events/s kept)
@@ -176,6 +185,7 @@ function postgresOptions() {
     rows: count('rows', values.rows),
     clicks: clicksOr(DEFAULT_CLICKS),
     reps: count('reps', values.reps ?? '5'),
+    chunkMs: chunkMs(),
     ...(heap === undefined ? {} : { restartHeapMiB: count('restart-heap-mib', heap) }),
   };
 }
@@ -211,6 +221,17 @@ function stateParts(): Array<'memory' | 'pglite'> {
   return parts as Array<'memory' | 'pglite'>;
 }
 stateParts();
+
+/** `--chunk-ms 250,300000`: event time per chunk of each chunk layout (distinct positive integers). */
+function chunkMs(): number[] {
+  const ms = values['chunk-ms'].split(',').map((m) => count('chunk-ms', m.trim()));
+  if (new Set(ms).size !== ms.length) {
+    console.error(`--chunk-ms must list distinct layouts, got "${values['chunk-ms']}"`);
+    process.exit(2);
+  }
+  return ms;
+}
+chunkMs();
 
 const all: BenchResult[] = [];
 for (const n of names) {

@@ -8,26 +8,44 @@
  *    parameters per statement; bench/support/values-writer.ts), both one transaction per batch
  *    of the committer's default size, into a fresh schema each, alternating which goes first.
  *    COPY is not measured: it needs pg-copy-streams, which flowmark does not depend on.
- * 2. **checkpoint vs state size**: committed state of 1e5, 1e6, 1e7 clicks (bulk-loaded through
- *    `SqlCommitter.commit`, in the shape of the attribution function's `clicks` state), then the
- *    duration of a fixed incremental checkpoint (10 k changed click keys + 1 k sink rows) at each
- *    size (bench/support/synthetic-checkpoints.ts). Incremental means flat: the ratio to the
- *    smallest size should stay near 1.
+ * 2. **checkpoint vs state size**: the attribution's `clicks` time-bucketed table (its own
+ *    declaration) filled with the website simulator's clicks up to each size (1e6, 1e7 by
+ *    default) and committed as the live pipeline does, one chunk per checkpoint into
+ *    `state_chunks` through `SqlCommitter.commit` (bench/support/chunked-checkpoints.ts; one chunk
+ *    per `chunkMs` of event time, the first of `--chunk-ms`); then the duration, chunk bytes and
+ *    WAL of a fixed incremental checkpoint (a chunk of 10 k new clicks + 1 k sink rows) at each
+ *    size. Incremental means flat: the ratio to the smallest size should stay near 1.
  * 3. **restart**: `SqlCommitter.load()` and a full `Runtime.open()` of the attribution pipeline
- *    over the largest state, each in a fresh worker process (bench/support/restart.ts; a worker
- *    that runs out of heap is reported, not fatal), next to the raw SQL read of the same rows.
+ *    over the largest state, each in a fresh worker process with Node's default heap (unless
+ *    `--restart-heap-mib`; bench/support/restart.ts; a worker that runs out of heap is reported,
+ *    not fatal), next to the raw SQL read of the same chunk rows; the state entries restored are
+ *    checked against the clicks committed. Again over the same clicks cut into each other chunk
+ *    layout of `--chunk-ms` (few large chunks vs many small ones), each in a schema of its own.
  *
  * Every schema created here (`fm_bench_<pid>_…`) is dropped at the end.
  */
 import { outputMigrations, SINK_TABLES } from '../../src/attribution/output-schema.ts';
 import { openPostgresDatabase, type PostgresDatabase } from '../../src/connectors/postgres/index.ts';
 import { DEFAULT_BATCH_ROWS, runMigrations, writeRows } from '../../src/connectors/sql/index.ts';
-import { type BenchResult, fmt, median } from '../support/report.ts';
-import { measureOpenRetrying, measureRestart, type RestartFailure, type RestartResult } from '../support/restart.ts';
+import {
+  ChunkedCheckpoints,
+  type ChunkLayout,
+  DELTA,
+  layoutName,
+  type SizePoint,
+  storedChunks,
+} from '../support/chunked-checkpoints.ts';
+import { type BenchResult, fmt, fmtCount, median } from '../support/report.ts';
+import {
+  type LayoutRestart,
+  measureOpenRetrying,
+  measureRestart,
+  type RestartFailure,
+  restartRows,
+} from '../support/restart.ts';
 import { serverSettings } from '../support/services.ts';
 import { TimedClient } from '../support/sql-timing.ts';
-import { checkoutRows, DELTA } from '../support/state-data.ts';
-import { type SizePoint, SyntheticCheckpoints } from '../support/synthetic-checkpoints.ts';
+import { checkoutRows } from '../support/state-data.ts';
 import { MAX_PARAMS, writeRowsValues } from '../support/values-writer.ts';
 
 export { NO_SERVER_MESSAGE } from '../support/services.ts';
@@ -39,18 +57,19 @@ export interface PostgresBenchOptions {
   rows: number;
   /** State sizes (clicks), increasing; the restart is measured at the largest. */
   clicks: number[];
+  /**
+   * Event time per chunk (ms) of each chunk layout: the first is the layout of the checkpoint
+   * figures; each gets a restart at the largest size.
+   */
+  chunkMs: number[];
   /** Timed incremental checkpoints per state size (after one untimed warm-up). */
   reps: number;
   /** `--max-old-space-size` of the restart child processes (undefined: Node's default). */
   restartHeapMiB?: number;
 }
 
-/**
- * The sizes run by default (about 5 minutes on a 2-core box). `--clicks 1e5,1e6,1e7` takes about
- * 20: building 1e7 clicks of state alone takes 7–8 minutes, and its restart does not fit in
- * Node's default heap (measured, then measured again with a larger heap).
- */
-export const DEFAULT_CLICKS = [100_000, 1_000_000];
+/** The sizes run by default: issue 15's targets compare 1e6 with 1e7 clicks. */
+export const DEFAULT_CLICKS = [1_000_000, 10_000_000];
 
 const LOG = (line: string) => process.stderr.write(`[postgres] ${line}\n`);
 
@@ -68,9 +87,19 @@ export async function postgresBenchmarks(o: PostgresBenchOptions): Promise<Bench
     const server = await serverSettings(db);
     LOG(`server: ${server}`);
     const sink = await sinkBenchmark(db, o, prefix, created, server);
-    const { result: cp, keys, clicks } = await checkpointBenchmark(db, o, main);
-    const restart = await restartBenchmark(db, o, main, keys, clicks);
-    return [sink, cp, restart];
+    const [first, ...others] = o.chunkMs.map((chunkMs): ChunkLayout => ({ chunkMs }));
+    // The clicks' rate is set by the largest state (+ the measured chunks): they span 50 minutes.
+    const maxClicks = (o.clicks.at(-1) as number) + o.clicks.length * (o.reps + 1) * DELTA.clicks;
+    const cp = await checkpointBenchmark(db, o, main, first as ChunkLayout, maxClicks);
+    const layouts = [{ schema: main, layout: first as ChunkLayout, clicks: cp.clicks, stored: cp.stored }];
+    for (const layout of others) {
+      const schema = `${prefix}_state_${layout.chunkMs}ms`;
+      created.push(schema);
+      const stored = await buildLayout(db, schema, layout, maxClicks, cp.clicks);
+      layouts.push({ schema, layout, clicks: cp.clicks, stored });
+    }
+    const restart = await restartBenchmark(o, layouts);
+    return [sink, cp.result, restart];
   } finally {
     for (const s of created) await db.exec(`DROP SCHEMA IF EXISTS "${s}" CASCADE`).catch(() => undefined);
     await db.close();
@@ -171,20 +200,21 @@ async function checkpointBenchmark(
   db: PostgresDatabase,
   o: PostgresBenchOptions,
   schema: string,
-): Promise<{ result: BenchResult; keys: number; clicks: number }> {
+  layout: ChunkLayout,
+  maxClicks: number,
+): Promise<{ result: BenchResult; clicks: number; stored: LayoutRestart['stored'] }> {
   const timed = new TimedClient(db);
-  const s = await SyntheticCheckpoints.start(db, schema, LOG, timed);
-  const shape = s.shape();
-  let buildS = 0;
+  const s = await ChunkedCheckpoints.start(db, schema, layout, maxClicks, LOG, timed);
   let settleS = 0;
   const points: Array<SizePoint & { breakdown: Map<string, number> }> = [];
   for (const target of o.clicks) {
     const t0 = performance.now();
-    await s.growByCommits(target);
+    await s.growTo(target);
     const built = (performance.now() - t0) / 1000;
-    buildS += built;
     settleS += await s.settle();
-    LOG(`state of ${fmt(s.clicks)} clicks built in ${built.toFixed(1)} s; measuring checkpoints`);
+    LOG(
+      `state of ${fmt(s.clicks)} clicks built in ${built.toFixed(1)} s (${fmtCount(s.checkpoints)} checkpoints); measuring checkpoints`,
+    );
     const p = await s.measure(o.reps, () => timed.times.clear()); // the warm-up is not counted
     points.push({ ...p, breakdown: new Map([...timed.times].map(([k, v]) => [k, v / o.reps])) });
     LOG(
@@ -193,47 +223,53 @@ async function checkpointBenchmark(
   }
   const base = points[0] as (typeof points)[number];
   const last = points.at(-1) as (typeof points)[number];
-  const changes = DELTA.updates + DELTA.inserts + DELTA.deletes;
+  const buildS = s.generateS + s.commitS;
   const figures: Record<string, number> = {
-    build_s: buildS,
-    build_clicks_per_s: s.clicks / buildS,
+    generate_s: s.generateS,
+    build_commit_s: s.commitS,
+    build_checkpoints: s.checkpoints,
     settle_s: settleS,
+    chunk_ms: layout.chunkMs,
     reps: o.reps,
-    delta_state_changes: changes,
+    delta_clicks: DELTA.clicks,
     delta_sink_rows: DELTA.sinkRows,
   };
   const rows: Array<[string, string]> = [
     [
-      'state shape (real run of the pipeline vs synthetic)',
-      `clicks entry: real ${shape.realBytes.toFixed(0)} B (key + JSON value, ${shape.realClicksPerKey.toFixed(2)} clicks/key), ` +
-        `synthetic ${shape.syntheticBytes.toFixed(0)} B (1.08 clicks/key)`,
+      'state',
+      `the attribution's clicks table (its own declaration), filled with the website simulator's clicks over the 50 min before the watermark, ` +
+        `committed through SqlCommitter.commit as checkpoints of one chunk each, ${layoutName(layout)}; nothing expired`,
     ],
     [
-      'state built through SqlCommitter.commit',
-      `${fmt(s.clicks)} clicks in ${buildS.toFixed(0)} s (${fmt(s.clicks / buildS)} clicks/s, 200.0 k keys per commit); then ANALYZE + CHECKPOINT per size (${settleS.toFixed(0)} s)`,
+      'state built',
+      `${fmt(s.clicks)} clicks in ${fmtCount(s.checkpoints)} checkpoints, ${buildS.toFixed(0)} s: ${s.generateS.toFixed(0)} s generating and inserting clicks, ` +
+        `${s.commitS.toFixed(0)} s committing (${fmt(s.checkpoints / Math.max(s.commitS, 1e-9))} checkpoints/s); then ANALYZE + CHECKPOINT per size (${settleS.toFixed(0)} s)`,
     ],
     [
       'the measured checkpoint',
-      `${changes} changed click keys (${DELTA.updates} updated, ${DELTA.inserts} new, ${DELTA.deletes} deleted, random over the whole state) + ${fmt(DELTA.sinkRows)} attributed_checkouts rows; median of ${o.reps} after a warm-up`,
+      `a chunk of ${fmt(DELTA.clicks)} new clicks + ${fmt(DELTA.sinkRows)} attributed_checkouts rows through SqlCommitter.commit; median of ${o.reps} after a warm-up`,
     ],
   ];
   for (const p of points) {
     const tag = String(p.clicks);
     const ms = median(p.ms);
     const walMiB = median(p.walBytes) / 2 ** 20;
-    figures[`state_rows_${tag}`] = p.stateRows;
-    figures[`state_bytes_${tag}`] = p.stateBytes;
+    figures[`state_chunks_${tag}`] = p.chunks;
+    figures[`state_chunk_bytes_${tag}`] = p.chunkBytes;
+    figures[`state_bytes_${tag}`] = p.tableBytes;
     figures[`checkpoint_ms_${tag}`] = ms;
     figures[`checkpoint_ratio_${tag}`] = ms / median(base.ms);
+    figures[`checkpoint_chunk_bytes_${tag}`] = median(p.deltaBytes);
     figures[`checkpoint_wal_mib_${tag}`] = walMiB;
     rows.push([
-      `checkpoint with ${fmt(p.clicks)} clicks of state (${fmt(p.stateRows)} rows, ${(p.stateBytes / 2 ** 20).toFixed(0)} MiB with indexes)`,
-      `${(ms / median(base.ms)).toFixed(2)}× the first size: ${ms.toFixed(0)} ms median (${Math.min(...p.ms).toFixed(0)}–${Math.max(...p.ms).toFixed(0)}), ${walMiB.toFixed(0)} MiB of WAL`,
+      `checkpoint with ${fmt(p.clicks)} clicks of state (${fmtCount(p.chunks)} chunks, ${(p.chunkBytes / 2 ** 20).toFixed(0)} MiB; ${(p.tableBytes / 2 ** 20).toFixed(0)} MiB with indexes)`,
+      `${(ms / median(base.ms)).toFixed(2)}× the first size: ${ms.toFixed(0)} ms median (${Math.min(...p.ms).toFixed(0)}–${Math.max(...p.ms).toFixed(0)}); ` +
+        `chunk ${(median(p.deltaBytes) / 1024).toFixed(0)} KiB, ${walMiB.toFixed(1)} MiB of WAL`,
     ]);
   }
   const parts = (p: (typeof points)[number]) =>
-    ['state upsert', 'state delete', 'sink', 'fence', 'BEGIN/COMMIT']
-      .map((k) => `${k} ${(p.breakdown.get(k) ?? 0).toFixed(0)}`)
+    ['chunk insert', 'chunk expiry delete', 'sink', 'fence', 'BEGIN/COMMIT']
+      .map((k) => `${k} ${(p.breakdown.get(k) ?? 0).toFixed(1)}`)
       .join(', ');
   rows.push([`where a checkpoint's ms go at ${fmt(base.clicks)} clicks (mean)`, parts(base)]);
   if (last !== base) rows.push([`where a checkpoint's ms go at ${fmt(last.clicks)} clicks (mean)`, parts(last)]);
@@ -244,92 +280,89 @@ async function checkpointBenchmark(
       figures,
       rows,
     },
-    keys: s.keys,
     clicks: s.clicks,
+    stored: await storedChunks(db, schema),
   };
+}
+
+/** The same clicks as the measured layout's (same simulator, seed and rate) in another layout. */
+async function buildLayout(
+  db: PostgresDatabase,
+  schema: string,
+  layout: ChunkLayout,
+  maxClicks: number,
+  clicks: number,
+): Promise<LayoutRestart['stored']> {
+  await runMigrations(db, schema, outputMigrations(schema));
+  const log = (line: string) => LOG(`${layoutName(layout)}: ${line}`);
+  const s = await ChunkedCheckpoints.start(db, schema, layout, maxClicks, log);
+  await s.growTo(clicks);
+  await s.settle();
+  log(`${fmt(s.clicks)} clicks in ${fmtCount(s.checkpoints)} checkpoints`);
+  return storedChunks(db, schema);
 }
 
 // ---- 3. restart -------------------------------------------------------------------------------
 
+/** `load` and `open` (Node's default heap unless --restart-heap-mib) over the largest state of `layout`. */
 async function restartBenchmark(
-  db: PostgresDatabase,
   o: PostgresBenchOptions,
-  schema: string,
-  keys: number,
-  clicks: number,
+  layouts: ReadonlyArray<{ schema: string; layout: ChunkLayout; clicks: number; stored: LayoutRestart['stored'] }>,
 ): Promise<BenchResult> {
-  const { rows: sz } = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${schema}".state`);
-  const stateRows = Number(sz[0]?.n);
-  const from = { url: o.url, schema };
-  LOG(`restart over ${fmt(clicks)} clicks, each step in a child process`);
-  const load = await measureRestart(from, 'load', o.restartHeapMiB, LOG);
-  const { open, firstOpen, retried, retryHeapMiB } = await measureOpenRetrying(from, o.restartHeapMiB, LOG);
-  const figures: Record<string, number> = { clicks, state_keys: keys, state_rows: stateRows };
+  const figures: Record<string, number> = {};
   const rows: Array<[string, string]> = [
-    ['state', `${fmt(clicks)} clicks in ${fmt(stateRows)} state rows`],
     [
-      'each step in a fresh child process, heap limit',
-      o.restartHeapMiB === undefined ? "Node's default" : `--max-old-space-size=${o.restartHeapMiB}`,
+      'how',
+      'each step in a fresh child process: SqlCommitter.load() (every chunk read) next to the raw SQL read of the same rows, then Runtime.open() of the attribution pipeline; ' +
+        "over the checkpoint benchmark's largest state, and the same clicks cut into each other chunk layout",
     ],
+    ['heap limit', o.restartHeapMiB === undefined ? "Node's default" : `--max-old-space-size=${o.restartHeapMiB}`],
   ];
-  if (retried) {
-    figures.default_heap_open_failed_after_s = (firstOpen as RestartFailure).seconds;
-    rows.push([
-      "Runtime.open() with Node's default heap",
-      `${(firstOpen as RestartFailure).error}; measured again with --max-old-space-size=${retryHeapMiB}`,
-    ]);
-  }
-  const s = (ms: number) => (ms / 1000).toFixed(1);
-  const mem = (r: RestartResult) =>
-    `${r.heapUsedMiB.toFixed(0)} MiB, ${r.maxRssMiB.toFixed(0)} MiB (heap limit ${r.heapLimitMiB.toFixed(0)} MiB); GC ${r.gcSeconds.toFixed(1)} s`;
-  let raw: number | undefined;
-  let loaded: number | undefined;
-  if ('error' in load) rows.push(['SqlCommitter.load()', `failed: ${load.error}`]);
-  else {
-    raw = load.rawReadMs as number;
-    loaded = load.loadMs as number;
-    Object.assign(figures, {
-      raw_read_s: raw / 1000,
-      load_s: loaded / 1000,
-      load_to_raw_read: loaded / raw,
-      load_heap_used_mib: load.heapUsedMiB,
-      load_max_rss_mib: load.maxRssMiB,
-      load_gc_s: load.gcSeconds,
-      heap_limit_mib: load.heapLimitMiB,
-    });
-    rows.push(
-      [
-        'reference: raw SQL read of the rows (the same keyset pages, no JSON.parse), s',
-        `${s(raw)} (${fmt((load.rawReadRows as number) / (raw / 1000))} rows/s)`,
-      ],
-      [
-        'SqlCommitter.load() + every entry read (JSON.parse, key decoding), s',
-        `${s(loaded)} (${fmt((load.entries as number) / (loaded / 1000))} entries/s)`,
-      ],
-      ['load / raw SQL read', `${(loaded / raw).toFixed(2)}×`],
-      ['after load(): heap used with the RestorePoint held, peak RSS; GC in the child (raw read + load)', mem(load)],
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const opens: LayoutRestart[] = [];
+  for (const [i, l] of layouts.entries()) {
+    const sfx = i === 0 ? '' : `_chunk_ms_${l.layout.chunkMs}`;
+    const from = { url: o.url, schema: l.schema };
+    LOG(
+      `restart over ${fmt(l.clicks)} clicks in ${fmtCount(l.stored.chunks)} chunks (${layoutName(l.layout)}), each step in a child process`,
     );
-  }
-  if ('error' in open) rows.push(['Runtime.open() of the attribution pipeline', `failed: ${open.error}`]);
-  else {
-    const openMs = open.openMs as number;
-    Object.assign(figures, {
-      open_s: openMs / 1000,
-      open_heap_used_mib: open.heapUsedMiB,
-      open_max_rss_mib: open.maxRssMiB,
-      open_heap_limit_mib: open.heapLimitMiB,
-      open_gc_s: open.gcSeconds,
-    });
-    rows.push([
-      'Runtime.open() of the attribution pipeline (load + restore into its state tables), s',
-      loaded === undefined ? s(openMs) : `${s(openMs)} (restore ≈ ${s(openMs - loaded)}: open − load, two processes)`,
-    ]);
-    if (raw !== undefined && loaded !== undefined) {
-      figures.restore_s = (openMs - loaded) / 1000;
-      figures.open_to_raw_read = openMs / raw;
-      rows.push(['open / raw SQL read', `${(openMs / raw).toFixed(2)}×`]);
+    const load = await measureRestart(from, 'load', o.restartHeapMiB, LOG);
+    const { open, firstOpen, retried, retryHeapMiB } = await measureOpenRetrying(from, o.restartHeapMiB, LOG);
+    const what = `${fmtCount(l.stored.chunks)} chunks (${layoutName(l.layout)})`;
+    if (retried) {
+      figures[`default_heap_open_failed_after_s${sfx}`] = (firstOpen as RestartFailure).seconds;
+      rows.push([
+        `Runtime.open() with Node's default heap, ${what}`,
+        `${(firstOpen as RestartFailure).error}; measured again with --max-old-space-size=${retryHeapMiB}`,
+      ]);
     }
-    rows.push(['after open(): heap used (the restored state tables), peak RSS; GC during open()', mem(open)]);
+    if ('error' in load) rows.push([`SqlCommitter.load(), ${what}`, `failed: ${load.error}`]);
+    else {
+      const raw = load.rawReadMs as number;
+      const loaded = load.loadMs as number;
+      Object.assign(figures, {
+        [`raw_read_s${sfx}`]: raw / 1000,
+        [`load_s${sfx}`]: loaded / 1000,
+        [`load_to_raw_read${sfx}`]: loaded / raw,
+        [`load_max_rss_mib${sfx}`]: load.maxRssMiB,
+      });
+      rows.push(
+        [
+          `reference: raw SQL read of the chunk rows (the load's scan, bytes dropped), ${what}, s`,
+          `${s(raw)} (${fmt(l.stored.chunkBytes / 2 ** 20 / (raw / 1000))} MiB/s)`,
+        ],
+        [
+          `SqlCommitter.load(), ${what}, s`,
+          `${s(loaded)} (${fmtCount(load.chunks ?? 0)} chunks, ${((load.chunkBytes ?? 0) / 2 ** 20).toFixed(0)} MiB, ${fmtCount(load.entries ?? 0)} JSON entries); ` +
+            `${(loaded / raw).toFixed(2)}× the raw read; peak RSS ${load.maxRssMiB.toFixed(0)} MiB`,
+        ],
+      );
+    }
+    opens.push({ layout: l.layout, clicks: l.clicks, stored: l.stored, r: open });
   }
-  return { name: `postgres: restart from a checkpoint with ${fmt(clicks)} clicks of state`, figures, rows };
+  const r = restartRows(opens);
+  Object.assign(figures, r.figures);
+  rows.push(...r.rows);
+  const first = layouts[0] as (typeof layouts)[number];
+  return { name: `postgres: restart from a checkpoint with ${fmt(first.clicks)} clicks of state`, figures, rows };
 }

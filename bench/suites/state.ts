@@ -10,25 +10,36 @@
  *    {@link DELTA_EVENTS} more events and a checkpoint, several times: its duration (taking the
  *    changes + encoding the snapshot, the runtime's own `flowmark_checkpoint_duration_seconds`)
  *    and the bytes of the encoded delta. Incremental means both stay flat as the state grows.
- * 3. **PGlite checkpoint vs state size**: the embedded database's `state` table filled (by SQL,
- *    in the exact shape the committer writes) to each size, then the same fixed incremental
- *    checkpoint as the postgres suite commits into a server (10 k changed click keys + 1 k
- *    sink rows) through `SqlCommitter.commit`. The server's figures are that benchmark's
- *    (`npm run bench -- postgres`), not repeated here.
- * 4. **restart** from PGlite at the largest size: `Runtime.open()` of the attribution pipeline
- *    in a fresh worker process (no separate read-only pass: at 300 k clicks `load()` with every
- *    entry read took as long as the whole `open()`, and at 10 M each pass takes minutes).
+ * 3. **PGlite checkpoint vs state size**: the attribution's `clicks` time-bucketed table filled
+ *    with the website simulator's clicks up to each size and committed into the embedded
+ *    database's `state_chunks` as the live pipeline does, one chunk per checkpoint through
+ *    `SqlCommitter.commit` (bench/support/chunked-checkpoints.ts; one chunk per `chunkMs` of event
+ *    time, the first of `--chunk-ms`), then the same fixed incremental checkpoint as the postgres
+ *    suite commits into a server (a chunk of 10 k new clicks + 1 k sink rows): its duration, its
+ *    chunk's bytes and the WAL written. Incremental means flat from the smallest size to the
+ *    largest. The server's figures are that benchmark's (`npm run bench -- postgres`).
+ * 4. **restart** from PGlite at the largest size: `Runtime.open()` of the attribution pipeline in
+ *    a fresh worker process with Node's default heap, its time, peak RSS and the state entries it
+ *    restored (checked against the clicks committed); again over the same clicks cut into each
+ *    other chunk layout of `--chunk-ms` (few large chunks vs many small ones).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { outputMigrations } from '../../src/attribution/output-schema.ts';
 import { openPgliteDatabase } from '../../src/connectors/pglite/index.ts';
 import { runChildOrThrow, workerScript } from '../support/child-process.ts';
-import { type BenchResult, fmt, median } from '../support/report.ts';
-import { measureRestart, type RestartResult } from '../support/restart.ts';
-import { DELTA, DELTA_EVENTS } from '../support/state-data.ts';
-import { type SizePoint, SyntheticCheckpoints } from '../support/synthetic-checkpoints.ts';
+import {
+  ChunkedCheckpoints,
+  type ChunkLayout,
+  DELTA,
+  layoutName,
+  type SizePoint,
+  storedChunks,
+} from '../support/chunked-checkpoints.ts';
+import { type BenchResult, fmt, fmtCount, median } from '../support/report.ts';
+import { type LayoutRestart, measureRestart, restartRows } from '../support/restart.ts';
+import { DELTA_EVENTS } from '../support/state-data.ts';
 import type { MemoryPoint } from '../support/workers/state-memory.ts';
 
 export const DEFAULT_STATE_CLICKS = [1_000_000, 10_000_000];
@@ -38,6 +49,11 @@ export interface StateBenchOptions {
   clicks: number[];
   /** Timed checkpoints per size (after one untimed warm-up). */
   reps: number;
+  /**
+   * PGlite: event time per chunk (ms) of each chunk layout; the first is the layout of the
+   * checkpoint figures, each gets a restart at the largest size.
+   */
+  chunkMs: number[];
   /** Which parts to run: `memory` (1 + 2) and/or `pglite` (3 + 4). */
   parts: ReadonlyArray<'memory' | 'pglite'>;
 }
@@ -147,117 +163,132 @@ function engineCheckpointResult(points: MemoryPoint[]): BenchResult {
 // ---- 3 + 4: PGlite ---------------------------------------------------------------------------
 
 async function pgliteBenchmarks(o: StateBenchOptions): Promise<BenchResult[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'flowmark-bench-state-'));
-  const dataDir = join(dir, 'data');
-  try {
-    const sizes = [...new Set([100_000, ...o.clicks])].sort((a, b) => a - b);
-    const db = await openPgliteDatabase(dataDir, { migrations: outputMigrations(SCHEMA), schema: SCHEMA });
-    const points: SizePoint[] = [];
-    let buildS = 0;
-    let clicks = 0;
+  const [main, ...others] = o.chunkMs.map((chunkMs): ChunkLayout => ({ chunkMs }));
+  const largest = o.clicks.at(-1) as number;
+  // The clicks' rate is set by the largest state (+ the measured chunks): they span 50 minutes.
+  const maxClicks = largest + o.clicks.length * (o.reps + 1) * DELTA.clicks;
+  const points: SizePoint[] = [];
+  const restarts: LayoutRestart[] = [];
+  let mainBuild = { generateS: 0, commitS: 0, settleS: 0, checkpoints: 0 };
+  for (const layout of [main as ChunkLayout, ...others]) {
+    const measured = layout === main;
+    const dir = mkdtempSync(join(tmpdir(), 'flowmark-bench-state-'));
+    const dataDir = join(dir, 'data');
+    const log = (line: string) => LOG(`PGlite, ${layoutName(layout)}: ${line}`);
     try {
-      const s = await SyntheticCheckpoints.start(db, SCHEMA, (line) => LOG(`PGlite: ${line}`));
-      for (const target of sizes) {
-        const t0 = performance.now();
-        await s.growBySql(target);
-        buildS += (performance.now() - t0) / 1000;
-        await s.settle();
-        // The same checkpoint as the postgres benchmark: updated, new and deleted keys at random
-        // over the whole state, and the sink rows of the interval.
-        const p = await s.measure(o.reps);
-        points.push(p);
-        LOG(`PGlite checkpoint at ${fmt(p.clicks)} clicks: ${p.ms.map((m) => m.toFixed(0)).join(', ')} ms`);
+      const db = await openPgliteDatabase(dataDir, { migrations: outputMigrations(SCHEMA), schema: SCHEMA });
+      let clicks = 0;
+      let stored: LayoutRestart['stored'];
+      try {
+        const s = await ChunkedCheckpoints.start(db, SCHEMA, layout, maxClicks, log);
+        let settleS = 0;
+        // The other layouts hold the same clicks as the measured one (the same simulator, seed and
+        // rate), built straight to its final size: only their restart is measured.
+        const targets = measured ? o.clicks : [(restarts[0] as LayoutRestart).clicks];
+        for (const target of targets) {
+          await s.growTo(target);
+          settleS += await s.settle();
+          if (!measured) continue;
+          // The fixed checkpoint: a chunk of new clicks and the sink rows of the interval.
+          const p = await s.measure(o.reps);
+          points.push(p);
+          log(`checkpoint at ${fmt(p.clicks)} clicks: ${p.ms.map((m) => m.toFixed(0)).join(', ')} ms`);
+        }
+        if (measured) {
+          mainBuild = { generateS: s.generateS, commitS: s.commitS, settleS, checkpoints: s.checkpoints };
+        }
+        clicks = s.clicks;
+        stored = await storedChunks(db, SCHEMA);
+      } finally {
+        await db.close();
       }
-      clicks = s.clicks;
+      log(
+        `restart over ${fmt(clicks)} clicks in ${fmtCount(stored.chunks)} chunks, in a child process (Node's default heap)…`,
+      );
+      const r = await measureRestart({ pgliteDir: dataDir, schema: SCHEMA }, 'open', undefined);
+      log('error' in r ? `restart failed: ${r.error}` : `restart: ${JSON.stringify(r)}`);
+      restarts.push({ layout, clicks, stored, r });
     } finally {
-      await db.close();
+      rmSync(dir, { recursive: true, force: true });
     }
-    const restart = await pgliteRestart(dataDir, clicks, points.at(-1) as SizePoint);
-    return [pgliteCheckpointResult(points, buildS, o.reps), restart];
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  return [pgliteCheckpointResult(points, main as ChunkLayout, mainBuild, o.reps), pgliteRestartResult(restarts)];
 }
 
-function pgliteCheckpointResult(points: SizePoint[], buildS: number, reps: number): BenchResult {
+const tagOf = (clicks: number) => (clicks >= 1e6 && clicks % 1e5 === 0 ? `${clicks / 1e6}m` : String(clicks));
+
+function pgliteCheckpointResult(
+  points: SizePoint[],
+  layout: ChunkLayout,
+  build: { generateS: number; commitS: number; settleS: number; checkpoints: number },
+  reps: number,
+): BenchResult {
   const base = points[0] as SizePoint;
   const last = points.at(-1) as SizePoint;
   const figures: Record<string, number> = {
-    build_s: buildS,
+    generate_s: build.generateS,
+    build_commit_s: build.commitS,
+    build_checkpoints: build.checkpoints,
+    chunk_ms: layout.chunkMs,
     reps,
-    delta_state_changes: DELTA.updates + DELTA.inserts + DELTA.deletes,
+    delta_clicks: DELTA.clicks,
     delta_sink_rows: DELTA.sinkRows,
     checkpoint_ratio_largest_to_smallest: median(last.ms) / median(base.ms),
   };
   const rows: Array<[string, string]> = [
     [
-      'the measured checkpoint (the same as the postgres benchmark)',
-      `${DELTA.updates + DELTA.inserts + DELTA.deletes} changed click keys (${DELTA.updates} updated, ${DELTA.inserts} new, ${DELTA.deletes} deleted, random over the whole state) + ${fmt(DELTA.sinkRows)} attributed_checkouts rows through SqlCommitter.commit; median of ${reps} after a warm-up`,
+      'state',
+      `the attribution's clicks table (its own declaration), filled with the website simulator's clicks over the 50 min before the watermark, ` +
+        `committed through SqlCommitter.commit as checkpoints of one chunk each, ${layoutName(layout)}; nothing expired`,
     ],
-    ['state built', `by SQL in the committer's format (${buildS.toFixed(0)} s in all); ANALYZE + CHECKPOINT per size`],
+    [
+      'state built',
+      `${fmtCount(build.checkpoints)} checkpoints: ${build.generateS.toFixed(0)} s generating and inserting clicks, ${build.commitS.toFixed(0)} s committing; ` +
+        `ANALYZE + CHECKPOINT per size (${build.settleS.toFixed(0)} s)`,
+    ],
+    [
+      'the measured checkpoint (the same as the postgres benchmark)',
+      `a chunk of ${fmt(DELTA.clicks)} new clicks + ${fmt(DELTA.sinkRows)} attributed_checkouts rows through SqlCommitter.commit; median of ${reps} after a warm-up`,
+    ],
   ];
   for (const p of points) {
-    const tag = String(p.clicks);
+    const tag = tagOf(p.clicks);
     const ms = median(p.ms);
     const walMiB = median(p.walBytes) / MiB;
     figures[`checkpoint_ms_${tag}`] = ms;
     figures[`checkpoint_ratio_${tag}`] = ms / median(base.ms);
-    figures[`delta_bytes_${tag}`] = p.deltaBytes;
+    figures[`chunk_bytes_${tag}`] = median(p.deltaBytes);
     figures[`wal_mib_${tag}`] = walMiB;
-    figures[`state_bytes_${tag}`] = p.stateBytes;
+    figures[`state_chunks_${tag}`] = p.chunks;
+    figures[`state_chunk_bytes_${tag}`] = p.chunkBytes;
+    figures[`state_bytes_${tag}`] = p.tableBytes;
     rows.push([
-      `checkpoint with ${fmt(p.clicks)} clicks in PGlite (${fmt(p.stateRows)} rows, ${(p.stateBytes / MiB).toFixed(0)} MiB with indexes)`,
+      `checkpoint with ${fmt(p.clicks)} clicks in PGlite (${fmtCount(p.chunks)} chunks, ${(p.chunkBytes / MiB).toFixed(0)} MiB; ${(p.tableBytes / MiB).toFixed(0)} MiB with indexes)`,
       `${(ms / median(base.ms)).toFixed(2)}× the first size: ${ms.toFixed(0)} ms median (${Math.min(...p.ms).toFixed(0)}–${Math.max(...p.ms).toFixed(0)}); ` +
-        `delta ${(p.deltaBytes / 1024).toFixed(0)} KiB encoded, ${walMiB.toFixed(0)} MiB of WAL`,
+        `chunk ${(median(p.deltaBytes) / 1024).toFixed(0)} KiB, ${walMiB.toFixed(1)} MiB of WAL`,
     ]);
   }
-  rows.push([
-    'PostgreSQL server',
-    'the same checkpoint: `npm run bench -- postgres --clicks 1e5,1e6,1e7` (its section)',
-  ]);
+  rows.push(['PostgreSQL server', 'the same checkpoint: `npm run bench -- postgres --clicks 1e6,1e7` (its section)']);
   return {
-    name: `state: PGlite checkpoint of a fixed delta as the state grows (${points.map((p) => fmt(p.clicks)).join(' → ')} clicks)`,
+    name: `state: PGlite checkpoint of a fixed chunk as the state grows (${points.map((p) => fmt(p.clicks)).join(' → ')} clicks)`,
     figures,
     rows,
   };
 }
 
-async function pgliteRestart(dataDir: string, clicks: number, p: SizePoint): Promise<BenchResult> {
-  const heapMiB = Math.min(16_384, Math.floor((totalmem() / MiB) * 0.5));
-  LOG(`PGlite restart over ${fmt(clicks)} clicks in a child process (--max-old-space-size=${heapMiB})…`);
-  const r = await measureRestart({ pgliteDir: dataDir, schema: SCHEMA }, 'open', heapMiB);
-  const name = `state: restart from a PGlite checkpoint with ${fmt(clicks)} clicks of state`;
-  const rows: Array<[string, string]> = [
-    [
-      'state',
-      `${fmt(clicks)} clicks in ${fmt(p.stateRows)} state rows (${(p.stateBytes / MiB).toFixed(0)} MiB in PGlite)`,
-    ],
-  ];
-  if ('error' in r) {
-    rows.push(['Runtime.open()', `failed: ${r.error}`]);
-    return { name, figures: { clicks }, rows };
-  }
-  const c = r as RestartResult & { openMs: number };
-  rows.push(
-    [
-      'Runtime.open() of the attribution pipeline (load + restore), s',
-      `**${(c.openMs / 1000).toFixed(1)}** (${fmt(p.stateRows / (c.openMs / 1000))} rows/s); target ≤ 5 s: ${(c.openMs / 5000).toFixed(0)}× over`,
-    ],
-    [
-      'after open(): heap used, peak RSS',
-      `${c.heapUsedMiB.toFixed(0)} MiB, ${c.maxRssMiB.toFixed(0)} MiB (heap limit ${c.heapLimitMiB.toFixed(0)} MiB)`,
-    ],
-    ['PostgreSQL server', 'the same restart: `npm run bench -- postgres --clicks 1e5,1e6,1e7` (its section)'],
-  );
+function pgliteRestartResult(restarts: readonly LayoutRestart[]): BenchResult {
+  const first = restarts[0] as LayoutRestart;
+  const { figures, rows } = restartRows(restarts);
   return {
-    name,
-    figures: {
-      clicks,
-      state_rows: p.stateRows,
-      open_s: c.openMs / 1000,
-      open_heap_used_mib: c.heapUsedMiB,
-      open_max_rss_mib: c.maxRssMiB,
-    },
-    rows,
+    name: `state: restart from a PGlite checkpoint with ${fmt(first.clicks)} clicks of state`,
+    figures,
+    rows: [
+      [
+        'how',
+        "Runtime.open() of the attribution pipeline over the chunks of the checkpoint benchmark's largest state (and of the same clicks cut into other chunk layouts), each in a fresh child process with Node's default heap",
+      ],
+      ...rows,
+      ['PostgreSQL server', 'the same restart: `npm run bench -- postgres --clicks 1e6,1e7` (its section)'],
+    ],
   };
 }

@@ -6,6 +6,17 @@
  */
 import { type CommittedCheckpoint, readLastCheckpoint, type SqlClient } from '../../src/connectors/sql/index.ts';
 
+/** What a committer's statement does, for {@link TimedClient}'s breakdown. */
+function statementKind(text: string): string {
+  const t = text.trim();
+  if (t.includes('."checkpoints"')) return 'fence';
+  if (/^INSERT INTO \S+\."state_chunks"/.test(t)) return 'chunk insert';
+  if (/^DELETE FROM \S+\."state_chunks"/.test(t)) return 'chunk expiry delete';
+  if (/^INSERT INTO \S+\."state"/.test(t)) return 'state upsert';
+  if (/^DELETE FROM \S+\."state"/.test(t)) return 'state delete';
+  return 'sink';
+}
+
 /** A SqlClient that adds up the time of each kind of statement. */
 export class TimedClient implements SqlClient {
   readonly times = new Map<string, number>();
@@ -21,13 +32,7 @@ export class TimedClient implements SqlClient {
     try {
       return await this.#inner.query<R>(text, params);
     } finally {
-      const kind = text.includes('."checkpoints"')
-        ? 'fence'
-        : /^INSERT INTO \S+\."state"/.test(text.trim())
-          ? 'state upsert'
-          : /^DELETE FROM \S+\."state"/.test(text.trim())
-            ? 'state delete'
-            : 'sink';
+      const kind = statementKind(text);
       this.#add(kind, performance.now() - t0);
     }
   }

@@ -1,15 +1,15 @@
 /**
- * Attribution state and sink rows of any size, deterministic (the same on every run), in the
- * exact shape the pipeline makes them: the click state of the postgres and state suites, the
- * attributed_checkouts rows of their checkpoints and of the sink benchmark, and a real run's last
- * checkpoint for the metadata every synthetic checkpoint reuses.
+ * What the state-size benchmarks share besides the state itself (bench/support/chunked-checkpoints.ts):
+ * attributed_checkouts rows of any number, deterministic (the same on every run), in the exact
+ * shape the pipeline makes them (the checkpoints' sink rows, the postgres suite's sink benchmark),
+ * and a real run's last checkpoint for the metadata every synthetic checkpoint reuses.
  */
 import type { AttributedCheckoutRow } from '../../src/attribution/output-rows.ts';
 import { MemoryCommitter } from '../../src/connectors/memory/memory-committer.ts';
 import { MemorySource } from '../../src/connectors/memory/memory-source.ts';
-import { Runtime, type SnapshotEntry, type SnapshotMeta, systemClock } from '../../src/engine/index.ts';
+import { Runtime, type SnapshotMeta, systemClock } from '../../src/engine/index.ts';
 import { SOURCES } from '../../src/generator/index.ts';
-import { attributionPipeline, BENCH_ATTRIBUTION, benchEvents } from './data-sets.ts';
+import { attributionPipeline, benchEvents } from './data-sets.ts';
 
 /** A small fast PRNG (mulberry32): the same data on every run. */
 export function prng(seed: number): () => number {
@@ -86,10 +86,10 @@ export function checkoutRows(n: number, from: number, seed: number): AttributedC
 
 /**
  * Runs the real attribution pipeline over generated events (unbounded, stopped once everything
- * was read, so that nothing is finalized by an end of input) and returns its last checkpoint: the
- * metadata every synthetic checkpoint reuses, and real state entries to compare shapes with.
+ * was read, so that nothing is finalized by an end of input) and returns its last checkpoint's
+ * metadata (source positions, step watermarks), which every synthetic checkpoint reuses.
  */
-export async function realCheckpoint(events: number): Promise<{ meta: SnapshotMeta; entries: SnapshotEntry[] }> {
+export async function realCheckpointMeta(events: number): Promise<SnapshotMeta> {
   const lines = [...benchEvents(events).lines()];
   const source = MemorySource.of(lines, { bounded: false });
   const committer = new MemoryCommitter();
@@ -108,73 +108,8 @@ export async function realCheckpoint(events: number): Promise<{ meta: SnapshotMe
     clearInterval(poll);
     await runtime.close();
   }
-  return { meta: committer.state.meta, entries: [...committer.state.entries()] };
-}
-
-/**
- * Synthetic `attribute/clicks` entries in the exact shape of the real ones: key
- * `u<6 digits>\0p<5 digits>`, value `[[t, {clickId, source, eventTimeMs}], …]` sorted by time,
- * expiring one lookback after the last click. One key in 12 holds two clicks (1.08 clicks per key
- * on average, as the generator's data has). Products from p02000 up never collide with the real
- * run's keys (products < 2 000). Times lie within the lookback before the watermark `wm`, so that
- * nothing expires when a restored pipeline resumes.
- */
-export class ClickState {
-  /** The watermark the click times lie before. */
-  readonly watermarkMs: number;
-  constructor(wm: number) {
-    this.watermarkMs = wm;
-  }
-  static clicksOf(i: number): number {
-    return i % 12 === 0 ? 2 : 1;
-  }
-  static key(i: number): string {
-    return `u${pad(i % 1_000_000, 6)}\u0000p${pad(2000 + Math.floor(i / 1_000_000), 5)}`;
-  }
-  /** The entry of key `i` with `n` clicks (`salt` varies the values of re-written keys). */
-  entry(i: number, n = ClickState.clicksOf(i), salt = 0): SnapshotEntry {
-    const rnd = prng(i * 7919 + salt * 104729 + 1);
-    const times: number[] = [];
-    for (let c = 0; c < n; c++) times.push(this.watermarkMs - 1000 - Math.floor(rnd() * 50 * 60_000));
-    times.sort((a, b) => a - b);
-    const value = times.map((t) => [
-      t,
-      { clickId: uuid(rnd), source: SOURCES[(rnd() * SOURCES.length) | 0]?.[0] as string, eventTimeMs: t },
-    ]);
-    return {
-      node: 'attribute',
-      table: 'clicks',
-      key: ClickState.key(i),
-      value,
-      expiresAtMs: (times.at(-1) as number) + BENCH_ATTRIBUTION.lookbackMs,
-    };
-  }
+  return committer.state.meta;
 }
 
 /** Events of the fixed delta between two engine checkpoints the state suite measures. */
 export const DELTA_EVENTS = 10_000;
-
-/** The fixed incremental checkpoint: changed click keys (updated, new, deleted) and sink rows. */
-export const DELTA = { updates: 6000, inserts: 2000, deletes: 2000, sinkRows: 1000 };
-
-/**
- * The state entries of one {@link DELTA}: updated and deleted keys at random among the synthetic
- * keys [0, keys), new keys from `newKey` on (products from p02500: no collision).
- */
-export function deltaEntries(gen: ClickState, keys: number, newKey: number, salt: number, rnd: () => number) {
-  const entries: SnapshotEntry[] = [];
-  for (let j = 0; j < DELTA.updates; j++) {
-    const i = Math.floor(rnd() * keys);
-    entries.push(gen.entry(i, ClickState.clicksOf(i) + 1, salt));
-  }
-  for (let j = 0; j < DELTA.inserts; j++) entries.push(gen.entry(newKey + j));
-  for (let j = 0; j < DELTA.deletes; j++) {
-    entries.push({
-      node: 'attribute',
-      table: 'clicks',
-      key: ClickState.key(Math.floor(rnd() * keys)),
-      value: undefined,
-    });
-  }
-  return entries;
-}

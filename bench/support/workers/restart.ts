@@ -4,9 +4,10 @@
  * `node --expose-gc [--max-old-space-size=N] bench/support/workers/restart.ts pg|pglite <schema> load|open [<pglite dir>]`
  * (pg: the server's URL in $FM_BENCH_PG_URL, kept off the command line). Prints one JSON line.
  *
- * - `load`: the reference first — the committer's keyset-paginated state query, rows dropped as
- *   they come (no JSON.parse) — then `SqlCommitter.load()` and every entry it yields;
- * - `open`: `Runtime.open()` of the attribution pipeline (load + restore into its state tables).
+ * - `load`: the reference first — the load's scan of `state_chunks`, bytes fetched and dropped (no
+ *   format check) — then `SqlCommitter.load()` and every chunk and JSON entry it yields;
+ * - `open`: `Runtime.open()` of the attribution pipeline (load + restore into its state tables),
+ *   and the state entries it then holds (`stateEntries()`, and those of the clicks' step).
  *
  * Near the heap limit V8 spends minutes in garbage collection before it gives up: at
  * {@link HEAP_STOP} of the limit the worker stops, prints the heap and exits 3.
@@ -17,31 +18,33 @@ import { outputMigrations, SINK_TABLES } from '../../../src/attribution/output-s
 import { MemorySource } from '../../../src/connectors/memory/memory-source.ts';
 import { openPgliteDatabase } from '../../../src/connectors/pglite/index.ts';
 import { openPostgresDatabase } from '../../../src/connectors/postgres/index.ts';
-import { type SqlClient, SqlCommitter } from '../../../src/connectors/sql/index.ts';
+import { qualified, type SqlClient, SqlCommitter } from '../../../src/connectors/sql/index.ts';
+import { chunkScan } from '../../../src/connectors/sql/state-chunks.ts';
 import { Runtime, systemClock } from '../../../src/engine/index.ts';
+import { CLICKS_NODE, STATE_JOB } from '../chunked-checkpoints.ts';
 import { attributionPipeline } from '../data-sets.ts';
 import { HEAP_STOP, HEAP_STOP_EXIT, type RestartResult } from '../restart.ts';
-import { STATE_JOB } from '../synthetic-checkpoints.ts';
 
-/** Reads every state row of the job as load() does, without building entries. */
-async function rawRead(db: SqlClient, schema: string, page: number): Promise<number> {
-  const t = `"${schema}".state`;
-  const cols = 'node, tbl, key, value::text AS value, expires_at_ms';
-  const order = 'ORDER BY node, tbl, key';
-  let n = 0;
-  let last: { node: string; tbl: string; key: string } | undefined;
-  for (;;) {
-    const { rows } = await db.query<{ node: string; tbl: string; key: string }>(
-      last === undefined
-        ? `SELECT ${cols} FROM ${t} WHERE job = $1 ${order} LIMIT $2`
-        : `SELECT ${cols} FROM ${t} WHERE job = $1 AND (node, tbl, key) > ($3, $4, $5) ${order} LIMIT $2`,
-      last === undefined ? [STATE_JOB, page] : [STATE_JOB, page, last.node, last.tbl, last.key],
+/**
+ * Reads every stored chunk of the job with the load's own scan (`chunkScan`, under the same
+ * planner settings), bytes fetched and dropped: no format check, no decoding. Rows and bytes.
+ */
+async function rawRead(db: SqlClient, schema: string): Promise<{ rows: number; bytes: number }> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true),
+              set_config('enable_sort', 'off', true)`,
     );
-    n += rows.length;
-    if (rows.length < page) return n;
-    last = rows.at(-1);
-  }
+    const { rows } = await tx.query<{ size: number }>(chunkScan(qualified(schema, 'state_chunks')), [
+      STATE_JOB,
+      SLICE_BYTES,
+    ]);
+    return { rows: rows.length, bytes: rows.reduce((n, r) => n + Number(r.size), 0) };
+  });
 }
+
+/** The committer's default slice (chunks larger than this are read in slices). */
+const SLICE_BYTES = 64 * 1024 * 1024;
 
 const [kind, schema, mode, dir] = process.argv.slice(2) as [string, string, 'load' | 'open', string | undefined];
 const migrations = outputMigrations(schema);
@@ -94,26 +97,44 @@ try {
   let result: RestartResult;
   if (mode === 'load') {
     const t0 = performance.now();
-    const rawReadRows = await rawRead(db, schema, 10_000);
+    const raw = await rawRead(db, schema);
     const rawReadMs = performance.now() - t0;
-    process.stderr.write(`[restart] raw read of ${rawReadRows} rows in ${(rawReadMs / 1000).toFixed(1)} s\n`);
+    process.stderr.write(
+      `[restart] raw read of ${raw.rows} chunks (${raw.bytes} bytes) in ${(rawReadMs / 1000).toFixed(1)} s\n`,
+    );
     const t1 = performance.now();
     const point = await committer.load();
     let entries = 0;
     for await (const _e of point?.entries ?? []) entries++;
+    let chunks = 0;
+    let chunkBytes = 0;
+    for await (const c of point?.chunks ?? []) {
+      chunks++;
+      chunkBytes += c.bytes.length;
+    }
     const loadMs = performance.now() - t1;
-    // `point` is still referenced: an in-memory list of entries would count here.
-    result = { mode, entries, rawReadMs, rawReadRows, loadMs, ...mem() };
+    // `point` is still referenced: the chunks it read count here.
+    result = { mode, entries, chunks, chunkBytes, rawReadMs, rawReadRows: raw.rows, loadMs, ...mem() };
     if (point === undefined) process.exitCode = 1;
   } else {
     const runtime = new Runtime(attributionPipeline(new MemorySource<string>({ bounded: false })), {
       committer,
       clock: systemClock,
     });
+    // The database's own memory (PGlite's is hundreds of MiB) is there before the restore starts.
+    const maxRssBeforeOpenMiB = process.resourceUsage().maxRSS / 1024;
     const t0 = performance.now();
     await runtime.open();
     const openMs = performance.now() - t0;
-    result = { mode, openMs, ...mem() }; // the restored state tables
+    const stats = runtime.stats();
+    result = {
+      mode,
+      openMs,
+      maxRssBeforeOpenMiB,
+      stateEntries: runtime.stateEntries(),
+      clickNodeEntries: stats.find((n) => n.id === CLICKS_NODE)?.state.entries ?? 0,
+      ...mem(), // the restored state tables
+    };
     await runtime.close();
   }
   console.log(JSON.stringify(result));
