@@ -90,6 +90,9 @@ function checkpoint(
   };
 }
 
+/** The click id ChunkMaker gave its n-th click (0-based). */
+const chunkClickId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
 const deadLetter = (raw: string) => ({
   source: 'clicks',
   reason: 'malformed_json',
@@ -179,6 +182,55 @@ export function committerContract(label: string, harness: SqlHarness): void {
   };
 
   describe(`SqlCommitter contract, SQL-specific part: ${label}`, () => {
+    test('compaction: 16 chunks of one level become one of the next, in the background; the restore is unchanged', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const maker = new ChunkMaker();
+      const c = committer();
+      await c.load();
+      // 40 checkpoints, each with a delete of an earlier checkpoint's click now and then (merged
+      // runs keep deletes of entries before them).
+      for (let id = 1; id <= 40; id++) {
+        const j = id - 5; // the click of checkpoint j: ChunkMaker's click number j − 1
+        if (id % 7 === 0) maker.clicks.delete(`u${(j - 1) % 5}\u0000p1`, 10_000 + j * 100, chunkClickId(j - 1));
+        await c.commit(checkpoint(id, { chunks: maker.add(1, 10_000 + id * 100).take() }));
+        await c.compaction.idle();
+      }
+      assert.equal(c.compaction.lastError, undefined);
+      // Per table: 40 level-0 chunks → 2 merged (level 1) + 8 left at level 0.
+      const { rows } = await client.query<{ tbl: string; level: number; n: number }>(
+        `SELECT tbl, level, count(*)::int AS n FROM ${schema}.state_chunks GROUP BY tbl, level ORDER BY tbl, level`,
+      );
+      assert.deepEqual(
+        rows.map((r) => [r.tbl, r.level, r.n]),
+        [
+          ['clicks', 0, 8],
+          ['clicks', 1, 2],
+          ['seen', 0, 8],
+          ['seen', 1, 2],
+        ],
+      );
+      assert.equal(c.compaction.merged, 4);
+      const point = await committer().load();
+      const restored = restoredClicks(await storedChunks(point?.chunks), Number.NEGATIVE_INFINITY);
+      assert.deepEqual(clickContents(restored), clickContents(maker.clicks));
+      assert.equal(restored.size, 40 - 5);
+    });
+
+    test('a fenced commit starts no compaction (another instance took the job)', async (t) => {
+      const { client, schema, committer } = await setup(t);
+      const maker = new ChunkMaker();
+      const c = committer();
+      await c.load();
+      for (let id = 1; id <= 15; id++)
+        await c.commit(checkpoint(id, { chunks: maker.add(1, 10_000 + id * 100).take() }));
+      await committer().load(); // a new owner: the epoch moves on
+      // The 16th commit is fenced: nothing is held, nothing merged.
+      await assert.rejects(c.commit(checkpoint(16, { chunks: maker.add(1, 20_000).take() })));
+      await c.compaction.idle();
+      assert.equal(c.compaction.merged, 0);
+      assert.equal(await count(client, schema, 'state_chunks'), 30);
+    });
+
     test('a job without a checkpoint loads as undefined, and each load takes the next epoch', async (t) => {
       const { committer } = await setup(t);
       const a = committer();
