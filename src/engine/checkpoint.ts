@@ -76,4 +76,6 @@ export interface CheckpointCommitter {
    * hands it checkpoints without state entries instead of serializing every changed value.
    */
   readonly discardsState?: boolean;
+  /** Finishes the store's own background work (a compaction) when the runtime closes; it keeps the store open. */
+  close?(): Promise<void>;
 }

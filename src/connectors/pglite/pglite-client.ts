@@ -65,3 +65,22 @@ class PgliteTransaction implements SqlClient {
     throw new Error('close() inside a transaction: close the client the transaction came from');
   }
 }
+
+/** PostgreSQL's type oid of `bytea`. */
+const BYTEA_OID = 17;
+
+/**
+ * The options every PGlite of flowmark is created with: `bytea` (the state chunks) as hex text
+ * through Buffer's native codec. PGlite's own parser rebuilds every byte with `parseInt` and its
+ * serializer formats each byte in JavaScript — measured on 3.8 MB of chunks: 1.0–2.0 s to read
+ * (120–370 ms this way) and 3.2 s to write 4 MB (0.44 s).
+ */
+export const PGLITE_TYPE_OPTIONS = {
+  parsers: { [BYTEA_OID]: (hex: string) => Buffer.from(hex.slice(2), 'hex') },
+  serializers: {
+    [BYTEA_OID]: (v: unknown) =>
+      typeof v === 'string'
+        ? v
+        : `\\x${Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength).toString('hex')}`,
+  },
+};

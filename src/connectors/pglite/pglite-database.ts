@@ -5,7 +5,7 @@ import { FlowmarkError } from '../../engine/index.ts';
 import { type Migration, type MigrationResult, runMigrations } from '../sql/migrations.ts';
 import type { SqlClient } from '../sql/sql-client.ts';
 import { sqlError } from '../sql/sql-errors.ts';
-import { PgliteClient } from './pglite-client.ts';
+import { PGLITE_TYPE_OPTIONS, PgliteClient } from './pglite-client.ts';
 
 export interface OpenPgliteOptions {
   /** The migrations of flowmark's tables (the application's output schema). */
@@ -79,7 +79,7 @@ export async function openPgliteDatabase(dataDir: string, options: OpenPgliteOpt
   try {
     const created = !existsSync(join(path, 'PG_VERSION'));
     try {
-      db = await PGlite.create(path);
+      db = await PGlite.create(path, PGLITE_TYPE_OPTIONS);
     } catch (err) {
       throw sqlError(err, 'FM_PG_UNAVAILABLE', `opening the embedded database in ${path} failed`);
     }

@@ -144,6 +144,11 @@ export class SqlCommitter implements CheckpointCommitter {
     });
   }
 
+  /** Waits for a compaction in flight (the client stays open: it is not the committer's). */
+  async close(): Promise<void> {
+    await this.compaction.idle();
+  }
+
   /** The epoch taken by the last `load()` (undefined before). */
   get epoch(): number | undefined {
     return this.#epoch;

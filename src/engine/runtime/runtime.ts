@@ -83,10 +83,12 @@ export class Runtime {
   readonly #stats: RuntimeStats;
   readonly #checkpoints: CheckpointCoordinator;
   readonly #loop: PollLoop;
+  readonly #committer: CheckpointCommitter;
   #opened = false;
 
   constructor(pipeline: Pipeline, options: RuntimeOptions) {
     const clock = options.clock;
+    this.#committer = options.committer;
     this.#health = new HealthTracker(clock, options.onHealth);
     const health = this.#health;
     this.#graph = new RuntimeGraph(pipeline, {
@@ -187,5 +189,6 @@ export class Runtime {
   async close(): Promise<void> {
     await this.#graph.close();
     for (const src of this.#sources) await src.reader.close?.();
+    await this.#committer.close?.();
   }
 }

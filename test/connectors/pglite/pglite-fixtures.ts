@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { PGlite } from '@electric-sql/pglite';
-import { PgliteClient } from '../../../src/connectors/pglite/pglite-client.ts';
+import { PGLITE_TYPE_OPTIONS, PgliteClient } from '../../../src/connectors/pglite/pglite-client.ts';
 
 const PGLITE_VERSION = (
   JSON.parse(
@@ -21,12 +21,12 @@ export async function newPglite(): Promise<PGlite> {
   const file = join(tmpdir(), `flowmark-pglite-template-${PGLITE_VERSION}.tar`);
   if (existsSync(file)) {
     try {
-      return await PGlite.create({ loadDataDir: new Blob([readFileSync(file)]) });
+      return await PGlite.create({ loadDataDir: new Blob([readFileSync(file)]), ...PGLITE_TYPE_OPTIONS });
     } catch {
       unlinkSync(file); // unreadable: make it again
     }
   }
-  const db = await PGlite.create();
+  const db = await PGlite.create(PGLITE_TYPE_OPTIONS);
   const dump = await db.dumpDataDir('none');
   const tmp = `${file}.${process.pid}`;
   writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
