@@ -15,6 +15,7 @@ import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
 import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
 import { type DemoFlags, runDemo } from './commands/demo.ts';
+import { type FlinkSqlFlags, runFlinkSql } from './commands/flink.ts';
 import { GENERATE_DEFAULTS, generateAction } from './commands/generate.ts';
 import { type ImportFlags, runImport } from './commands/import.ts';
 import { runLogCheck, runLogRepair } from './commands/log.ts';
@@ -297,6 +298,20 @@ export function buildProgram(): Command {
       await runProduce(flags, config);
     }),
   );
+
+  const flink = program
+    .command('flink')
+    .description(
+      'run the same job on Apache Flink 1.20: the Flink SQL script of the configured pipeline (docs/flink.md)',
+    );
+  withConfig(
+    flink
+      .command('sql')
+      .description(
+        "print the Flink SQL script of the configured pipeline: Kafka sources, lookups of the shop's tables, first-click attribution and the minute analytics into flowmark's tables (needs kafka.bootstrap and database.url; the password is a placeholder)",
+      )
+      .option('--bounded', 'read the topics to their end offsets at submission, then finish (a backfill, a test)'),
+  ).action(configured<FlinkSqlFlags>('flink sql', runFlinkSql));
 
   program
     .command('version')
