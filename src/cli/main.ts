@@ -2,7 +2,7 @@
  * The `flowmark` command (bin/flowmark.js loads this file). It wires the pieces per mode:
  * embedded (own log + PGlite), production (Kafka + PostgreSQL) and scale-out.
  *
- * demo, generate, replay, import, run, produce and config work; run and demo with Kafka
+ * demo, generate, replay, import, run, produce, config and flink sql work; run and demo with Kafka
  * (`kafka.bootstrap`, --kafka) exit with code 2, naming the issue that builds them. demo, import,
  * run, produce and config read the configuration (src/cli/config: flags > FLOWMARK_* variables >
  * --config file > defaults) before anything else, and hand the resolved {@link FlowmarkConfig} to
@@ -57,7 +57,8 @@ Examples:
   npx flowmark import --kafka 127.0.0.1:9092 --events data/events.jsonl   # into topics clicks, checkouts
   npx flowmark produce --kafka 127.0.0.1:9092 --rate 500   # the live website simulator into Kafka
   npx flowmark run --kafka 127.0.0.1:9092 --group shop --database-url postgres://…   # one worker; start more
-  npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from`;
+  npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from
+  npx flowmark flink sql --config flowmark.yaml > job.sql   # the same job as Flink SQL, for a shop's Flink`;
 
 /** What the command running now writes to, for the message of a failure nobody caught. */
 let running: { command: string; context: FailureContext } | undefined;
