@@ -8,10 +8,13 @@
 #
 # Usage:
 #   scripts/flink.sh start    install Flink and the jars if not cached, start the cluster, wait until
-#                             its TaskManager offers a slot, print its REST URL (http://127.0.0.1:<port>)
-#                             on stdout. When a cluster started by this script is already running in
-#                             the state dir, say so and print its URL.
-#   scripts/flink.sh stop     stop the TaskManager and the JobManager (SIGKILL after $FLINK_STOP_TIMEOUT s)
+#                             its TaskManager offers a slot, start a SQL Gateway for it, print the
+#                             cluster's REST URL (http://127.0.0.1:<port>) on stdout. When a cluster
+#                             started by this script is already running in the state dir, say so and
+#                             print its URL.
+#   scripts/flink.sh gateway  print the SQL Gateway's REST URL (flowmark flink deploy --gateway …)
+#   scripts/flink.sh stop     stop the gateway, the TaskManager and the JobManager (SIGKILL after
+#                             $FLINK_STOP_TIMEOUT s)
 #   scripts/flink.sh status   print `running at http://127.0.0.1:<port>` (exit 0) or `stopped` (exit 3)
 #   scripts/flink.sh home     install if not cached, print FLINK_HOME (bin/sql-client.sh is there)
 #   scripts/flink.sh conf     print the cluster's FLINK_CONF_DIR (give it to bin/sql-client.sh)
@@ -32,6 +35,7 @@
 #   JAVA_HOME              the Java to run (default: `java` on PATH); must be 11 or newer (17 is tested)
 #
 # Needs: bash, Python 3 with venv, Java 11+, Maven (first start of a version only), flock, curl.
+# The SQL Gateway's pid file is flink-<user>-sql-gateway.pid in the state dir, as the cluster's.
 set -euo pipefail
 
 FLINK_SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/flink"
@@ -140,7 +144,19 @@ has_slot() {
 
 # Runs one of Flink's daemon scripts with this cluster's configuration, logs and pid files.
 flink_daemon() {
-  FLINK_CONF_DIR="$CONF" FLINK_LOG_DIR="$STATE/log" FLINK_PID_DIR="$STATE" "$(flink_home)/bin/$1" "$2"
+  local script="$1"
+  shift
+  FLINK_CONF_DIR="$CONF" FLINK_LOG_DIR="$STATE/log" FLINK_PID_DIR="$STATE" "$(flink_home)/bin/$script" "$@"
+}
+
+# True while the SQL Gateway this script started is alive.
+gateway_alive() {
+  local f pid
+  for f in "$STATE"/flink-*-sql-gateway.pid; do
+    [ -f "$f" ] || continue
+    while read -r pid; do [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && return 0; done <"$f"
+  done
+  return 1
 }
 
 cmd_start() {
@@ -214,7 +230,26 @@ EOF
       die "the cluster offered no slot on 127.0.0.1:$port within ${timeout}s, or a JVM exited (logs above: $STATE/log)"
     fi
   done
-  log "ready in $((SECONDS - started))s (logs $STATE/log)"
+  # The SQL Gateway (flowmark flink deploy/status): a JVM of its own, talking to this cluster.
+  local gport
+  gport=$(free_port)
+  echo "$gport" >"$STATE/gateway-port"
+  flink_daemon sql-gateway.sh start -Dsql-gateway.endpoint.rest.address=127.0.0.1 \
+    -Dsql-gateway.endpoint.rest.bind-address=127.0.0.1 -Dsql-gateway.endpoint.rest.port="$gport" \
+    >>"$STATE/log/start.out" 2>&1 || {
+    cat "$STATE/log/start.out" >&2
+    cmd_stop >/dev/null 2>&1 || true
+    die "bin/sql-gateway.sh start failed (output above)"
+  }
+  until curl -sf --max-time 3 "http://127.0.0.1:$gport/v1/info" >/dev/null 2>&1; do
+    sleep 0.5
+    if ! gateway_alive || [ $((SECONDS - started)) -ge "$timeout" ]; then
+      tail -n 30 "$STATE"/log/*gateway*.log >&2 || true
+      cmd_stop >/dev/null 2>&1 || true
+      die "the SQL Gateway exited, or did not answer on 127.0.0.1:$gport within ${timeout}s (logs above: $STATE/log)"
+    fi
+  done
+  log "ready in $((SECONDS - started))s: REST http://127.0.0.1:$port, SQL Gateway http://127.0.0.1:$gport (logs $STATE/log)"
   echo "http://127.0.0.1:$port"
 }
 
@@ -223,6 +258,7 @@ cmd_stop() {
     log "not running (state dir $STATE)"
     return 0
   fi
+  flink_daemon sql-gateway.sh stop >/dev/null 2>&1 || true
   flink_daemon taskmanager.sh stop >/dev/null 2>&1 || true
   flink_daemon jobmanager.sh stop >/dev/null 2>&1 || true
   local deadline=$((SECONDS + ${FLINK_STOP_TIMEOUT:-30})) pid
@@ -251,8 +287,9 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 home) install && flink_home ;;
 conf) echo "$CONF" ;;
+gateway) echo "http://127.0.0.1:$(cat "$STATE/gateway-port" 2>/dev/null || die "no cluster started in $STATE")" ;;
 *)
-  echo "usage: scripts/flink.sh start|stop|status|home|conf   (see the comments at the top of this file)" >&2
+  echo "usage: scripts/flink.sh start|stop|status|home|conf|gateway   (see the comments at the top of this file)" >&2
   exit 2
   ;;
 esac

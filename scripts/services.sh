@@ -31,6 +31,7 @@
 #                                      (scripts/flink.sh: PyPI + Maven Central, Java 17; 1 slot, parallelism 1)
 #               FLOWMARK_TEST_FLINK_HOME  its FLINK_HOME (bin/sql-client.sh)
 #               FLOWMARK_TEST_FLINK_CONF  its FLINK_CONF_DIR, which points the client at the cluster
+#               FLOWMARK_TEST_FLINK_GATEWAY  http://127.0.0.1:<port>, its SQL Gateway (flowmark flink deploy)
 #
 # A variable that is already set is respected: the service is not started again, so a developer
 # can point the tests at a server of their own.
@@ -331,8 +332,9 @@ service_chromium() {
 # ---- Apache Flink (scripts/flink.sh: Flink 1.20.3 from PyPI, connectors from Maven Central) -------
 
 # Starts a local Flink cluster (one JobManager, one TaskManager with one slot, 127.0.0.1, free
-# ports) and exports FLOWMARK_TEST_FLINK (its REST URL), FLOWMARK_TEST_FLINK_HOME (FLINK_HOME:
-# bin/sql-client.sh) and FLOWMARK_TEST_FLINK_CONF (the cluster's FLINK_CONF_DIR, for the client).
+# ports) with a SQL Gateway, and exports FLOWMARK_TEST_FLINK (its REST URL), FLOWMARK_TEST_FLINK_HOME
+# (FLINK_HOME: bin/sql-client.sh), FLOWMARK_TEST_FLINK_CONF (the cluster's FLINK_CONF_DIR, for the
+# client) and FLOWMARK_TEST_FLINK_GATEWAY (the gateway's REST URL).
 service_flink() {
   if [ -n "${FLOWMARK_TEST_FLINK:-}" ]; then
     services_log "flink: using FLOWMARK_TEST_FLINK from the environment"
@@ -367,6 +369,8 @@ service_flink() {
   FLOWMARK_TEST_FLINK_HOME=$(FLOWMARK_FLINK_DIR="$dir" bash "$script" home)
   export FLOWMARK_TEST_FLINK_HOME
   export FLOWMARK_TEST_FLINK_CONF="$dir/conf"
+  FLOWMARK_TEST_FLINK_GATEWAY=$(FLOWMARK_FLINK_DIR="$dir" bash "$script" gateway)
+  export FLOWMARK_TEST_FLINK_GATEWAY
   services_log "flink: ready at $FLOWMARK_TEST_FLINK (FLINK_HOME $FLOWMARK_TEST_FLINK_HOME, logs $dir/log)"
 }
 

@@ -15,7 +15,13 @@ import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
 import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
 import { type DemoFlags, runDemo } from './commands/demo.ts';
-import { type FlinkSqlFlags, runFlinkSql } from './commands/flink.ts';
+import {
+  type FlinkDeployFlags,
+  type FlinkSqlFlags,
+  runFlinkDeploy,
+  runFlinkSql,
+  runFlinkStatus,
+} from './commands/flink.ts';
 import { GENERATE_DEFAULTS, generateAction } from './commands/generate.ts';
 import { type ImportFlags, runImport } from './commands/import.ts';
 import { runLogCheck, runLogRepair } from './commands/log.ts';
@@ -313,6 +319,30 @@ export function buildProgram(): Command {
       )
       .option('--bounded', 'read the topics to their end offsets at submission, then finish (a backfill, a test)'),
   ).action(configured<FlinkSqlFlags>('flink sql', runFlinkSql));
+  withConfig(
+    flink
+      .command('deploy')
+      .description(
+        'submit that script through a Flink SQL Gateway (its REST API) and print the job id; the password goes to the gateway, never to the output',
+      )
+      .option('--gateway <url>', 'the REST endpoint of the Flink SQL Gateway (e.g. http://127.0.0.1:8083)')
+      .option('--bounded', 'read the topics to their end offsets at submission, then finish'),
+  ).action(
+    configured<FlinkDeployFlags>('flink deploy', async (flags, config) => {
+      await runFlinkDeploy(flags, config);
+    }),
+  );
+  flink
+    .command('status')
+    .description(
+      "list flowmark's jobs on the Flink cluster behind a SQL Gateway: id, status (RUNNING, FINISHED, FAILED, …), start time",
+    )
+    .option('--gateway <url>', 'the REST endpoint of the Flink SQL Gateway (e.g. http://127.0.0.1:8083)')
+    .action(
+      action<{ gateway?: string }>('flink status', async (flags) => {
+        await runFlinkStatus(flags);
+      }),
+    );
 
   program
     .command('version')

@@ -66,3 +66,21 @@ test('flowmark flink sql prints the script, with the placeholder and never the p
   assert.equal(refused.status, 1);
   assert.match(refused.stderr, /^flowmark flink sql: attribution\.model is linear/);
 });
+
+test('flink deploy and flink status name a missing or silent --gateway and what to do', () => {
+  const flowmark = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+  const missing = flowmark(['flink', 'deploy', '--kafka', 'k:9092', '--database-url', 'postgres://u@h/db']);
+  assert.equal(missing.status, 1);
+  assert.match(
+    missing.stderr,
+    /^flowmark flink deploy: --gateway is required: the REST endpoint of a Flink SQL Gateway/,
+  );
+  const silent = flowmark(['flink', 'status', '--gateway', 'http://127.0.0.1:1']);
+  assert.equal(silent.status, 1);
+  assert.match(
+    silent.stderr,
+    /^flowmark flink status: the Flink SQL Gateway at http:\/\/127\.0\.0\.1:1 does not answer .*: start it \(bin\/sql-gateway\.sh start\) or fix --gateway/,
+  );
+  const bad = flowmark(['flink', 'status', '--gateway', 'ftp://x']);
+  assert.match(bad.stderr, /--gateway must be an http:\/\/ or https:\/\/ URL/);
+});

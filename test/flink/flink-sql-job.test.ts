@@ -1,6 +1,7 @@
 /**
- * The script of `flowmark flink sql` on a real Apache Flink 1.20 cluster (scripts/flink.sh,
- * started by scripts/services.sh as `flink`), against flowmark's own job on the same Kafka topics
+ * The job of `flowmark flink sql`, submitted by `flowmark flink deploy` through the SQL Gateway of a
+ * real Apache Flink 1.20 cluster (scripts/flink.sh, started by scripts/services.sh as `flink`) and
+ * followed by `flowmark flink status`, against flowmark's own job on the same Kafka topics
  * and the same shop tables: every checkout's row must be identical (docs/flink.md lists the
  * differences, none of which this data set triggers: it has no late or bad events).
  *
@@ -13,21 +14,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { promisify } from 'node:util';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
-import { flinkSql } from '../../src/attribution/flink/flink-sql.ts';
 import { outputMigrations } from '../../src/attribution/output-schema.ts';
-import { FLINK_PASSWORD_ENV, flinkJobSpec } from '../../src/cli/commands/flink.ts';
-import { loadConfig } from '../../src/cli/config/index.ts';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
 import { runKafkaAttribution } from '../../src/cli/modes/kafka-job.ts';
 import { openPostgresDatabase } from '../../src/connectors/postgres/index.ts';
 import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
 import { analyticsLines, checkoutLine, generateShop, loadTopics, uniqueName } from '../cli/kafka-job-fixtures.ts';
+import { BIN } from '../connectors/postgres/pg-job-fixtures.ts';
 import { requireService } from '../support/services.ts';
 
 const run = promisify(execFile);
@@ -82,9 +79,9 @@ const EXPECTED_CLICKS: Readonly<Record<string, string | null>> = {
 };
 
 interface Flink {
+  /** The cluster's REST API. */
   rest: string;
-  home: string;
-  conf: string;
+  gateway: string;
 }
 
 function services(t: TestContext): { kafka: string; pg: string; flink: Flink } | undefined {
@@ -92,10 +89,23 @@ function services(t: TestContext): { kafka: string; pg: string; flink: Flink } |
   const pg = requireService(t, 'postgres', 'FLOWMARK_TEST_PG_URL');
   const rest = requireService(t, 'flink', 'FLOWMARK_TEST_FLINK');
   if (kafka === undefined || pg === undefined || rest === undefined) return undefined;
-  const home = requireService(t, 'flink', 'FLOWMARK_TEST_FLINK_HOME');
-  const conf = requireService(t, 'flink', 'FLOWMARK_TEST_FLINK_CONF');
-  if (home === undefined || conf === undefined) return undefined;
-  return { kafka, pg, flink: { rest, home, conf } };
+  const gateway = requireService(t, 'flink', 'FLOWMARK_TEST_FLINK_GATEWAY');
+  if (gateway === undefined) return undefined;
+  return { kafka, pg, flink: { rest, gateway } };
+}
+
+/**
+ * The job's final state from the cluster's REST API, once it has one. The deadline only keeps a
+ * broken job from hanging the suite: a bounded job over these topics finishes in seconds.
+ */
+async function finalState(rest: string, jobId: string): Promise<string> {
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const job = (await (await fetch(`${rest}/jobs/${jobId}`)).json()) as { state: string };
+    if (['FINISHED', 'FAILED', 'CANCELED'].includes(job.state)) return job.state;
+    if (Date.now() > deadline) return job.state;
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 test('the generated Flink SQL on a real Flink writes the same attributed_checkouts and analytics as flowmark on the same topics', async (t) => {
@@ -143,28 +153,29 @@ test('the generated Flink SQL on a real Flink writes the same attributed_checkou
     },
   );
 
-  // Flink: the script as `flowmark flink sql --bounded` prints it for this configuration.
-  const { config } = loadConfig({
-    flags: {
-      kafka: s.kafka,
-      databaseUrl: s.pg,
-      databaseSchema: flinkSchema,
-      usersSchema: dims,
-      productsSchema: dims,
-    },
-    env: { FLOWMARK_KAFKA_TOPICS_CLICKS: topics.clicks, FLOWMARK_KAFKA_TOPICS_CHECKOUTS: topics.checkouts },
+  // Flink: the script of this configuration, submitted by `flowmark flink deploy --bounded`.
+  const env = {
+    ...process.env,
+    FLOWMARK_KAFKA_BOOTSTRAP: s.kafka,
+    FLOWMARK_KAFKA_TOPICS_CLICKS: topics.clicks,
+    FLOWMARK_KAFKA_TOPICS_CHECKOUTS: topics.checkouts,
+    FLOWMARK_DATABASE_URL: s.pg,
+    FLOWMARK_DATABASE_SCHEMA: flinkSchema,
+    FLOWMARK_DIMENSIONS_USERS_SCHEMA: dims,
+    FLOWMARK_DIMENSIONS_PRODUCTS_SCHEMA: dims,
+  };
+  const deployed = await run(process.execPath, [BIN, 'flink', 'deploy', '--gateway', s.flink.gateway, '--bounded'], {
+    env,
   });
-  const script = flinkSql(flinkJobSpec(config, { bounded: true }));
-  // The test server trusts every local connection; the connector wants some password with a user.
-  const job = join(shop.dir, 'job.sql');
-  writeFileSync(job, script.replaceAll(`\${${FLINK_PASSWORD_ENV}}`, 'unused'));
-  const client = await run(join(s.flink.home, 'bin', 'sql-client.sh'), ['-f', job], {
-    env: { ...process.env, FLINK_CONF_DIR: s.flink.conf },
-    maxBuffer: 64 * 1024 * 1024,
-  }).catch((err: { stdout?: string; stderr?: string }) => {
-    assert.fail(`sql-client.sh -f failed:\n${err.stdout ?? ''}\n${err.stderr ?? ''}`);
-  });
-  assert.doesNotMatch(client.stdout, /\[ERROR\]/, `sql-client.sh reported an error:\n${client.stdout}`);
+  const jobId = deployed.stdout.trim();
+  assert.match(jobId, /^[0-9a-f]{32}$/, `deploy printed a job id: ${deployed.stdout}${deployed.stderr}`);
+  const state = await finalState(s.flink.rest, jobId);
+  if (state !== 'FINISHED') {
+    const exceptions = await (await fetch(`${s.flink.rest}/jobs/${jobId}/exceptions`)).text();
+    assert.fail(`the Flink job ${jobId} ended ${state}: ${exceptions.slice(0, 4000)}`);
+  }
+  const status = await run(process.execPath, [BIN, 'flink', 'status', '--gateway', s.flink.gateway], { env });
+  assert.match(status.stdout, new RegExp(`^${jobId} FINISHED since `, 'm'));
 
   const q = async (client: typeof db, sql: string) => (await client.query<Record<string, unknown>>(sql)).rows;
   const mine = await q(db, `SELECT * FROM ${dims}.attributed_checkouts`);

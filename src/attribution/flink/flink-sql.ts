@@ -211,6 +211,19 @@ function blankAsNull(expr: string): string {
  * flinkSql(spec).startsWith('-- flowmark attribution job for Apache Flink SQL 1.20') // true
  */
 export function flinkSql(spec: FlinkJobSpec): string {
+  return renderFlinkJob(spec).script;
+}
+
+/**
+ * The statements of the script, each without its `;` and comments, in order: what a client that
+ * submits one statement at a time (the SQL Gateway's REST API) sends. The statement set that
+ * starts the job is the last one.
+ */
+export function flinkStatements(spec: FlinkJobSpec): string[] {
+  return renderFlinkJob(spec).statements;
+}
+
+function renderFlinkJob(spec: FlinkJobSpec): { script: string; statements: string[] } {
   checkSpec(spec);
   const a = spec.attribution;
   const byProduct = a.scope === 'product';
@@ -219,7 +232,11 @@ export function flinkSql(spec: FlinkJobSpec): string {
   const excluded = a.excludedSources.map((s) => sqlString(s.toLowerCase()));
   const S = `${spec.jdbc.schema}`;
   const out: string[] = [];
-  const stmt = (s: string) => out.push(`${s};\n\n`);
+  const statements: string[] = [];
+  const stmt = (s: string) => {
+    statements.push(s);
+    out.push(`${s};\n\n`);
+  };
   const note = (...lines: string[]) => out.push(`${lines.map((l) => `-- ${l}`).join('\n')}\n`);
 
   note(
@@ -492,26 +509,21 @@ export function flinkSql(spec: FlinkJobSpec): string {
   );
 
   note('One job writes both tables.');
-  out.push('EXECUTE STATEMENT SET\nBEGIN\n');
-  stmt(
-    [
-      'INSERT INTO attributed_checkouts_table',
-      'SELECT `checkout_id`, `user_id`, `product_id`, `quantity`, `discount`, `shipping_cost`, `payment_method`,',
-      '  `payment_status`, `payment_description`, `user_name`, `user_gender`, `product_name`, `product_category`,',
-      '  `product_price`, `commission_rate`, `click_id`, `click_source`, `click_time`, CAST(`ts` AS TIMESTAMP(3)),',
-      `  \`order_value\`, \`revenue\`, \`profit\`, ${sqlString(a.model)}, TRUE`,
-      'FROM attributed_rows',
-    ].join('\n'),
-  );
-  stmt(
-    [
-      'INSERT INTO analytics_minute_table',
-      "SELECT `window_start`, 'all', `dimension`, `value`, COUNT(*), CAST(SUM(`revenue`) AS DECIMAL(14, 2)),",
-      '  CAST(SUM(`profit`) AS DECIMAL(14, 2))',
-      "FROM TABLE(TUMBLE(TABLE analytics_facts, DESCRIPTOR(`ts`), INTERVAL '1' MINUTE))",
-      'GROUP BY `window_start`, `window_end`, `dimension`, `value`',
-    ].join('\n'),
-  );
-  out.push('END;\n');
-  return out.join('');
+  const insertCheckouts = [
+    'INSERT INTO attributed_checkouts_table',
+    'SELECT `checkout_id`, `user_id`, `product_id`, `quantity`, `discount`, `shipping_cost`, `payment_method`,',
+    '  `payment_status`, `payment_description`, `user_name`, `user_gender`, `product_name`, `product_category`,',
+    '  `product_price`, `commission_rate`, `click_id`, `click_source`, `click_time`, CAST(`ts` AS TIMESTAMP(3)),',
+    `  \`order_value\`, \`revenue\`, \`profit\`, ${sqlString(a.model)}, TRUE`,
+    'FROM attributed_rows',
+  ].join('\n');
+  const insertMinutes = [
+    'INSERT INTO analytics_minute_table',
+    "SELECT `window_start`, 'all', `dimension`, `value`, COUNT(*), CAST(SUM(`revenue`) AS DECIMAL(14, 2)),",
+    '  CAST(SUM(`profit`) AS DECIMAL(14, 2))',
+    "FROM TABLE(TUMBLE(TABLE analytics_facts, DESCRIPTOR(`ts`), INTERVAL '1' MINUTE))",
+    'GROUP BY `window_start`, `window_end`, `dimension`, `value`',
+  ].join('\n');
+  stmt(`EXECUTE STATEMENT SET\nBEGIN\n${insertCheckouts};\n\n${insertMinutes};\nEND`);
+  return { script: out.join(''), statements };
 }

@@ -1,13 +1,16 @@
 /**
  * `flowmark flink sql`: prints the Flink SQL 1.20 script of the configured pipeline
- * (src/attribution/flink/flink-sql.ts), for a shop that runs the job on its own Apache Flink.
+ * (src/attribution/flink/flink-sql.ts), for a shop that runs the job on its own Apache Flink;
+ * `flowmark flink deploy` submits it through a Flink SQL Gateway, and `flowmark flink status`
+ * lists the cluster's flowmark jobs.
  * The configuration gives the Kafka topics, the database, the shop's tables and the attribution
  * options; the database password is never printed: the script names a variable instead.
  */
 import { DEFAULT_ATTRIBUTION_OPTIONS } from '../../attribution/attribution-options.ts';
-import { type FlinkJobSpec, flinkSql } from '../../attribution/flink/flink-sql.ts';
+import { type FlinkJobSpec, flinkSql, flinkStatements } from '../../attribution/flink/flink-sql.ts';
 import { FlowmarkError } from '../../engine/index.ts';
 import type { ConfigFlags, FlowmarkConfig } from '../config/index.ts';
+import { FlinkGateway } from '../flink-gateway.ts';
 
 /** The variable whose value replaces the password placeholder when the script is submitted. */
 export const FLINK_PASSWORD_ENV = 'FLOWMARK_PG_PASSWORD';
@@ -18,6 +21,13 @@ const FLINK_STATE_TTL_MS = 86_400_000;
 export interface FlinkSqlFlags extends ConfigFlags {
   bounded?: boolean;
 }
+
+export interface FlinkDeployFlags extends FlinkSqlFlags {
+  gateway?: string;
+}
+
+/** The job name the script sets (`pipeline.name`): how status finds flowmark's jobs. */
+export const FLINK_JOB_NAME = 'flowmark-attribution';
 
 /**
  * A `postgres://user:password@host:port/db?…` URL as the JDBC connector's options: the JDBC URL
@@ -87,4 +97,80 @@ export function flinkJobSpec(config: FlowmarkConfig, { bounded = false }: { boun
 /** `flowmark flink sql`: the script on stdout. */
 export async function runFlinkSql(flags: FlinkSqlFlags, config: FlowmarkConfig): Promise<void> {
   process.stdout.write(flinkSql(flinkJobSpec(config, { bounded: flags.bounded === true })));
+}
+
+function requireGateway(flags: { gateway?: string }, command: string): FlinkGateway {
+  if (flags.gateway === undefined || flags.gateway === '') {
+    throw new FlowmarkError(
+      'FM_CONFIG_INVALID',
+      `--gateway is required: the REST endpoint of a Flink SQL Gateway (e.g. flowmark flink ${command} --gateway http://127.0.0.1:8083)`,
+    );
+  }
+  return new FlinkGateway(flags.gateway);
+}
+
+/**
+ * The database password for the script's placeholder: the configured URL's (sent to the gateway,
+ * never printed), else $FLOWMARK_PG_PASSWORD, else empty (a server that asks for none).
+ */
+function passwordOf(config: FlowmarkConfig): string {
+  const url = new URL((config.database as { url: string }).url);
+  return decodeURIComponent(url.password) || url.searchParams.get('password') || process.env[FLINK_PASSWORD_ENV] || '';
+}
+
+/**
+ * `flowmark flink deploy --gateway URL`: the script's statements, one by one, in one gateway
+ * session; the last (the statement set) starts the job, whose id is printed. Without --bounded
+ * the job runs until it is cancelled (a Flink job, not a flowmark process).
+ */
+export async function runFlinkDeploy(flags: FlinkDeployFlags, config: FlowmarkConfig): Promise<string> {
+  const gateway = requireGateway(flags, 'deploy');
+  const spec = flinkJobSpec(config, { bounded: flags.bounded === true });
+  const placeholder = spec.jdbc.passwordPlaceholder;
+  const password = placeholder === undefined ? '' : passwordOf(config);
+  // The gateway returns at submission: the client-side wait of a bounded script does not apply.
+  const statements = flinkStatements(spec).filter((s) => !s.startsWith("SET 'table.dml-sync'"));
+  const session = await gateway.openSession();
+  try {
+    let jobId: string | undefined;
+    for (const statement of statements) {
+      const sql =
+        placeholder === undefined ? statement : statement.replaceAll(placeholder, password.replaceAll("'", "''"));
+      const r = await gateway.execute(session, sql);
+      jobId = r.jobId ?? (r.columns[0] === 'job id' ? String(r.rows[0]?.[0]) : jobId);
+    }
+    if (jobId === undefined)
+      throw new FlowmarkError('FM_CONFIG_INVALID', 'the gateway ran the statements but reported no job id');
+    process.stdout.write(`${jobId}\n`);
+    process.stderr.write(`flink deploy: job ${jobId} (${FLINK_JOB_NAME}) submitted through ${flags.gateway}\n`);
+    return jobId;
+  } finally {
+    await gateway.closeSession(session);
+  }
+}
+
+/** A job of the cluster as `SHOW JOBS` lists it. */
+export interface FlinkJobStatus {
+  id: string;
+  name: string;
+  status: string;
+  startTime: string;
+}
+
+/** `flowmark flink status --gateway URL`: flowmark's jobs on the cluster, newest first, one line each. */
+export async function runFlinkStatus(flags: { gateway?: string }): Promise<FlinkJobStatus[]> {
+  const gateway = requireGateway(flags, 'status');
+  const session = await gateway.openSession();
+  try {
+    const r = await gateway.execute(session, 'SHOW JOBS');
+    const jobs = r.rows
+      .map((row) => ({ id: String(row[0]), name: String(row[1]), status: String(row[2]), startTime: String(row[3]) }))
+      .filter((j) => j.name === FLINK_JOB_NAME)
+      .sort((a, b) => Date.parse(b.startTime) - Date.parse(a.startTime));
+    if (jobs.length === 0) process.stdout.write(`no ${FLINK_JOB_NAME} job on the cluster of ${flags.gateway}\n`);
+    for (const j of jobs) process.stdout.write(`${j.id} ${j.status} since ${j.startTime}\n`);
+    return jobs;
+  } finally {
+    await gateway.closeSession(session);
+  }
 }
