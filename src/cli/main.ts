@@ -2,7 +2,7 @@
  * The `flowmark` command (bin/flowmark.js loads this file). It wires the pieces per mode:
  * embedded (own log + PGlite), production (Kafka + PostgreSQL) and scale-out.
  *
- * demo, generate, replay, import, run, produce, config and flink sql work; run and demo with Kafka
+ * demo, generate, replay, import, run, produce, config and flink (sql, deploy, status) work; run and demo with Kafka
  * (`kafka.bootstrap`, --kafka) exit with code 2, naming the issue that builds them. demo, import,
  * run, produce and config read the configuration (src/cli/config: flags > FLOWMARK_* variables >
  * --config file > defaults) before anything else, and hand the resolved {@link FlowmarkConfig} to
