@@ -44,7 +44,10 @@ export class MeasuringCommitter implements CheckpointCommitter {
 
   async commit(cp: Checkpoint): Promise<void> {
     if (this.#encode) {
-      this.lastBytes = encodeSnapshot(cp.snapshot).length;
+      // The JSON snapshot and the time-bucketed tables' chunks (bytes already): what a store writes.
+      let chunkBytes = 0;
+      for (const { chunk } of cp.chunks ?? []) chunkBytes += chunk.bytes.length;
+      this.lastBytes = encodeSnapshot(cp.snapshot).length + chunkBytes;
       this.snapshotBytes += this.lastBytes;
     }
     this.lastEntries = cp.snapshot.entries.length;

@@ -23,8 +23,9 @@ import {
   Rejected,
   type SourceReader,
   type Stream,
+  type TimeTableDeclaration,
+  type TimeTableState,
   tumbling,
-  type ValueState,
 } from '../engine/index.ts';
 import {
   ALL_SHARDS,
@@ -181,11 +182,10 @@ export function buildAttributionPipeline(
   // A checkout id seen again is a duplicate delivery: the first on-time arrival wins (§3.3).
   const dedupe = checkouts
     .keyBy((c) => c.checkoutId)
-    .process<Delivery, { seen: ValueState<boolean> }>('dedupe', {
-      state: (s) => ({ seen: s.value<boolean>('seen', { ttlMs: o.dedupeWindowMs }) }),
+    .process<Delivery, { seen: IdsSeen }>('dedupe', {
+      state: (s) => ({ seen: s.timeTable(seenFor('seen', o.dedupeWindowMs)) }),
       onElement: (c, ctx, st) => {
-        ctx.emit({ checkout: c, duplicate: st.seen.get() === true });
-        st.seen.set(true);
+        ctx.emit({ checkout: c, duplicate: !markSeen(st.seen, ctx.eventTimeMs) });
       },
     });
   deadLetters.push(
@@ -274,12 +274,10 @@ export function buildAttributionPipeline(
         : [],
     )
     .keyBy((f) => `${f.problem.table}\u0000${f.problem.key}\u0000${f.problem.field}`)
-    .process<FoundProblem, { reported: ValueState<boolean> }>('dimension-problems-once', {
-      state: (s) => ({ reported: s.value<boolean>('reported', { ttlMs: o.dedupeWindowMs }) }),
+    .process<FoundProblem, { reported: IdsSeen }>('dimension-problems-once', {
+      state: (s) => ({ reported: s.timeTable(seenFor('reported', o.dedupeWindowMs)) }),
       onElement: (f, ctx, st) => {
-        if (st.reported.get() === true) return;
-        st.reported.set(true);
-        ctx.emit(f);
+        if (markSeen(st.reported, ctx.eventTimeMs)) ctx.emit(f);
       },
     });
   const problemDeadLetter = (f: FoundProblem) =>
@@ -389,4 +387,31 @@ function durationText(ms: number): string {
 
 function lateDetail(kind: string, eventTimeMs: number): string {
   return `${kind} at ${new Date(eventTimeMs).toISOString()} arrived after the watermark had passed it (more than max_out_of_orderness behind the latest event)`;
+}
+
+/** A set of ids (the key) seen in the last window of event time: a time-bucketed table with no columns. */
+type IdsSeen = TimeTableState<Record<string, never>>;
+
+/**
+ * The declaration of an {@link IdsSeen} set: an id is remembered for `windowMs` after its latest
+ * delivery. Releases before time-bucketed state kept `true` under the same name, expiring at
+ * (latest delivery + window).
+ */
+function seenFor(name: string, windowMs: number): TimeTableDeclaration<Record<string, never>> {
+  return {
+    name,
+    retentionMs: windowMs,
+    columns: {},
+    legacy: (_value, expiresAtMs) => (expiresAtMs === undefined ? [] : [[expiresAtMs - windowMs, {}]]),
+  };
+}
+
+/**
+ * Marks the current key seen at `timeMs`; true when it was not seen yet. A later delivery moves
+ * the remembering on (as a time-to-live refreshed by each write), an earlier one adds nothing.
+ */
+function markSeen(seen: IdsSeen, timeMs: number): boolean {
+  const latest = seen.last(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+  if (latest < 0 || seen.timeOf(latest) < timeMs) seen.insert(timeMs, {});
+  return latest < 0;
 }

@@ -296,5 +296,28 @@ ALTER TABLE ${s}.analytics_minute ADD PRIMARY KEY (window_start, dimension, valu
 ALTER TABLE ${s}.dead_letters ADD COLUMN raw_bytes bigint;
 `,
     },
+    {
+      version: 4,
+      name: 'state_chunks: the binary chunks of the time-bucketed state tables (issue 15)',
+      // No shard column: a Kafka partition's job has a job name of its own (kafka:<group>:p<N>),
+      // which already keys its checkpoint row and its state rows. Times are double precision, as
+      // state.expires_at_ms: a chunk's times are the engine's f64 event times, and a checkpoint must
+      // never fail on one. The index serves the expiry delete (a range per job and step).
+      sql: `
+CREATE TABLE ${s}.state_chunks (
+  job text NOT NULL,
+  node text NOT NULL,
+  tbl text NOT NULL,
+  seq bigint NOT NULL,
+  min_time_ms double precision NOT NULL,
+  max_time_ms double precision NOT NULL,
+  expires_at_ms double precision NOT NULL,
+  format smallint NOT NULL,
+  bytes bytea NOT NULL,
+  PRIMARY KEY (job, node, tbl, seq)
+);
+CREATE INDEX state_chunks_expiry ON ${s}.state_chunks (job, node, expires_at_ms);
+`,
+    },
   ];
 }

@@ -2,7 +2,14 @@
  * The public entry of the event-time dataflow engine. Everything else in src/engine is internal.
  * The engine does no I/O and imports nothing from the rest of flowmark.
  */
-export type { Checkpoint, CheckpointCommitter, RestorePoint } from './checkpoint.ts';
+export {
+  type Checkpoint,
+  type CheckpointCommitter,
+  isChunkExpired,
+  type NodeChunk,
+  type RestorePoint,
+  type StoredChunk,
+} from './checkpoint.ts';
 export { ERROR_CODES, type ErrorCode, FlowmarkError, isFlowmarkError, RETRIABLE_ERROR_CODES } from './errors.ts';
 export {
   type HealthChange,
@@ -44,6 +51,8 @@ export type {
   MapState,
   SortedListState,
   StateDeclarer,
+  TimeTableDeclaration,
+  TimeTableState,
   ValueState,
 } from './operators/keyed-process-operator.ts';
 export {
@@ -78,6 +87,7 @@ export { type InvalidRecord, type PollResult, Rejected, type SourceReader, type 
 export type { ColumnCodec, ColumnSpecs, ColumnValue, Row as TableRow } from './state/column-codecs.ts';
 export { crc32 } from './state/crc32-checksum.ts';
 export { STATE_CHUNK_FORMAT_VERSION } from './state/state-chunk-codec.ts';
+export type { ChunkedStateStore, StateStore } from './state/state-store.ts';
 export { type StateSize, StateTable, type StateTableOptions } from './state/state-table.ts';
 export {
   type ChunkInput,

@@ -1,5 +1,7 @@
-import type { StateStore } from './state/state-store.ts';
+import type { ColumnSpecs } from './state/column-codecs.ts';
+import type { ChunkedStateStore, StateStore } from './state/state-store.ts';
 import type { StateTable, StateTableOptions } from './state/state-table.ts';
+import type { TimeBucketedTable, TimeBucketedTableSpec } from './state/time-bucketed-table.ts';
 import type { Clock } from './time.ts';
 
 /** Where an operator sends records: one output port. */
@@ -49,8 +51,16 @@ export interface OperatorContext {
   readonly clock: Clock;
   /** Declares a state table that the runtime snapshots and restores. Call in `open` only. */
   table<V>(name: string, options?: StateTableOptions): StateTable<V>;
+  /**
+   * Declares a time-bucketed table (entries with an event time that expire by the watermark,
+   * millions of them: see docs/engine.md for when to use which), checkpointed as binary chunks.
+   * The operator advances its watermark (`advanceWatermark`). Call in `open` only.
+   */
+  timeTable<S extends ColumnSpecs>(spec: TimeBucketedTableSpec<S>): TimeBucketedTable<S>;
   /** Registers state the operator keeps in its own structures; snapshotted through `store`. */
   registerState(name: string, store: StateStore): void;
+  /** Registers state checkpointed as chunks (a time-bucketed table wrapped by the operator). */
+  registerChunkedState(name: string, store: ChunkedStateStore): void;
   /** The output port `port` ('out' by default). */
   output<T = unknown>(port?: string): Output<T>;
   /**

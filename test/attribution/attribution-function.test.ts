@@ -45,12 +45,15 @@ function harness(options: Partial<AttributionOptions> = {}): OperatorHarness & {
 const tc = T0 + 2 * 60 * MIN;
 
 /** The clicks the state holds, over every key (the TTL drops keys; pruning drops clicks). */
+/** The clicks the state still holds (not expired), by id. */
 function clicksHeld(h: OperatorHarness): string[] {
-  const table = h.table('clicks');
+  const table = h.timeTable('clicks');
   assert.ok(table !== undefined, 'the clicks table');
   const ids: string[] = [];
-  for (const [, list] of table.allEntries()) {
-    for (const [, k] of (list ?? []) as Array<[number, { clickId: string }]>) ids.push(k.clickId);
+  for (const key of table.keys()) {
+    for (const ref of table.range(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+      ids.push(table.value(ref, 'clickId') as string);
+    }
   }
   return ids.sort();
 }
@@ -243,17 +246,18 @@ describe('first-click attribution (§3.3)', () => {
     assert.equal(h.answer('c1'), 'k1');
   });
 
-  it('a key clicked without pause holds only the clicks still in reach (pruned on each click and timer)', () => {
-    // Its TTL never fires (the last click is always recent): pruning alone bounds the list.
+  it('a key clicked without pause holds only the clicks still in reach (expired as the watermark passes them)', () => {
+    // The key is never quiet (the last click is always recent): expiry by time alone bounds it.
     const h = harness();
     for (let i = 0; i < 12; i++) h.click(click(`k${i}`, tc + i * 20 * MIN)).watermark(tc + i * 20 * MIN);
-    // W = tc + 220 min: reachable from a checkout at W are clicks ≥ tc + 160 min (k8 …); k7 is
-    // kept until the next touch, which prunes before it adds.
-    assert.deepEqual(clicksHeld(h), ['k10', 'k11', 'k7', 'k8', 'k9']);
-    // A timer is a touch too: c1's final result prunes what W − lookback has passed.
+    // W = tc + 220 min: reachable from a checkout at W ≥ … are clicks ≥ tc + 160 min (k8 …).
+    assert.deepEqual(clicksHeld(h), ['k10', 'k11', 'k8', 'k9']);
     h.checkout(checkout('c1', tc + 230 * MIN)).watermark(tc + 231 * MIN);
     assert.equal(h.answer('c1'), 'k9');
     assert.deepEqual(clicksHeld(h), ['k10', 'k11', 'k9']);
+    // Memory follows: whole buckets (lookback / 8 wide) are dropped, so what is held in memory is
+    // the reachable clicks plus at most one bucket's worth.
+    assert.ok((h.timeTable('clicks')?.size ?? 0) <= 4, `held ${h.timeTable('clicks')?.size}`);
   });
 
   it("the result keeps the checkout's raw line: a row the database refuses is a dead letter with it (§3.6)", () => {

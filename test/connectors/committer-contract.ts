@@ -22,9 +22,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
-import type { Checkpoint, CheckpointCommitter } from '../../src/engine/checkpoint.ts';
+import type { Checkpoint, CheckpointCommitter, NodeChunk, StoredChunk } from '../../src/engine/checkpoint.ts';
 import { isFlowmarkError } from '../../src/engine/errors.ts';
 import { frozenEntry, type SnapshotEntry, type SnapshotMeta } from '../../src/engine/snapshot.ts';
+import { TimeBucketedTable } from '../../src/engine/state/time-bucketed-table.ts';
 
 export interface CommitterStore {
   /** A new committer over the store, as after a restart (an in-memory store may return itself). */
@@ -34,6 +35,11 @@ export interface CommitterStore {
    * a test (a file committer may close its files to read them).
    */
   rows(sink: string): Promise<Record<string, unknown>[]>;
+  /**
+   * Forgets the job's last checkpoint and nothing else, as an operator does to rebuild a job's
+   * state from its source: the next `load` finds nothing, the job's stored chunks are left behind.
+   */
+  forgetCheckpoint?(): Promise<void>;
 }
 
 export interface CommitterCapabilities {
@@ -73,7 +79,13 @@ export const letter = (raw: string) => ({
 
 function checkpoint(
   id: number,
-  parts: { letters?: string[]; entries?: SnapshotEntry[]; kind?: 'full' | 'delta'; meta?: SnapshotMeta } = {},
+  parts: {
+    letters?: string[];
+    entries?: SnapshotEntry[];
+    kind?: 'full' | 'delta';
+    meta?: SnapshotMeta;
+    chunks?: NodeChunk[];
+  } = {},
 ): Checkpoint {
   return {
     id,
@@ -85,8 +97,101 @@ function checkpoint(
       meta: parts.meta ?? CONTRACT_META,
       entries: parts.entries ?? [],
     },
+    chunks: parts.chunks ?? [],
   };
 }
+
+/** {@link CONTRACT_META} with the watermarks of some steps set. */
+export function metaWithWatermarks(watermarks: Record<string, number>): SnapshotMeta {
+  const nodes = structuredClone(CONTRACT_META.nodes);
+  for (const [node, wm] of Object.entries(watermarks)) {
+    nodes[node] = { inputWatermarksMs: [wm], watermarkMs: wm, outputWatermarkMs: wm };
+  }
+  return { sources: structuredClone(CONTRACT_META.sources), nodes };
+}
+
+const CLICKS_SPEC = {
+  name: 'clicks',
+  retentionMs: 1000,
+  bucketWidthMs: 100,
+  idColumn: 'clickId',
+  columns: { clickId: 'uuid', source: 'string' },
+} as const;
+const SEEN_SPEC = { name: 'seen', retentionMs: 500, columns: {} } as const;
+
+/**
+ * Real time-bucketed tables that make chunks as the runtime takes them: step `attribute` has
+ * `clicks` (uuid and string columns, retention 1 s), step `dedupe` has `seen` (no columns).
+ * `take()` returns the chunks of what changed since the previous call, as a checkpoint carries them.
+ */
+export class ChunkMaker {
+  readonly clicks = new TimeBucketedTable(CLICKS_SPEC);
+  readonly seen = new TimeBucketedTable(SEEN_SPEC);
+  #n = 0;
+
+  /** Adds `n` clicks (keys u0…u4) from `fromMs`, 10 ms apart, and `n` seen ids; returns their keys. */
+  add(n: number, fromMs: number): this {
+    for (let i = 0; i < n; i++, this.#n++) {
+      const id = `00000000-0000-4000-8000-${String(this.#n).padStart(12, '0')}`;
+      this.clicks.insert(`u${this.#n % 5}\u0000p1`, fromMs + i * 10, {
+        clickId: id,
+        source: this.#n % 3 === 0 ? null : `src-é😀-${this.#n % 4}`,
+      });
+      this.seen.insert(id, fromMs + i * 10, {});
+    }
+    return this;
+  }
+
+  take(): NodeChunk[] {
+    const out: NodeChunk[] = [];
+    const c = this.clicks.takeChunk();
+    if (c !== undefined) out.push({ node: 'attribute', chunk: c });
+    const s = this.seen.takeChunk();
+    if (s !== undefined) out.push({ node: 'dedupe', chunk: s });
+    return out;
+  }
+}
+
+/** Every entry of a clicks table, in key and time order, as plain values. */
+export function clickContents(t: TimeBucketedTable<(typeof CLICKS_SPEC)['columns']>): unknown[] {
+  const out: unknown[] = [];
+  for (let k = 0; k < 5; k++) {
+    const key = `u${k}\u0000p1`;
+    for (const ref of t.range(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+      out.push([key, t.timeOf(ref), t.row(ref)]);
+    }
+  }
+  return out;
+}
+
+/** Restores a clicks table from the stored chunks of step `attribute`, as the runtime does. */
+export function restoredClicks(
+  chunks: readonly StoredChunk[],
+  watermarkMs: number,
+): TimeBucketedTable<(typeof CLICKS_SPEC)['columns']> {
+  const t = new TimeBucketedTable(CLICKS_SPEC);
+  t.restore(
+    chunks.filter((c) => c.node === 'attribute' && c.table === 'clicks'),
+    watermarkMs,
+  );
+  return t;
+}
+
+/** The stored chunks of a restore point, in (node, table, seq) order, bytes as plain arrays. */
+export async function storedChunks(
+  chunks: Iterable<StoredChunk> | AsyncIterable<StoredChunk> | undefined,
+): Promise<StoredChunk[]> {
+  const all: StoredChunk[] = [];
+  for await (const c of chunks ?? []) all.push(c);
+  const id = (c: StoredChunk) => `${c.node}\u0001${c.table}\u0001${String(c.seq).padStart(12, '0')}`;
+  return all.sort((a, b) => (id(a) < id(b) ? -1 : id(a) > id(b) ? 1 : 0));
+}
+
+/** What a stored chunk should be: its step, table, number and bytes (as plain arrays, comparable). */
+const chunkId = (c: StoredChunk | NodeChunk) =>
+  'chunk' in c
+    ? { node: c.node, table: c.chunk.table, seq: c.chunk.seq, bytes: [...c.chunk.bytes] }
+    : { node: c.node, table: c.table, seq: c.seq, bytes: [...c.bytes] };
 
 const e = (key: string, value: unknown, expiresAtMs?: number): SnapshotEntry =>
   expiresAtMs === undefined
@@ -232,6 +337,101 @@ export function checkpointCommitterContract(
       assert.deepEqual(await raws(store), ['1', '2']);
     });
 
+    describe('chunks of time-bucketed tables', () => {
+      test('are kept with their checkpoint and given back on restore, each named by step/table/number', async (t) => {
+        const store = await open(t);
+        const maker = new ChunkMaker();
+        const first = maker.add(12, 10_000).take();
+        maker.clicks.delete('u1\u0000p1', 10_010, '00000000-0000-4000-8000-000000000001');
+        const second = maker.add(7, 10_500).take();
+        assert.equal(first.length, 2);
+        assert.equal(second.length, 2);
+        const c = store.committer();
+        await c.load();
+        await c.commit(checkpoint(1, { chunks: first }));
+        await c.commit(checkpoint(2, { chunks: [] }));
+        await c.commit(checkpoint(3, { chunks: second }));
+        const point = await store.committer().load();
+        assert.equal(point?.checkpointId, 3);
+        const stored = await storedChunks(point?.chunks);
+        assert.deepEqual(stored.map(chunkId), [...first, ...second].map(chunkId).sort(byChunk));
+        for (const s of stored) {
+          assert.ok(s.name.endsWith(`${s.node}/${s.table}/${s.seq}`), `${s.name} names the chunk`);
+        }
+        const restored = restoredClicks(stored, Number.NEGATIVE_INFINITY);
+        assert.equal(restored.size, 18);
+        assert.deepEqual(clickContents(restored), clickContents(maker.clicks));
+      });
+
+      test('one whose every entry has expired by the committed watermark of its step is deleted; the rest stay', async (t) => {
+        const store = await open(t);
+        const maker = new ChunkMaker();
+        const old = maker.add(5, 10_000).take(); // clicks expire at 10 040 + 1000, seen at 10 040 + 500
+        const young = maker.add(5, 20_000).take();
+        const oldClicks = old.find((x) => x.node === 'attribute')?.chunk;
+        assert.equal(oldClicks?.expiresAtMs, 11_040);
+        const c = store.committer();
+        await c.load();
+        await c.commit(checkpoint(1, { chunks: old }));
+        await c.commit(checkpoint(2, { chunks: young }));
+        const ids = async () => (await storedChunks((await store.committer().load())?.chunks)).map(chunkId);
+        // The watermark at the expiry itself keeps the chunk (an entry at t expires once wm > t + retention).
+        const d = store.committer();
+        await d.load();
+        await d.commit(checkpoint(3, { meta: metaWithWatermarks({ attribute: 11_040, dedupe: 10_540 }) }));
+        assert.deepEqual(await ids(), [...old, ...young].map(chunkId).sort(byChunk));
+        const e = store.committer();
+        await e.load();
+        await e.commit(checkpoint(4, { meta: metaWithWatermarks({ attribute: 11_041 }) }));
+        const attributeYoung = young.filter((x) => x.node === 'attribute');
+        const dedupeAll = [...old, ...young].filter((x) => x.node === 'dedupe');
+        assert.deepEqual(await ids(), [...attributeYoung, ...dedupeAll].map(chunkId).sort(byChunk));
+        const f = store.committer();
+        const point = await f.load();
+        const restored = restoredClicks(await storedChunks(point?.chunks), 11_041);
+        const youngOnly = clickContents(maker.clicks).filter((x) => (x as [string, number])[1] >= 20_000);
+        assert.equal(youngOnly.length, 5);
+        assert.deepEqual(clickContents(restored), youngOnly);
+        // A step whose watermark is +∞ (the end of a drain) has nothing left.
+        await f.commit(
+          checkpoint(5, { meta: metaWithWatermarks({ attribute: 11_041, dedupe: Number.POSITIVE_INFINITY }) }),
+        );
+        assert.deepEqual(await ids(), attributeYoung.map(chunkId));
+      });
+
+      test("checkpoint 1 (a run with nothing to resume) starts them afresh: an earlier run's are dropped", async (t) => {
+        const store = await open(t);
+        const before = new ChunkMaker();
+        const c = store.committer();
+        await c.load();
+        await c.commit(checkpoint(1, { chunks: before.add(5, 10_000).take() }));
+        await c.commit(checkpoint(2, { chunks: before.add(5, 10_100).take() }));
+        const again = new ChunkMaker();
+        const fresh = again
+          .add(3, 50_000)
+          .take()
+          .filter((x) => x.node === 'attribute');
+        assert.ok(store.forgetCheckpoint !== undefined, 'a store that resumes says how to forget its checkpoint');
+        await store.forgetCheckpoint();
+        const d = store.committer();
+        assert.equal(await d.load(), undefined);
+        await d.commit(checkpoint(1, { chunks: fresh }));
+        const point = await store.committer().load();
+        assert.deepEqual((await storedChunks(point?.chunks)).map(chunkId), fresh.map(chunkId));
+      });
+
+      test("a restore point's chunks are copies: changing their bytes does not change the checkpoint", async (t) => {
+        const store = await open(t);
+        const chunks = new ChunkMaker().add(5, 10_000).take();
+        const c = store.committer();
+        await c.load();
+        await c.commit(checkpoint(1, { chunks }));
+        for (const s of await storedChunks((await store.committer().load())?.chunks)) s.bytes.fill(0);
+        const again = await storedChunks((await store.committer().load())?.chunks);
+        assert.deepEqual(again.map(chunkId), chunks.map(chunkId).sort(byChunk));
+      });
+    });
+
     test('a restore point is a copy: changing what was loaded does not change the checkpoint', async (t) => {
       // Operators mutate restored values in place; a run that crashes before its next commit
       // must resume from the checkpoint as committed (the crash property found this once).
@@ -253,16 +453,27 @@ export function checkpointCommitterContract(
         const store = await open(t);
         const first = store.committer();
         await first.load();
-        await first.commit(checkpoint(1, { letters: ['1'], entries: [e('k', 1)] }));
+        const maker = new ChunkMaker();
+        const kept = maker.add(3, 10_000).take();
+        await first.commit(checkpoint(1, { letters: ['1'], entries: [e('k', 1)], chunks: kept }));
         const second = store.committer();
         await second.load();
+        const zombie = maker.add(3, 20_000).take();
         await assert.rejects(
-          first.commit(checkpoint(2, { letters: ['zombie'], entries: [e('k', 'zombie')] })),
+          first.commit(
+            checkpoint(2, {
+              letters: ['zombie'],
+              entries: [e('k', 'zombie')],
+              chunks: zombie,
+              meta: metaWithWatermarks({ attribute: 99_999, dedupe: 99_999 }),
+            }),
+          ),
           (err) => isFlowmarkError(err, 'FM_FENCED') && !err.retriable,
         );
         const point = await store.committer().load();
         assert.equal(point?.checkpointId, 1);
         assert.deepEqual(await sortedEntries(point?.entries ?? []), [e('k', 1)]);
+        assert.deepEqual((await storedChunks(point?.chunks)).map(chunkId), kept.map(chunkId).sort(byChunk));
         assert.deepEqual(await raws(store), ['1']);
       });
     }
@@ -272,15 +483,21 @@ export function checkpointCommitterContract(
         const store = await open(t);
         const c = store.committer();
         await c.load();
-        const cp = checkpoint(1, { letters: ['once'], entries: [e('k', 1)] });
+        const chunks = new ChunkMaker().add(4, 10_000).take();
+        const cp = checkpoint(1, { letters: ['once'], entries: [e('k', 1)], chunks });
         await c.commit(cp);
         await c.commit(cp);
         await c.commit(checkpoint(2, { letters: ['two'] }));
         await c.commit(cp); // an older one, late: ignored too
         const point = await store.committer().load();
         assert.equal(point?.checkpointId, 2);
+        assert.deepEqual((await storedChunks(point?.chunks)).map(chunkId), chunks.map(chunkId).sort(byChunk));
         assert.deepEqual(await raws(store), ['once', 'two']);
       });
     }
   });
+}
+
+function byChunk(a: { node: string; table: string; seq: number }, b: { node: string; table: string; seq: number }) {
+  return a.node < b.node ? -1 : a.node > b.node ? 1 : a.table < b.table ? -1 : a.table > b.table ? 1 : a.seq - b.seq;
 }

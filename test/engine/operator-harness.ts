@@ -6,8 +6,10 @@ import {
   SNAPSHOT_FORMAT_VERSION,
   type SnapshotEntry,
 } from '../../src/engine/snapshot.ts';
-import type { StateStore } from '../../src/engine/state/state-store.ts';
+import type { ColumnSpecs } from '../../src/engine/state/column-codecs.ts';
+import type { ChunkedStateStore, StateStore } from '../../src/engine/state/state-store.ts';
 import { StateTable } from '../../src/engine/state/state-table.ts';
+import { TimeBucketedTable } from '../../src/engine/state/time-bucketed-table.ts';
 import { ManualClock, MIN_WATERMARK } from '../../src/engine/time.ts';
 
 export interface Emitted<T = unknown> {
@@ -30,7 +32,10 @@ export class OperatorHarness {
   readonly clock: ManualClock;
   #op!: Operator;
   #tables = new Map<string, StateStore>();
+  #chunked = new Map<string, ChunkedStateStore>();
   #store = new CompactedSnapshot();
+  /** The chunks of the time-bucketed tables, as a durable store keeps them (expired ones dropped). */
+  #chunks: Array<{ table: string; seq: number; bytes: Uint8Array; expiresAtMs: number }> = [];
   #checkpoints = 0;
   #inputWm: number[];
   #wm = MIN_WATERMARK;
@@ -58,6 +63,7 @@ export class OperatorHarness {
   #open(): void {
     this.#op = this.#create();
     this.#tables = new Map();
+    this.#chunked = new Map();
     const ctx: OperatorContext = {
       nodeId: 'op',
       clock: this.clock,
@@ -66,7 +72,13 @@ export class OperatorHarness {
         this.#tables.set(name, t as StateTable<unknown>);
         return t;
       },
+      timeTable: (spec) => {
+        const t = new TimeBucketedTable(spec);
+        this.#chunked.set(spec.name, t);
+        return t;
+      },
       registerState: (name, store) => void this.#tables.set(name, store),
+      registerChunkedState: (name, store) => void this.#chunked.set(name, store),
       output: <T>(port = 'out'): Output<T> => {
         const list = this.outputs.get(port);
         if (list === undefined) throw new Error(`harness: no port ${port}`);
@@ -134,11 +146,18 @@ export class OperatorHarness {
   stateEntries(): number {
     let n = 0;
     for (const t of this.#tables.values()) n += t.measure().entries;
+    for (const t of this.#chunked.values()) n += t.measure().entries;
     return n;
   }
 
   table(name: string): StateStore | undefined {
     return this.#tables.get(name);
+  }
+
+  /** A time-bucketed table of the operator (declared through `ctx.timeTable` or a keyed function's `timeTable`). */
+  timeTable(name: string): TimeBucketedTable<ColumnSpecs> | undefined {
+    const t = this.#chunked.get(name);
+    return t instanceof TimeBucketedTable ? (t as TimeBucketedTable<ColumnSpecs>) : undefined;
   }
 
   /**
@@ -165,6 +184,13 @@ export class OperatorHarness {
       entries,
     });
     this.#store.apply(decodeSnapshot(bytes));
+    for (const t of this.#chunked.values()) {
+      const c = t.takeChunk();
+      if (c !== undefined)
+        this.#chunks.push({ table: c.table, seq: c.seq, bytes: c.bytes, expiresAtMs: c.expiresAtMs });
+    }
+    // As a durable store: a chunk whose entries have all expired by the watermark is deleted.
+    this.#chunks = this.#chunks.filter((c) => !(this.#wm > c.expiresAtMs));
     return this;
   }
 
@@ -175,6 +201,13 @@ export class OperatorHarness {
   restart(): this {
     this.checkpoint();
     this.#open();
+    for (const [name, t] of this.#chunked) {
+      const mine = this.#chunks.filter((c) => c.table === name);
+      t.restore(
+        mine.map((c) => ({ bytes: c.bytes, name: `${name}#${c.seq}` })),
+        this.#wm,
+      );
+    }
     for (const e of this.#store.entries()) {
       const t = this.#tables.get(e.table);
       if (t === undefined) throw new Error(`harness: restored table ${e.table} was not declared`);

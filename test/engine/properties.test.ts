@@ -22,6 +22,7 @@ import { WindowOperator } from '../../src/engine/operators/window-operator.ts';
 import type { Stream } from '../../src/engine/pipeline.ts';
 import { type AggregateFunction, hopping, session, tumbling } from '../../src/engine/windows/window-types.ts';
 import { type Ev, MemoryCommitter, MemorySource, Pipeline, runBounded } from './engine-fixtures.ts';
+import { FIRST_LOOKBACK_MS, firstInWindow } from './first-in-window.ts';
 import { OperatorHarness } from './operator-harness.ts';
 
 const BOUND_MS = 50;
@@ -84,6 +85,22 @@ const shapes: Shape[] = [
       inputs: 1,
       ports: ['out', 'late'],
       horizonMs: 100,
+      route: () => 0,
+    }),
+  },
+  {
+    name: 'keyed process with time-bucketed tables',
+    orderFree: false,
+    build: (src) => {
+      const { out, late } = src.keyBy((e) => e.k).process('first', firstInWindow);
+      out.sink('out');
+      late.sink('late');
+    },
+    operator: () => ({
+      create: () => new KeyedProcessOperator<Ev, string, unknown>((e) => e.k, firstInWindow as never),
+      inputs: 1,
+      ports: ['out', 'late'],
+      horizonMs: FIRST_LOOKBACK_MS,
       route: () => 0,
     }),
   },

@@ -9,6 +9,7 @@ import {
   reviveInfinity,
   type SnapshotEntry,
   type SnapshotMeta,
+  type StoredChunk,
   stateValueJson,
   systemClock,
 } from '../../engine/index.ts';
@@ -21,6 +22,7 @@ import {
 } from './sink-tables.ts';
 import { qualified, type SqlClient } from './sql-client.ts';
 import { isDataSqlError, sqlError, sqlMessage, sqlState } from './sql-errors.ts';
+import { chunkInserts, expiredChunksDelete, readChunks, type SqlStatement } from './state-chunks.ts';
 import { columnArrays, DEFAULT_BATCH_ROWS, lastPerKey, unnestStatement, writeRows } from './unnest-writer.ts';
 
 export interface SqlCommitterOptions {
@@ -34,6 +36,12 @@ export interface SqlCommitterOptions {
   batchRows?: number;
   /** State entries read per query when loading (default 10 000). */
   loadPageSize?: number;
+  /**
+   * A state chunk larger than this (bytes) is read back in slices of this size, each its own
+   * query (default 64 MiB): the drivers carry bytea as hex text, and one string of a chunk's hex
+   * must stay well below V8's largest string (~512 Mi characters).
+   */
+  chunkSliceBytes?: number;
   /** The time stamped on refused rows (default: the system clock). */
   clock?: Pick<Clock, 'nowMs'>;
 }
@@ -61,7 +69,10 @@ interface StateRow {
  *    the same statement stores the checkpoint id and the metadata (source offsets, watermarks);
  * 2. writes the sink rows, one `unnest` statement per table (upsert tables keep the last row
  *    per primary key; append tables insert every row);
- * 3. applies the state delta to `state` (upserts and deletions, also with `unnest`).
+ * 3. applies the state delta to `state` (upserts and deletions, also with `unnest`);
+ * 4. adds the time-bucketed tables' chunks to `state_chunks` (one insert) and deletes the chunks
+ *    that have expired by the committed watermarks (one delete); checkpoint 1 first deletes the
+ *    job's chunks (state-chunks.ts).
  *
  * Either all of it is committed or none, so a restart resumes exactly where the rows end.
  *
@@ -83,7 +94,7 @@ interface StateRow {
  * after the acknowledgement of COMMIT was lost) writes nothing and succeeds.
  *
  * Needs the tables of the output schema's migrations: `checkpoints(job, checkpoint_id, epoch,
- * meta, committed_at)` and `state(job, node, tbl, key, value, expires_at_ms)`.
+ * meta, committed_at)`, `state(job, node, tbl, key, value, expires_at_ms)` and `state_chunks` (migration 4).
  *
  * @example
  * const committer = new SqlCommitter(client, { schema: 'flowmark', job: 'attribution', sinks });
@@ -97,7 +108,13 @@ export class SqlCommitter implements CheckpointCommitter {
   readonly #sinks: SinkTables;
   readonly #batchRows: number;
   readonly #pageSize: number;
-  readonly #t: { checkpoints: string; state: string };
+  readonly #chunkSliceBytes: number;
+  readonly #t: { checkpoints: string; state: string; chunks: string };
+  /**
+   * The steps that have time-bucketed tables (from the chunks loaded and committed): each
+   * checkpoint deletes their expired chunks, one indexed range per step.
+   */
+  readonly #chunkNodes = new Set<string>();
   readonly #refusedTo: SinkTable | undefined;
   readonly #clock: Pick<Clock, 'nowMs'>;
   #epoch: number | undefined;
@@ -110,7 +127,12 @@ export class SqlCommitter implements CheckpointCommitter {
     this.#sinks = options.sinks;
     this.#batchRows = positive(options.batchRows ?? DEFAULT_BATCH_ROWS, 'batchRows');
     this.#pageSize = positive(options.loadPageSize ?? 10_000, 'loadPageSize');
-    this.#t = { checkpoints: qualified(this.#schema, 'checkpoints'), state: qualified(this.#schema, 'state') };
+    this.#chunkSliceBytes = positive(options.chunkSliceBytes ?? 64 * 1024 * 1024, 'chunkSliceBytes');
+    this.#t = {
+      checkpoints: qualified(this.#schema, 'checkpoints'),
+      state: qualified(this.#schema, 'state'),
+      chunks: qualified(this.#schema, 'state_chunks'),
+    };
     this.#refusedTo = refusedRowsTable(options.sinks);
     this.#clock = options.clock ?? systemClock;
   }
@@ -149,12 +171,22 @@ export class SqlCommitter implements CheckpointCommitter {
     }
     if (head === undefined || Number(head.epoch) !== epoch) throw this.#fenced(Number(head?.epoch));
     const checkpointId = Number(head.checkpoint_id);
+    this.#chunkNodes.clear();
     if (checkpointId === 0 || head.meta === null) return undefined;
     const meta = JSON.parse(head.meta, reviveInfinity) as SnapshotMeta;
+    // The chunks are read here, whole: the runtime restores a time-bucketed table from all of its
+    // chunks at once (it checks every one before applying any), before the JSON entries.
+    let chunks: StoredChunk[];
+    try {
+      chunks = await readChunks(this.#client, this.#t.chunks, this.#job, this.#chunkSliceBytes);
+    } catch (err) {
+      throw sqlError(err, 'FM_SINK_FAILED', `loading the state chunks of job "${this.#job}" failed`);
+    }
+    for (const c of chunks) this.#chunkNodes.add(c.node);
     // State is paged in while the runtime restores it, not gathered first. No snapshot across the
     // pages is needed: with the epoch taken above, no other instance can commit any more (its
     // commit would be fenced), so the pages cannot change under us.
-    return { checkpointId, meta, entries: this.#readState() };
+    return { checkpointId, meta, entries: this.#readState(), chunks };
   }
 
   /** Reads the job's state in pages (keyset pagination on the primary key). */
@@ -203,9 +235,16 @@ export class SqlCommitter implements CheckpointCommitter {
     });
     const state = stateBatches(checkpoint.snapshot.entries, this.#batchRows);
     const meta = JSON.stringify(checkpoint.snapshot.meta, replaceInfinity);
+    // Checkpoint 1 starts the job's chunks afresh: only this checkpoint's steps have any then.
+    if (checkpoint.id === 1) this.#chunkNodes.clear();
+    for (const c of checkpoint.chunks ?? []) this.#chunkNodes.add(c.node);
+    const writes: ChunkWrites = {
+      inserts: chunkInserts(this.#t.chunks, this.#job, checkpoint.chunks ?? []),
+      expiry: expiredChunksDelete(this.#t.chunks, this.#job, this.#chunkNodes, checkpoint.snapshot.meta),
+    };
     const what = `checkpoint ${checkpoint.id} of job "${this.#job}" was not committed`;
     try {
-      await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, sinks, undefined));
+      await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, writes, sinks, undefined));
       return;
     } catch (err) {
       if (this.#refusedTo === undefined || !isDataSqlError(err)) throw sqlError(err, 'FM_SINK_FAILED', what);
@@ -213,7 +252,7 @@ export class SqlCommitter implements CheckpointCommitter {
     // The database refused a value; the transaction was rolled back. Write the checkpoint again,
     // setting aside the rows it refuses.
     try {
-      await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, sinks, []));
+      await this.#client.transaction((tx) => this.#write(tx, epoch, checkpoint, meta, state, writes, sinks, []));
     } catch (err) {
       throw sqlError(err, 'FM_SINK_FAILED', what);
     }
@@ -230,6 +269,7 @@ export class SqlCommitter implements CheckpointCommitter {
     checkpoint: Checkpoint,
     meta: string,
     state: { upserts: StateBatch[]; deletes: StateBatch[] },
+    writes: ChunkWrites,
     sinks: readonly SinkBatch[],
     refused: RefusedRow[] | undefined,
   ): Promise<void> {
@@ -280,6 +320,12 @@ export class SqlCommitter implements CheckpointCommitter {
         [this.#job, b.node, b.table, b.keys],
       );
     }
+    // The time-bucketed tables' chunks: one insert for all of them, one delete of the expired
+    // ones (see state-chunks.ts). Also on the path that sets refused rows aside: they are state,
+    // not input data.
+    if (checkpoint.id === 1) await tx.query(`DELETE FROM ${this.#t.chunks} WHERE job = $1`, [this.#job]);
+    for (const { sql, params } of writes.inserts) await tx.query(sql, params);
+    if (writes.expiry !== undefined) await tx.query(writes.expiry.sql, writes.expiry.params);
   }
 
   /**
@@ -365,6 +411,18 @@ export class SqlCommitter implements CheckpointCommitter {
     };
     add(this.#schema, 'checkpoints', ['job', 'checkpoint_id', 'epoch', 'meta', 'committed_at']);
     add(this.#schema, 'state', ['job', 'node', 'tbl', 'key', 'value', 'expires_at_ms']);
+    const chunkColumns = [
+      'job',
+      'node',
+      'tbl',
+      'seq',
+      'min_time_ms',
+      'max_time_ms',
+      'expires_at_ms',
+      'format',
+      'bytes',
+    ];
+    add(this.#schema, 'state_chunks', chunkColumns);
     for (const t of Object.values(this.#sinks)) {
       const cols = t.columns.map((c) => c.name);
       if (t.updatedAtColumn !== undefined) cols.push(t.updatedAtColumn);
@@ -397,6 +455,12 @@ export class SqlCommitter implements CheckpointCommitter {
       );
     }
   }
+}
+
+/** The statements of a checkpoint's chunks, made before its transaction (either may be absent). */
+interface ChunkWrites {
+  inserts: SqlStatement[];
+  expiry: SqlStatement | undefined;
 }
 
 /** One statement's worth of state changes of one (node, table), as JSON text documents. */

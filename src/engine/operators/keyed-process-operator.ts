@@ -1,6 +1,9 @@
 import { MinHeap } from '../heap.ts';
 import type { Key, Operator, OperatorContext, Output } from '../operator.ts';
+import type { ColumnSpecs, ColumnValue, Row } from '../state/column-codecs.ts';
+import type { ChunkedStateStore } from '../state/state-store.ts';
 import type { StateTable, StateTableOptions } from '../state/state-table.ts';
+import { TimeBucketedTable, type TimeBucketedTableSpec } from '../state/time-bucketed-table.ts';
 import { MIN_WATERMARK } from '../time.ts';
 
 /** A value per key. */
@@ -31,11 +34,42 @@ export interface MapState<V> {
   clear(): void;
 }
 
+/**
+ * The current key's entries of a time-bucketed table ({@link TimeBucketedTable}): entries with an
+ * event time, as typed columns, that expire `retentionMs` after their time (whole buckets at a
+ * time, as the watermark passes). For state with many entries — a key's clicks, a set of ids seen.
+ * A ref (what `first`, `last`, `range`, `findId` return; −1 for none) is valid until the next
+ * change of the table.
+ */
+export interface TimeTableState<S extends ColumnSpecs> {
+  /** Adds an entry; false (nothing added) when it has expired already. */
+  insert(timeMs: number, row: Row<S>): boolean;
+  /** Deletes the entries at `timeMs` (with id `id`, for a table with an id column). */
+  delete(timeMs: number, id?: string | number | null): number;
+  first(fromMs: number, toMs: number): number;
+  last(fromMs: number, toMs: number): number;
+  /** The refs of the entries in [fromMs, toMs] by (time, id), appended to `out`. */
+  range(fromMs: number, toMs: number, out?: number[]): number[];
+  findId(id: string | number | null): number;
+  timeOf(ref: number): number;
+  value<K extends keyof S & string>(ref: number, column: K): ColumnValue<S[K]>;
+}
+
+/**
+ * A time-bucketed table's declaration in a keyed process function. `legacy` reads the value a
+ * release before time-bucketed state kept under this name as JSON (a sorted list's
+ * `[[t, value], …]`, a value with its TTL expiry): the entries to insert, for the one-time upgrade.
+ */
+export interface TimeTableDeclaration<S extends ColumnSpecs> extends TimeBucketedTableSpec<S> {
+  legacy?: (value: unknown, expiresAtMs: number | undefined) => Iterable<readonly [timeMs: number, row: Row<S>]>;
+}
+
 /** Declares the named state of a keyed process function, once, when the operator opens. */
 export interface StateDeclarer {
   value<V>(name: string, options?: StateTableOptions): ValueState<V>;
   sortedList<V>(name: string, options?: StateTableOptions): SortedListState<V>;
   map<V>(name: string, options?: StateTableOptions): MapState<V>;
+  timeTable<S extends ColumnSpecs>(declaration: TimeTableDeclaration<S>): TimeTableState<S>;
 }
 
 export interface KeyedProcessContext<O> {
@@ -62,6 +96,25 @@ export interface KeyedProcessFunction<I, O, S> {
 
 type TimerEntry = readonly [timeMs: number, key: Key];
 
+/** Width of the timers' buckets: a second of event time (retention 0 would give 1 ms buckets). */
+const TIMER_BUCKET_MS = 1000;
+
+/** A time-bucketed table that also reads what an earlier release kept under its name as JSON. */
+class UpgradableTimeTable<S extends ColumnSpecs> extends TimeBucketedTable<S> implements ChunkedStateStore {
+  readonly restoreLegacyEntry: ChunkedStateStore['restoreLegacyEntry'];
+
+  constructor(d: TimeTableDeclaration<S>) {
+    super(d);
+    const legacy = d.legacy;
+    this.restoreLegacyEntry =
+      legacy === undefined
+        ? undefined
+        : (key, value, expiresAtMs) => {
+            for (const [timeMs, row] of legacy(value, expiresAtMs)) this.insert(key, timeMs, row);
+          };
+  }
+}
+
 /** `all()` of a key with no list: one shared empty list, not an allocation per new key. */
 const NO_ENTRIES: ReadonlyArray<readonly [number, never]> = Object.freeze([]);
 
@@ -80,8 +133,22 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
   #ctx!: OperatorContext;
   #state!: S;
   #tables: StateTable<unknown>[] = [];
+  #timeTables: Array<TimeBucketedTable<ColumnSpecs>> = [];
+  /**
+   * The timers, one entry per (key, time), in a time-bucketed table that drops them as they fire
+   * (retention 0: an entry at t expires once the watermark is > t, which is when it fires): a
+   * timer set and fired between two checkpoints is never written, and one written is never
+   * deleted row by row.
+   */
+  #timerTimes!: TimeBucketedTable<Record<string, never>>;
+  /**
+   * Timers that the table cannot hold: behind the operator's watermark when registered (fired at
+   * the next watermark), or not an integer time — and the timers a release before time-bucketed
+   * state wrote, restored into this table (same name, same format).
+   */
   #timers!: StateTable<TimerEntry>;
-  #timerHeap = new MinHeap<string>();
+  /** Every timer's (time, key), duplicates and deleted ones included: checked when popped. */
+  #timerHeap = new MinHeap<Key>();
   #watermarkMs = MIN_WATERMARK;
   #key: Key = '';
   #eventTimeMs = 0;
@@ -104,6 +171,7 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
       emit: (value, eventTimeMs) => self.#out.push(value, eventTimeMs ?? self.#eventTimeMs),
       registerTimer: (timeMs) => self.#registerTimer(timeMs),
       deleteTimer: (timeMs) => {
+        self.#timerTimes.delete(self.#key, timeMs);
         self.#timers.delete(`${timeMs}|${self.#key}`);
       },
     };
@@ -114,12 +182,18 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
     this.#out = ctx.output();
     this.#late = ctx.output('late');
     this.#timers = ctx.table<TimerEntry>('timers');
+    this.#timerTimes = ctx.timeTable({
+      name: 'timer-times',
+      retentionMs: 0,
+      bucketWidthMs: TIMER_BUCKET_MS,
+      columns: {},
+    });
     this.#state = this.#fn.state ? this.#fn.state(this.#declarer()) : (undefined as S);
   }
 
   #declarer(): StateDeclarer {
     const table = <V>(name: string, options?: StateTableOptions): StateTable<V> => {
-      if (name === 'timers') throw new RangeError('state name "timers" is reserved');
+      if (name === 'timers' || name === 'timer-times') throw new RangeError(`state name "${name}" is reserved`);
       const t = this.#ctx.table<V>(name, options);
       this.#tables.push(t as StateTable<unknown>);
       return t;
@@ -174,6 +248,22 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
           clear: () => void t.delete(this.#key),
         };
       },
+      timeTable: <S extends ColumnSpecs>(d: TimeTableDeclaration<S>): TimeTableState<S> => {
+        if (d.name === 'timers' || d.name === 'timer-times') throw new RangeError(`state name "${d.name}" is reserved`);
+        const t = new UpgradableTimeTable<S>(d);
+        this.#ctx.registerChunkedState(d.name, t);
+        this.#timeTables.push(t as unknown as TimeBucketedTable<ColumnSpecs>);
+        return {
+          insert: (timeMs, row) => t.insert(this.#key, timeMs, row),
+          delete: (timeMs, id) => t.delete(this.#key, timeMs, id),
+          first: (fromMs, toMs) => t.first(this.#key, fromMs, toMs),
+          last: (fromMs, toMs) => t.last(this.#key, fromMs, toMs),
+          range: (fromMs, toMs, out) => t.range(this.#key, fromMs, toMs, out),
+          findId: (id) => t.findId(this.#key, id),
+          timeOf: (ref) => t.timeOf(ref),
+          value: (ref, column) => t.value(ref, column),
+        };
+      },
       map: <V>(name: string, options?: StateTableOptions): MapState<V> => {
         const t = table<Record<string, V>>(name, options);
         return {
@@ -198,10 +288,24 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
   }
 
   #registerTimer(timeMs: number): void {
-    const id = `${timeMs}|${this.#key}`;
-    if (this.#timers.has(id)) return;
-    this.#timers.set(id, [timeMs, this.#key]);
-    this.#timerHeap.push(timeMs, id);
+    const key = this.#key;
+    if (Number.isSafeInteger(timeMs) && timeMs >= this.#watermarkMs) {
+      if (this.#timerTimes.first(key, timeMs, timeMs) >= 0) return;
+      this.#timerTimes.insert(key, timeMs, {});
+    } else {
+      const id = `${timeMs}|${key}`;
+      if (this.#timers.has(id)) return;
+      this.#timers.set(id, [timeMs, key]);
+    }
+    this.#timerHeap.push(timeMs, key);
+  }
+
+  /** Whether the timer (key, timeMs) is set, forgetting it if so. */
+  #takeTimer(key: Key, timeMs: number): boolean {
+    // A timer in the table is not deleted: it expires when the table's watermark moves past it,
+    // right after the timers fire.
+    if (this.#timerTimes.first(key, timeMs, timeMs) >= 0) return true;
+    return this.#timers.delete(`${timeMs}|${key}`);
   }
 
   processRecord(_input: number, value: unknown, eventTimeMs: number): void {
@@ -221,32 +325,41 @@ export class KeyedProcessOperator<I, O, S> implements Operator {
       // Timers due at the same time fire in key order, so that a restored run (whose heap was
       // rebuilt from the table) fires them exactly as the uninterrupted one did.
       const dueMs = heap.peekPriority();
-      const due: TimerEntry[] = [];
-      while (heap.size > 0 && heap.peekPriority() === dueMs) {
-        const id = heap.pop() as string;
-        const timer = this.#timers.get(id);
-        if (timer === undefined) continue; // deleted, or a duplicate heap entry
-        this.#timers.delete(id);
-        due.push(timer);
-      }
-      due.sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
-      for (const [timeMs, key] of due) {
+      const due: Key[] = [];
+      while (heap.size > 0 && heap.peekPriority() === dueMs) due.push(heap.pop() as Key);
+      due.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      for (let i = 0; i < due.length; i++) {
+        const key = due[i] as Key;
+        // A duplicate heap entry (a timer deleted and set again), or a deleted timer.
+        if ((i > 0 && due[i - 1] === key) || !this.#takeTimer(key, dueMs)) continue;
         this.#key = key;
-        this.#eventTimeMs = timeMs;
-        this.#fn.onTimer?.(timeMs, this.#processCtx, this.#state);
+        this.#eventTimeMs = dueMs;
+        this.#fn.onTimer?.(dueMs, this.#processCtx, this.#state);
       }
     }
     for (const t of this.#tables) t.expire(watermarkMs);
+    // After the timers: a timer at t reads the entries up to t, which the new watermark expires.
+    for (const t of this.#timeTables) t.advanceWatermark(watermarkMs);
+    this.#timerTimes.advanceWatermark(watermarkMs);
     return watermarkMs;
   }
 
   afterRestore(watermarkMs: number): void {
     this.#watermarkMs = watermarkMs;
+    // Entries upgraded from JSON state rows may have expired by the restored watermark.
+    for (const t of this.#timeTables) t.advanceWatermark(watermarkMs);
+    this.#timerTimes.advanceWatermark(watermarkMs);
     this.#timerHeap.clear();
-    for (const [id, [timeMs]] of this.#timers.entries()) this.#timerHeap.push(timeMs, id);
+    for (const [, [timeMs, key]] of this.#timers.entries()) this.#timerHeap.push(timeMs, key);
+    const t = this.#timerTimes;
+    for (const key of t.keys()) {
+      for (const ref of t.range(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+        this.#timerHeap.push(t.timeOf(ref), key);
+      }
+    }
   }
 
   describe(): Record<string, unknown> {
-    return { timers: this.#timers.size };
+    return { timers: this.#timers.size + this.#timerTimes.size };
   }
 }

@@ -1,10 +1,10 @@
-import type { Checkpoint, CheckpointCommitter } from '../checkpoint.ts';
+import type { Checkpoint, CheckpointCommitter, NodeChunk, StoredChunk } from '../checkpoint.ts';
 import { FlowmarkError } from '../errors.ts';
 import { type HealthTracker, isRetriable, nextBackoffMs } from '../health.ts';
 import { frozenEntry, SNAPSHOT_FORMAT_VERSION, type SnapshotEntry, type SnapshotMeta } from '../snapshot.ts';
-import type { StateStore } from '../state/state-store.ts';
+import type { ChunkedStateStore, StateStore } from '../state/state-store.ts';
 import type { TableChange } from '../state/state-table.ts';
-import type { Clock } from '../time.ts';
+import { type Clock, MIN_WATERMARK } from '../time.ts';
 import type { RuntimeGraph } from './graph.ts';
 import { ArrivalSample, type RuntimeStats } from './runtime-stats.ts';
 import type { SourceRunner } from './source-runner.ts';
@@ -72,6 +72,8 @@ export class CheckpointCoordinator {
   #committing = false;
   /** The failure of the commit in flight, thrown at the loop's next turn. */
   #failure: { error: unknown } | undefined;
+  /** Set when the restore upgraded JSON state rows to time-bucketed tables: the next cut is full. */
+  #upgradedLegacyState = false;
   /** Set when the run ends with an error: a commit being retried gives up. */
   #abandoned = false;
   /** The run's stop signal: a commit being retried gives up once it aborts. */
@@ -125,15 +127,31 @@ export class CheckpointCoordinator {
   async restore(): Promise<void> {
     const point = await this.#committer.load();
     if (point === undefined) return;
+    const wmOf = (node: string): number => point.meta.nodes[node]?.watermarkMs ?? MIN_WATERMARK;
+    // Chunks first: a time-bucketed table restores only into an empty table, and legacy entries
+    // (below) are added on top.
+    const chunksByTable = new Map<ChunkedStateStore, { node: string; chunks: StoredChunk[] }>();
+    for await (const c of point.chunks ?? []) {
+      const table = this.#chunkedTable(c.node, c.table);
+      let group = chunksByTable.get(table);
+      if (group === undefined) chunksByTable.set(table, (group = { node: c.node, chunks: [] }));
+      group.chunks.push(c);
+    }
+    for (const [table, { node, chunks }] of chunksByTable) table.restore(chunks, wmOf(node));
     for await (const e of point.entries) {
-      const table = this.#graph.node(e.node)?.tables.get(e.table);
-      if (table === undefined) {
-        throw new FlowmarkError(
-          'FM_SNAPSHOT_MISMATCH',
-          `the checkpoint holds state ${e.node}/${e.table}, which this pipeline does not have: the pipeline changed since the checkpoint was taken`,
-        );
+      const node = this.#graph.node(e.node);
+      const table = node?.tables.get(e.table);
+      if (table !== undefined) {
+        table.restoreEntry(e.key, e.value, e.expiresAtMs);
+        continue;
       }
-      table.restoreEntry(e.key, e.value, e.expiresAtMs);
+      // State an earlier release kept as JSON rows, now a time-bucketed table: upgraded here, once.
+      // Its entries go into the next checkpoint's chunk; that checkpoint is full, so it also
+      // deletes the JSON rows — in one transaction, so a crash before it leaves them in place.
+      const chunked = node?.chunkedTables.get(e.table);
+      if (chunked?.restoreLegacyEntry === undefined) throw this.#unknownState(e.node, e.table);
+      chunked.restoreLegacyEntry(e.key, e.value, e.expiresAtMs);
+      this.#upgradedLegacyState = true;
     }
     this.#graph.restoreWatermarks(point.meta.nodes);
     for (const src of this.#sources) {
@@ -142,6 +160,19 @@ export class CheckpointCoordinator {
     }
     this.#graph.afterRestore();
     this.#checkpointId = point.checkpointId;
+  }
+
+  #chunkedTable(nodeId: string, name: string): ChunkedStateStore {
+    const table = this.#graph.node(nodeId)?.chunkedTables.get(name);
+    if (table === undefined) throw this.#unknownState(nodeId, name);
+    return table;
+  }
+
+  #unknownState(node: string, table: string): FlowmarkError {
+    return new FlowmarkError(
+      'FM_SNAPSHOT_MISMATCH',
+      `the checkpoint holds state ${node}/${table}, which this pipeline does not have: the pipeline changed since the checkpoint was taken`,
+    );
   }
 
   // ---- cut, commit, acknowledge -----------------------------------------------------------
@@ -208,9 +239,22 @@ export class CheckpointCoordinator {
         live += table.measure().entries;
       }
     }
+    const chunks: NodeChunk[] = [];
+    for (const node of this.#graph.nodes) {
+      for (const table of node.chunkedTables.values()) {
+        if (discard) {
+          table.skipChunk();
+          continue;
+        }
+        const chunk = table.takeChunk();
+        if (chunk !== undefined) chunks.push({ node: node.spec.id, chunk });
+      }
+    }
     // Full when the live state is smaller than the delta (at the end of a drain every key expires:
     // one "delete the job's state" instead of a deletion per key): never dearer than the delta.
-    const full = id === 1 || live < changed;
+    // Also right after an upgrade of JSON state rows, which a full snapshot deletes.
+    const full = id === 1 || live < changed || this.#upgradedLegacyState;
+    this.#upgradedLegacyState = false;
     const entries: SnapshotEntry[] = [];
     for (const { nodeId, name, table, changes } of taken) {
       for (const [key, value] of full ? table.allEntries() : changes) {
@@ -229,6 +273,7 @@ export class CheckpointCoordinator {
         entries,
       },
       outputs: this.#graph.takeSinkRows(),
+      chunks,
     };
     this.#recordsSinceCut = 0;
     this.#lastCutAtMs = startedMs;

@@ -2,8 +2,9 @@ import { FlowmarkError } from '../errors.ts';
 import type { AsyncOperatorFacet, Operator, OperatorContext, Output } from '../operator.ts';
 import type { NodeSpec, Pipeline } from '../pipeline.ts';
 import type { SnapshotMeta } from '../snapshot.ts';
-import type { StateStore } from '../state/state-store.ts';
+import type { ChunkedStateStore, StateStore } from '../state/state-store.ts';
 import { StateTable } from '../state/state-table.ts';
+import { TimeBucketedTable } from '../state/time-bucketed-table.ts';
 import { type Clock, MIN_WATERMARK } from '../time.ts';
 import { resumed, type ValveChange, WatermarkValve } from './watermark-valve.ts';
 
@@ -39,6 +40,8 @@ export class RuntimeNode {
   idle = false;
   readonly edges = new Map<string, Edge[]>();
   readonly tables = new Map<string, StateStore>();
+  /** The node's time-bucketed tables, checkpointed as chunks. */
+  readonly chunkedTables = new Map<string, ChunkedStateStore>();
   recordsIn = 0;
   readonly #outCounters = new Map<string, { n: number }>();
   #downstream: Edge[] | undefined;
@@ -141,11 +144,18 @@ export class RuntimeGraph {
 
   #context(node: RuntimeNode): OperatorContext {
     const id = node.spec.id;
-    const register = (name: string, store: StateStore): void => {
-      if (node.tables.has(name)) {
+    const claim = (name: string): void => {
+      if (node.tables.has(name) || node.chunkedTables.has(name)) {
         throw new FlowmarkError('FM_PIPELINE_INVALID', `step "${id}" declares state "${name}" twice`);
       }
+    };
+    const register = (name: string, store: StateStore): void => {
+      claim(name);
       node.tables.set(name, store);
+    };
+    const registerChunked = (name: string, store: ChunkedStateStore): void => {
+      claim(name);
+      node.chunkedTables.set(name, store);
     };
     return {
       nodeId: id,
@@ -155,7 +165,13 @@ export class RuntimeGraph {
         register(name, t);
         return t;
       },
+      timeTable: (spec) => {
+        const t = new TimeBucketedTable(spec);
+        registerChunked(spec.name, t);
+        return t;
+      },
       registerState: (name, store) => register(name, store),
+      registerChunkedState: (name, store) => registerChunked(name, store),
       output: <T>(port = 'out') => this.output(node, port) as Output<T>,
       emitWatermark: (wm) => this.emitWatermark(node, wm),
       signalPressure: () => {

@@ -80,7 +80,7 @@ export class RuntimeStats {
     return this.#nodes.map((node) => {
       let entries = 0;
       let bytes = 0;
-      for (const t of node.tables.values()) {
+      for (const t of [...node.tables.values(), ...node.chunkedTables.values()]) {
         const s = t.measure();
         entries += s.entries;
         bytes += s.bytes;

@@ -64,6 +64,8 @@ const SLOT_MASK = PAGE - 1;
 /** The first page of a bucket is small, so that a small table stays small. */
 const FIRST_PAGE = 64;
 const MAX_BUCKET_WIDTH_MS = 2 ** 30;
+/** The id `findId` looks for, as the four words of a UUID (one scratch array, not one per call). */
+const ID_PROBE = new Uint32Array(4);
 
 type Cells = Int32Array | Uint32Array | Float64Array;
 
@@ -306,6 +308,28 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     return out;
   }
 
+  /**
+   * The oldest entry of `key` that has not expired whose id column equals `id`, or −1: a membership
+   * test that makes no string per entry (a UUID is compared as its 16 bytes).
+   */
+  findId(key: string, id: string | number | null): number {
+    const c = this.#idCol;
+    if (c < 0) throw this.#unfit(`findId on key ${JSON.stringify(key)} needs an id column`);
+    const k = this.#keys.find(key);
+    if (k < 0) return -1;
+    const asWords = (this.#cols[c] as Column).codec === 'uuid' && typeof id === 'string' && parseUuid(id, ID_PROBE, 0);
+    for (let r = this.#head[k] as number; r >= 0; r = this.#nextOf(r)) {
+      if (this.timeOf(r) < this.#cutoffMs) continue;
+      if (asWords) {
+        const w = (this.#pages[r >>> PAGE_BITS] as Page).cells[c] as Uint32Array;
+        const i = 4 * (r & SLOT_MASK);
+        if (w[i] === ID_PROBE[0] && w[i + 1] === ID_PROBE[1] && w[i + 2] === ID_PROBE[2] && w[i + 3] === ID_PROBE[3])
+          return r;
+      } else if (this.#read(r, c) === id) return r;
+    }
+    return -1;
+  }
+
   /** The event time of the entry `ref`. */
   timeOf(ref: number): number {
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
@@ -494,6 +518,17 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   /**
+   * Forgets the changes since the previous chunk without encoding them: for a run whose
+   * checkpoints keep no state (a replay), so that it neither pays for chunks nor holds deletes.
+   */
+  skipChunk(): void {
+    for (const b of this.#buckets.values()) for (const p of b.pages) p.taken = p.count;
+    this.#delKeys = [];
+    this.#delTimes = [];
+    this.#delIds = [];
+  }
+
+  /**
    * Loads chunks (every chunk of this table still stored, in any order) into this empty table, as
    * of `watermarkMs`: chunks are applied by sequence number, each chunk's deletes before its
    * inserts, and entries that have expired by the watermark are skipped. Every chunk is checked
@@ -531,6 +566,37 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       this.#seq = view.header.seq;
     }
     for (const b of this.#buckets.values()) for (const p of b.pages) p.taken = p.count;
+  }
+
+  /**
+   * Compaction: one chunk that restores exactly as a run of chunks of one table does, numbered as
+   * the run's last (its inserts: the run's inserts not deleted within the run; its deletes: all of
+   * the run's deletes, which may target entries of chunks before the run — a restore applies a
+   * chunk's deletes before its inserts, so they cannot touch the run's own entries). Entries
+   * expired by `watermarkMs` are left out; undefined when nothing is left. The run must be
+   * contiguous among the table's chunks: a chunk in between could delete an entry of the run.
+   */
+  static merge(chunks: Iterable<ChunkInput>, watermarkMs: number): TableChunk | undefined {
+    const views: ChunkView[] = [];
+    let i = 0;
+    for (const c of chunks) {
+      views.push(openChunk(c instanceof Uint8Array ? c : c.bytes, c instanceof Uint8Array ? `#${i}` : c.name));
+      i++;
+    }
+    if (views.length === 0) return undefined;
+    views.sort((a, b) => a.header.seq - b.header.seq);
+    const h = (views[0] as ChunkView).header;
+    const merged = new TimeBucketedTable({
+      name: h.table,
+      retentionMs: h.retentionMs,
+      columns: Object.fromEntries(h.columns) as ColumnSpecs,
+      ...(h.idColumn === null ? {} : { idColumn: h.idColumn }),
+    });
+    for (const v of views) merged.#checkView(v);
+    merged.advanceWatermark(watermarkMs);
+    for (const v of views) merged.#apply(v, true);
+    merged.#seq = (views.at(-1) as ChunkView).header.seq - 1;
+    return merged.takeChunk();
   }
 
   /** Entries held and the bytes of the typed arrays and dictionaries holding them. */
@@ -865,7 +931,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   /** Applies one checked chunk: its deletes, then its inserts, skipping expired entries. */
-  #apply(view: ChunkView): void {
+  /** Applies a chunk's deletes, then its inserts; `merging`: every delete is kept for the next chunk. */
+  #apply(view: ChunkView, merging = false): void {
     const { dv } = view;
     const strings = chunkStrings(view);
     const corrupt = (detail: string) =>
@@ -895,6 +962,11 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       let id: string | number | null = null;
       if (idCodec !== undefined) id = this.#decodeCell(dv, del.cellsAt[0] as number, i, idCodec, strings, corrupt);
       this.#delete(key, t, id, false);
+      if (merging) {
+        this.#delKeys.push(key);
+        this.#delTimes.push(t);
+        this.#delIds.push(id);
+      }
     }
     const ins = view.inserts;
     const keyIds = new Int32Array(strings.length).fill(-1);

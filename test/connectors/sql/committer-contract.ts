@@ -20,14 +20,26 @@ import {
   DEAD_LETTER_RAW_MAX_BYTES,
   deadLetter as deadLetterRow,
 } from '../../../src/attribution/output-rows.ts';
+import { outputMigrations } from '../../../src/attribution/output-schema.ts';
+import { runMigrations } from '../../../src/connectors/sql/migrations.ts';
 import type { SinkTables } from '../../../src/connectors/sql/sink-tables.ts';
 import type { SqlClient } from '../../../src/connectors/sql/sql-client.ts';
 import { SqlCommitter } from '../../../src/connectors/sql/sql-committer.ts';
-import type { Checkpoint } from '../../../src/engine/checkpoint.ts';
+import { chunkInserts, chunkScan } from '../../../src/connectors/sql/state-chunks.ts';
+import type { Checkpoint, NodeChunk } from '../../../src/engine/checkpoint.ts';
 import { isFlowmarkError } from '../../../src/engine/errors.ts';
 import type { SnapshotEntry, SnapshotMeta } from '../../../src/engine/snapshot.ts';
+import { crc32 } from '../../../src/engine/state/crc32-checksum.ts';
 import { checkout as checkoutEvent } from '../../attribution/attribution-fixtures.ts';
-import { type CommitterStore, checkpointCommitterContract } from '../committer-contract.ts';
+import {
+  ChunkMaker,
+  type CommitterStore,
+  checkpointCommitterContract,
+  clickContents,
+  metaWithWatermarks,
+  restoredClicks,
+  storedChunks,
+} from '../committer-contract.ts';
 import {
   checkoutRow,
   count,
@@ -60,12 +72,14 @@ function checkpoint(
     entries?: SnapshotEntry[];
     kind?: 'full' | 'delta';
     meta?: SnapshotMeta;
+    chunks?: NodeChunk[];
   } = {},
 ): Checkpoint {
   const outputs = new Map<string, unknown[]>(Object.keys(SINKS).map((sink) => [sink, parts.outputs?.[sink] ?? []]));
   return {
     id,
     outputs,
+    chunks: parts.chunks ?? [],
     snapshot: {
       version: 1,
       checkpointId: id,
@@ -128,6 +142,7 @@ async function everything(client: SqlClient, schema: string) {
     deadLetters: await tableRows(client, schema, 'dead_letters', 'id'),
     analytics: await tableRows(client, schema, 'analytics_minute', 'window_start, dimension, value'),
     state: await tableRows(client, schema, 'state', 'node, tbl, key'),
+    chunks: await tableRows(client, schema, 'state_chunks', 'job, node, tbl, seq'),
     checkpoints: await tableRows(client, schema, 'checkpoints', 'job'),
   };
 }
@@ -139,6 +154,9 @@ export async function sqlCommitterStore(t: TestContext, harness: SqlHarness): Pr
   return {
     committer: () => new SqlCommitter(client, { schema, job: 'job', sinks: SINKS }),
     rows: (sink) => tableRows(client, schema, sink, 'id'),
+    forgetCheckpoint: async () => {
+      await client.query(`DELETE FROM ${schema}.checkpoints WHERE job = 'job'`);
+    },
   };
 }
 
@@ -350,13 +368,17 @@ export function committerContract(label: string, harness: SqlHarness): void {
         await c.load();
         const e = (key: string, value: unknown, expiresAtMs?: unknown): SnapshotEntry =>
           ({ node: 'n', table: 't', key, value, expiresAtMs }) as SnapshotEntry;
+        const maker = new ChunkMaker();
         await c.commit(
           checkpoint(1, {
             outputs: { attributed_checkouts: [checkoutRow('k1')], dead_letters: [deadLetter('first')] },
             entries: [e('a', 1), e('b', 1)],
+            chunks: maker.add(5, 10_000).take(),
           }),
         );
         const before = await everything(client, schema);
+        assert.equal(before.chunks.length, 2);
+        const chunks = maker.add(5, 20_000).take();
 
         const good = {
           attributed_checkouts: [checkoutRow('k1', { is_final: true }), checkoutRow('k2')],
@@ -382,12 +404,14 @@ export function committerContract(label: string, harness: SqlHarness): void {
                   ],
                 },
                 entries: [e('a', 2), e('b', undefined), e('c', 2)],
-                meta: { sources: {}, nodes: {} },
+                meta: metaWithWatermarks({ attribute: 99_999, dedupe: 99_999 }),
+                chunks,
               })
             : checkpoint(2, {
                 outputs: good,
                 entries: [e('a', 2), e('b', undefined), e('c', 2, 'soon')],
-                meta: { sources: {}, nodes: {} },
+                meta: metaWithWatermarks({ attribute: 99_999, dedupe: 99_999 }),
+                chunks,
               });
         // The bad expiry is a data error (22P02), but in the state, not in a sink row: a bug, never
         // set aside; the commit tries again isolating sink rows, and still fails.
@@ -400,6 +424,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
         const point = await committer().load();
         assert.equal(point?.checkpointId, 1);
         assert.deepEqual(point?.meta, META);
+        assert.equal((await collect(point?.chunks ?? [])).length, 2);
       });
     }
 
@@ -458,11 +483,198 @@ export function committerContract(label: string, harness: SqlHarness): void {
       const b = new SqlCommitter(client, { schema, job: 'b', sinks: SINKS });
       await a.load();
       await b.load();
-      await a.commit(checkpoint(1, { entries: [{ node: 'n', table: 't', key: 'k', value: 'a' }] }));
-      await b.commit(checkpoint(1, { entries: [{ node: 'n', table: 't', key: 'k', value: 'b' }] }));
-      await b.commit(checkpoint(2, { kind: 'full', entries: [] }));
+      const ofA = new ChunkMaker().add(4, 10_000).take();
+      await a.commit(checkpoint(1, { entries: [{ node: 'n', table: 't', key: 'k', value: 'a' }], chunks: ofA }));
+      const ofB = new ChunkMaker().add(4, 10_000).take();
+      await b.commit(checkpoint(1, { entries: [{ node: 'n', table: 't', key: 'k', value: 'b' }], chunks: ofB }));
+      const meta = metaWithWatermarks({ attribute: Number.POSITIVE_INFINITY, dedupe: Number.POSITIVE_INFINITY });
+      await b.commit(checkpoint(2, { kind: 'full', entries: [], meta }));
       const pa = await new SqlCommitter(client, { schema, job: 'a', sinks: SINKS }).load();
       assert.deepEqual(await collect(pa?.entries ?? []), [{ node: 'n', table: 't', key: 'k', value: 'a' }]);
+      assert.deepEqual(
+        (await storedChunks(pa?.chunks)).map((x) => x.name),
+        ['a/attribute/clicks/1', 'a/dedupe/seen/1'],
+        "b's checkpoint 1 and its expiry leave a's chunks alone",
+      );
+      const pb = await new SqlCommitter(client, { schema, job: 'b', sinks: SINKS }).load();
+      assert.deepEqual(await collect(pb?.chunks ?? []), []);
+    });
+
+    describe('state chunks (state_chunks)', () => {
+      test("one insert for all of a checkpoint's chunks and one delete of the expired ones; none without chunks", async (t) => {
+        const { client: real, schema } = await setup(t);
+        const { client, statements } = watched(real);
+        const c = new SqlCommitter(client, { schema, job: 'job', sinks: SINKS });
+        await c.load();
+        const maker = new ChunkMaker();
+        const ofChunks = () => statements.splice(0).filter((x) => x.includes('"state_chunks"'));
+        const verbs = (xs: string[]) => xs.map((x) => x.trim().split(/\s/)[0]);
+        await c.commit(checkpoint(1)); // a pipeline without time-bucketed tables
+        assert.deepEqual(verbs(ofChunks()), ['DELETE'], 'checkpoint 1 only drops what an earlier run left');
+        await c.commit(checkpoint(2));
+        assert.deepEqual(ofChunks(), []);
+        await c.commit(checkpoint(3, { chunks: maker.add(5, 10_000).take() }));
+        assert.deepEqual(verbs(ofChunks()), ['INSERT'], 'watermarks at −∞: nothing can expire');
+        const meta = metaWithWatermarks({ attribute: 11_041, dedupe: 10_000 });
+        await c.commit(checkpoint(4, { chunks: maker.add(5, 20_000).take(), meta }));
+        assert.deepEqual(verbs(ofChunks()), ['INSERT', 'DELETE']);
+        const rows = await tableRows(real, schema, 'state_chunks', 'node, tbl, seq', ['bytes']);
+        assert.deepEqual(
+          rows.map((r) => [r.node, r.tbl, r.seq, r.min_time_ms, r.max_time_ms, r.expires_at_ms, r.format]),
+          [
+            ['attribute', 'clicks', '2', '20000', '20040', '21040', '1'],
+            ['dedupe', 'seen', '1', '10000', '10040', '10540', '1'],
+            ['dedupe', 'seen', '2', '20000', '20040', '20540', '1'],
+          ],
+        );
+      });
+
+      test('are read by an index scan of the primary key, in order, with no sort, before any ANALYZE', async (t) => {
+        const { client: real, schema } = await setup(t);
+        // Many rows of several jobs, never analyzed (PGlite never analyzes; a server may not have yet).
+        await real.query(
+          `INSERT INTO ${schema}.state_chunks (job, node, tbl, seq, min_time_ms, max_time_ms, expires_at_ms, format, bytes)
+           SELECT 'job' || (i % 4), 'n' || (i % 3), 't', i, 0, 0, 0, 1, '\\x00'::bytea FROM generate_series(1, 20000) AS i`,
+        );
+        const { client, statements } = watched(real);
+        await client.query(`DELETE FROM ${schema}.checkpoints`);
+        const c = new SqlCommitter(client, { schema, job: 'job1', sinks: SINKS });
+        await c.load();
+        await c.commit(checkpoint(1, { chunks: new ChunkMaker().add(3, 10_000).take() }));
+        await c.commit(checkpoint(2));
+        statements.length = 0;
+        const point = await new SqlCommitter(client, { schema, job: 'job1', sinks: SINKS }).load();
+        assert.equal((await collect(point?.chunks ?? [])).length, 2);
+        const settings = statements.find((x) => x.includes('set_config'));
+        const scan = chunkScan(`"${schema}"."state_chunks"`);
+        assert.ok(statements.includes(scan), 'the load runs the scan explained below');
+        const plan = await real.transaction(async (tx) => {
+          await tx.query(settings as string);
+          const { rows } = await tx.query<Record<string, string>>(`EXPLAIN ${scan}`, ['job1', 64 << 20]);
+          return rows.map((r) => Object.values(r)[0]).join('\n');
+        });
+        assert.match(plan, /Index Scan using state_chunks_pkey/, plan);
+        assert.doesNotMatch(plan, /Sort|Bitmap|Seq Scan/, plan);
+      });
+
+      test('a chunk larger than chunkSliceBytes is read back in slices, byte for byte', async (t) => {
+        const { client, schema } = await setup(t);
+        const maker = new ChunkMaker();
+        const chunks = [...maker.add(40, 10_000).take(), ...maker.add(3, 20_000).take()];
+        const w = new SqlCommitter(client, { schema, job: 'job', sinks: SINKS });
+        await w.load();
+        await w.commit(checkpoint(1, { chunks }));
+        const sizes = chunks.map((x) => x.chunk.bytes.length);
+        for (const slice of [7, Math.min(...sizes), Math.max(...sizes) - 1, 1 << 20]) {
+          const r = new SqlCommitter(client, { schema, job: 'job', sinks: SINKS, chunkSliceBytes: slice });
+          const stored = await storedChunks((await r.load())?.chunks);
+          const key = (node: string, table: string, seq: number) => `${node}/${table}/${seq}`;
+          assert.deepEqual(
+            new Map(stored.map((x) => [key(x.node, x.table, x.seq), [...x.bytes]])),
+            new Map(chunks.map((x) => [key(x.node, x.chunk.table, x.chunk.seq), [...x.chunk.bytes]])),
+            `slices of ${slice} bytes`,
+          );
+          assert.deepEqual(
+            clickContents(restoredClicks(stored, Number.NEGATIVE_INFINITY)),
+            clickContents(maker.clicks),
+          );
+        }
+      });
+
+      test("chunks beyond one statement's bytes go in several inserts, each chunk once", async (t) => {
+        const { client, schema } = await setup(t);
+        const maker = new ChunkMaker();
+        const chunks = [...maker.add(9, 10_000).take(), ...maker.add(4, 10_100).take()];
+        const table = `"${schema}"."state_chunks"`;
+        const statements = chunkInserts(table, 'job', chunks, (chunks[0]?.chunk.bytes.length ?? 0) + 1);
+        assert.equal(statements.length, chunks.length, 'one chunk fits a statement, two do not');
+        assert.equal(chunkInserts(table, 'job', chunks).length, 1);
+        assert.deepEqual(chunkInserts(table, 'job', []), []);
+        const c = new SqlCommitter(client, { schema, job: 'job', sinks: SINKS });
+        await c.load();
+        await c.commit(checkpoint(1));
+        await client.transaction(async (tx) => {
+          for (const { sql, params } of statements) await tx.query(sql, params);
+        });
+        const stored = await storedChunks(
+          (await new SqlCommitter(client, { schema, job: 'job', sinks: SINKS }).load())?.chunks,
+        );
+        assert.equal(stored.length, chunks.length);
+        assert.deepEqual(clickContents(restoredClicks(stored, Number.NEGATIVE_INFINITY)), clickContents(maker.clicks));
+      });
+
+      for (const [what, damage, code, why] of [
+        [
+          'a damaged byte',
+          (b: Buffer) => {
+            b[40] = (b[40] as number) ^ 0x10;
+            return b;
+          },
+          'FM_SNAPSHOT_CORRUPT',
+          /CRC-32/,
+        ],
+        ['cut short', (b: Buffer) => b.subarray(0, b.length - 9), 'FM_SNAPSHOT_CORRUPT', /truncated/],
+        [
+          'of a newer format in its bytes',
+          (b: Buffer) => {
+            b.writeUInt16LE(2, 4);
+            b.writeUInt32LE(crc32(b, 0, b.length - 4), b.length - 4);
+            return b;
+          },
+          'FM_SNAPSHOT_VERSION',
+          /format version 2/,
+        ],
+      ] as const) {
+        test(`a chunk ${what} stops the restore with ${code}, naming job/node/tbl/seq`, async (t) => {
+          const { client, schema, committer } = await setup(t);
+          const c = committer();
+          await c.load();
+          await c.commit(checkpoint(1, { chunks: new ChunkMaker().add(5, 10_000).take() }));
+          const { rows } = await client.query<{ bytes: Uint8Array }>(
+            `SELECT bytes FROM ${schema}.state_chunks WHERE node = 'attribute'`,
+          );
+          const bad = damage(Buffer.from(rows[0]?.bytes as Uint8Array));
+          await client.query(`UPDATE ${schema}.state_chunks SET bytes = $1 WHERE node = 'attribute'`, [bad]);
+          const stored = await storedChunks((await committer().load())?.chunks);
+          assert.throws(
+            () => restoredClicks(stored, Number.NEGATIVE_INFINITY),
+            (err) =>
+              isFlowmarkError(err, code) &&
+              err.message.includes('state chunk job/attribute/clicks/1 ') &&
+              why.test(err.message),
+          );
+        });
+      }
+
+      test('a chunk row of a newer format is refused at load with FM_SNAPSHOT_VERSION, naming it', async (t) => {
+        const { client, schema, committer } = await setup(t);
+        const c = committer();
+        await c.load();
+        await c.commit(checkpoint(1, { chunks: new ChunkMaker().add(5, 10_000).take() }));
+        await client.query(`UPDATE ${schema}.state_chunks SET format = 2 WHERE node = 'dedupe'`);
+        await assert.rejects(
+          committer().load(),
+          (err) =>
+            isFlowmarkError(err, 'FM_SNAPSHOT_VERSION') &&
+            !err.retriable &&
+            /state chunk job\/dedupe\/seen\/1 has format version 2/.test(err.message) &&
+            /newer flowmark/.test(err.message),
+        );
+      });
+
+      test('a schema migrated before state_chunks is reported at load: run the migrations', async (t) => {
+        const client = await harness.client();
+        const schema = uniqueSchema('fm_v3');
+        t.after(() => client.exec(`DROP SCHEMA IF EXISTS ${schema} CASCADE`));
+        await runMigrations(client, schema, outputMigrations(schema).slice(0, 3));
+        await assert.rejects(
+          new SqlCommitter(client, { schema, job: 'j', sinks: SINKS }).load(),
+          (err) =>
+            isFlowmarkError(err, 'FM_CONFIG_INVALID') &&
+            err.message.includes(`table ${schema}.state_chunks`) &&
+            /migrations/.test(err.message),
+        );
+      });
     });
 
     test('commit before load, and a sink without a table, are refused before anything is written', async (t) => {
@@ -557,6 +769,7 @@ export function committerContract(label: string, harness: SqlHarness): void {
             analytics_minute: [minute('2024-05-01T10:00:00.000Z'), badMinute],
           },
           entries: [{ node: 'n', table: 't', key: 'a', value: 1 }],
+          chunks: new ChunkMaker().add(6, 10_000).take(),
         });
         await c.commit(cp);
 
@@ -603,6 +816,11 @@ export function committerContract(label: string, harness: SqlHarness): void {
         assert.equal(point?.checkpointId, 1);
         assert.deepEqual(point?.meta, META);
         assert.deepEqual(await collect(point?.entries ?? []), [{ node: 'n', table: 't', key: 'a', value: 1 }]);
+        // The chunks are state, not input data: they commit with the rows that were not refused.
+        assert.deepEqual(
+          (await storedChunks(point?.chunks)).map((x) => [x.name, [...x.bytes]]),
+          (cp.chunks ?? []).map((x) => [`job/${x.node}/${x.chunk.table}/${x.chunk.seq}`, [...x.chunk.bytes]]),
+        );
         await restarted.commit(checkpoint(2, { outputs: { attributed_checkouts: [pipelineRow('k5')] } }));
         assert.equal(await count(client, schema, 'attributed_checkouts'), 5);
         assert.equal(await count(client, schema, 'dead_letters'), 1 + expected.length);

@@ -53,6 +53,7 @@ test("flowmark's migrations create every table and record their version; a secon
       'products',
       'schema_migrations',
       'state',
+      'state_chunks',
       'users',
     ],
   );

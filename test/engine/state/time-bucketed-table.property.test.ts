@@ -266,6 +266,66 @@ test('(b) a table restored from the chunks stored so far equals the live one, at
   assert.ok(restores > 1000 && restarts > 300, `enough checkpoints were restored (${restores}, ${restarts} restarts)`);
 });
 
+test('(d) merging any contiguous run of the stored chunks into one (compaction, again and again) restores the same table', () => {
+  let merges = 0;
+  let k = 0;
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 250, size: 'max' }), (ops) => {
+      run(ops, (table, ref, op, stored) => {
+        if (op.kind !== 'checkpoint' || stored.length < 2) return undefined;
+        // A run [i, j] chosen by a counter (the ops already vary the chunks), mostly after the
+        // first chunk (so that its deletes can target entries of chunks before it); kept in
+        // `stored`, so later merges take merged chunks too, as a store's repeated compactions do.
+        k++;
+        const i = stored.length > 2 && k % 4 !== 0 ? 1 + (k % (stored.length - 2)) : 0;
+        const j = i + 1 + ((k * 7) % (stored.length - i - 1));
+        const merged = TimeBucketedTable.merge(stored.slice(i, j + 1), table.watermarkMs);
+        stored.splice(
+          i,
+          j - i + 1,
+          ...(merged === undefined
+            ? []
+            : [{ bytes: merged.bytes, maxTimeMs: merged.maxTimeMs, name: `merged ${merged.seq}` }]),
+        );
+        merges++;
+
+        const restored: Table = new TimeBucketedTable(spec);
+        restored.restore(stored, table.watermarkMs);
+        assert.deepEqual(dump(restored), refDump(ref), 'restored from the merged chunks');
+        return undefined;
+      });
+    }),
+    { numRuns: 300 },
+  );
+  assert.ok(merges > 500, `enough merges (${merges})`);
+});
+
+test('a merged run keeps its deletes of entries in chunks before it, and drops what it inserted and deleted itself', () => {
+  const table = new TimeBucketedTable(spec);
+  const row = (id: string) => ({ id, source: null, n: 0 });
+  table.insert('k', 1000, row('a'));
+  table.insert('k', 1001, row('b'));
+  const first = table.takeChunk();
+  table.delete('k', 1000, 'a'); // an entry of the chunk before the run
+  table.insert('k', 1002, row('c'));
+  const second = table.takeChunk();
+  table.delete('k', 1002, 'c'); // an entry of the run itself
+  table.insert('k', 1003, row('d'));
+  const third = table.takeChunk();
+  assert.ok(first && second && third);
+  const merged = TimeBucketedTable.merge([third.bytes, second.bytes], table.watermarkMs);
+  assert.ok(merged !== undefined);
+  assert.equal(merged.seq, third.seq, "numbered as the run's last chunk");
+  assert.deepEqual([merged.inserts, merged.deletes], [1, 2], 'd inserted; a and c deleted');
+  const restored = new TimeBucketedTable(spec);
+  restored.restore([first.bytes, merged.bytes], table.watermarkMs);
+  assert.deepEqual(dump(restored), dump(table));
+  assert.deepEqual(
+    restored.range('k', 0, 5000).map((r) => restored.value(r, 'id')),
+    ['b', 'd'],
+  );
+});
+
 test('(c) the table is empty once the watermark passes every entry time + retention, and not a millisecond before', () => {
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 200, size: 'max' }), (ops) => {
