@@ -27,6 +27,11 @@
 #                                        runs its own server (own config, free port, temp dir) and stops it
 #                                        (test/observability/prometheus-server.ts)
 #   chromium    FLOWMARK_TEST_CHROMIUM /usr/bin/chromium (Debian's `chromium`), for playwright-core browser tests
+#   flink       FLOWMARK_TEST_FLINK    http://127.0.0.1:<port>, the REST API of a local Apache Flink 1.20.3 cluster
+#                                      (scripts/flink.sh: PyPI + Maven Central, Java 17; 1 slot, parallelism 1)
+#               FLOWMARK_TEST_FLINK_HOME  its FLINK_HOME (bin/sql-client.sh)
+#               FLOWMARK_TEST_FLINK_CONF  its FLINK_CONF_DIR, which points the client at the cluster
+#               FLOWMARK_TEST_FLINK_GATEWAY  http://127.0.0.1:<port>, its SQL Gateway (flowmark flink deploy)
 #
 # A variable that is already set is respected: the service is not started again, so a developer
 # can point the tests at a server of their own.
@@ -324,6 +329,51 @@ service_chromium() {
   services_log "chromium: $("$bin" --version 2>/dev/null || echo "$bin") at $FLOWMARK_TEST_CHROMIUM"
 }
 
+# ---- Apache Flink (scripts/flink.sh: Flink 1.20.3 from PyPI, connectors from Maven Central) -------
+
+# Starts a local Flink cluster (one JobManager, one TaskManager with one slot, 127.0.0.1, free
+# ports) with a SQL Gateway, and exports FLOWMARK_TEST_FLINK (its REST URL), FLOWMARK_TEST_FLINK_HOME
+# (FLINK_HOME: bin/sql-client.sh), FLOWMARK_TEST_FLINK_CONF (the cluster's FLINK_CONF_DIR, for the
+# client) and FLOWMARK_TEST_FLINK_GATEWAY (the gateway's REST URL).
+service_flink() {
+  if [ -n "${FLOWMARK_TEST_FLINK:-}" ]; then
+    services_log "flink: using FLOWMARK_TEST_FLINK from the environment"
+    return 0
+  fi
+  local script
+  script="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/flink.sh"
+  if [ "$(id -u)" -eq 0 ]; then
+    local pkgs=()
+    if ! command -v java >/dev/null 2>&1 || ! java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then
+      pkgs+=(openjdk-17-jre-headless)
+    fi
+    command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
+    command -v curl >/dev/null 2>&1 || pkgs+=(curl)
+    # Debian's python3 makes a venv only with python3-venv (ensurepip).
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
+    if [ "${#pkgs[@]}" -gt 0 ]; then services_apt_install "${pkgs[@]}" || return 1; fi
+  fi # not root: scripts/flink.sh says what is missing, if anything
+
+  mkdir -p "$FLOWMARK_SERVICES_DIR"
+  local dir
+  dir=$(mktemp -d "$FLOWMARK_SERVICES_DIR/flink.XXXXXX")
+  local stop_cmd
+  printf -v stop_cmd 'FLOWMARK_FLINK_DIR=%q bash %q stop >/dev/null 2>&1; rm -rf %q' "$dir" "$script" "$dir"
+  services_on_stop "$stop_cmd" # registered before the start, so a failed start is cleaned up too
+  local url
+  url=$(FLOWMARK_FLINK_DIR="$dir" bash "$script" start) || {
+    services_die "flink: the cluster did not start (see the output above and $dir/log)"
+    return 1
+  }
+  export FLOWMARK_TEST_FLINK="$url"
+  FLOWMARK_TEST_FLINK_HOME=$(FLOWMARK_FLINK_DIR="$dir" bash "$script" home)
+  export FLOWMARK_TEST_FLINK_HOME
+  export FLOWMARK_TEST_FLINK_CONF="$dir/conf"
+  FLOWMARK_TEST_FLINK_GATEWAY=$(FLOWMARK_FLINK_DIR="$dir" bash "$script" gateway)
+  export FLOWMARK_TEST_FLINK_GATEWAY
+  services_log "flink: ready at $FLOWMARK_TEST_FLINK (FLINK_HOME $FLOWMARK_TEST_FLINK_HOME, logs $dir/log)"
+}
+
 # ---- entry points --------------------------------------------------------------------------------
 
 # Starts the named services in order: services_start postgres kafka …
@@ -331,7 +381,7 @@ services_start() {
   local name
   for name in "$@"; do
     if ! declare -F "service_$name" >/dev/null; then
-      services_die "unknown service '$name' (known: postgres kafka prometheus chromium)"
+      services_die "unknown service '$name' (known: postgres kafka prometheus chromium flink)"
       return 1
     fi
     "service_$name" || return 1
@@ -340,7 +390,7 @@ services_start() {
 
 _services_usage() {
   cat <<'EOF'
-usage: scripts/services.sh SERVICE… [-- COMMAND…]   start services (postgres kafka prometheus chromium);
+usage: scripts/services.sh SERVICE… [-- COMMAND…]   start services (postgres kafka prometheus chromium flink);
                                                     with a command: run it with their env, then stop them;
                                                     without: print `export …` lines and leave them running
        scripts/services.sh stop                     stop services left running by the form above

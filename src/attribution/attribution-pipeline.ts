@@ -48,6 +48,7 @@ import type { Checkout, ProductRow, UserRow } from './event-types.ts';
 import { parseCheckout, parseClick, parseEvent } from './events/index.ts';
 import { orderValueProblem } from './money.ts';
 import { attributedRow, creditRows, deadLetter, type EnrichedResult } from './output-rows.ts';
+import { REFERENCE_ROW, REFERENCE_SINK, type ReferenceTableKind } from './reference-tables.ts';
 
 /** The sink ids, which are also the table names. */
 export const SINK = {
@@ -84,6 +85,8 @@ export interface Placement {
 /**
  * @param shard names this job in `analytics_minute.shard` when several jobs split the input by
  *   partition (Kafka workers: `p<N>`); default {@link ALL_SHARDS}.
+ * @param references the reference deployments' tables to write too, each to the sink
+ *   {@link REFERENCE_SINK}[kind] (reference-tables.ts); none by default.
  */
 export function buildAttributionPipeline(
   sources: AttributionSources,
@@ -92,6 +95,7 @@ export function buildAttributionPipeline(
   clock: Clock,
   shard: string = ALL_SHARDS,
   placement?: Placement,
+  references: readonly ReferenceTableKind[] = [],
 ): Pipeline {
   const p = new Pipeline();
   const watermarks = { maxOutOfOrdernessMs: o.maxOutOfOrdernessMs, idleTimeoutMs: o.idleTimeoutMs };
@@ -310,6 +314,8 @@ export function buildAttributionPipeline(
 
   const rows = enriched.map('rows', (e) => attributedRow(e, o.model));
   rows.sink(SINK.attributed);
+  // The same rows, in the reference pipelines' own tables (drop-in): the same checkpoints write them.
+  for (const kind of references) rows.map(`${kind}-reference-rows`, REFERENCE_ROW[kind]).sink(REFERENCE_SINK[kind]);
   enriched.flatMap('credits', (e) => creditRows(e.result, o.model)).sink(SINK.credits);
 
   const { out: minutes, late: lateFacts } = rows

@@ -147,7 +147,7 @@ const RAW_EVENT = Symbol('flowmark.rawEvent');
  * row (JSON lines, the `unnest` arrays, `deepEqual`) does not see it. Should the database refuse
  * the row, its dead letter carries this line (see `SINK_TABLES.dead_letters.fromRefusedRow`).
  */
-function withRawEvent<T extends object>(row: T, raw: string): T {
+export function withRawEvent<T extends object>(row: T, raw: string): T {
   Object.defineProperty(row, RAW_EVENT, { value: raw });
   return row;
 }

@@ -23,7 +23,9 @@ export type OutputColumnType =
   | 'numeric'
   | 'double precision'
   | 'boolean'
-  | 'timestamptz';
+  | 'timestamptz'
+  /** UTC wall-clock time, for a shop's own `TIMESTAMP` columns (the reference tables). */
+  | 'timestamp';
 
 export interface OutputColumn {
   name: string;
@@ -32,6 +34,8 @@ export interface OutputColumn {
 
 /** How one sink is written: `upsert` by primary key, or `append`. */
 export interface OutputTable {
+  /** The schema of a table that is not flowmark's own (a shop's reference table); default flowmark's. */
+  schema?: string;
   table: string;
   columns: readonly OutputColumn[];
   primaryKey: readonly string[];

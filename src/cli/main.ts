@@ -2,7 +2,7 @@
  * The `flowmark` command (bin/flowmark.js loads this file). It wires the pieces per mode:
  * embedded (own log + PGlite), production (Kafka + PostgreSQL) and scale-out.
  *
- * demo, generate, replay, import, run, produce and config work; run and demo with Kafka
+ * demo, generate, replay, import, run, produce, config and flink (sql, deploy, status) work; run and demo with Kafka
  * (`kafka.bootstrap`, --kafka) exit with code 2, naming the issue that builds them. demo, import,
  * run, produce and config read the configuration (src/cli/config: flags > FLOWMARK_* variables >
  * --config file > defaults) before anything else, and hand the resolved {@link FlowmarkConfig} to
@@ -15,6 +15,13 @@ import { FlowmarkError } from '../engine/index.ts';
 import { configOptions } from './cli-flags.ts';
 import { checkWritableDirectory, dataDirPath } from './cli-paths.ts';
 import { type DemoFlags, runDemo } from './commands/demo.ts';
+import {
+  type FlinkDeployFlags,
+  type FlinkSqlFlags,
+  runFlinkDeploy,
+  runFlinkSql,
+  runFlinkStatus,
+} from './commands/flink.ts';
 import { GENERATE_DEFAULTS, generateAction } from './commands/generate.ts';
 import { type ImportFlags, runImport } from './commands/import.ts';
 import { runLogCheck, runLogRepair } from './commands/log.ts';
@@ -56,7 +63,8 @@ Examples:
   npx flowmark import --kafka 127.0.0.1:9092 --events data/events.jsonl   # into topics clicks, checkouts
   npx flowmark produce --kafka 127.0.0.1:9092 --rate 500   # the live website simulator into Kafka
   npx flowmark run --kafka 127.0.0.1:9092 --group shop --database-url postgres://…   # one worker; start more
-  npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from`;
+  npx flowmark config --config flowmark.yaml   # the resolved configuration and where each value came from
+  npx flowmark flink sql --config flowmark.yaml > job.sql   # the same job as Flink SQL, for a shop's Flink`;
 
 /** What the command running now writes to, for the message of a failure nobody caught. */
 let running: { command: string; context: FailureContext } | undefined;
@@ -297,6 +305,44 @@ export function buildProgram(): Command {
       await runProduce(flags, config);
     }),
   );
+
+  const flink = program
+    .command('flink')
+    .description(
+      'run the same job on Apache Flink 1.20: the Flink SQL script of the configured pipeline (docs/flink.md)',
+    );
+  withConfig(
+    flink
+      .command('sql')
+      .description(
+        "print the Flink SQL script of the configured pipeline: Kafka sources, lookups of the shop's tables, first-click attribution and the minute analytics into flowmark's tables (needs kafka.bootstrap and database.url; the password is a placeholder)",
+      )
+      .option('--bounded', 'read the topics to their end offsets at submission, then finish (a backfill, a test)'),
+  ).action(configured<FlinkSqlFlags>('flink sql', runFlinkSql));
+  withConfig(
+    flink
+      .command('deploy')
+      .description(
+        'submit that script through a Flink SQL Gateway (its REST API) and print the job id; the password goes to the gateway, never to the output',
+      )
+      .option('--gateway <url>', 'the REST endpoint of the Flink SQL Gateway (e.g. http://127.0.0.1:8083)')
+      .option('--bounded', 'read the topics to their end offsets at submission, then finish'),
+  ).action(
+    configured<FlinkDeployFlags>('flink deploy', async (flags, config) => {
+      await runFlinkDeploy(flags, config);
+    }),
+  );
+  flink
+    .command('status')
+    .description(
+      "list flowmark's jobs on the Flink cluster behind a SQL Gateway: id, status (RUNNING, FINISHED, FAILED, …), start time",
+    )
+    .option('--gateway <url>', 'the REST endpoint of the Flink SQL Gateway (e.g. http://127.0.0.1:8083)')
+    .action(
+      action<{ gateway?: string }>('flink status', async (flags) => {
+        await runFlinkStatus(flags);
+      }),
+    );
 
   program
     .command('version')

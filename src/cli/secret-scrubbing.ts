@@ -23,6 +23,13 @@
 const PLACEHOLDERS: ReadonlySet<string> = new Set(['password', '***', '…']);
 
 /**
+ * `${NAME}`: a reference to an environment variable, substituted when a script is submitted
+ * (`flowmark flink sql` writes `'password' = '${FLOWMARK_PG_PASSWORD}'`), not a password. A
+ * password remembered from the configuration is still scrubbed wherever it appears.
+ */
+const VARIABLE_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+/**
  * A remembered password is replaced wherever it appears in any text, so a very short one would
  * garble every message (`a` in every word); those are left to the patterns, which still hide them
  * inside a URL or a `password=` parameter.
@@ -53,7 +60,7 @@ export function scrubSecrets(text: string, remembered: Iterable<string> = cliSec
   );
   out = out.replace(PARAMETER, (whole, key: string, quote: string, sep: string, value: string) => {
     const bare = value.replace(/^(["'])(.*)\1$/s, '$2');
-    return bare === '' || PLACEHOLDERS.has(bare) ? whole : `${key}${quote}${sep}***`;
+    return bare === '' || PLACEHOLDERS.has(bare) || VARIABLE_REFERENCE.test(bare) ? whole : `${key}${quote}${sep}***`;
   });
   for (const secret of [...remembered].sort((a, b) => b.length - a.length)) out = out.replaceAll(secret, '***');
   return out;

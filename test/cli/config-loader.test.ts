@@ -65,6 +65,7 @@ const DEFAULTS: FlowmarkConfig = {
     halfLifeMs: 900_000,
     excludedSources: [],
   },
+  output: {},
   checkpoint: { intervalMs: 250 },
   server: { host: '127.0.0.1', port: 3000 },
 };

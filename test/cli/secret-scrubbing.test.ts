@@ -95,6 +95,9 @@ test('scrubSecrets hides every form of password and nothing else', () => {
     ['expected postgres://user:password@host:5432/database', 'expected postgres://user:password@host:5432/database'],
     ['password authentication failed for user "shop"', 'password authentication failed for user "shop"'],
     ['kafka://broker:9092 and http://x/y', 'kafka://broker:9092 and http://x/y'],
+    // A reference to a variable (flowmark flink sql's placeholder) is not a password; a value around one is.
+    [`'password' = '$\{FLOWMARK_PG_PASSWORD}'`, `'password' = '$\{FLOWMARK_PG_PASSWORD}'`],
+    [`'password' = 'x$\{FLOWMARK_PG_PASSWORD}'`, "'password' = ***"],
   ];
   for (const [text, expected] of cases) assert.equal(scrubSecrets(text, []), expected, text);
 });

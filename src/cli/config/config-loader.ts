@@ -8,10 +8,12 @@
  * No file is read unless `--config` (or `FLOWMARK_CONFIG`) names one, and only the variables of
  * known keys are read: the others (`FLOWMARK_TEST_PG_URL`, …) are ignored.
  */
+
 import { readFileSync } from 'node:fs';
 import { isAlias, isMap, isScalar, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import type { AttributionModel } from '../../attribution/attribution-options.ts';
 import { DEFAULT_SCHEMA } from '../../attribution/output-schema.ts';
+import type { ReferenceTableLocation, ReferenceTables } from '../../attribution/reference-tables.ts';
 import type { ProductsTableSpec, UsersTableSpec } from '../../connectors/sql/index.ts';
 import { type ErrorCode, FlowmarkError } from '../../engine/index.ts';
 import { cliSecrets, SecretSet, scrubSecrets } from '../secret-scrubbing.ts';
@@ -77,6 +79,8 @@ export interface FlowmarkConfig {
     halfLifeMs: number;
     excludedSources: string[];
   };
+  /** The reference deployments' tables also written (drop-in); a kind absent: not written. */
+  output: ReferenceTables;
   checkpoint: { intervalMs: number };
   server: { host: string; port: number };
 }
@@ -213,6 +217,14 @@ export function loadConfig(input: ConfigInput = {}): LoadedConfig {
   return { config: build(values, server), origins, ...(file === undefined ? {} : { file }) };
 }
 
+/** The configured reference tables; an unset one is absent. */
+function referenceTables(
+  tutorial: ReferenceTableLocation | null,
+  insights: ReferenceTableLocation | null,
+): ReferenceTables {
+  return { ...(tutorial === null ? {} : { tutorial }), ...(insights === null ? {} : { insights }) };
+}
+
 function build(values: ReadonlyMap<string, unknown>, server: { url: string; displayUrl: string } | null) {
   // Every value has been checked by its key's schema; this only gives the types back.
   const get = <T>(path: string) => values.get(path) as T;
@@ -271,6 +283,7 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
       halfLifeMs: get('attribution.half_life'),
       excludedSources: get('attribution.excluded_sources'),
     },
+    output: referenceTables(get('output.tutorial_table'), get('output.insights_table')),
     checkpoint: { intervalMs: get('checkpoint.interval') },
     server: { host: get('server.host'), port: get('server.port') },
   };

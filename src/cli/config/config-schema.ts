@@ -175,6 +175,23 @@ function dimensionKeys(
   ];
 }
 
+/** `schema.table` of a reference table → its location; null: not written. */
+function tableName(path: string) {
+  const error = `${path} must be schema.table (plain lower-case SQL identifiers, such as commerce.attributed_checkouts) or null`;
+  return z
+    .string({ error })
+    .trim()
+    .transform((v, ctx) => {
+      const m = /^([a-z_][a-z0-9_]{0,62})\.([a-z_][a-z0-9_]{0,62})$/.exec(v);
+      if (m === null) {
+        ctx.addIssue({ code: 'custom', message: error });
+        return z.NEVER;
+      }
+      return { schema: m[1] as string, table: m[2] as string };
+    })
+    .nullable();
+}
+
 /** Every key, in the order of flowmark.example.yaml. */
 export const CONFIG_KEYS: readonly ConfigKey[] = [
   {
@@ -339,6 +356,24 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     schema: list('attribution.excluded_sources'),
   },
   {
+    path: 'output.tutorial_table',
+    flag: 'tutorial-table',
+    arg: 'schema.table',
+    default: null,
+    nullable: true,
+    doc: "also write the tutorial's attributed_checkouts (its exact columns, e.g. commerce.attributed_checkouts, created by the shop's schema file) in the same checkpoints",
+    schema: tableName('output.tutorial_table'),
+  },
+  {
+    path: 'output.insights_table',
+    flag: 'insights-table',
+    arg: 'schema.table',
+    default: null,
+    nullable: true,
+    doc: "also write the insights variant's checkout_attribution (its exact columns, e.g. shop.checkout_attribution) in the same checkpoints",
+    schema: tableName('output.insights_table'),
+  },
+  {
     path: 'checkpoint.interval',
     flag: 'checkpoint-interval',
     arg: 'duration',
@@ -437,6 +472,8 @@ export interface ConfigFlags {
   maxFutureSkew?: string;
   halfLife?: string;
   excludedSources?: string;
+  tutorialTable?: string;
+  insightsTable?: string;
   checkpointInterval?: string;
   host?: string;
   port?: string;

@@ -23,7 +23,14 @@ import { checkWritableDirectory, dataDirPath } from '../cli-paths.ts';
 import type { FlowmarkConfig } from '../config/index.ts';
 import type { EventQueue } from '../event-queue.ts';
 import { type DatabaseChoice, type JobDatabase, pgliteDatabase, type ShopTables } from './database.ts';
-import { checkedDimensions, type Dashboard, jobRuntime, type PipelineRunOptions, serveDashboard } from './job-kit.ts';
+import {
+  checkedDimensions,
+  type Dashboard,
+  jobRuntime,
+  type PipelineRunOptions,
+  referenceKinds,
+  serveDashboard,
+} from './job-kit.ts';
 import type { Mode, ModeSession } from './mode.ts';
 
 export const TOPICS = { clicks: 'clicks', checkouts: 'checkouts' } as const;
@@ -181,7 +188,15 @@ export async function runAttribution(stores: JobStores, o: PipelineRunOptions): 
     clicks: new LogSource(stores.log, TOPICS.clicks, { endAtOpen: o.drain, consumer: JOB, onDamage }),
     checkouts: new LogSource(stores.log, TOPICS.checkouts, { endAtOpen: o.drain, consumer: JOB, onDamage }),
   };
-  const pipeline = buildAttributionPipeline(sources, lookups, o.attribution, o.clock);
+  const pipeline = buildAttributionPipeline(
+    sources,
+    lookups,
+    o.attribution,
+    o.clock,
+    undefined,
+    undefined,
+    referenceKinds(o),
+  );
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const runtime = jobRuntime(stores, JOB, pipeline, o, metrics);
   o.onRuntime?.(runtime);

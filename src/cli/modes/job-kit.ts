@@ -8,6 +8,12 @@ import { type AttributionOptions, attributionOptions } from '../../attribution/a
 import type { Dimensions } from '../../attribution/attribution-pipeline.ts';
 import { SINK_TABLES } from '../../attribution/output-schema.ts';
 import {
+  REFERENCE_TABLE_KINDS,
+  type ReferenceTableKind,
+  type ReferenceTables,
+  referenceSinkTables,
+} from '../../attribution/reference-tables.ts';
+import {
   checkDimensionTables,
   type ProductsTableSpec,
   productsLookup,
@@ -45,6 +51,11 @@ export interface PipelineRunOptions {
   dimensions?: DimensionConfig;
   /** Told when the run starts or stops retrying an unavailable database (default: a line on stderr). */
   onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
+  /**
+   * The reference deployments' tables to write too (drop-in: `output.tutorial_table`,
+   * `output.insights_table`), in the same checkpoint transactions; none by default.
+   */
+  referenceTables?: ReferenceTables;
   /** Called with the runtime once it is built (the demo reports its stats). */
   onRuntime?: (runtime: Runtime) => void;
   /**
@@ -120,17 +131,23 @@ export function jobRuntime(
   stores: { db: SqlClient; schema: string },
   job: string,
   pipeline: Pipeline,
-  o: Pick<PipelineRunOptions, 'clock' | 'checkpointIntervalMs' | 'onHealth'>,
+  o: Pick<PipelineRunOptions, 'clock' | 'checkpointIntervalMs' | 'onHealth' | 'referenceTables'>,
   metrics: PrometheusMetrics | undefined,
 ): Runtime {
+  const sinks = { ...SINK_TABLES, ...referenceSinkTables(o.referenceTables ?? {}) };
   return new Runtime(pipeline, {
-    committer: new SqlCommitter(stores.db, { schema: stores.schema, job, sinks: SINK_TABLES }),
+    committer: new SqlCommitter(stores.db, { schema: stores.schema, job, sinks }),
     clock: o.clock,
     pollMaxRecords: 4096,
     checkpointIntervalMs: checkpointIntervalOf(o),
     onHealth: o.onHealth ?? logHealth,
     ...(metrics === undefined ? {} : { metrics }),
   });
+}
+
+/** The kinds of reference table a run writes (the pipeline's extra sinks). */
+export function referenceKinds(o: Pick<PipelineRunOptions, 'referenceTables'>): ReferenceTableKind[] {
+  return REFERENCE_TABLE_KINDS.filter((k) => o.referenceTables?.[k] !== undefined);
 }
 
 /** The dashboard, /metrics and /health of a live run. */
@@ -200,6 +217,7 @@ export function jobOptions(
     signal: o.signal,
     checkpointIntervalMs: config.checkpoint.intervalMs,
     dimensions: config.dimensions,
+    referenceTables: config.output,
     ...(o.live
       ? {
           serve: {

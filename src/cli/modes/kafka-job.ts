@@ -33,6 +33,7 @@ import {
   type Dashboard,
   jobRuntime,
   type PipelineRunOptions,
+  referenceKinds,
   serveDashboard,
 } from './job-kit.ts';
 
@@ -298,6 +299,7 @@ export async function runKafkaAttribution(
         p === ALL ? ALL_SHARDS : `p${p}`,
         // Every event of a partition job is checked to belong there (the start only samples).
         p === ALL ? undefined : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
+        referenceKinds(o),
       );
       return jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
     },

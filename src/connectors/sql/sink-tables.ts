@@ -9,6 +9,7 @@ export type SqlColumnType =
   | 'double precision'
   | 'boolean'
   | 'timestamptz'
+  | 'timestamp'
   | 'json';
 
 export const SQL_COLUMN_TYPES: readonly SqlColumnType[] = [
@@ -19,6 +20,7 @@ export const SQL_COLUMN_TYPES: readonly SqlColumnType[] = [
   'double precision',
   'boolean',
   'timestamptz',
+  'timestamp',
   'json',
 ];
 
@@ -33,6 +35,11 @@ export interface SinkColumn {
  * (`INSERT … ON CONFLICT (pk) DO UPDATE`); `append`: every row is inserted.
  */
 export interface SinkTable {
+  /**
+   * The schema of a table outside the committer's schema (a shop's own table, written in the same
+   * transaction); default the committer's.
+   */
+  schema?: string;
   table: string;
   /** The columns written, in the order of the statement; a row's missing field is NULL. */
   columns: readonly SinkColumn[];

@@ -421,32 +421,49 @@ export class SqlCommitter implements CheckpointCommitter {
 
   /** Fails with one clear message when a table or column the committer writes is missing. */
   async #checkTables(): Promise<void> {
-    const want = new Map<string, string[]>([
-      ['checkpoints', ['job', 'checkpoint_id', 'epoch', 'meta', 'committed_at']],
-      ['state', ['job', 'node', 'tbl', 'key', 'value', 'expires_at_ms']],
-      ['state_chunks', ['job', 'node', 'tbl', 'seq', 'min_time_ms', 'max_time_ms', 'expires_at_ms', 'format', 'bytes']],
-    ]);
+    // Keyed by schema and table: a sink may live outside the committer's schema (SinkTable.schema).
+    const want = new Map<string, { schema: string; table: string; cols: string[] }>();
+    const add = (schema: string, table: string, cols: readonly string[]) => {
+      const key = `${schema}.${table}`;
+      want.set(key, { schema, table, cols: [...(want.get(key)?.cols ?? []), ...cols] });
+    };
+    add(this.#schema, 'checkpoints', ['job', 'checkpoint_id', 'epoch', 'meta', 'committed_at']);
+    add(this.#schema, 'state', ['job', 'node', 'tbl', 'key', 'value', 'expires_at_ms']);
+    const chunkColumns = [
+      'job',
+      'node',
+      'tbl',
+      'seq',
+      'min_time_ms',
+      'max_time_ms',
+      'expires_at_ms',
+      'format',
+      'bytes',
+    ];
+    add(this.#schema, 'state_chunks', chunkColumns);
     for (const t of Object.values(this.#sinks)) {
       const cols = t.columns.map((c) => c.name);
       if (t.updatedAtColumn !== undefined) cols.push(t.updatedAtColumn);
-      want.set(t.table, [...(want.get(t.table) ?? []), ...cols]);
+      add(t.schema ?? this.#schema, t.table, cols);
     }
-    let rows: { table_name: string; column_name: string }[];
+    const targets = [...want.values()];
+    let rows: { table_schema: string; table_name: string; column_name: string }[];
     try {
-      ({ rows } = await this.#client.query<{ table_name: string; column_name: string }>(
-        `SELECT table_name::text AS table_name, column_name::text AS column_name FROM information_schema.columns
-         WHERE table_schema = $1 AND table_name = ANY($2::text[])`,
-        [this.#schema, [...want.keys()]],
+      ({ rows } = await this.#client.query<{ table_schema: string; table_name: string; column_name: string }>(
+        `SELECT table_schema::text AS table_schema, table_name::text AS table_name, column_name::text AS column_name
+         FROM information_schema.columns
+         WHERE (table_schema, table_name) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+        [targets.map((t) => t.schema), targets.map((t) => t.table)],
       ));
     } catch (err) {
       throw sqlError(err, 'FM_SINK_FAILED', `reading the tables of schema "${this.#schema}" failed`);
     }
-    const have = new Set(rows.map((r) => `${r.table_name}.${r.column_name}`));
-    const tables = new Set(rows.map((r) => r.table_name));
+    const have = new Set(rows.map((r) => `${r.table_schema}.${r.table_name}.${r.column_name}`));
+    const tables = new Set(rows.map((r) => `${r.table_schema}.${r.table_name}`));
     const missing: string[] = [];
-    for (const [table, cols] of want) {
-      if (!tables.has(table)) missing.push(`table ${this.#schema}.${table}`);
-      else for (const c of cols) if (!have.has(`${table}.${c}`)) missing.push(`column ${this.#schema}.${table}.${c}`);
+    for (const [key, { cols }] of want) {
+      if (!tables.has(key)) missing.push(`table ${key}`);
+      else for (const c of cols) if (!have.has(`${key}.${c}`)) missing.push(`column ${key}.${c}`);
     }
     if (missing.length > 0) {
       throw new FlowmarkError(

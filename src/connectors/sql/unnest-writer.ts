@@ -22,23 +22,28 @@ const CONVERT: Record<SqlColumnType, Convert> = {
   numeric: asNumber,
   'double precision': asNumber,
   boolean: (v) => (v == null ? null : v),
-  timestamptz: (v) => {
-    if (v == null) return null;
-    if (v instanceof Date) return v.toISOString();
-    if (typeof v === 'number') {
-      if (Number.isFinite(v)) return new Date(v).toISOString();
-      if (v === Number.POSITIVE_INFINITY) return 'infinity';
-      if (v === Number.NEGATIVE_INFINITY) return '-infinity';
-    }
-    return v;
-  },
+  timestamptz: timeValue,
+  // An ISO-8601 instant with Z read as `timestamp`: PostgreSQL drops the zone, leaving UTC wall time.
+  timestamp: timeValue,
   // JSON text escapes U+0000 as \u0000, which the json type accepts (jsonb would not).
   json: (v) => (v == null ? null : JSON.stringify(v)),
 };
 
+/** A time as the parameter arrays carry it: ISO-8601 text, or ±infinity. */
+function timeValue(v: unknown): unknown {
+  if (v == null) return null;
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === 'number') {
+    if (Number.isFinite(v)) return new Date(v).toISOString();
+    if (v === Number.POSITIVE_INFINITY) return 'infinity';
+    if (v === Number.NEGATIVE_INFINITY) return '-infinity';
+  }
+  return v;
+}
+
 /**
- * The one statement that writes a batch of rows into `table`: every column is a parameter array,
- * expanded by `unnest` (one statement per batch, never one per row).
+ * The one statement that writes a batch of rows into `table` (in `t.schema`, else `schema`): every
+ * column is a parameter array, expanded by `unnest` (one statement per batch, never one per row).
  *
  * @example
  * unnestStatement('flowmark', { table: 't', columns: [{ name: 'id', type: 'text' }, { name: 'n', type: 'numeric' }],
@@ -49,7 +54,7 @@ const CONVERT: Record<SqlColumnType, Convert> = {
 export function unnestStatement(schema: string, t: SinkTable): string {
   const cols = t.columns.map((c) => quoteIdent(c.name)).join(', ');
   const arrays = t.columns.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ');
-  let sql = `INSERT INTO ${qualified(schema, t.table)} (${cols}) SELECT * FROM unnest(${arrays})`;
+  let sql = `INSERT INTO ${qualified(t.schema ?? schema, t.table)} (${cols}) SELECT * FROM unnest(${arrays})`;
   if (t.mode === 'upsert') {
     const pk = new Set(t.primaryKey);
     const sets = t.columns

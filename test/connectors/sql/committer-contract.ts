@@ -755,6 +755,39 @@ export function committerContract(label: string, harness: SqlHarness): void {
       );
     });
 
+    test('a sink in another schema (a reference table) is checked there, named with its schema, and written in the same commit', async (t) => {
+      const { client, schema } = await setup(t);
+      const other = uniqueSchema('fm_other');
+      const reference = {
+        schema: other,
+        table: 'ref_rows',
+        columns: [
+          { name: 'id', type: 'text' as const },
+          { name: 'at', type: 'timestamp' as const },
+        ],
+        primaryKey: ['id'],
+        mode: 'upsert' as const,
+      };
+      const sinks = { ...SINKS, reference };
+      await assert.rejects(
+        new SqlCommitter(client, { schema, job: 'j', sinks }).load(),
+        (err) => isFlowmarkError(err, 'FM_CONFIG_INVALID') && err.message.includes(`table ${other}.ref_rows`),
+      );
+      await client.exec(`CREATE SCHEMA ${other}; CREATE TABLE ${other}.ref_rows (id text PRIMARY KEY, at timestamp)`);
+      t.after(async () => {
+        await client.exec(`DROP SCHEMA IF EXISTS ${other} CASCADE`);
+      });
+      const c = new SqlCommitter(client, { schema, job: 'j', sinks });
+      await c.load();
+      const cp = checkpoint(1);
+      (cp.outputs as Map<string, unknown[]>).set('reference', [{ id: 'a', at: '2026-03-01T09:31:15.250Z' }]);
+      await c.commit(cp);
+      const { rows } = await client.query<{ id: string; at: string }>(
+        `SELECT id, at::text AS at FROM ${other}.ref_rows`,
+      );
+      assert.deepEqual(rows, [{ id: 'a', at: '2026-03-01 09:31:15.25' }]);
+    });
+
     describe('rows the database refuses (issue 12: the last line of defence)', () => {
       test('are set aside as dead letters with its message; the rest, the offsets and the state commit, once', async (t) => {
         const { client, schema, committer } = await setup(t);

@@ -89,3 +89,32 @@ test('fields become array elements by column type; a missing field is NULL', () 
     [true, null, false, null],
   ]);
 });
+
+test('a table of another schema (a shop’s reference table) is written there; timestamp columns take the instant as UTC wall time', () => {
+  const reference: SinkTable = {
+    schema: 'commerce',
+    table: 'attributed_checkouts',
+    columns: [
+      { name: 'checkout_id', type: 'text' },
+      { name: 'checkout_time', type: 'timestamp' },
+    ],
+    primaryKey: ['checkout_id'],
+    mode: 'upsert',
+  };
+  assert.equal(
+    unnestStatement('flowmark', reference),
+    'INSERT INTO "commerce"."attributed_checkouts" ("checkout_id", "checkout_time") SELECT * FROM unnest($1::text[], $2::timestamp[])' +
+      ' ON CONFLICT ("checkout_id") DO UPDATE SET "checkout_time" = EXCLUDED."checkout_time"',
+  );
+  assert.deepEqual(
+    columnArrays(reference, [
+      { checkout_id: 'c1', checkout_time: '2026-03-01T09:31:15.250Z' },
+      { checkout_id: 'c2', checkout_time: Date.UTC(2026, 2, 1, 9, 32) },
+      { checkout_id: 'c3' },
+    ]),
+    [
+      ['c1', 'c2', 'c3'],
+      ['2026-03-01T09:31:15.250Z', '2026-03-01T09:32:00.000Z', null],
+    ],
+  );
+});
