@@ -76,6 +76,9 @@ export interface CheckpointCommitter {
    * hands it checkpoints without state entries instead of serializing every changed value.
    */
   readonly discardsState?: boolean;
-  /** Finishes the store's own background work (a compaction) when the runtime closes; it keeps the store open. */
-  close?(): Promise<void>;
+  /**
+   * Waits for the store's own background work (a compaction) to finish; the runtime calls it
+   * when it closes. The store stays open.
+   */
+  idle?(): Promise<void>;
 }

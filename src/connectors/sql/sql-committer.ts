@@ -145,7 +145,7 @@ export class SqlCommitter implements CheckpointCommitter {
   }
 
   /** Waits for a compaction in flight (the client stays open: it is not the committer's). */
-  async close(): Promise<void> {
+  async idle(): Promise<void> {
     await this.compaction.idle();
   }
 

@@ -189,6 +189,6 @@ export class Runtime {
   async close(): Promise<void> {
     await this.#graph.close();
     for (const src of this.#sources) await src.reader.close?.();
-    await this.#committer.close?.();
+    await this.#committer.idle?.();
   }
 }
