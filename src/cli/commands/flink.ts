@@ -11,6 +11,7 @@ import { type FlinkJobSpec, flinkSql, flinkStatements } from '../../attribution/
 import { FlowmarkError } from '../../engine/index.ts';
 import type { ConfigFlags, FlowmarkConfig } from '../config/index.ts';
 import { FlinkGateway } from '../flink-gateway.ts';
+import { flinkEndpoints } from '../modes/mode.ts';
 
 /** The variable whose value replaces the password placeholder when the script is submitted. */
 export const FLINK_PASSWORD_ENV = 'FLOWMARK_PG_PASSWORD';
@@ -56,22 +57,11 @@ type FlinkJdbc = Pick<FlinkJobSpec['jdbc'], 'url' | 'username' | 'passwordPlaceh
 
 /** The script's inputs from the resolved configuration; names the missing key when Kafka or the server is unset. */
 export function flinkJobSpec(config: FlowmarkConfig, { bounded = false }: { bounded?: boolean } = {}): FlinkJobSpec {
-  if (config.kafka === undefined) {
-    throw new FlowmarkError(
-      'FM_CONFIG_INVALID',
-      'kafka.bootstrap is not set: the Flink job reads the Kafka topics; give --kafka HOST:PORT (or FLOWMARK_KAFKA_BOOTSTRAP, or kafka.bootstrap in the file)',
-    );
-  }
-  if (config.database === undefined) {
-    throw new FlowmarkError(
-      'FM_CONFIG_INVALID',
-      'database.url is not set: the Flink job reads the shop’s tables and writes flowmark’s on a PostgreSQL server; give --database-url postgres://… (or FLOWMARK_DATABASE_URL)',
-    );
-  }
+  const { kafka, database } = flinkEndpoints(config);
   const { users, products } = config.dimensions;
   return {
-    kafka: { bootstrap: config.kafka.bootstrap, group: config.kafka.group, topics: config.kafka.topics },
-    jdbc: { ...jdbcOf(config.database.url), schema: config.database.schema },
+    kafka: { bootstrap: kafka.bootstrap, group: kafka.group, topics: kafka.topics },
+    jdbc: { ...jdbcOf(database.url), schema: database.schema },
     users: { schema: users.schema, table: users.table, keyColumn: users.keyColumn, columns: users.columns },
     products: {
       schema: products.schema,
@@ -114,7 +104,7 @@ function requireGateway(flags: { gateway?: string }, command: string): FlinkGate
  * never printed), else $FLOWMARK_PG_PASSWORD, else empty (a server that asks for none).
  */
 function passwordOf(config: FlowmarkConfig): string {
-  const url = new URL((config.database as { url: string }).url);
+  const url = new URL(flinkEndpoints(config).database.url);
   return decodeURIComponent(url.password) || url.searchParams.get('password') || process.env[FLINK_PASSWORD_ENV] || '';
 }
 

@@ -5,6 +5,7 @@
  * with the {@link Mode} it returns (docs/cli.md). A new queue is a new file here that returns a
  * {@link Mode}, and one line in {@link chooseMode}.
  */
+import { FlowmarkError } from '../../engine/index.ts';
 import type { FlowmarkConfig } from '../config/index.ts';
 import type { EventQueue } from '../event-queue.ts';
 import { type DatabaseChoice, type JobDatabase, pgliteDatabase, serverDatabase } from './database.ts';
@@ -62,4 +63,28 @@ export function chooseMode(config: FlowmarkConfig): Mode {
 /** The database half of {@link chooseMode}: PGlite in the data dir, or the server of `database.url`. */
 export function chooseDatabase(config: Pick<FlowmarkConfig, 'dataDir' | 'database'>): DatabaseChoice {
   return config.database === undefined ? pgliteDatabase(config.dataDir) : serverDatabase(config.database);
+}
+
+/**
+ * What a Flink job of the configured pipeline needs of the configuration (`flowmark flink …`):
+ * the Kafka topics and the PostgreSQL server, both required there whatever mode flowmark itself
+ * runs in; names the missing key.
+ */
+export function flinkEndpoints(config: FlowmarkConfig): {
+  kafka: NonNullable<FlowmarkConfig['kafka']>;
+  database: NonNullable<FlowmarkConfig['database']>;
+} {
+  if (config.kafka === undefined) {
+    throw new FlowmarkError(
+      'FM_CONFIG_INVALID',
+      'kafka.bootstrap is not set: the Flink job reads the Kafka topics; give --kafka HOST:PORT (or FLOWMARK_KAFKA_BOOTSTRAP, or kafka.bootstrap in the file)',
+    );
+  }
+  if (config.database === undefined) {
+    throw new FlowmarkError(
+      'FM_CONFIG_INVALID',
+      'database.url is not set: the Flink job reads the shop’s tables and writes flowmark’s on a PostgreSQL server; give --database-url postgres://… (or FLOWMARK_DATABASE_URL)',
+    );
+  }
+  return { kafka: config.kafka, database: config.database };
 }
