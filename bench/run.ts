@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { ceilingBenchmarks } from './suites/ceiling.ts';
 import { embeddedBenchmarks } from './suites/embedded.ts';
 import { engineBenchmarks } from './suites/engine.ts';
+import { flinkBenchmarks } from './suites/flink.ts';
 import { httpBenchmarks } from './suites/http.ts';
 import { kafkaBenchmarks } from './suites/kafka.ts';
 import { latencyBenchmarks } from './suites/latency.ts';
@@ -51,6 +52,13 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
       databaseUrl,
       kafka: values.kafka,
       ...(values['cpu-prof-dir'] === undefined ? {} : { cpuProfDir: values['cpu-prof-dir'] }),
+    }),
+  flink: (events) =>
+    flinkBenchmarks({
+      events: eventsGiven ? events : 2_000_000,
+      rounds: values.reps === undefined ? 2 : count('reps', values.reps),
+      databaseUrl,
+      kafka: values.kafka,
     }),
 };
 
@@ -132,6 +140,13 @@ if (values.help) {
             free ports, stopped at the end) unless --kafka HOST:PORT; PostgreSQL from --database-url
             or $FLOWMARK_TEST_PG_URL (skipped without). --events, default 500 k; --cpu-prof-dir DIR:
             one more 1-worker run under node --cpu-prof, untimed
+    flink   flowmark run --kafka --drain (1 worker) vs Apache Flink running the SQL of flowmark flink
+            sql (parallelism 1, flink deploy --bounded) on the same pre-loaded topics into PostgreSQL,
+            alternating (--reps rounds, default 2): events/s, CPU seconds per million events of all
+            of each system's processes plus the PostgreSQL server's in the same interval, peak RSS,
+            Flink's start-up apart, and that both wrote the same attributed_checkouts. Needs
+            $FLOWMARK_TEST_FLINK and $FLOWMARK_TEST_FLINK_GATEWAY (scripts/services.sh flink) and a
+            server (--database-url or $FLOWMARK_TEST_PG_URL); --events, default 2 M
     http    the HTTP server: node:http (shipped) vs Fastify with the same handlers, req/s and p99 of
             GET /metrics and GET /api/summary (32 keep-alive connections from a worker thread)`);
   process.exit(0);
