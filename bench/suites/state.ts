@@ -93,7 +93,7 @@ function memoryResult(points: MemoryPoint[]): BenchResult {
     [
       'how',
       'the attribution pipeline in memory over generated events (20 k users × 2 k products, 1 000 events/s), ' +
-        'lookback 24 h so that no click is dropped; heap used and RSS after a full GC, minus before the first event',
+        'lookback 24 h so that no click is dropped; heap used + array buffers (the typed arrays of the time-bucketed tables) and RSS after a full GC, minus before the first event',
     ],
   ];
   for (const p of points) {
@@ -109,7 +109,7 @@ function memoryResult(points: MemoryPoint[]): BenchResult {
     rows.push(
       [
         `${fmt(p.clicks)} clicks held (${fmt(p.stateEntries)} state entries, ${fmt(p.events)} events in ${p.buildS.toFixed(0)} s)`,
-        `**${perHeap.toFixed(0)} B of heap per click** (${(p.heapBytes / MiB).toFixed(0)} MiB), ` +
+        `**${perHeap.toFixed(0)} B of heap + array buffers per click** (${(p.heapBytes / MiB).toFixed(0)} MiB), ` +
           `${perRss.toFixed(0)} B of RSS per click (${(p.rssBytes / MiB).toFixed(0)} MiB); peak RSS ${p.maxRssMiB.toFixed(0)} MiB`,
       ],
       [

@@ -5,7 +5,8 @@
  *
  * The real attribution pipeline (in memory, no I/O) over generated events pulled one poll at a
  * time (never all in memory) until the state holds `clicks` clicks, with a lookback of 24 h so
- * that none is dropped: heap used and RSS after a full GC, minus the same before the first event.
+ * that none is dropped: heap used + array buffers, and RSS, after a full GC, minus the same before
+ * the first event.
  * Then a fixed delta of `DELTA_EVENTS` more events and a checkpoint, `reps` times after a
  * warm-up: its duration (the runtime's own `flowmark_checkpoint_duration_seconds`), the garbage
  * collection within it, and the bytes of the encoded delta.
@@ -49,7 +50,9 @@ function settledMemory(): { heap: number; rss: number } {
   globalThis.gc?.();
   globalThis.gc?.();
   const m = process.memoryUsage();
-  return { heap: m.heapUsed, rss: m.rss };
+  // The time-bucketed tables keep their entries in typed arrays, whose buffers live outside the
+  // JavaScript heap (`arrayBuffers`): heap used alone would miss nearly all of the state.
+  return { heap: m.heapUsed + m.arrayBuffers, rss: m.rss };
 }
 
 async function measure(clicks: number, reps: number): Promise<MemoryPoint> {
