@@ -257,7 +257,19 @@ function renderFlinkJob(spec: FlinkJobSpec): { script: string; statements: strin
   out.push('\n');
   stmt("SET 'table.local-time-zone' = 'UTC'");
   stmt("SET 'pipeline.name' = 'flowmark-attribution'");
-  stmt(`SET 'execution.checkpointing.interval' = ${sqlString(flinkDuration(spec.checkpointIntervalMs))}`);
+  if (spec.bounded) {
+    note(
+      'Bounded: no checkpoints (the job reads the topics to their end and its sinks flush when it',
+      'finishes). A continuous job checkpoints every checkpoint.interval, below: its cluster needs a',
+      'durable state.checkpoints.dir (the JobManager keeps only 5 MB of state in memory).',
+    );
+  } else {
+    note(
+      'Checkpoints every checkpoint.interval: the cluster needs a durable state.checkpoints.dir',
+      '(the JobManager keeps only 5 MB of state in memory; a larger state fails every checkpoint).',
+    );
+    stmt(`SET 'execution.checkpointing.interval' = ${sqlString(flinkDuration(spec.checkpointIntervalMs))}`);
+  }
   note(
     'A partition that has nothing to read for this long stops holding the watermark back (flowmark:',
     'the same idle timeout, but only for a partition that is caught up; Flink cannot tell).',
