@@ -27,13 +27,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { serverDatabase } from '../../src/cli/modes/database.ts';
-import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { writeDataSet } from '../support/data-sets.ts';
 import { cpuSecondsOf, flowmark, runKafkaWorker } from '../support/flowmark-process.ts';
 import { openBroker } from '../support/kafka-broker.ts';
 import { writtenBy } from '../support/output-tables.ts';
 import { type BenchResult, fmt, median } from '../support/report.ts';
+import { shopSchema } from '../support/shop-schema.ts';
 
 export interface FlinkBenchOptions {
   events: number;
@@ -194,13 +193,7 @@ export async function flinkBenchmarks(o: FlinkBenchOptions): Promise<BenchResult
     const fresh = async () => {
       const name = `fm_bench_flink_${id}_${run++}`;
       schemas.push(name);
-      const { db, close } = await serverDatabase({ url, displayUrl: url, schema: name, poolSize: 2 }).open();
-      try {
-        await upsertUsers(db, [...users.values()], { schema: name });
-        await upsertProducts(db, [...products.values()], { schema: name });
-      } finally {
-        await close();
-      }
+      await shopSchema(url, name, users, products);
       return name;
     };
     const brokerCpu = () => cpuSecondsOf(broker.pid);

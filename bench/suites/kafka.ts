@@ -23,9 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { serverDatabase } from '../../src/cli/modes/database.ts';
 import { KafkaAdmin } from '../../src/connectors/kafka/index.ts';
-import { upsertProducts, upsertUsers } from '../../src/connectors/sql/index.ts';
 import { writeDataSet } from '../support/data-sets.ts';
 import {
   type Cost,
@@ -38,6 +36,7 @@ import {
 import { type Broker, openBroker, rawConsume } from '../support/kafka-broker.ts';
 import { COUNTED_TABLES, type Written, writtenBy } from '../support/output-tables.ts';
 import { type BenchResult, fmt, fmtCount, pct } from '../support/report.ts';
+import { shopSchema } from '../support/shop-schema.ts';
 import { sideBySide, type Work } from '../support/side-by-side.ts';
 
 const PARTITIONS = 4;
@@ -124,13 +123,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     const fresh = async () => {
       const name = `fm_bench_kafka_${id}_${run++}`;
       schemas.push(name);
-      const { db, close } = await serverDatabase({ url, displayUrl: url, schema: name, poolSize: 2 }).open();
-      try {
-        await upsertUsers(db, [...users.values()], { schema: name });
-        await upsertProducts(db, [...products.values()], { schema: name });
-      } finally {
-        await close();
-      }
+      await shopSchema(url, name, users, products);
       mkdirSync(join(dir, name));
       return name;
     };
