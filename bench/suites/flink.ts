@@ -21,6 +21,7 @@
  * its SQL Gateway ($FLOWMARK_TEST_FLINK and $FLOWMARK_TEST_FLINK_GATEWAY, as `scripts/services.sh
  * flink` leaves them); Kafka: a private broker unless --kafka.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -300,7 +301,6 @@ export async function flinkBenchmarks(o: FlinkBenchOptions): Promise<BenchResult
 
 /** `flowmark <args>` with its stdout (the job id); throws with its stderr when it fails. */
 async function runCapturing(args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ stdout: string }> {
-  const { spawn } = await import('node:child_process');
   const bin = join(import.meta.dirname, '..', '..', 'bin', 'flowmark.js');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -74,13 +74,11 @@ export class ChunkCompactor {
     this.#epoch = epoch;
     this.#watermarks = meta?.nodes ?? {};
     for (const c of chunks) {
-      // A stored chunk's expiry is not read back: it is at most +∞, and expired ones are deleted
-      // by the next commit anyway (which this bookkeeping then follows).
       this.#held(c.node, c.table).push({
         seq: c.seq,
         level: c.level,
         bytes: c.bytes.length,
-        expiresAtMs: Number.POSITIVE_INFINITY,
+        expiresAtMs: c.expiresAtMs,
       });
     }
     for (const list of this.#tables.values()) list.sort((a, b) => a.seq - b.seq);

@@ -17,8 +17,8 @@ import type { SqlClient } from './sql-client.ts';
  * so moving a partition moves its rows and a worker reads only its own.
  */
 
-/** A stored chunk with its compaction level (0: as a checkpoint wrote it). */
-export type LeveledChunk = StoredChunk & { level: number };
+/** A stored chunk with its compaction level (0: as a checkpoint wrote it) and its expiry. */
+export type LeveledChunk = StoredChunk & { level: number; expiresAtMs: number };
 
 /** One statement with its parameters. */
 export interface SqlStatement {
@@ -133,6 +133,7 @@ interface ChunkRow {
   seq: string;
   format: number;
   level: number;
+  expires_at_ms: number;
   size: number;
   /** Null when the chunk is larger than a slice: read in slices then. */
   bytes: Uint8Array | null;
@@ -177,7 +178,15 @@ export async function readChunks(
         );
       }
       const bytes = r.bytes ?? (await readSlices(tx, table, job, r, sliceBytes));
-      out.push({ node: r.node, table: r.tbl, seq: Number(r.seq), bytes, name, level: Number(r.level) });
+      out.push({
+        node: r.node,
+        table: r.tbl,
+        seq: Number(r.seq),
+        bytes,
+        name,
+        level: Number(r.level),
+        expiresAtMs: Number(r.expires_at_ms),
+      });
     }
     return out;
   });
@@ -186,7 +195,7 @@ export async function readChunks(
 /** The load's scan of a job's chunks ($1 job, $2 the largest chunk read whole); for tests' EXPLAIN too. */
 export function chunkScan(table: string): string {
   // Qualified columns in ORDER BY: a bare `seq` would be the text output column (a sort).
-  return `SELECT c.node, c.tbl, c.seq::text AS seq, c.format, c.level, octet_length(c.bytes) AS size,
+  return `SELECT c.node, c.tbl, c.seq::text AS seq, c.format, c.level, c.expires_at_ms, octet_length(c.bytes) AS size,
             CASE WHEN octet_length(c.bytes) <= $2 THEN c.bytes END AS bytes
           FROM ${table} AS c WHERE c.job = $1 ORDER BY c.node, c.tbl, c.seq`;
 }
