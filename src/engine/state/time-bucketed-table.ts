@@ -10,6 +10,7 @@ import {
   type Row,
   UUID_MARK,
 } from './column-codecs.ts';
+import { EMPTY, IdIndex } from './id-index.ts';
 import { KeyIndex } from './key-index.ts';
 import { type ChunkSection, type ChunkView, chunkStrings, encodeChunk, openChunk } from './state-chunk-codec.ts';
 import type { StateSize } from './state-table.ts';
@@ -66,6 +67,19 @@ const FIRST_PAGE = 64;
 const MAX_BUCKET_WIDTH_MS = 2 ** 30;
 /** The id `findId` looks for, as the four words of a UUID (one scratch array, not one per call). */
 const ID_PROBE = new Uint32Array(4);
+/** A number's bits, for hashing an `f64`/`timeMs` id. */
+const F64_SCRATCH = new Float64Array(1);
+const F64_WORDS = new Uint32Array(F64_SCRATCH.buffer);
+
+/** The hash of an entry in the {@link IdIndex}: its key id and the words of its id cell. */
+function idHash(k: number, w0: number, w1: number, w2: number, w3: number): number {
+  let h = Math.imul(k ^ 0x2545f491, 0x9e3779b1);
+  h = Math.imul(h ^ w0, 0x85ebca6b);
+  h = Math.imul(h ^ w1, 0xc2b2ae35);
+  h = Math.imul(h ^ w2, 0x9e3779b1);
+  h = Math.imul(h ^ w3, 0x85ebca6b);
+  return h ^ (h >>> 16);
+}
 
 type Cells = Int32Array | Uint32Array | Float64Array;
 
@@ -154,6 +168,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #delIds: Array<string | number | null> = [];
   readonly #uuidScratch = new Uint32Array(4);
   #lastBucket: Bucket | undefined;
+  /** The entries by (key, id), when the table has an id column: `findId` without a chain walk. */
+  readonly #ids: IdIndex | undefined;
 
   constructor(spec: TimeBucketedTableSpec<S>) {
     const invalid = (why: string) =>
@@ -172,6 +188,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     for (const [i, c] of this.#cols.entries()) this.#colIndex.set(c.name, i);
     this.#idCol = spec.idColumn === undefined ? -1 : (this.#colIndex.get(spec.idColumn) ?? -2);
     if (this.#idCol === -2) throw invalid(`idColumn ${spec.idColumn} is not one of its columns`);
+    this.#ids = this.#idCol < 0 ? undefined : new IdIndex({ hashOfRef: (ref) => this.#entryHash(ref) });
   }
 
   /** Entries held: not deleted, in buckets not dropped yet (some may have expired already). */
@@ -317,17 +334,100 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     if (c < 0) throw this.#unfit(`findId on key ${JSON.stringify(key)} needs an id column`);
     const k = this.#keys.find(key);
     if (k < 0) return -1;
-    const asWords = (this.#cols[c] as Column).codec === 'uuid' && typeof id === 'string' && parseUuid(id, ID_PROBE, 0);
+    // The id as the words its cell would hold; an id no entry can hold (a string not in the
+    // dictionary, a value of another type) matches nothing.
+    const codec = (this.#cols[c] as Column).codec;
+    const p = ID_PROBE;
+    let words = 1;
+    /** The cell of a one-word id: a dictionary id (`string`) or the number. */
+    let value: number;
+    if (codec === 'uuid') {
+      words = 4;
+      value = 0;
+      if (typeof id !== 'string' || !parseUuid(id, p, 0)) {
+        const d = id === null ? UUID_MARK : typeof id === 'string' ? this.#dict.find(id) : -1;
+        if (d === -1) return -1;
+        p[0] = UUID_MARK;
+        p[1] = UUID_MARK;
+        p[2] = UUID_MARK;
+        p[3] = d;
+      }
+    } else if (codec === 'string') {
+      if (id !== null && typeof id !== 'string') return -1;
+      value = id === null ? NULL_ID : this.#dict.find(id);
+      if (value === -1 && id !== null) return -1;
+    } else if (typeof id === 'number') value = id;
+    else return -1;
+    const hash =
+      words === 4
+        ? idHash(k, p[0] as number, p[1] as number, p[2] as number, p[3] as number)
+        : codec === 'string'
+          ? idHash(k, value, 0, 0, 0)
+          : this.#numberHash(k, codec, value);
+    const ids = this.#ids as IdIndex;
+    let found = -1;
+    let matches = 0;
+    for (let i = ids.start(hash); ; i = ids.step(i)) {
+      const r = ids.refAt(i);
+      if (r === EMPTY) break;
+      if (r < 0) continue;
+      const page = this.#pages[r >>> PAGE_BITS] as Page;
+      const s = r & SLOT_MASK;
+      if (page.keys[s] !== k) continue;
+      const cells = page.cells[c] as Cells;
+      if (words === 4) {
+        const at = 4 * s;
+        if (cells[at] !== p[0] || cells[at + 1] !== p[1] || cells[at + 2] !== p[2] || cells[at + 3] !== p[3]) continue;
+      } else if (cells[s] !== value) continue;
+      if (this.timeOf(r) < this.#cutoffMs) continue;
+      found = r;
+      matches++;
+    }
+    // One entry of a key with this id is the rule (the attribution checks before it inserts); for
+    // several, the chain knows which is the oldest.
+    return matches <= 1 ? found : this.#findIdInChain(k, c, words, value);
+  }
+
+  /** `findId` by walking key `k`'s chain: the oldest match of ID_PROBE (a uuid) or `value` (one word). */
+  #findIdInChain(k: number, c: number, words: number, value: number): number {
     for (let r = this.#head[k] as number; r >= 0; r = this.#nextOf(r)) {
       if (this.timeOf(r) < this.#cutoffMs) continue;
-      if (asWords) {
-        const w = (this.#pages[r >>> PAGE_BITS] as Page).cells[c] as Uint32Array;
-        const i = 4 * (r & SLOT_MASK);
-        if (w[i] === ID_PROBE[0] && w[i + 1] === ID_PROBE[1] && w[i + 2] === ID_PROBE[2] && w[i + 3] === ID_PROBE[3])
+      const cells = (this.#pages[r >>> PAGE_BITS] as Page).cells[c] as Cells;
+      const s = r & SLOT_MASK;
+      if (words === 4) {
+        const at = 4 * s;
+        if (
+          cells[at] === ID_PROBE[0] &&
+          cells[at + 1] === ID_PROBE[1] &&
+          cells[at + 2] === ID_PROBE[2] &&
+          cells[at + 3] === ID_PROBE[3]
+        )
           return r;
-      } else if (this.#read(r, c) === id) return r;
+      } else if (cells[s] === value) return r;
     }
     return -1;
+  }
+
+  /** The index hash of entry `ref` (its key id and id cell), as `findId` computes it for a probe. */
+  #entryHash(ref: number): number {
+    const page = this.#pages[ref >>> PAGE_BITS] as Page;
+    const s = ref & SLOT_MASK;
+    const k = page.keys[s] as number;
+    const c = this.#idCol;
+    const codec = (this.#cols[c] as Column).codec;
+    const cells = page.cells[c] as Cells;
+    if (codec === 'uuid') {
+      const at = 4 * s;
+      return idHash(k, cells[at] as number, cells[at + 1] as number, cells[at + 2] as number, cells[at + 3] as number);
+    }
+    if (codec === 'string') return idHash(k, cells[s] as number, 0, 0, 0);
+    return this.#numberHash(k, codec, cells[s] as number);
+  }
+
+  #numberHash(k: number, codec: ColumnCodec, v: number): number {
+    if (codec === 'i32') return idHash(k, v, 0, 0, 0);
+    F64_SCRATCH[0] = v === 0 ? 0 : v; // −0 and 0 are one id
+    return idHash(k, F64_WORDS[0] as number, F64_WORDS[1] as number, 0, 0);
   }
 
   /** The event time of the entry `ref`. */
@@ -601,7 +701,12 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** Entries held and the bytes of the typed arrays and dictionaries holding them. */
   measure(): StateSize {
-    let bytes = this.#keys.bytes() + this.#dict.bytes() + this.#head.byteLength + this.#tail.byteLength;
+    let bytes =
+      this.#keys.bytes() +
+      this.#dict.bytes() +
+      this.#head.byteLength +
+      this.#tail.byteLength +
+      (this.#ids?.bytes() ?? 0);
     for (const b of this.#buckets.values()) {
       for (const p of b.pages) {
         bytes += p.keys.byteLength + p.times.byteLength + p.next.byteLength + 200;
@@ -789,6 +894,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     page.keys[ref & SLOT_MASK] = k;
     page.bucket.live++;
     this.#size++;
+    this.#ids?.add(ref, this.#entryHash(ref));
     const head = this.#head[k] as number;
     if (head < 0) {
       this.#setNext(ref, -1);
@@ -848,6 +954,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
         const page = this.#pages[r >>> PAGE_BITS] as Page;
         const s = r & SLOT_MASK;
         if (s < page.taken) taken = true;
+        this.#ids?.remove(r, this.#entryHash(r));
         this.#releaseCells(page, s);
         page.keys[s] = -1;
         page.bucket.live--;
@@ -876,6 +983,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       for (let s = 0; s < p.count; s++) {
         const k = p.keys[s] as number;
         if (k < 0) continue;
+        if (this.#ids !== undefined) {
+          const ref = p.id * PAGE + s;
+          this.#ids.remove(ref, this.#entryHash(ref));
+        }
         this.#releaseCells(p, s);
         if (!this.#keys.isLive(k)) continue;
         // This bucket's entries are the oldest of every chain they are in (older buckets went first).

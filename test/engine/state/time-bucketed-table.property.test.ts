@@ -140,6 +140,21 @@ function dump(t: Table): unknown[] {
   return KEYS.map((k) => [k, t.range(k, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).map((r) => viewRef(t, r))]);
 }
 
+/** `findId` of every key and id (and of ids never inserted) against the reference's oldest match. */
+function checkFindId(table: Table, ref: Reference, label: string): void {
+  for (const key of KEYS) {
+    for (const id of [...IDS, '00000000-0000-4000-8000-0000000000ff', 'never-held']) {
+      // The oldest visible entry with this id: the smallest time, then the first inserted.
+      let want: RefEntry | undefined;
+      for (const e of ref.entries) {
+        if (e.key === key && e.id === id && e.t >= ref.cutoffMs && (want === undefined || e.t < want.t)) want = e;
+      }
+      assert.deepEqual(viewRef(table, table.findId(key, id)), view(want), `${label}: findId(${key}, ${id})`);
+    }
+    assert.equal(table.findId(key, 7 as unknown as string), -1, `${label}: a number is no uuid`);
+  }
+}
+
 function refDump(ref: Reference): unknown[] {
   return KEYS.map((k) => [k, ref.range(k, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).map(view)]);
 }
@@ -234,6 +249,7 @@ test('(a) first, last and range equal a brute-force reference over random insert
         );
         assert.deepEqual(viewRef(table, table.first(key, from, to)), view(want[0]));
         assert.deepEqual(viewRef(table, table.last(key, from, to)), view(want.at(-1)));
+        checkFindId(table, ref, 'live');
         return undefined;
       });
     }),
@@ -254,6 +270,7 @@ test('(b) a table restored from the chunks stored so far equals the live one, at
         const want = refDump(ref);
         assert.deepEqual(dump(table), want, 'the live table');
         assert.deepEqual(dump(restored), want, 'the restored table');
+        checkFindId(restored, ref, 'restored');
         assert.equal(restored.cutoffMs, table.cutoffMs);
         if (!op.restart) return undefined;
         // A restart: the run goes on with the restored table, which writes the next chunks.
@@ -368,4 +385,64 @@ test('a chunk holds only what changed since the previous one: its inserts and de
   table.insert('k9', 1090, { id: null, source: null, n: -2 });
   table.delete('k9', 1090, null);
   assert.equal(table.takeChunk(), undefined, 'added and deleted in between: neither is written');
+});
+
+test('findId with a string or a number id column equals a brute-force scan (its index survives deletes and dropped buckets)', () => {
+  const codecs = ['string', 'i32', 'f64'] as const;
+  const idsOf = { string: ['x', 'y', 'zz', null], i32: [0, 1, -5, 7], f64: [0, -0, 1.5, 1e300] };
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...codecs),
+      fc.array(fc.tuple(fc.nat(3), fc.nat(3), fc.integer({ min: -150, max: 300 }), fc.nat(9)), { maxLength: 300 }),
+      (codec, ops) => {
+        const table = new TimeBucketedTable({
+          name: 't',
+          retentionMs: 100,
+          bucketWidthMs: 20,
+          idColumn: 'id',
+          columns: { id: codec },
+        });
+        const ids = idsOf[codec] as Array<string | number | null>;
+        const held: Array<{ key: string; t: number; id: string | number | null }> = [];
+        let wm = 1000;
+        table.advanceWatermark(wm);
+        for (const [k, i, dt, what] of ops) {
+          const key = KEYS[k] as string;
+          const id = ids[i] as string | number | null;
+          const t = wm + dt;
+          const cutoff = wm - 100;
+          if (what < 6) {
+            if (table.insert(key, t, { id } as never)) held.push({ key, t, id });
+          } else if (what < 8) {
+            const n = table.delete(key, t, id);
+            const before = held.length;
+            for (let j = held.length - 1; j >= 0; j--) {
+              const e = held[j] as (typeof held)[number];
+              if (e.key === key && e.t === t && e.id === id && t >= cutoff) held.splice(j, 1);
+            }
+            assert.equal(n, t >= cutoff ? before - held.length : 0);
+          } else {
+            wm += 40;
+            table.advanceWatermark(wm);
+          }
+          const cut = wm - 100;
+          for (const key2 of KEYS) {
+            for (const id2 of ids) {
+              let want: (typeof held)[number] | undefined;
+              // −0 and 0 are one id, as `===` has them.
+              for (const e of held)
+                if (e.key === key2 && e.id === id2 && e.t >= cut && (want === undefined || e.t < want.t)) want = e;
+              const r = table.findId(key2, id2);
+              assert.deepEqual(
+                r < 0 ? undefined : table.timeOf(r),
+                want?.t,
+                `${codec} findId(${key2}, ${String(id2)})`,
+              );
+            }
+          }
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });
