@@ -5,7 +5,8 @@
  * - raw: the Kafka client alone — `KafkaSource.standalone` over every partition of both topics,
  *   drained, values counted and dropped (the reference: what reading costs with no processing);
  * - one: `flowmark run --kafka --drain` as one worker process (a fresh group and schema);
- * - two: two such processes in one group on one schema, started together, timed until both exit.
+ * - two, four: two (four) such processes in one group on one schema, started together, timed until all exit;
+ *   their CPU per event against one worker's is the coordination tax (issue 16: 4 workers ≤ 1.1×).
  *
  * The broker is private: `scripts/kafka.sh start` on free ports with its state in a temp dir,
  * stopped at the end, also on failure and Ctrl-C (bench/support/kafka-broker.ts); `--kafka
@@ -145,6 +146,7 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       raw: () => () => rawConsume(bootstrap, [topics.clicks, topics.checkouts], PARTITIONS),
       one: workers(1),
       two: workers(2),
+      four: workers(4),
     };
 
     const outcomes: Record<string, Outcome[]> = {};
@@ -229,6 +231,7 @@ function report(
   const raw = rate('raw');
   const one = rate('one');
   const two = rate('two');
+  const four = rate('four');
   // The round whose time is the median: its CPU figures go with the median time.
   const medianRound = (name: string): Outcome | undefined => {
     const rounds = [...(outcomes[name] ?? [])].sort((a, b) => a.cost.seconds - b.cost.seconds);
@@ -243,8 +246,10 @@ function report(
     raw_mb_per_s: rawBytes / 1e6 / (seconds.raw as number),
     one_worker_events_per_s: one,
     two_workers_events_per_s: two,
+    four_workers_events_per_s: four,
     one_to_raw: one / raw,
     scaling_two_to_one: two / one,
+    scaling_four_to_one: four / one,
   };
   const rawCost = medianRound('raw')?.cost;
   const table: BenchResult['rows'] = [
@@ -267,6 +272,7 @@ function report(
   for (const [name, label, r] of [
     ['one', '(b) flowmark run --kafka --drain, 1 worker', one],
     ['two', '(c) flowmark run --kafka --drain, 2 workers (one group, one schema)', two],
+    ['four', '(d) flowmark run --kafka --drain, 4 workers (one group, one schema, a partition each)', four],
   ] as const) {
     const secs = seconds[name] as number;
     const out = medianRound(name);
@@ -294,7 +300,7 @@ function report(
         runs.map((w) => fmtCount(w.recordsRead)).join(' + '),
       ],
       [
-        `  worker CPU (user + sys, all workers), µs per event; peak RSS per worker (median round)`,
+        `  worker CPU (user + sys, all workers), µs per event (= CPU s per million events); peak RSS per worker (median round)`,
         Number.isNaN(cpu)
           ? 'not measured (no /usr/bin/time)'
           : `${cpu.toFixed(1)} s, ${((cpu / n) * 1e6).toFixed(0)} µs/event; ${runs.map((w) => `${(w.maxRssKiB / 1024).toFixed(0)} MiB`).join(', ')}`,
@@ -304,25 +310,35 @@ function report(
     checks.push(`${name}: ${out?.written.checkouts} checkouts, md5 ${out?.written.checksum}`);
   }
   // Every round of (b) and (c) must agree, not only the last ones.
-  const all = [...(outcomes.one ?? []), ...(outcomes.two ?? [])].map((x) => x.written);
+  const all = [...(outcomes.one ?? []), ...(outcomes.two ?? []), ...(outcomes.four ?? [])].map((x) => x.written);
   const first = all[0];
   const same =
     first !== undefined &&
     (outcomes.one?.length ?? 0) > 0 &&
     (outcomes.two?.length ?? 0) > 0 &&
+    (outcomes.four?.length ?? 0) > 0 &&
     all.every((w) => w.checkouts === first.checkouts && w.checksum === first.checksum && w.notFinal === 0);
   figures.same_attributed_checkouts = same ? 1 : 0;
+  const cpuOf = (name: string) => figures[`${name}_worker_cpu_us_per_event`] ?? Number.NaN;
+  const cpuRatio = (name: string) => cpuOf(name) / cpuOf('one');
+  figures.cpu_per_event_two_to_one = cpuRatio('two');
+  figures.cpu_per_event_four_to_one = cpuRatio('four');
   table.push(
     ['(b) / (a): 1 worker end to end vs the raw consume', pct(one, raw)],
     ['scaling (c) / (b): 2 workers vs 1', `${(two / one).toFixed(2)}×`],
+    ['scaling (d) / (b): 4 workers vs 1', `${(four / one).toFixed(2)}×`],
     [
-      `check: (b) and (c) wrote the same attributed_checkouts in all ${ROUNDS} rounds (count, md5 over checkout_id, click_id, is_final; all final)`,
+      'coordination tax: worker CPU per event, 2 and 4 workers vs 1 (target: 4 workers ≤ 1.1×)',
+      `${cpuRatio('two').toFixed(2)}×, ${cpuRatio('four').toFixed(2)}×`,
+    ],
+    [
+      `check: (b), (c) and (d) wrote the same attributed_checkouts in all ${ROUNDS} rounds (count, md5 over checkout_id, click_id, is_final; all final)`,
       `${same ? 'yes' : 'NO'} — ${checks.join('; ')}`,
     ],
   );
   if (profile !== undefined) table.push(['(untimed) one more 1-worker run under --cpu-prof', profile]);
   return {
-    name: `kafka: flowmark run --kafka --drain over ${fmt(n)} events pre-loaded in a broker (${PARTITIONS} partitions), 1 and 2 workers into PostgreSQL, vs the raw consume`,
+    name: `kafka: flowmark run --kafka --drain over ${fmt(n)} events pre-loaded in a broker (${PARTITIONS} partitions), 1, 2 and 4 workers into PostgreSQL, vs the raw consume`,
     figures,
     rows: table,
   };
