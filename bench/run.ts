@@ -17,6 +17,7 @@ import { flinkBenchmarks } from './suites/flink.ts';
 import { httpBenchmarks } from './suites/http.ts';
 import { kafkaBenchmarks } from './suites/kafka.ts';
 import { latencyBenchmarks } from './suites/latency.ts';
+import { kafkaLatencyBenchmarks } from './suites/latency-kafka.ts';
 import { DEFAULT_CLICKS, postgresBenchmarks } from './suites/postgres.ts';
 import { replayBenchmarks } from './suites/replay.ts';
 import { scalingBenchmarks } from './suites/scaling.ts';
@@ -46,6 +47,13 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
       rounds: values.reps === undefined ? 2 : count('reps', values.reps),
     }),
   latency: () => latencyBenchmarks(latencyOptions()), // options checked before anything runs
+  'latency-kafka': () =>
+    kafkaLatencyBenchmarks({
+      rates: latencyOptions().rates,
+      seconds: latencyOptions().seconds,
+      databaseUrl,
+      kafka: values.kafka ?? process.env.FLOWMARK_TEST_KAFKA,
+    }),
   kafka: (events) =>
     kafkaBenchmarks({
       events: eventsGiven ? events : 500_000,
@@ -131,6 +139,11 @@ if (values.help) {
             checkout; the knee (p99 > 1 s) searched in steps of --knee-seconds (default 10) within
             --knee-budget seconds per database (default 120; 0: none); --checkpoint-interval ms
             (default ${DEFAULT_CHECKPOINT_INTERVAL_MS}, flowmark run's)
+    latency-kafka  a live flowmark run --kafka worker (default checkpoint settings) while flowmark
+            produce --kafka --rate R writes keyed topics of 4 partitions (--rates, --seconds each):
+            p50/p99/p99.9 of produce → committed (a deferred trigger times each checkpoint's
+            COMMIT); needs PostgreSQL (--database-url or $FLOWMARK_TEST_PG_URL) and a broker
+            (--kafka or $FLOWMARK_TEST_KAFKA, else a private one)
     kafka   end to end over Apache Kafka: the events imported once into two topics of 4 partitions
             keyed by user_id (flowmark import --kafka), then side by side: the client's raw consume
             (KafkaSource.standalone, all partitions, no processing; the reference), flowmark run
@@ -221,7 +234,7 @@ function latencyOptions() {
     databaseUrl,
   };
 }
-if (names.includes('latency')) latencyOptions();
+if (names.includes('latency') || names.includes('latency-kafka')) latencyOptions();
 clicksOr([]); // a bad --clicks fails before anything runs
 
 /** `--state-parts memory,pglite` (both by default), or exit 2 naming the bad part. */

@@ -186,3 +186,42 @@ export function describeCost(c: Cost | undefined, workerCpu: number): string {
     '; the rest: PostgreSQL and whatever else runs on the machine'
   );
 }
+
+/** A flowmark process left running (a live worker, a producer): stopped by a signal, awaited. */
+export interface RunningFlowmark {
+  /** Resolves with its stderr once it exits (any exit code: the caller judges). */
+  exited: Promise<{ code: number | null; stderr: string }>;
+  /** Sends `signal` (default SIGINT: a clean stop) to it. */
+  stop(signal?: NodeJS.Signals): void;
+  stderr(): string;
+}
+
+/** Starts `flowmark args` without waiting for it; killed with the others on Ctrl-C or failure. */
+export function startFlowmark(args: string[], env: NodeJS.ProcessEnv): RunningFlowmark {
+  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const pid = child.pid as number;
+  live.add(pid);
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      live.delete(pid);
+      killGroup(pid);
+      resolve({ code, stderr });
+    });
+  });
+  return {
+    exited,
+    stop: (signal = 'SIGINT') => {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // gone already
+      }
+    },
+    stderr: () => stderr,
+  };
+}
