@@ -67,12 +67,13 @@ export function attributionOptions(partial: Partial<AttributionOptions> = {}): A
   if (o.scope !== 'product' && o.scope !== 'user') bad('scope', `"${o.scope}" must be product or user`);
   const lookbackWhy = lookbackProblem(o.lookbackMs);
   if (lookbackWhy !== undefined) bad('lookbackMs', lookbackWhy);
-  const bySource: Record<string, number> = {};
-  for (const [source, ms] of Object.entries(o.lookbackBySource)) {
-    const why = lookbackProblem(ms);
-    if (why !== undefined) bad(`lookbackBySource.${source}`, why);
-    bySource[source.trim().toLowerCase()] = ms;
-  }
+  const bySource = Object.fromEntries(
+    Object.entries(o.lookbackBySource).map(([source, ms]) => {
+      const why = lookbackProblem(ms);
+      if (why !== undefined) bad(`lookbackBySource.${source}`, why);
+      return [source.trim().toLowerCase(), ms];
+    }),
+  );
   for (const key of ['halfLifeMs', 'dedupeWindowMs', 'maxOutOfOrdernessMs', 'idleTimeoutMs'] as const) {
     if (!Number.isFinite(o[key]) || o[key] < 0) bad(key, `must be a duration ≥ 0, got ${o[key]}`);
   }

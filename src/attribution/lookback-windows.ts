@@ -55,7 +55,8 @@ export function parseLookbackBySource(raw: unknown, key: string): Record<string,
   } else {
     return bad(`must be ${form}, got ${JSON.stringify(raw)}`);
   }
-  const out: Record<string, number> = {};
+  // A Map, not an object: a source may be named anything, `__proto__` included.
+  const out = new Map<string, number>();
   for (const [name, value] of entries) {
     const source = name.trim().toLowerCase();
     if (source === '') bad(`has an entry with no source name (${JSON.stringify(name)}: ${JSON.stringify(value)})`);
@@ -63,10 +64,10 @@ export function parseLookbackBySource(raw: unknown, key: string): Record<string,
     if (ms === undefined) bad(`entry ${source}: ${JSON.stringify(value)} is not a duration (such as 1d, 7d or 30d)`);
     const why = lookbackProblem(ms as number);
     if (why !== undefined) bad(`entry ${source}: ${why}`);
-    if (Object.hasOwn(out, source)) bad(`names source ${source} twice (source names are compared lower-case)`);
-    out[source] = ms as number;
+    if (out.has(source)) bad(`names source ${source} twice (source names are compared lower-case)`);
+    out.set(source, ms as number);
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /** The windows of one configuration: what the attribution step, its tests and docs agree on. */
