@@ -160,7 +160,7 @@ const attributionFlags = (c: Command): Command =>
       declaredDefault('attribution.lookback'),
     )
     .option(
-      '--lookback-by-source <source=duration,…>',
+      '--lookback-by-source <pairs>',
       "a source's own lookback, at most 90d each (e.g. email=30d,direct=1d); other sources use --lookback",
     )
     .option(

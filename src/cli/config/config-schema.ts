@@ -349,15 +349,15 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     flag: 'lookback',
     arg: 'duration',
     default: formatDurationMs(DEFAULT_ATTRIBUTION_OPTIONS.lookbackMs),
-    doc: 'how far before a checkout a click may be (at most 90d), for every source without its own lookback_by_source',
+    doc: 'how far before a checkout a click may be',
     schema: lookback('attribution.lookback'),
   },
   {
     path: 'attribution.lookback_by_source',
     flag: 'lookback-by-source',
-    arg: 'source=duration,…',
+    arg: 'pairs',
     default: {},
-    doc: "a source's own lookback, at most 90d each (e.g. email: 30d, direct: 1d): its clicks count only within it; a flag or variable is email=30d,direct=1d",
+    doc: "sources with their own lookback (a flag or variable: email=30d,direct=1d); a click counts only within its source's; every lookback is at most 90d",
     schema: lookbackMap('attribution.lookback_by_source'),
   },
   {
