@@ -140,8 +140,7 @@ export function attributionFunction(
     st.clicks.range(to - windows.maxMs, to, refs);
     const inWindow: CandidateClick[] = [];
     for (const ref of refs) {
-      const k = candidate(st, ref);
-      if (k.eventTimeMs >= to - windows.of(k.source)) inWindow.push(k);
+      if (st.clicks.timeOf(ref) >= to - windows.of(st.clicks.value(ref, 'source'))) inWindow.push(candidate(st, ref));
     }
     if (o.model === 'first_click') return inWindow.slice(0, 1);
     if (o.model === 'last_click') return inWindow.slice(-1);
