@@ -1,6 +1,7 @@
 import type { KeyedProcessFunction, TableRow, TimeTableState } from '../engine/index.ts';
 import type { AttributionOptions } from './attribution-options.ts';
 import type { Checkout, Click } from './event-types.ts';
+import { lookbackWindows } from './lookback-windows.ts';
 import { type CandidateClick, type Credit, credits } from './models/attribution-models.ts';
 
 /** What enters attribution: a click or a (de-duplicated) checkout, with the same key. */
@@ -72,8 +73,8 @@ const PENDING_BUCKET_MS = 1000;
 interface AttributionState {
   /**
    * Every click of this key that can still match a checkout, in a time-bucketed table whose
-   * retention is the lookback: a pending checkout has t_c ≥ watermark, so a click below
-   * watermark − lookback can match nothing, and whole buckets of such clicks are dropped as the
+   * retention is the longest lookback: a pending checkout has t_c ≥ watermark, so a click below
+   * watermark − max lookback can match nothing, and whole buckets of such clicks are dropped as the
    * watermark passes them — no per-key pruning, no timer per key.
    */
   clicks: TimeTableState<typeof CLICK_COLUMNS>;
@@ -92,14 +93,17 @@ export function attributionKey(userId: string, productId: string | null, scope: 
 /**
  * First-click (and multi-touch) attribution per key, exactly as ARCHITECTURE §3.3:
  *
- * - the candidates of checkout c at t_c are the on-time clicks of its key with
- *   t_c − lookback ≤ t_k ≤ t_c (both ends inclusive), excluding `excludedSources`, ordered by
- *   (t_k, click_id); the model turns them into credits (first_click: the smallest);
+ * - the candidates of checkout c at t_c are the on-time clicks k of its key with
+ *   t_c − lookback(source_k) ≤ t_k ≤ t_c (both ends inclusive; lookback(s) is s's own window from
+ *   `lookbackBySource`, else `lookback`), excluding `excludedSources`, ordered by (t_k, click_id);
+ *   every model turns the same candidates into credits (first_click: the smallest);
  * - the result of c is final once the watermark is > t_c: a timer at t_c. Clicks that arrive after
  *   the checkout but on time still count. With `provisional`, a row is also emitted when the
- *   checkout (or a click inside its window) arrives, and replaced by the final one;
- * - a click is kept while it can still match: until the watermark passes t_k + lookback (every
- *   pending checkout has t_c ≥ watermark, so its window starts at or after watermark − lookback).
+ *   checkout (or a click, for the checkouts within the click's own window) arrives, and replaced
+ *   by the final one;
+ * - a click is kept while it can still match: until the watermark passes t_k + the longest
+ *   lookback (every pending checkout has t_c ≥ watermark, so no window starts before
+ *   watermark − max lookback).
  *   Keeping one click per key would be wrong (clicks at −70, −50 and −10 min: the answer is −50);
  * - a click id seen twice for a key is kept once, at its first on-time delivery, while that one is
  *   held (a duplicate delivery must not earn credit twice).
@@ -115,17 +119,32 @@ export function attributionFunction(
     source: st.clicks.value(ref, 'source'),
     eventTimeMs: st.clicks.timeOf(ref),
   });
+  const windows = lookbackWindows(o.lookbackMs, o.lookbackBySource);
   const refs: number[] = [];
   /** The candidates of c by (t_k, click_id); a single-click model reads only its one. */
   const candidatesOf = (st: AttributionState, c: Checkout): CandidateClick[] => {
-    const from = c.eventTimeMs - o.lookbackMs;
     const to = c.eventTimeMs;
-    if (o.model === 'first_click' || o.model === 'last_click') {
-      const ref = o.model === 'first_click' ? st.clicks.first(from, to) : st.clicks.last(from, to);
-      return ref < 0 ? [] : [candidate(st, ref)];
+    if (!windows.perSource) {
+      // One window for every source: the time range is the candidate set.
+      const from = to - o.lookbackMs;
+      if (o.model === 'first_click' || o.model === 'last_click') {
+        const ref = o.model === 'first_click' ? st.clicks.first(from, to) : st.clicks.last(from, to);
+        return ref < 0 ? [] : [candidate(st, ref)];
+      }
+      refs.length = 0;
+      return st.clicks.range(from, to, refs).map((ref) => candidate(st, ref));
     }
+    // Per-source windows: every click the longest window reaches, each kept only if it is within
+    // its own source's window. The range is in (t_k, click_id) order, so the filtered list is too.
     refs.length = 0;
-    return st.clicks.range(from, to, refs).map((ref) => candidate(st, ref));
+    st.clicks.range(to - windows.maxMs, to, refs);
+    const inWindow: CandidateClick[] = [];
+    for (const ref of refs) {
+      if (st.clicks.timeOf(ref) >= to - windows.of(st.clicks.value(ref, 'source'))) inWindow.push(candidate(st, ref));
+    }
+    if (o.model === 'first_click') return inWindow.slice(0, 1);
+    if (o.model === 'last_click') return inWindow.slice(-1);
+    return inWindow;
   };
   const result = (st: AttributionState, c: Checkout, isFinal: boolean): AttributionResult => ({
     checkout: c,
@@ -136,7 +155,7 @@ export function attributionFunction(
     state: (s) => ({
       clicks: s.timeTable({
         name: 'clicks',
-        retentionMs: o.lookbackMs,
+        retentionMs: windows.maxMs,
         idColumn: 'clickId',
         columns: CLICK_COLUMNS,
         // Releases before time-bucketed state kept a key's clicks as one JSON list.
@@ -171,7 +190,8 @@ export function attributionFunction(
       const t = k.eventTimeMs;
       st.clicks.insert(t, { clickId: k.clickId, source: k.source });
       if (o.provisional) {
-        for (const ref of st.pending.range(t, t + o.lookbackMs))
+        // The checkouts this click can reach: those within its own source's window after it.
+        for (const ref of st.pending.range(t, t + windows.of(k.source)))
           ctx.emit(result(st, pendingCheckout(st.pending, ref), false));
       }
     },

@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_OUT_OF_ORDERNESS_MS, FlowmarkError } from '../engine/index.ts';
+import { type LookbackBySource, lookbackProblem } from './lookback-windows.ts';
 
 export const ATTRIBUTION_MODELS = ['first_click', 'last_click', 'linear', 'time_decay', 'position_based'] as const;
 export type AttributionModel = (typeof ATTRIBUTION_MODELS)[number];
@@ -8,8 +9,16 @@ export interface AttributionOptions {
   model: AttributionModel;
   /** `product`: clicks match on (user, product); `user`: any click of the user counts. */
   scope: 'product' | 'user';
-  /** How far back a click may be from its checkout (inclusive). Default 1 h. */
+  /**
+   * How far back a click may be from its checkout (inclusive), for every source not in
+   * `lookbackBySource`. Default 1 h; at most 90 days (MAX_LOOKBACK_MS).
+   */
   lookbackMs: number;
+  /**
+   * A source's own lookback (`{ email: 30 d, direct: 1 d }`): a click counts only within its own
+   * source's window (lookback-windows.ts). Keys are lower-cased sources. Default: none.
+   */
+  lookbackBySource: LookbackBySource;
   /** time_decay: credit halves every halfLifeMs between click and checkout. Default 15 min. */
   halfLifeMs: number;
   /** position_based: weights of the first and the last click (the rest share what is left). */
@@ -35,6 +44,7 @@ export const DEFAULT_ATTRIBUTION_OPTIONS: AttributionOptions = {
   model: 'first_click',
   scope: 'product',
   lookbackMs: 3_600_000,
+  lookbackBySource: {},
   halfLifeMs: 900_000,
   firstWeight: 0.4,
   lastWeight: 0.4,
@@ -55,7 +65,16 @@ export function attributionOptions(partial: Partial<AttributionOptions> = {}): A
   if (!ATTRIBUTION_MODELS.includes(o.model))
     bad('model', `"${o.model}" is not one of ${ATTRIBUTION_MODELS.join(', ')}`);
   if (o.scope !== 'product' && o.scope !== 'user') bad('scope', `"${o.scope}" must be product or user`);
-  for (const key of ['lookbackMs', 'halfLifeMs', 'dedupeWindowMs', 'maxOutOfOrdernessMs', 'idleTimeoutMs'] as const) {
+  const lookbackWhy = lookbackProblem(o.lookbackMs);
+  if (lookbackWhy !== undefined) bad('lookbackMs', lookbackWhy);
+  const bySource = Object.fromEntries(
+    Object.entries(o.lookbackBySource).map(([source, ms]) => {
+      const why = lookbackProblem(ms);
+      if (why !== undefined) bad(`lookbackBySource.${source}`, why);
+      return [source.trim().toLowerCase(), ms];
+    }),
+  );
+  for (const key of ['halfLifeMs', 'dedupeWindowMs', 'maxOutOfOrdernessMs', 'idleTimeoutMs'] as const) {
     if (!Number.isFinite(o[key]) || o[key] < 0) bad(key, `must be a duration ≥ 0, got ${o[key]}`);
   }
   if (!(o.maxFutureSkewMs >= 0))
@@ -66,5 +85,5 @@ export function attributionOptions(partial: Partial<AttributionOptions> = {}): A
   }
   if (o.firstWeight + o.lastWeight > 1)
     bad('firstWeight + lastWeight', `must be ≤ 1, got ${o.firstWeight + o.lastWeight}`);
-  return { ...o, excludedSources: o.excludedSources.map((s) => s.toLowerCase()) };
+  return { ...o, lookbackBySource: bySource, excludedSources: o.excludedSources.map((s) => s.toLowerCase()) };
 }

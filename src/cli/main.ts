@@ -156,8 +156,12 @@ const attributionFlags = (c: Command): Command =>
     )
     .option(
       '--lookback <duration>',
-      'how far before a checkout a click may be (e.g. 30m, 1h, 7d)',
+      'how far before a checkout a click may be (e.g. 30m, 1h, 7d; at most 90d)',
       declaredDefault('attribution.lookback'),
+    )
+    .option(
+      '--lookback-by-source <pairs>',
+      "a source's own lookback, at most 90d each (e.g. email=30d,direct=1d); other sources use --lookback",
     )
     .option(
       '--max-out-of-orderness <duration>',

@@ -274,3 +274,83 @@ describe('first-click attribution (§3.3)', () => {
     );
   });
 });
+
+describe('per-source windows (§3.3: lookback_by_source)', () => {
+  const HOUR = 60 * MIN;
+  const windows = { lookbackMs: HOUR, lookbackBySource: { email: 2 * HOUR, direct: 30 * MIN } };
+  const email = { source: 'email' };
+  const direct = { source: 'direct' };
+
+  for (const order of ['clicks first', 'checkout first'] as const) {
+    for (const model of ['first_click', 'last_click', 'linear', 'time_decay', 'position_based'] as const) {
+      it(`${model}: each click within its own source's window, edges inclusive (${order})`, () => {
+        const h = harness({ ...windows, model });
+        const events = () => {
+          h.click(click('email-early', tc - 2 * HOUR - 1, email)); // 1 ms outside email's 2 h
+          h.click(click('email-edge', tc - 2 * HOUR, email)); // outside the default 1 h: counts
+          h.click(click('ads-early', tc - HOUR - 1)); // google_ads: the default, 1 ms outside
+          h.click(click('nosource-edge', tc - HOUR, { source: null })); // no source: the default
+          h.click(click('direct-early', tc - 30 * MIN - 1, direct)); // inside 1 h, outside direct's 30 m
+          h.click(click('direct-edge', tc - 30 * MIN, direct));
+          h.click(click('email-after', tc + 1, email));
+        };
+        if (order === 'clicks first') {
+          events();
+          h.checkout(checkout('c1', tc));
+        } else {
+          h.checkout(checkout('c1', tc));
+          events();
+        }
+        h.watermark(tc + 1);
+        const credited = h
+          .results()
+          .filter((r) => r.isFinal)
+          .flatMap((r) => r.credits.map((c) => c.click.clickId));
+        const all = ['email-edge', 'nosource-edge', 'direct-edge'];
+        const want = model === 'first_click' ? ['email-edge'] : model === 'last_click' ? ['direct-edge'] : all;
+        assert.deepEqual(credited, want);
+      });
+    }
+  }
+
+  it('clicks are held for the longest window, then dropped', () => {
+    const h = harness(windows)
+      .click(click('e', tc, email))
+      .click(click('d', tc, direct));
+    h.watermark(tc + 2 * HOUR);
+    assert.deepEqual(clicksHeld(h), ['d', 'e'], 'a checkout at W could still reach the email click');
+    h.checkout(checkout('c1', tc + 2 * HOUR)).watermark(tc + 2 * HOUR + 1);
+    assert.equal(h.answer('c1'), 'e', 'the direct click is held, but outside its own window');
+    assert.deepEqual(clicksHeld(h), [], 'nothing can reach either any more');
+  });
+
+  it('a click updates a provisional row only for the checkouts within its own window', () => {
+    const h = harness({ ...windows, provisional: true }).checkout(checkout('c1', tc));
+    h.clearOutputs();
+    h.click(click('direct-far', tc - 45 * MIN, direct)); // inside 1 h, outside direct's 30 m
+    assert.deepEqual(h.results(), [], 'no provisional update: c1 is out of its reach');
+    h.click(click('email-far', tc - 90 * MIN, email));
+    assert.deepEqual(
+      h.results().map((r) => [r.isFinal, r.credits[0]?.click.clickId]),
+      [[false, 'email-far']],
+    );
+    h.watermark(tc + 1);
+    assert.equal(h.answer('c1'), 'email-far');
+  });
+
+  it('a restart mid-case gives the same results with per-source windows', () => {
+    const run = (restart: boolean) => {
+      const h = harness({ ...windows, model: 'linear' })
+        .click(click('e', tc - 100 * MIN, email))
+        .click(click('d', tc - 40 * MIN, direct))
+        .watermark(tc - 30 * MIN);
+      if (restart) h.restart();
+      h.click(click('a', tc - 10 * MIN))
+        .checkout(checkout('c1', tc))
+        .watermark(tc + 1);
+      return h.results().map((r) => r.credits.map((c) => c.click.clickId));
+    };
+    assert.deepEqual(run(false), [['e', 'a']]);
+    assert.deepEqual(run(true), run(false));
+  });
+});

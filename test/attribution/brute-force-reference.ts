@@ -7,7 +7,10 @@ import type { Checkout, Click } from '../../src/attribution/event-types.ts';
 import { parseEvent } from '../../src/attribution/events/index.ts';
 
 export interface ReferenceOptions {
+  /** The window of a click whose source has none of its own below (and of a click with no source). */
   lookbackMs: number;
+  /** Source → its own window: a click counts only within its own source's window. */
+  lookbackBySource?: Readonly<Record<string, number>>;
   maxOutOfOrdernessMs: number;
   scope: 'product' | 'user';
 }
@@ -31,13 +34,16 @@ export function referenceFirstClick(lines: readonly string[], o: ReferenceOption
       checkouts.push(e.checkout);
     }
   }
+  // Each click's own window, looked up here from the options as given (sources compared lower-case).
+  const own = new Map(Object.entries(o.lookbackBySource ?? {}).map(([s, ms]) => [s.toLowerCase(), ms]));
+  const windowOf = (k: Click) => (k.source === null ? undefined : own.get(k.source)) ?? o.lookbackMs;
   const answer = new Map<string, string | null>();
   for (const c of checkouts) {
     let best: Click | undefined;
     for (const k of clicks) {
       if (k.userId !== c.userId) continue;
       if (o.scope === 'product' && k.productId !== c.productId) continue;
-      if (k.eventTimeMs < c.eventTimeMs - o.lookbackMs || k.eventTimeMs > c.eventTimeMs) continue;
+      if (k.eventTimeMs < c.eventTimeMs - windowOf(k) || k.eventTimeMs > c.eventTimeMs) continue;
       if (
         best === undefined ||
         k.eventTimeMs < best.eventTimeMs ||

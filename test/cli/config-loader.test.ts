@@ -60,6 +60,7 @@ const DEFAULTS: FlowmarkConfig = {
     model: 'first_click',
     scope: 'product',
     lookbackMs: 3_600_000,
+    lookbackBySource: {},
     maxOutOfOrdernessMs: 15_000,
     maxFutureSkewMs: 3_600_000,
     halfLifeMs: 900_000,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { type AttributionModel, attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { parseLookbackBySource } from '../../src/attribution/lookback-windows.ts';
 import { durationFlag, listFlag } from '../../src/cli/cli-flags.ts';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
 import { type ImportCounts, importEventFile } from '../../src/cli/event-import.ts';
@@ -29,6 +30,7 @@ export function options(c: GoldenCase, provisional: boolean) {
     model: (c.flags.model ?? 'first_click') as AttributionModel,
     scope: (c.flags.scope ?? 'product') as 'product' | 'user',
     lookbackMs: durationFlag('lookback', c.flags.lookback ?? '1h'),
+    lookbackBySource: parseLookbackBySource(c.flags['lookback-by-source'], 'lookback-by-source'),
     maxOutOfOrdernessMs: durationFlag('max-out-of-orderness', c.flags['max-out-of-orderness'] ?? '15s'),
     halfLifeMs: durationFlag('half-life', c.flags['half-life'] ?? '15m'),
     excludedSources: listFlag(c.flags['excluded-sources']),

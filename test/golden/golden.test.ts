@@ -23,6 +23,7 @@ for (const c of goldenCases()) {
       model: c.flags.model ?? 'first_click',
       scope: c.flags.scope ?? 'product',
       lookback: c.flags.lookback ?? '1h',
+      ...(c.flags['lookback-by-source'] === undefined ? {} : { lookbackBySource: c.flags['lookback-by-source'] }),
       maxOutOfOrderness: c.flags['max-out-of-orderness'] ?? '15s',
       halfLife: c.flags['half-life'] ?? '15m',
       ...(c.flags['excluded-sources'] === undefined ? {} : { excludedSources: c.flags['excluded-sources'] }),

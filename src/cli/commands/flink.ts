@@ -74,6 +74,7 @@ export function flinkJobSpec(config: FlowmarkConfig, { bounded = false }: { boun
       model: config.attribution.model,
       scope: config.attribution.scope,
       lookbackMs: config.attribution.lookbackMs,
+      lookbackBySource: config.attribution.lookbackBySource,
       maxOutOfOrdernessMs: config.attribution.maxOutOfOrdernessMs,
       idleTimeoutMs: DEFAULT_ATTRIBUTION_OPTIONS.idleTimeoutMs,
       excludedSources: config.attribution.excludedSources,

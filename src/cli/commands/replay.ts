@@ -6,6 +6,7 @@
 import { type AttributionModel, attributionOptions } from '../../attribution/attribution-options.ts';
 import { type AttributionSources, buildAttributionPipeline, SINK } from '../../attribution/attribution-pipeline.ts';
 import type { ProductRow, UserRow } from '../../attribution/event-types.ts';
+import { parseLookbackBySource } from '../../attribution/lookback-windows.ts';
 import { JsonlFileCommitter } from '../../connectors/files/jsonl-file-committer.ts';
 import { LineFileSource } from '../../connectors/files/line-file-source.ts';
 import { FlowmarkError, type LookupFn, Runtime, systemClock } from '../../engine/index.ts';
@@ -37,6 +38,8 @@ export interface ReplayFlags {
   model: string;
   scope: string;
   lookback: string;
+  /** `source=duration` pairs (`email=30d,direct=1d`): those sources' own lookbacks. */
+  lookbackBySource?: string;
   maxOutOfOrderness: string;
   halfLife: string;
   /** A duration, or `off` (data dated in the future replayed on purpose); default: the schema's. */
@@ -98,6 +101,7 @@ export async function runReplay(flags: ReplayFlags): Promise<void> {
     model: flags.model as AttributionModel,
     scope: flags.scope as 'product' | 'user',
     lookbackMs: durationFlag('lookback', flags.lookback),
+    lookbackBySource: parseLookbackBySource(flags.lookbackBySource, '--lookback-by-source'),
     maxOutOfOrdernessMs: durationFlag('max-out-of-orderness', flags.maxOutOfOrderness),
     halfLifeMs: durationFlag('half-life', flags.halfLife),
     excludedSources: listFlag(flags.excludedSources),

@@ -45,6 +45,10 @@ function yamlValues(c: FlowmarkConfig): Map<string, unknown> {
     ['attribution.model', a.model],
     ['attribution.scope', a.scope],
     ['attribution.lookback', formatDurationMs(a.lookbackMs)],
+    [
+      'attribution.lookback_by_source',
+      Object.fromEntries(Object.entries(a.lookbackBySource).map(([s, ms]) => [s, formatDurationMs(ms)])),
+    ],
     ['attribution.max_out_of_orderness', formatDurationMs(a.maxOutOfOrdernessMs)],
     ['attribution.max_future_skew', formatDurationMs(a.maxFutureSkewMs)],
     ['attribution.half_life', formatDurationMs(a.halfLifeMs)],

@@ -74,6 +74,8 @@ export interface FlowmarkConfig {
     model: AttributionModel;
     scope: 'product' | 'user';
     lookbackMs: number;
+    /** Source → its own lookback in ms (lower-cased sources); empty: `lookbackMs` for all. */
+    lookbackBySource: Record<string, number>;
     maxOutOfOrdernessMs: number;
     maxFutureSkewMs: number;
     halfLifeMs: number;
@@ -278,6 +280,7 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
       model: get('attribution.model'),
       scope: get('attribution.scope'),
       lookbackMs: get('attribution.lookback'),
+      lookbackBySource: get('attribution.lookback_by_source'),
       maxOutOfOrdernessMs: get('attribution.max_out_of_orderness'),
       maxFutureSkewMs: get('attribution.max_future_skew'),
       halfLifeMs: get('attribution.half_life'),

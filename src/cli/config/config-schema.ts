@@ -10,6 +10,7 @@
  */
 import * as z from 'zod';
 import { ATTRIBUTION_MODELS, DEFAULT_ATTRIBUTION_OPTIONS } from '../../attribution/attribution-options.ts';
+import { lookbackProblem, parseLookbackBySource } from '../../attribution/lookback-windows.ts';
 import { DEFAULT_SCHEMA } from '../../attribution/output-schema.ts';
 import { parseBootstrap } from '../../connectors/kafka/kafka-options.ts';
 import { checkDatabaseUrl } from '../../connectors/postgres/index.ts';
@@ -23,7 +24,7 @@ export interface ConfigKey {
   /** The placeholder of the flag's value in --help (`duration`). */
   readonly arg: string;
   /** The default as written in flowmark.yaml; `null`: unset. */
-  readonly default: string | number | null | readonly string[];
+  readonly default: string | number | null | readonly string[] | Readonly<Record<string, string>>;
   /** Instead of a fixed default: the resolved value of this other key. */
   readonly defaultFrom?: string;
   /** One line for --help, the docs and flowmark.example.yaml. */
@@ -66,6 +67,34 @@ function duration(path: string, { positive = false } = {}): z.ZodType<number> {
       return z.NEVER;
     }
     return ms;
+  });
+}
+
+/** A lookback: a duration > 0 and at most 90 days (lookback-windows.ts). */
+function lookback(path: string): z.ZodType<number> {
+  return duration(path).transform((ms, ctx) => {
+    const why = lookbackProblem(ms);
+    if (why !== undefined) {
+      ctx.addIssue({ code: 'custom', message: `${path} ${why}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+/**
+ * Per-source lookbacks: a YAML map (`email: 30d`), or `source=duration` pairs separated by commas
+ * in a flag or variable (`email=30d,direct=1d`) → source → ms. The message names the bad entry.
+ */
+function lookbackMap(path: string): z.ZodType<Record<string, number>> {
+  return z.unknown().transform((v, ctx) => {
+    try {
+      return parseLookbackBySource(v, path);
+    } catch (err) {
+      if (!isFlowmarkError(err)) throw err;
+      ctx.addIssue({ code: 'custom', message: err.message });
+      return z.NEVER;
+    }
   });
 }
 
@@ -321,7 +350,15 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     arg: 'duration',
     default: formatDurationMs(DEFAULT_ATTRIBUTION_OPTIONS.lookbackMs),
     doc: 'how far before a checkout a click may be',
-    schema: duration('attribution.lookback'),
+    schema: lookback('attribution.lookback'),
+  },
+  {
+    path: 'attribution.lookback_by_source',
+    flag: 'lookback-by-source',
+    arg: 'pairs',
+    default: {},
+    doc: "sources with their own lookback (a flag or variable: email=30d,direct=1d); a click counts only within its source's; every lookback is at most 90d",
+    schema: lookbackMap('attribution.lookback_by_source'),
   },
   {
     path: 'attribution.max_out_of_orderness',
@@ -408,7 +445,7 @@ export const CONFIG_KEY_BY_PATH: ReadonlyMap<string, ConfigKey> = new Map(CONFIG
  */
 export function declaredDefault(path: string): string {
   const key = CONFIG_KEY_BY_PATH.get(path);
-  if (key === undefined || key.default === null || Array.isArray(key.default)) {
+  if (key === undefined || key.default === null || typeof key.default === 'object') {
     throw new Error(`no declared scalar default for configuration key ${path}`);
   }
   return String(key.default);
@@ -440,6 +477,10 @@ export function defaultText(key: ConfigKey): string {
   if (key.default === null && key.path === 'kafka.bootstrap') return 'unset: the log in the data dir';
   if (key.default === null) return 'null';
   if (Array.isArray(key.default)) return key.default.length === 0 ? 'none' : key.default.join(',');
+  if (typeof key.default === 'object') {
+    const pairs = Object.entries(key.default).map(([k, v]) => `${k}=${v}`);
+    return pairs.length === 0 ? 'none' : pairs.join(',');
+  }
   return String(key.default);
 }
 
@@ -468,6 +509,7 @@ export interface ConfigFlags {
   model?: string;
   scope?: string;
   lookback?: string;
+  lookbackBySource?: string;
   maxOutOfOrderness?: string;
   maxFutureSkew?: string;
   halfLife?: string;

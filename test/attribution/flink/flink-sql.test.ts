@@ -28,6 +28,7 @@ function spec(over: Partial<FlinkJobSpec['attribution']> = {}, rest: Partial<Fli
       model: 'first_click',
       scope: 'product',
       lookbackMs: 3_600_000,
+      lookbackBySource: {},
       maxOutOfOrdernessMs: 15_000,
       idleTimeoutMs: 30_000,
       excludedSources: [],
@@ -79,16 +80,43 @@ test('first click is MIN and last click MAX over the lookback, both ends inclusi
   const first = flinkSql(spec());
   assert.match(
     first,
-    /MIN\(`click_key`\) OVER \(\n {4}PARTITION BY `user_id`, `product_id` ORDER BY `ts`\n {4}RANGE BETWEEN INTERVAL '0 01:00:00.000' DAY\(2\) TO SECOND\(3\) PRECEDING AND CURRENT ROW/,
+    /MIN\(`click_key`\) OVER \(\n +PARTITION BY `user_id`, `product_id` ORDER BY `ts`\n +RANGE BETWEEN INTERVAL '0 01:00:00.000' DAY\(2\) TO SECOND\(3\) PRECEDING AND CURRENT ROW/,
   );
   const last = flinkSql(spec({ model: 'last_click', scope: 'user', lookbackMs: 7 * 86_400_000 }));
   assert.match(
     last,
-    /MAX\(`click_key`\) OVER \(\n {4}PARTITION BY `user_id` ORDER BY `ts`\n {4}RANGE BETWEEN INTERVAL '7 00:00:00.000'/,
+    /MAX\(`click_key`\) OVER \(\n +PARTITION BY `user_id` ORDER BY `ts`\n +RANGE BETWEEN INTERVAL '7 00:00:00.000'/,
   );
   // scope user: clicks without a product count, so they are not filtered out.
   assert.doesNotMatch(last, /NULLIF\(`product_id`, ''\) IS NOT NULL\n {2}\)/);
   assert.match(first, /WATERMARK FOR `ts` AS `ts` - INTERVAL '0 00:00:15.000'/);
+});
+
+test('per-source windows: one OVER per distinct window, each over its own sources, the smallest of them wins', () => {
+  const H = 3_600_000;
+  const sql = flinkSql(spec({ lookbackBySource: { email: 2 * H, Direct: H / 2, tiktok: H, sms: 2 * H } }));
+  const over = (condition: string, interval: string, i: number) =>
+    new RegExp(
+      `MIN\\(CASE WHEN ${condition} THEN \`click_key\` END\\) OVER \\(\\n +PARTITION BY \`user_id\`, \`product_id\` ORDER BY \`ts\`\\n +RANGE BETWEEN INTERVAL '${interval}' DAY\\(2\\) TO SECOND\\(3\\) PRECEDING AND CURRENT ROW\\n +\\) AS \`best_${i}\``,
+    );
+  // The default window takes every source without a window of its own (tiktok's equals the default).
+  assert.match(
+    sql,
+    over("`click_source` IS NULL OR `click_source` NOT IN \\('direct', 'email', 'sms'\\)", '0 01:00:00.000', 0),
+  );
+  assert.match(sql, over("`click_source` IN \\('direct'\\)", '0 00:30:00.000', 1));
+  assert.match(sql, over("`click_source` IN \\('email', 'sms'\\)", '0 02:00:00.000', 2));
+  assert.equal(sql.match(/ OVER \(\n/g)?.length, 3, 'three distinct windows, three OVER aggregates');
+  assert.match(
+    sql,
+    /NULLIF\(LEAST\(COALESCE\(`best_0`, '~'\), COALESCE\(`best_1`, '~'\), COALESCE\(`best_2`, '~'\)\), '~'\) AS `best`/,
+  );
+  const last = flinkSql(spec({ model: 'last_click', lookbackBySource: { email: 2 * H } }));
+  assert.match(last, /NULLIF\(GREATEST\(COALESCE\(`best_0`, ''\), COALESCE\(`best_1`, ''\)\), ''\) AS `best`/);
+  // A window per source that equals the default changes nothing: one OVER over every click.
+  const same = flinkSql(spec({ lookbackBySource: { tiktok: H } }));
+  assert.equal(same.match(/ OVER \(\n/g)?.length, 1);
+  assert.match(same, /MIN\(`click_key`\) OVER/);
 });
 
 test('excluded sources are filtered out of the clicks, lower-cased and quoted', () => {
