@@ -22,9 +22,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_SHARDS } from '../../attribution/analytics.ts';
 import { buildAttributionPipeline } from '../../attribution/attribution-pipeline.ts';
 import { parseCheckout, parseClick } from '../../attribution/events/index.ts';
-import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../../connectors/kafka/index.ts';
+import { KafkaAdmin, KafkaProducer, KafkaSource, KafkaWorker, partitionForKey } from '../../connectors/kafka/index.ts';
 import { readLastCheckpoint, readLastCheckpoints, type SqlClient } from '../../connectors/sql/index.ts';
-import { FlowmarkError, Rejected, type Runtime, type SnapshotMeta } from '../../engine/index.ts';
+import { FlowmarkError, Rejected, type Runtime, type SnapshotMeta, type SourceReader } from '../../engine/index.ts';
 import { combinedRuntime, createPrometheusMetrics } from '../../observability/index.ts';
 import { declaredDefault } from '../config/index.ts';
 import {
@@ -36,6 +36,17 @@ import {
   referenceKinds,
   serveDashboard,
 } from './job-kit.ts';
+import {
+  allRepartitionedFinal,
+  type Bounds,
+  ensureInternalTopics,
+  internalTopics,
+  type Kind,
+  RepartitionerSet,
+  repartitionedJobName,
+  repartitionedSource,
+  type TopicPair,
+} from './kafka-repartition.ts';
 
 /** As the embedded job's options; `drain` reads each partition up to its end offsets at start. */
 export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
@@ -50,6 +61,14 @@ export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   topics?: { clicks: string; checkouts: string };
   /** Where the worker's lines about unkeyed topics go (waiting, reading them all; default stderr). */
   log?: (line: string) => void;
+  /**
+   * Topics not keyed by user id: repartition them into the group's internal topics and share the
+   * work (default true), or read them as ONE job with standbys (false: the fallback for a cluster
+   * where flowmark may not create topics; docs/operations.md).
+   */
+  repartition?: boolean;
+  /** Test hook: a repartitioner's batch is acknowledged by the internal topic, its source offset not committed yet. */
+  afterRepartitionAcknowledged?: (kind: Kind, partition: number, nextOffset: number) => void | Promise<void>;
 }
 
 export type PartitionEvent =
@@ -63,6 +82,8 @@ export interface KafkaRunSummary {
   partitionsRun: number[];
   /** Whether the topics were found co-partitioned by user id (one job per partition). */
   keyedByUser: boolean;
+  /** Not keyed: whether they were repartitioned into the group's internal topics (one job per internal partition). */
+  repartitioned?: boolean;
 }
 
 /** The checkpoint row (job name) of one partition's job. */
@@ -89,7 +110,9 @@ export function placedPartition(user: string, p: number, counts: readonly number
 /** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
 export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
 
-type PartitionSources = { clicks: KafkaSource; checkouts: KafkaSource };
+/** What a partition job reads: a topic's partition, or an internal topic's as the source's partitions. */
+type JobSource = SourceReader<string> & { interrupt(): void; lag(): number };
+type PartitionSources = { clicks: JobSource; checkouts: JobSource };
 
 interface PartitionJob {
   /** The partition number; {@link ALL} for the one job over every partition of unkeyed topics. */
@@ -125,6 +148,7 @@ class PartitionSupervisor {
 
   constructor(o: {
     keyed: boolean;
+    repartitioned: boolean;
     /** Builds the runtime of partition `p`'s job over `sources`. */
     start: (p: number, sources: PartitionSources) => Runtime;
     onPartition: (e: PartitionEvent) => void;
@@ -132,6 +156,7 @@ class PartitionSupervisor {
     takenOver: () => FlowmarkError;
   }) {
     this.summary = { recordsRead: 0, checkpoints: 0, partitionsRun: [], keyedByUser: o.keyed };
+    if (o.repartitioned) this.summary.repartitioned = true;
     this.#start = o.start;
     this.#onPartition = o.onPartition;
     this.#takenOver = o.takenOver;
@@ -229,7 +254,7 @@ class PartitionSupervisor {
    * Applies the worker's CURRENT assignment (not the one it had when called): a step may wait
    * long for leaving jobs' last checkpoints, and the group may have moved on meanwhile.
    */
-  apply(worker: KafkaWorker, source: (topic: 'clicks' | 'checkouts', p: number) => KafkaSource): void {
+  apply(worker: KafkaWorker, source: (topic: 'clicks' | 'checkouts', p: number) => JobSource): void {
     this.#applying = this.#applying
       .then(async () => {
         if (this.stopAll.signal.aborted) return;
@@ -282,12 +307,19 @@ export async function runKafkaAttribution(
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
+  // Unkeyed topics are repartitioned into the group's internal topics, with as many partitions as
+  // the larger source topic (an existing pair keeps its count: the jobs' checkpoints are per partition).
+  const repartition = !placement.keyed && o.repartition !== false;
+  const internalCount = repartition
+    ? await ensureInternalTopics(o.bootstrap, group, Math.max(counts.clicks, counts.checkouts))
+    : 0;
   // The partition counts of the keyed topics since this worker started, oldest first: partitions
   // added while it runs move some users, and what a producer wrote before stays where it was.
   const placementCounts = [counts.clicks];
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const jobs = new PartitionSupervisor({
     keyed: placement.keyed,
+    repartitioned: repartition,
     onPartition: o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e)),
     takenOver: () => unkeyedTakenOver(group, topics, placement.why),
     start: (p, sources) => {
@@ -297,16 +329,24 @@ export async function runKafkaAttribution(
         o.attribution,
         o.clock,
         p === ALL ? ALL_SHARDS : `p${p}`,
-        // Every event of a partition job is checked to belong there (the start only samples).
-        p === ALL ? undefined : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
+        // Every event of a partition job is checked to belong there (the start only samples);
+        // internal topics are written by flowmark's repartitioners, keyed by user id.
+        p === ALL || repartition
+          ? undefined
+          : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
         referenceKinds(o),
       );
-      return jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
+      const name = repartition ? repartitionedJobName(group, p) : partitionJobName(group, p);
+      return jobRuntime(stores, name, pipeline, o, metrics);
     },
   });
 
   let worker: KafkaWorker | undefined;
   let dashboard: Dashboard | undefined;
+  let producer: KafkaProducer | undefined;
+  let repartitioners: RepartitionerSet | undefined;
+  /** Repartition, draining: what each source partition held at the start (what the drain covers). */
+  let sourceBounds: TopicPair<Bounds> | undefined;
   /** Unkeyed topics: the counts the one job reads, and how it goes on over more partitions. */
   let unkeyedCounts: { clicks: number; checkouts: number } | undefined;
   let restartUnkeyed: ((grown: { clicks: number; checkouts: number }) => Promise<void>) | undefined;
@@ -315,6 +355,12 @@ export async function runKafkaAttribution(
   const apply = () => {
     const w = worker;
     if (w === undefined) return;
+    if (repartition) {
+      const shape = { group, topics, sourceCounts: counts, bounds: sourceBounds };
+      repartitioners?.apply(w, w.assignment, counts, internalCount);
+      jobs.apply(w, (kind, p) => repartitionedSource(w, shape, kind, p));
+      return;
+    }
     jobs.apply(w, (topic, p) => w.source(topics[topic], { partitions: [p], endAtOpen: o.drain }));
   };
   const view = combinedRuntime(
@@ -335,6 +381,29 @@ export async function runKafkaAttribution(
             `flowmark: group ${group}: ${topics.clicks} and ${topics.checkouts} now have ${to} partitions (were ${from}): the group rebalances and the new ones are read from their start; partitions already running stay where they are. Users whose partition changed have their events before and after in two partition jobs: a checkout within the lookback after the change may miss the user's earlier clicks (docs/operations.md).`,
           );
         },
+      });
+      await worker.start();
+    } else if (repartition) {
+      if (o.drain) sourceBounds = await topicBounds(o.bootstrap, topics, counts);
+      producer = new KafkaProducer({ bootstrap: o.bootstrap, clientId: `flowmark-repartition-${group}` });
+      repartitioners = new RepartitionerSet({
+        bootstrap: o.bootstrap,
+        group,
+        topics,
+        producer,
+        drain: o.drain,
+        fail: (err) => jobs.fail(err),
+        afterAcknowledged: o.afterRepartitionAcknowledged,
+      });
+      const internal = internalTopics(group);
+      log(
+        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): the workers of group ${group} repartition them by user_id into ${internal.clicks} and ${internal.checkouts} (${internalCount} partitions) and share the partition jobs; \`flowmark kafka cleanup --group ${group}\` removes those topics once the group is retired.`,
+      );
+      worker = new KafkaWorker({
+        bootstrap: o.bootstrap,
+        groupId: group,
+        topics: [internal.clicks, internal.checkouts],
+        onAssignment: () => apply(),
       });
       await worker.start();
     } else {
@@ -389,7 +458,9 @@ export async function runKafkaAttribution(
       if (o.drain) {
         const done = placement.keyed
           ? await allFinal(stores, group, placement.ends)
-          : jobs.jobs.get(ALL)?.finished === true;
+          : repartition
+            ? await allRepartitionedFinal(stores, group, internalCount, sourceBounds as TopicPair<Bounds>, isFinal)
+            : jobs.jobs.get(ALL)?.finished === true;
         if (done) break;
       }
       // A timer that keeps the process alive (the clock's may not): the jobs may all be waiting.
@@ -397,6 +468,9 @@ export async function runKafkaAttribution(
     }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    // Repartitioners first: what they acknowledged but did not commit is re-sent by the next owner.
+    await repartitioners?.stop();
+    await producer?.close().catch((err: unknown) => jobs.fail(err));
     await jobs.stop(o.drain && jobs.failure === undefined && o.signal?.aborted !== true);
     await dashboard?.close();
     await worker?.close();
@@ -451,6 +525,29 @@ function unkeyedTakenOver(group: string, topics: { clicks: string; checkouts: st
     'FM_FENCED',
     `another worker of group ${group} took over: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${why}), so one worker reads them all. Its work since the last checkpoint is redone by the new worker; nothing is lost or doubled.`,
   );
+}
+
+/** The first retained and end offsets of every partition of both topics (a drain of repartitioned topics covers them). */
+async function topicBounds(
+  bootstrap: string[],
+  topics: TopicPair,
+  counts: TopicPair<number>,
+): Promise<TopicPair<Bounds>> {
+  const one = async (topic: string, n: number): Promise<Bounds> => {
+    const source = KafkaSource.standalone({
+      bootstrap,
+      topic,
+      partitions: Array.from({ length: n }, (_, i) => i),
+      endAtOpen: true,
+    });
+    try {
+      await source.open();
+      return source.bounds();
+    } finally {
+      await source.close();
+    }
+  };
+  return { clicks: await one(topics.clicks, counts.clicks), checkouts: await one(topics.checkouts, counts.checkouts) };
 }
 
 /** The partition counts of both topics; a missing topic fails the start, naming it. */
