@@ -39,6 +39,7 @@ import {
 import {
   allRepartitionedFinal,
   type Bounds,
+  creatingTopicsRefused,
   ensureInternalTopics,
   internalTopics,
   type Kind,
@@ -309,10 +310,19 @@ export async function runKafkaAttribution(
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
   // Unkeyed topics are repartitioned into the group's internal topics, with as many partitions as
   // the larger source topic (an existing pair keeps its count: the jobs' checkpoints are per partition).
-  const repartition = !placement.keyed && o.repartition !== false;
-  const internalCount = repartition
-    ? await ensureInternalTopics(o.bootstrap, group, Math.max(counts.clicks, counts.checkouts))
-    : 0;
+  let repartition = !placement.keyed && o.repartition !== false;
+  let internalCount = 0;
+  if (repartition) {
+    try {
+      internalCount = await ensureInternalTopics(o.bootstrap, group, Math.max(counts.clicks, counts.checkouts));
+    } catch (err) {
+      if (!creatingTopicsRefused(err)) throw err;
+      repartition = false;
+      log(
+        `flowmark: the broker refused to create the internal topics of group ${group} (${err instanceof Error ? err.message : String(err)}): falling back to ONE job over all partitions of ${topics.clicks} and ${topics.checkouts}, other workers waiting as standbys. Allow the workers to create topics named ${internalTopics(group).clicks} and ${internalTopics(group).checkouts} (or create them yourself with the same partition count), to share the work.`,
+      );
+    }
+  }
   // The partition counts of the keyed topics since this worker started, oldest first: partitions
   // added while it runs move some users, and what a producer wrote before stays where it was.
   const placementCounts = [counts.clicks];
@@ -352,12 +362,17 @@ export async function runKafkaAttribution(
   let restartUnkeyed: ((grown: { clicks: number; checkouts: number }) => Promise<void>) | undefined;
   const onAbort = () => jobs.stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  let checkedPartitionsMs = 0;
+  /** A job met a record of a source partition it does not know: the topics grew; look now. */
+  const onSourceGrown = () => {
+    checkedPartitionsMs = 0;
+  };
   const apply = () => {
     const w = worker;
     if (w === undefined) return;
     if (repartition) {
-      const shape = { group, topics, sourceCounts: counts, bounds: sourceBounds };
-      repartitioners?.apply(w, w.assignment, counts, internalCount);
+      const shape = { group, topics, sourceCounts: unkeyedCounts ?? counts, bounds: sourceBounds, onSourceGrown };
+      repartitioners?.apply(w, w.assignment, shape.sourceCounts, internalCount);
       jobs.apply(w, (kind, p) => repartitionedSource(w, shape, kind, p));
       return;
     }
@@ -396,6 +411,26 @@ export async function runKafkaAttribution(
         afterAcknowledged: o.afterRepartitionAcknowledged,
       });
       const internal = internalTopics(group);
+      unkeyedCounts = { ...counts };
+      // Partitions added to the source topics: their repartitioners start where the group's
+      // assignment puts them, and every job of this worker commits its checkpoint and goes on
+      // presenting the new source partitions too (restored positions: the new ones from 0).
+      restartUnkeyed = async (grown) => {
+        log(
+          `flowmark: ${topics.clicks} now has ${grown.clicks} partitions and ${topics.checkouts} ${grown.checkouts} (were ${unkeyedCounts?.clicks} and ${unkeyedCounts?.checkouts}): the repartitioners of the new ones start, and this worker's partition jobs commit their checkpoints and go on with the new ones, read from their start.`,
+        );
+        unkeyedCounts = grown;
+        const w = worker;
+        if (w === undefined) return;
+        const shape = { group, topics, sourceCounts: grown, bounds: sourceBounds, onSourceGrown };
+        repartitioners?.apply(w, w.assignment, grown, internalCount);
+        for (const p of [...jobs.jobs.keys()]) {
+          await jobs.restartJob(p, {
+            clicks: repartitionedSource(w, shape, 'clicks', p),
+            checkouts: repartitionedSource(w, shape, 'checkouts', p),
+          });
+        }
+      };
       log(
         `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): the workers of group ${group} repartition them by user_id into ${internal.clicks} and ${internal.checkouts} (${internalCount} partitions) and share the partition jobs; \`flowmark kafka cleanup --group ${group}\` removes those topics once the group is retired.`,
       );
@@ -438,10 +473,9 @@ export async function runKafkaAttribution(
       };
     }
     dashboard = await serveDashboard(stores, view, metrics, o);
-    let checkedPartitionsMs = 0;
     while (!jobs.stopAll.signal.aborted) {
-      // Partitions added to unkeyed topics: the one job goes on over all of them (keyed topics:
-      // the group's rebalance hands them out, KafkaWorker).
+      // Partitions added to unkeyed topics: the one job, or this worker's repartitioned jobs, go
+      // on over all of them (keyed topics: the group's rebalance hands them out, KafkaWorker).
       if (restartUnkeyed !== undefined && !o.drain && performance.now() - checkedPartitionsMs >= PARTITION_CHECK_MS) {
         checkedPartitionsMs = performance.now();
         const now = await topicPartitions(o.bootstrap, topics).catch(() => undefined);

@@ -13,6 +13,7 @@
  */
 import { parseCheckout, parseClick } from '../../attribution/events/index.ts';
 import {
+  hasKafkaErrorId,
   KafkaAdmin,
   type KafkaProducer,
   KafkaRepartitioner,
@@ -60,6 +61,17 @@ export async function ensureInternalTopics(bootstrap: string[], group: string, p
   }
 }
 
+/**
+ * The broker refused to create the internal topics for want of rights (ACLs, a create-topic
+ * policy): the one case where unkeyed topics fall back to one job with standbys.
+ */
+export function creatingTopicsRefused(err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined;
+  return ['TOPIC_AUTHORIZATION_FAILED', 'CLUSTER_AUTHORIZATION_FAILED', 'POLICY_VIOLATION'].some(
+    (id) => hasKafkaErrorId(err, id) || hasKafkaErrorId(cause, id),
+  );
+}
+
 /** Deletes the internal topics of `group` (those missing are ignored); returns those that existed. */
 export async function removeInternalTopics(bootstrap: string[], group: string): Promise<string[]> {
   const names = KINDS.map((k) => internalTopics(group)[k]);
@@ -98,7 +110,14 @@ async function repartitionedTo(worker: KafkaWorker, topic: string, bounds: Bound
  */
 export function repartitionedSource(
   worker: KafkaWorker,
-  o: { group: string; topics: TopicPair; sourceCounts: TopicPair<number>; bounds?: TopicPair<Bounds> },
+  o: {
+    group: string;
+    topics: TopicPair;
+    sourceCounts: TopicPair<number>;
+    bounds?: TopicPair<Bounds>;
+    /** A record from a source partition past `sourceCounts` arrived: look at the topics again now. */
+    onSourceGrown?: () => void;
+  },
   kind: Kind,
   p: number,
 ): RepartitionedSource & { interrupt(): void; lag(): number } {
@@ -115,6 +134,7 @@ export function repartitionedSource(
             repartitioned: () => repartitionedTo(worker, o.topics[kind], bounds),
             endOffset: async () => (await worker.endOffsets(internal, [p])).get(p) ?? 0,
           },
+    onSourceGrown: o.onSourceGrown,
   });
 }
 

@@ -10,7 +10,7 @@ export {
   splitPartitions,
 } from './co-partition-assigner.ts';
 export { type EnsuredTopic, KafkaAdmin, type KafkaAdminOptions, type TopicSpec } from './kafka-admin.ts';
-export { KAFKA_CLIENT_ID, kafkaErrorText, kafkaUnavailable, parseBootstrap } from './kafka-options.ts';
+export { hasKafkaErrorId, KAFKA_CLIENT_ID, kafkaErrorText, kafkaUnavailable, parseBootstrap } from './kafka-options.ts';
 export { murmur2, partitionForKey } from './kafka-partitioner.ts';
 export { KafkaProducer, type KafkaProducerOptions } from './kafka-producer.ts';
 export { KafkaRepartitioner, type KafkaRepartitionerOptions } from './kafka-repartitioner.ts';

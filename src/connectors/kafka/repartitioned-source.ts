@@ -35,6 +35,12 @@ export interface RepartitionedSourceOptions {
   committedOffset: () => Promise<number | undefined>;
   /** Drain: whether every source partition was repartitioned to its end, and the internal partition's end now. */
   drain?: { repartitioned: () => Promise<boolean>; endOffset: () => Promise<number> };
+  /**
+   * A record from a source partition past `sourcePartitions` (partitions were added to the source
+   * topic): this reader stops before it and delivers nothing more; the caller restarts the job
+   * with the new count (the record is read again from the committed internal offset).
+   */
+  onSourceGrown?: (sourcePartition: number) => void;
   onWarning?: (message: string) => void;
 }
 
@@ -55,6 +61,8 @@ export class RepartitionedSource implements SourceReader<string> {
   #marks: Mark[] = [];
   #endAt: number | undefined;
   #foreignWarned = false;
+  /** Stopped before a record of a source partition it does not present (see `onSourceGrown`). */
+  #heldAt: number | undefined;
   /** Duplicates dropped so far (tests and the report read it). */
   duplicatesDropped = 0;
 
@@ -76,6 +84,7 @@ export class RepartitionedSource implements SourceReader<string> {
     for (const p of this.partitions) this.#next[p] = nextOffsets.get(p) ?? 0;
     this.#marks = [];
     this.#endAt = undefined;
+    this.#heldAt = undefined;
     const committed = await this.#o.committedOffset();
     await this.#inner.seek(committed === undefined ? new Map() : new Map([[this.#internal, committed]]));
   }
@@ -83,10 +92,18 @@ export class RepartitionedSource implements SourceReader<string> {
   async poll(maxRecords: number): Promise<PollResult<string>> {
     const all = this.partitions;
     if (this.#ended()) return { records: [], caughtUp: all, ended: true };
+    if (this.#heldAt !== undefined) return { records: [], caughtUp: [] };
     const r = await this.#inner.poll(maxRecords);
     const records: SourceRecord<string>[] = [];
     for (const rec of r.records) {
       const env = decodeEnvelope(rec.value);
+      if (env !== undefined && env.partition >= this.#next.length && this.#o.onSourceGrown !== undefined) {
+        // Nothing at or after this record counts as read: the mark stops before it.
+        this.#heldAt = rec.offset;
+        this.#marks.push({ internalNext: rec.offset, next: [...this.#next] });
+        this.#o.onSourceGrown(env.partition);
+        return { records, caughtUp: [] };
+      }
       if (env === undefined || env.partition >= this.#next.length) {
         if (!this.#foreignWarned) {
           this.#foreignWarned = true;
