@@ -1,7 +1,8 @@
 /**
  * Partitions added to the topics of a running group (issue 16): a live worker picks them up
  * without a restart — keyed topics through the group's rebalance (a job per new partition, the
- * running ones left where they are), unkeyed ones by the one job going on over all partitions —
+ * running ones left where they are), unkeyed ones by repartitioning the new ones and restarting
+ * the jobs over them —
  * and every record of the new partitions is processed. A real broker and a real PostgreSQL server.
  */
 import assert from 'node:assert/strict';

@@ -13,6 +13,10 @@
  * watermark is its own, nothing in the results depends on how partitions are spread over
  * workers, or on how often they moved.
  *
+ * Topics not keyed by user id (the reference producers') are repartitioned by user id into the
+ * group's internal topics (./kafka-repartition.ts), whose partitions are then shared exactly as
+ * above; only when the broker refuses to create those does one job read them all (standbys wait).
+ *
  * `drain`: each partition's job reads up to the end offsets it finds when it starts and
  * finalizes; the worker returns once EVERY partition's last checkpoint is final (whichever worker
  * committed it), staying in the group meanwhile so that it can take over the partitions of a
@@ -290,10 +294,11 @@ class PartitionSupervisor {
  * Checks before anything is read: both topics exist, whether they are co-partitioned by user id
  * (same partition count, and the first records of every partition are where the Java client's
  * partitioner puts their `user_id`), and that the dimension tables are readable. Topics that are
- * not co-partitioned (the reference pipelines' producers write no key) are read by ONE job over
- * all their partitions: a second worker of the group waits as a standby while the first is
- * alive, and takes the job over (epoch fencing) once it is not, so results are never wrong, but
- * there is no scale-out (docs/operations.md).
+ * not co-partitioned (the reference pipelines' producers write no key) are repartitioned into the
+ * group's internal topics and shared the same way (docs/operations.md). Fallback (`repartition:
+ * false`, or a broker that refuses to create the internal topics): ONE job over all their
+ * partitions; a second worker waits as a standby while the first is alive, and takes the job
+ * over (epoch fencing) once it is not.
  */
 export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
