@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { type TestContext, test } from 'node:test';
 import { attributionOptions } from '../../src/attribution/attribution-options.ts';
+import { routeLine } from '../../src/attribution/events/index.ts';
 import { runKafkaAttribution } from '../../src/cli/modes/kafka-job.ts';
 import { internalTopics, repartitionedJobName } from '../../src/cli/modes/kafka-repartition.ts';
-import { KafkaAdmin } from '../../src/connectors/kafka/index.ts';
+import { KafkaAdmin, KafkaProducer } from '../../src/connectors/kafka/index.ts';
 import { systemClock } from '../../src/engine/index.ts';
 import { BIN } from '../connectors/postgres/pg-job-fixtures.ts';
 import { requireService } from '../support/services.ts';
@@ -114,4 +115,50 @@ test('unkeyed topics are repartitioned into the group’s internal topics: one w
     encoding: 'utf8',
   });
   assert.match(again, /has no internal topics .*nothing to do/);
+});
+
+test('a second drain of a repartitioned group reads what was produced since the first, and only that', {
+  timeout: 180_000,
+}, async (t) => {
+  const s = services(t);
+  if (s === undefined) return;
+  const shop = generateShop(t, ['--events', '4000', '--users', '100', '--products', '20', '--rate', '50']);
+  const half = Math.floor(shop.lines.length / 2);
+  const topics = await loadTopics(t, s.kafka, shop.lines.slice(0, half), { partitions: 2, keyed: false });
+  const stores = await shopDatabase(t, s.pg, shop);
+  const group = uniqueName('g');
+  t.after(async () => {
+    const a = new KafkaAdmin({ bootstrap: [s.kafka] });
+    await a.deleteTopics(Object.values(internalTopics(group))).catch(() => {});
+    await a.close();
+  });
+  const run = () =>
+    runKafkaAttribution(stores, {
+      bootstrap: [s.kafka],
+      group,
+      topics,
+      attribution: attributionOptions({ provisional: false }),
+      clock: systemClock,
+      drain: true,
+      checkpointIntervalMs: 100,
+      onPartition: () => {},
+      log: () => {},
+    });
+  const first = await run();
+  // Unkeyed, in small batches: spread over both partitions.
+  const producer = new KafkaProducer({ bootstrap: [s.kafka] });
+  try {
+    for (const [i, line] of shop.lines.slice(half).entries()) {
+      const r = routeLine(line);
+      producer.append('reason' in r || r.kind === 'click' ? topics.clicks : topics.checkouts, line);
+      if (i % 200 === 199) await producer.flush();
+    }
+    await producer.flush();
+  } finally {
+    await producer.close();
+  }
+  const second = await run();
+  assert.equal(second.repartitioned, true);
+  assert.ok(first.recordsRead > 0 && second.recordsRead > 0, `${first.recordsRead} then ${second.recordsRead}`);
+  assert.equal(first.recordsRead + second.recordsRead, shop.lines.length, 'each record once over the two drains');
 });
