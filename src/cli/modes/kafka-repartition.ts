@@ -103,6 +103,13 @@ async function repartitionedTo(worker: KafkaWorker, topic: string, bounds: Bound
   return [...bounds].every(([p, b]) => b.end <= b.start || (committed.get(p) ?? -1) >= b.end);
 }
 
+/** The source partitions of `topic` whose end is past the group's committed offset (or that have no committed offset and records). */
+async function notRepartitioned(worker: KafkaWorker, topic: string, count: number): Promise<Set<number>> {
+  const all = Array.from({ length: count }, (_, i) => i);
+  const [committed, ends] = await Promise.all([worker.committedOffsets(topic, all), worker.endOffsets(topic, all)]);
+  return new Set(all.filter((p) => (committed.get(p) ?? 0) < (ends.get(p) ?? 0)));
+}
+
 /**
  * The reader of internal partition `p` of `kind` for a job: presents the source topic's
  * partitions (`sourceCounts`), resumes from the group's committed offset, and (`bounds`: a drain)
@@ -135,6 +142,7 @@ export function repartitionedSource(
             endOffset: async () => (await worker.endOffsets(internal, [p])).get(p) ?? 0,
           },
     onSourceGrown: o.onSourceGrown,
+    behind: () => notRepartitioned(worker, o.topics[kind], o.sourceCounts[kind]),
   });
 }
 

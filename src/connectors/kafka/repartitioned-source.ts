@@ -41,8 +41,18 @@ export interface RepartitionedSourceOptions {
    * with the new count (the record is read again from the committed internal offset).
    */
   onSourceGrown?: (sourcePartition: number) => void;
+  /**
+   * The source partitions that hold records not repartitioned yet (their repartitioner is slow,
+   * or dead and not yet replaced). They are never reported caught up, so they never turn idle
+   * while behind — the rule of every source (semantics.md "Idleness"), which an internal
+   * partition that is merely caught up would otherwise break. Asked at most once a second.
+   */
+  behind?: () => Promise<ReadonlySet<number>>;
   onWarning?: (message: string) => void;
 }
+
+/** How long the answer of `behind` is used before asking again (ms). */
+const BEHIND_CHECK_MS = 1000;
 
 /** The internal position after a poll and the source positions then. */
 interface Mark {
@@ -63,6 +73,7 @@ export class RepartitionedSource implements SourceReader<string> {
   #foreignWarned = false;
   /** Stopped before a record of a source partition it does not present (see `onSourceGrown`). */
   #heldAt: number | undefined;
+  #behind: { set: ReadonlySet<number>; atMs: number } | undefined;
   /** Duplicates dropped so far (tests and the report read it). */
   duplicatesDropped = 0;
 
@@ -127,7 +138,21 @@ export class RepartitionedSource implements SourceReader<string> {
     if (this.#o.drain !== undefined && innerCaughtUp && this.#endAt === undefined) {
       if (await this.#o.drain.repartitioned()) this.#endAt = await this.#o.drain.endOffset();
     }
-    return { records, caughtUp: innerCaughtUp ? all : [], ended: this.#ended() };
+    return { records, caughtUp: innerCaughtUp ? await this.#caughtUp() : [], ended: this.#ended() };
+  }
+
+  /** The internal partition is caught up: the source partitions that are too (not `behind`). */
+  async #caughtUp(): Promise<readonly number[]> {
+    const behind = this.#o.behind;
+    if (behind === undefined) return this.partitions;
+    const now = Date.now();
+    if (this.#behind === undefined || now - this.#behind.atMs >= BEHIND_CHECK_MS) {
+      // Unknown (the broker away): nobody is caught up, so nothing turns idle on a guess.
+      const set = await behind().catch(() => new Set(this.partitions));
+      this.#behind = { set, atMs: now };
+    }
+    const set = this.#behind.set;
+    return this.partitions.filter((p) => !set.has(p));
   }
 
   readRound(): number {
