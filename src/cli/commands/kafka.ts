@@ -8,9 +8,10 @@
 import { FlowmarkError } from '../../engine/index.ts';
 import type { ConfigFlags, FlowmarkConfig } from '../config/index.ts';
 import { internalTopics, removeInternalTopics } from '../modes/kafka-repartition.ts';
+import { chooseMode } from '../modes/mode.ts';
 
 export async function runKafkaCleanup(_flags: ConfigFlags, config: FlowmarkConfig): Promise<void> {
-  const kafka = config.kafka;
+  const kafka = chooseMode(config).kafka;
   if (kafka === undefined) {
     throw new FlowmarkError(
       'FM_CONFIG_INVALID',

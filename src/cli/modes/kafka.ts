@@ -88,6 +88,7 @@ async function ensureTopics(kafka: KafkaConfig, log: (line: string) => void): Pr
 export function kafkaMode(config: FlowmarkConfig, kafka: KafkaConfig, database: DatabaseChoice): Mode {
   return {
     queue: 'kafka',
+    kafka,
     database,
     usesDataDir: database.inDataDir,
     async open(command: string): Promise<ModeSession> {
