@@ -11,6 +11,7 @@
  * partition count), so a worker that dies hands over both its jobs and its repartitioners at the
  * one rebalance. `flowmark kafka cleanup --group G` deletes the internal topics.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseCheckout, parseClick } from '../../attribution/events/index.ts';
 import {
   hasKafkaErrorId,
@@ -94,6 +95,29 @@ export function userKeyOf(kind: Kind): (value: string) => string | undefined {
   };
 }
 
+/** Attempts of {@link retrying}: about 30 s in all, with the waits below. */
+const RETRIES = 12;
+
+/**
+ * `call`, tried again with backoff (250 ms doubling to 4 s, about 30 s in all) when the broker
+ * does not answer: a restart or a rebalance must not fail the worker (§3.6). Then the failure,
+ * saying what was being read.
+ */
+async function retrying<T>(what: string, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= RETRIES) {
+        throw new FlowmarkError('FM_KAFKA_UNAVAILABLE', `${what} failed ${attempt} times: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      await sleep(Math.min(4000, 250 * 2 ** (attempt - 1)));
+    }
+  }
+}
+
 /** First retained and end offsets of every partition of a source topic (what a drain must cover). */
 export type Bounds = ReadonlyMap<number, { start: number; end: number }>;
 
@@ -133,13 +157,21 @@ export function repartitionedSource(
   return new RepartitionedSource({
     inner: worker.source(internal, { partitions: [p] }) as KafkaSource,
     sourcePartitions: o.sourceCounts[kind],
-    committedOffset: async () => (await worker.committedOffsets(internal, [p])).get(p),
+    committedOffset: () =>
+      retrying(`reading the committed offset of ${internal} partition ${p}`, async () =>
+        (await worker.committedOffsets(internal, [p])).get(p),
+      ),
     drain:
       bounds === undefined
         ? undefined
         : {
-            repartitioned: () => repartitionedTo(worker, o.topics[kind], bounds),
-            endOffset: async () => (await worker.endOffsets(internal, [p])).get(p) ?? 0,
+            // Not known (the broker away): not yet; the next caught-up poll asks again.
+            repartitioned: () => repartitionedTo(worker, o.topics[kind], bounds).catch(() => false),
+            endOffset: () =>
+              retrying(
+                `reading the end offset of ${internal} partition ${p}`,
+                async () => (await worker.endOffsets(internal, [p])).get(p) ?? 0,
+              ),
           },
     onSourceGrown: o.onSourceGrown,
     behind: () => notRepartitioned(worker, o.topics[kind], o.sourceCounts[kind]),
@@ -195,7 +227,10 @@ export class RepartitionerSet {
         partition: s,
         to: internalTopics(o.group)[kind],
         keyOf: userKeyOf(kind),
-        committed: async () => (await worker.committedOffsets(topic, [s])).get(s),
+        committed: () =>
+          retrying(`reading the committed offset of ${topic} partition ${s}`, async () =>
+            (await worker.committedOffsets(topic, [s])).get(s),
+          ),
         commit: (next) => worker.commitOffsets(topic, new Map([[s, next]])),
         drain: o.drain,
         afterAcknowledged:
