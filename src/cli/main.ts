@@ -24,6 +24,7 @@ import {
 } from './commands/flink.ts';
 import { GENERATE_DEFAULTS, generateAction } from './commands/generate.ts';
 import { type ImportFlags, runImport } from './commands/import.ts';
+import { runKafkaCleanup } from './commands/kafka.ts';
 import { runLogCheck, runLogRepair } from './commands/log.ts';
 import { type ProduceFlags, runProduce } from './commands/produce.ts';
 import { type ReplayFlags, runReplay } from './commands/replay.ts';
@@ -278,6 +279,17 @@ export function buildProgram(): Command {
         'quarantine damaged records (a copy of their bytes, and a dead letter for those not processed yet); every later record is kept',
       ),
   ).action(configured<ConfigFlags>('log repair', runLogRepair));
+
+  const kafkaCommand = program
+    .command('kafka')
+    .description('the Kafka topics of a consumer group: remove the internal topics it created (cleanup)');
+  withConfig(
+    kafkaCommand
+      .command('cleanup')
+      .description(
+        'delete the internal topics <group>-repartition-clicks and -checkouts that the workers of --group created to repartition unkeyed topics (run it with no worker of the group running)',
+      ),
+  ).action(configured<ConfigFlags>('kafka cleanup', runKafkaCleanup));
 
   const config = program
     .command('config')

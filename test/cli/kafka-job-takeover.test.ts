@@ -1,5 +1,6 @@
 /**
- * Topics not keyed by user id are read by one job over all their partitions (docs/operations.md):
+ * The fallback of unkeyed topics (a broker that refuses to create the internal repartition topics;
+ * `repartition: false`): one job over all their partitions (docs/operations.md):
  * a second worker of the group waits while the first is alive, and takes the job over once the
  * first has been silent (no checkpoint) for more than {@link UNKEYED_TAKEOVER_AFTER_MS} — started
  * at once after the first stopped, it is not refused (issue 16); the first, should it wake up, is
@@ -7,11 +8,12 @@
  * real PostgreSQL server; the first worker is paused with SIGSTOP (a frozen VM, a long GC).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { partitionJobName, UNKEYED_TAKEOVER_AFTER_MS } from '../../src/cli/modes/kafka-job.ts';
 import { reviveInfinity, type SnapshotMeta } from '../../src/engine/index.ts';
-import { jobEnv, startFlowmark } from '../connectors/postgres/pg-job-fixtures.ts';
+import { jobEnv } from '../connectors/postgres/pg-job-fixtures.ts';
 import { requireService } from '../support/services.ts';
 import {
   analyticsLines,
@@ -23,7 +25,28 @@ import {
   uniqueName,
 } from './kafka-job-fixtures.ts';
 
-test(`unkeyed topics: a worker started right after another stopped waits, takes over once that one is silent for ${UNKEYED_TAKEOVER_AFTER_MS / 1000} s, and the other is fenced when it wakes up`, {
+const CHILD = new URL('./fixtures/single-job-worker-child.ts', import.meta.url).pathname;
+
+/** A worker of the fallback (`run --kafka` with `repartition: false`); stdout and stderr in `output()`. */
+function startFlowmark(args: readonly string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, [CHILD, ...args.filter((a) => a !== 'run')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (d) => {
+    output += d;
+  });
+  child.stderr.on('data', (d) => {
+    output += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, exited, output: () => output };
+}
+
+test(`unkeyed topics without repartitioning: a worker started right after another stopped waits, takes over once that one is silent for ${UNKEYED_TAKEOVER_AFTER_MS / 1000} s, and the other is fenced when it wakes up`, {
   timeout: 300_000,
 }, async (t) => {
   const kafka = requireService(t, 'kafka', 'FLOWMARK_TEST_KAFKA');

@@ -138,7 +138,7 @@ test('4 partitions → run --drain into PostgreSQL: the same checkouts, dead let
   );
 });
 
-test('unkeyed topics (as the reference producers write them) are read by one job over all partitions: the same rows as a replay; a second worker waits as a standby while one runs', async (t) => {
+test('unkeyed topics without repartitioning (the fallback) are read by one job over all partitions: the same rows as a replay; a second worker waits as a standby while one runs', async (t) => {
   const s = services(t);
   if (s === undefined) return;
   const shop = generateShop(t, ['--events', '6000', '--users', '100', '--products', '30', '--rate', '50']);
@@ -146,7 +146,7 @@ test('unkeyed topics (as the reference producers write them) are read by one job
   const topics = await loadTopics(t, s.kafka, shop.lines, { partitions: 3, checkoutPartitions: 2, keyed: false });
   const stores = await shopDatabase(t, s.pg, shop);
   const group = uniqueName('g');
-  const summary = await drain(stores, s.kafka, group, topics);
+  const summary = await drain(stores, s.kafka, group, topics, { repartition: false });
   assert.equal(summary.keyedByUser, false);
   const replay = replayShop(shop);
   const q = async (sql: string) => (await stores.db.query<Record<string, unknown>>(sql)).rows;
@@ -171,6 +171,7 @@ test('unkeyed topics (as the reference producers write them) are read by one job
     signal: live.signal,
     checkpointIntervalMs: 100,
     log: () => {},
+    repartition: false,
   });
   for (let i = 0; i < 500; i++) {
     const [row] = await q(
@@ -183,7 +184,11 @@ test('unkeyed topics (as the reference producers write them) are read by one job
   const liveEpoch = await epochOf();
   const standby = new AbortController();
   const lines: string[] = [];
-  const second = drain(stores, s.kafka, group, topics, { signal: standby.signal, log: (line) => lines.push(line) });
+  const second = drain(stores, s.kafka, group, topics, {
+    signal: standby.signal,
+    log: (line) => lines.push(line),
+    repartition: false,
+  });
   while (lines.length === 0) await new Promise((r) => setTimeout(r, 20));
   assert.match(lines[0]!, /waiting: another worker of group .* is reading .* \(its last checkpoint was [\d.]+ s ago\)/);
   assert.match(lines[0]!, /takes the job over once that one has been silent for 10 s/);

@@ -13,6 +13,10 @@
  * watermark is its own, nothing in the results depends on how partitions are spread over
  * workers, or on how often they moved.
  *
+ * Topics not keyed by user id (the reference producers') are repartitioned by user id into the
+ * group's internal topics (./kafka-repartition.ts), whose partitions are then shared exactly as
+ * above; only when the broker refuses to create those does one job read them all (standbys wait).
+ *
  * `drain`: each partition's job reads up to the end offsets it finds when it starts and
  * finalizes; the worker returns once EVERY partition's last checkpoint is final (whichever worker
  * committed it), staying in the group meanwhile so that it can take over the partitions of a
@@ -22,9 +26,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ALL_SHARDS } from '../../attribution/analytics.ts';
 import { buildAttributionPipeline } from '../../attribution/attribution-pipeline.ts';
 import { parseCheckout, parseClick } from '../../attribution/events/index.ts';
-import { KafkaAdmin, KafkaSource, KafkaWorker, partitionForKey } from '../../connectors/kafka/index.ts';
+import { KafkaAdmin, KafkaProducer, KafkaSource, KafkaWorker, partitionForKey } from '../../connectors/kafka/index.ts';
 import { readLastCheckpoint, readLastCheckpoints, type SqlClient } from '../../connectors/sql/index.ts';
-import { FlowmarkError, Rejected, type Runtime, type SnapshotMeta } from '../../engine/index.ts';
+import { FlowmarkError, Rejected, type Runtime, type SnapshotMeta, type SourceReader } from '../../engine/index.ts';
 import { combinedRuntime, createPrometheusMetrics } from '../../observability/index.ts';
 import { declaredDefault } from '../config/index.ts';
 import {
@@ -36,6 +40,18 @@ import {
   referenceKinds,
   serveDashboard,
 } from './job-kit.ts';
+import {
+  allRepartitionedFinal,
+  type Bounds,
+  creatingTopicsRefused,
+  ensureInternalTopics,
+  internalTopics,
+  type Kind,
+  RepartitionerSet,
+  repartitionedJobName,
+  repartitionedSource,
+  type TopicPair,
+} from './kafka-repartition.ts';
 
 /** As the embedded job's options; `drain` reads each partition up to its end offsets at start. */
 export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
@@ -50,6 +66,14 @@ export interface KafkaRunOptions extends Omit<PipelineRunOptions, 'onRuntime'> {
   topics?: { clicks: string; checkouts: string };
   /** Where the worker's lines about unkeyed topics go (waiting, reading them all; default stderr). */
   log?: (line: string) => void;
+  /**
+   * Topics not keyed by user id: repartition them into the group's internal topics and share the
+   * work (default true), or read them as ONE job with standbys (false: the fallback for a cluster
+   * where flowmark may not create topics; docs/operations.md).
+   */
+  repartition?: boolean;
+  /** Test hook: a repartitioner's batch is acknowledged by the internal topic, its source offset not committed yet. */
+  afterRepartitionAcknowledged?: (kind: Kind, partition: number, nextOffset: number) => void | Promise<void>;
 }
 
 export type PartitionEvent =
@@ -63,6 +87,8 @@ export interface KafkaRunSummary {
   partitionsRun: number[];
   /** Whether the topics were found co-partitioned by user id (one job per partition). */
   keyedByUser: boolean;
+  /** Not keyed: whether they were repartitioned into the group's internal topics (one job per internal partition). */
+  repartitioned?: boolean;
 }
 
 /** The checkpoint row (job name) of one partition's job. */
@@ -89,7 +115,9 @@ export function placedPartition(user: string, p: number, counts: readonly number
 /** A worker of unkeyed topics whose last checkpoint is older than this is taken to be dead. */
 export const UNKEYED_TAKEOVER_AFTER_MS = 10_000;
 
-type PartitionSources = { clicks: KafkaSource; checkouts: KafkaSource };
+/** What a partition job reads: a topic's partition, or an internal topic's as the source's partitions. */
+type JobSource = SourceReader<string> & { interrupt(): void; lag(): number };
+type PartitionSources = { clicks: JobSource; checkouts: JobSource };
 
 interface PartitionJob {
   /** The partition number; {@link ALL} for the one job over every partition of unkeyed topics. */
@@ -125,6 +153,7 @@ class PartitionSupervisor {
 
   constructor(o: {
     keyed: boolean;
+    repartitioned: boolean;
     /** Builds the runtime of partition `p`'s job over `sources`. */
     start: (p: number, sources: PartitionSources) => Runtime;
     onPartition: (e: PartitionEvent) => void;
@@ -132,6 +161,7 @@ class PartitionSupervisor {
     takenOver: () => FlowmarkError;
   }) {
     this.summary = { recordsRead: 0, checkpoints: 0, partitionsRun: [], keyedByUser: o.keyed };
+    if (o.repartitioned) this.summary.repartitioned = true;
     this.#start = o.start;
     this.#onPartition = o.onPartition;
     this.#takenOver = o.takenOver;
@@ -229,7 +259,7 @@ class PartitionSupervisor {
    * Applies the worker's CURRENT assignment (not the one it had when called): a step may wait
    * long for leaving jobs' last checkpoints, and the group may have moved on meanwhile.
    */
-  apply(worker: KafkaWorker, source: (topic: 'clicks' | 'checkouts', p: number) => KafkaSource): void {
+  apply(worker: KafkaWorker, source: (topic: 'clicks' | 'checkouts', p: number) => JobSource): void {
     this.#applying = this.#applying
       .then(async () => {
         if (this.stopAll.signal.aborted) return;
@@ -264,10 +294,11 @@ class PartitionSupervisor {
  * Checks before anything is read: both topics exist, whether they are co-partitioned by user id
  * (same partition count, and the first records of every partition are where the Java client's
  * partitioner puts their `user_id`), and that the dimension tables are readable. Topics that are
- * not co-partitioned (the reference pipelines' producers write no key) are read by ONE job over
- * all their partitions: a second worker of the group waits as a standby while the first is
- * alive, and takes the job over (epoch fencing) once it is not, so results are never wrong, but
- * there is no scale-out (docs/operations.md).
+ * not co-partitioned (the reference pipelines' producers write no key) are repartitioned into the
+ * group's internal topics and shared the same way (docs/operations.md). Fallback (`repartition:
+ * false`, or a broker that refuses to create the internal topics): ONE job over all their
+ * partitions; a second worker waits as a standby while the first is alive, and takes the job
+ * over (epoch fencing) once it is not.
  */
 export async function runKafkaAttribution(
   stores: { db: SqlClient; schema: string },
@@ -282,12 +313,28 @@ export async function runKafkaAttribution(
   const counts = await topicPartitions(o.bootstrap, topics);
   const placement = await checkKeyedByUser(o.bootstrap, topics, counts);
   const lookups = await checkedDimensions(stores.db, stores.schema, o.dimensions);
+  // Unkeyed topics are repartitioned into the group's internal topics, with as many partitions as
+  // the larger source topic (an existing pair keeps its count: the jobs' checkpoints are per partition).
+  let repartition = !placement.keyed && o.repartition !== false;
+  let internalCount = 0;
+  if (repartition) {
+    try {
+      internalCount = await ensureInternalTopics(o.bootstrap, group, Math.max(counts.clicks, counts.checkouts));
+    } catch (err) {
+      if (!creatingTopicsRefused(err)) throw err;
+      repartition = false;
+      log(
+        `flowmark: the broker refused to create the internal topics of group ${group} (${err instanceof Error ? err.message : String(err)}): falling back to ONE job over all partitions of ${topics.clicks} and ${topics.checkouts}, other workers waiting as standbys. Allow the workers to create topics named ${internalTopics(group).clicks} and ${internalTopics(group).checkouts} (or create them yourself with the same partition count), to share the work.`,
+      );
+    }
+  }
   // The partition counts of the keyed topics since this worker started, oldest first: partitions
   // added while it runs move some users, and what a producer wrote before stays where it was.
   const placementCounts = [counts.clicks];
   const metrics = o.serve === undefined ? undefined : createPrometheusMetrics();
   const jobs = new PartitionSupervisor({
     keyed: placement.keyed,
+    repartitioned: repartition,
     onPartition: o.onPartition ?? ((e: PartitionEvent) => logPartition(group, e)),
     takenOver: () => unkeyedTakenOver(group, topics, placement.why),
     start: (p, sources) => {
@@ -297,24 +344,43 @@ export async function runKafkaAttribution(
         o.attribution,
         o.clock,
         p === ALL ? ALL_SHARDS : `p${p}`,
-        // Every event of a partition job is checked to belong there (the start only samples).
-        p === ALL ? undefined : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
+        // Every event of a partition job is checked to belong there (the start only samples);
+        // internal topics are written by flowmark's repartitioners, keyed by user id.
+        p === ALL || repartition
+          ? undefined
+          : { partition: p, partitionOf: (user) => placedPartition(user, p, placementCounts) },
         referenceKinds(o),
       );
-      return jobRuntime(stores, partitionJobName(group, p), pipeline, o, metrics);
+      const name = repartition ? repartitionedJobName(group, p) : partitionJobName(group, p);
+      return jobRuntime(stores, name, pipeline, o, metrics);
     },
   });
 
   let worker: KafkaWorker | undefined;
   let dashboard: Dashboard | undefined;
+  let producer: KafkaProducer | undefined;
+  let repartitioners: RepartitionerSet | undefined;
+  /** Repartition, draining: what each source partition held at the start (what the drain covers). */
+  let sourceBounds: TopicPair<Bounds> | undefined;
   /** Unkeyed topics: the counts the one job reads, and how it goes on over more partitions. */
   let unkeyedCounts: { clicks: number; checkouts: number } | undefined;
   let restartUnkeyed: ((grown: { clicks: number; checkouts: number }) => Promise<void>) | undefined;
   const onAbort = () => jobs.stopAll.abort();
   o.signal?.addEventListener('abort', onAbort, { once: true });
+  let checkedPartitionsMs = 0;
+  /** A job met a record of a source partition it does not know: the topics grew; look now. */
+  const onSourceGrown = () => {
+    checkedPartitionsMs = 0;
+  };
   const apply = () => {
     const w = worker;
     if (w === undefined) return;
+    if (repartition) {
+      const shape = { group, topics, sourceCounts: unkeyedCounts ?? counts, bounds: sourceBounds, onSourceGrown };
+      repartitioners?.apply(w, w.assignment, shape.sourceCounts, internalCount);
+      jobs.apply(w, (kind, p) => repartitionedSource(w, shape, kind, p));
+      return;
+    }
     jobs.apply(w, (topic, p) => w.source(topics[topic], { partitions: [p], endAtOpen: o.drain }));
   };
   const view = combinedRuntime(
@@ -335,6 +401,49 @@ export async function runKafkaAttribution(
             `flowmark: group ${group}: ${topics.clicks} and ${topics.checkouts} now have ${to} partitions (were ${from}): the group rebalances and the new ones are read from their start; partitions already running stay where they are. Users whose partition changed have their events before and after in two partition jobs: a checkout within the lookback after the change may miss the user's earlier clicks (docs/operations.md).`,
           );
         },
+      });
+      await worker.start();
+    } else if (repartition) {
+      if (o.drain) sourceBounds = await topicBounds(o.bootstrap, topics, counts);
+      producer = new KafkaProducer({ bootstrap: o.bootstrap, clientId: `flowmark-repartition-${group}` });
+      repartitioners = new RepartitionerSet({
+        bootstrap: o.bootstrap,
+        group,
+        topics,
+        producer,
+        drain: o.drain,
+        fail: (err) => jobs.fail(err),
+        afterAcknowledged: o.afterRepartitionAcknowledged,
+      });
+      const internal = internalTopics(group);
+      unkeyedCounts = { ...counts };
+      // Partitions added to the source topics: their repartitioners start where the group's
+      // assignment puts them, and every job of this worker commits its checkpoint and goes on
+      // presenting the new source partitions too (restored positions: the new ones from 0).
+      restartUnkeyed = async (grown) => {
+        log(
+          `flowmark: ${topics.clicks} now has ${grown.clicks} partitions and ${topics.checkouts} ${grown.checkouts} (were ${unkeyedCounts?.clicks} and ${unkeyedCounts?.checkouts}): the repartitioners of the new ones start, and this worker's partition jobs commit their checkpoints and go on with the new ones, read from their start.`,
+        );
+        unkeyedCounts = grown;
+        const w = worker;
+        if (w === undefined) return;
+        const shape = { group, topics, sourceCounts: grown, bounds: sourceBounds, onSourceGrown };
+        repartitioners?.apply(w, w.assignment, grown, internalCount);
+        for (const p of [...jobs.jobs.keys()]) {
+          await jobs.restartJob(p, {
+            clicks: repartitionedSource(w, shape, 'clicks', p),
+            checkouts: repartitionedSource(w, shape, 'checkouts', p),
+          });
+        }
+      };
+      log(
+        `flowmark: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${placement.why}): the workers of group ${group} repartition them by user_id into ${internal.clicks} and ${internal.checkouts} (${internalCount} partitions) and share the partition jobs; \`flowmark kafka cleanup --group ${group}\` removes those topics once the group is retired.`,
+      );
+      worker = new KafkaWorker({
+        bootstrap: o.bootstrap,
+        groupId: group,
+        topics: [internal.clicks, internal.checkouts],
+        onAssignment: () => apply(),
       });
       await worker.start();
     } else {
@@ -369,10 +478,9 @@ export async function runKafkaAttribution(
       };
     }
     dashboard = await serveDashboard(stores, view, metrics, o);
-    let checkedPartitionsMs = 0;
     while (!jobs.stopAll.signal.aborted) {
-      // Partitions added to unkeyed topics: the one job goes on over all of them (keyed topics:
-      // the group's rebalance hands them out, KafkaWorker).
+      // Partitions added to unkeyed topics: the one job, or this worker's repartitioned jobs, go
+      // on over all of them (keyed topics: the group's rebalance hands them out, KafkaWorker).
       if (restartUnkeyed !== undefined && !o.drain && performance.now() - checkedPartitionsMs >= PARTITION_CHECK_MS) {
         checkedPartitionsMs = performance.now();
         const now = await topicPartitions(o.bootstrap, topics).catch(() => undefined);
@@ -389,7 +497,9 @@ export async function runKafkaAttribution(
       if (o.drain) {
         const done = placement.keyed
           ? await allFinal(stores, group, placement.ends)
-          : jobs.jobs.get(ALL)?.finished === true;
+          : repartition
+            ? await allRepartitionedFinal(stores, group, internalCount, sourceBounds as TopicPair<Bounds>, isFinal)
+            : jobs.jobs.get(ALL)?.finished === true;
         if (done) break;
       }
       // A timer that keeps the process alive (the clock's may not): the jobs may all be waiting.
@@ -397,6 +507,9 @@ export async function runKafkaAttribution(
     }
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    // Repartitioners first: what they acknowledged but did not commit is re-sent by the next owner.
+    await repartitioners?.stop();
+    await producer?.close().catch((err: unknown) => jobs.fail(err));
     await jobs.stop(o.drain && jobs.failure === undefined && o.signal?.aborted !== true);
     await dashboard?.close();
     await worker?.close();
@@ -451,6 +564,29 @@ function unkeyedTakenOver(group: string, topics: { clicks: string; checkouts: st
     'FM_FENCED',
     `another worker of group ${group} took over: ${topics.clicks} and ${topics.checkouts} are not co-partitioned by user_id (${why}), so one worker reads them all. Its work since the last checkpoint is redone by the new worker; nothing is lost or doubled.`,
   );
+}
+
+/** The first retained and end offsets of every partition of both topics (a drain of repartitioned topics covers them). */
+async function topicBounds(
+  bootstrap: string[],
+  topics: TopicPair,
+  counts: TopicPair<number>,
+): Promise<TopicPair<Bounds>> {
+  const one = async (topic: string, n: number): Promise<Bounds> => {
+    const source = KafkaSource.standalone({
+      bootstrap,
+      topic,
+      partitions: Array.from({ length: n }, (_, i) => i),
+      endAtOpen: true,
+    });
+    try {
+      await source.open();
+      return source.bounds();
+    } finally {
+      await source.close();
+    }
+  };
+  return { clicks: await one(topics.clicks, counts.clicks), checkouts: await one(topics.checkouts, counts.checkouts) };
 }
 
 /** The partition counts of both topics; a missing topic fails the start, naming it. */

@@ -88,6 +88,7 @@ async function ensureTopics(kafka: KafkaConfig, log: (line: string) => void): Pr
 export function kafkaMode(config: FlowmarkConfig, kafka: KafkaConfig, database: DatabaseChoice): Mode {
   return {
     queue: 'kafka',
+    kafka,
     database,
     usesDataDir: database.inDataDir,
     async open(command: string): Promise<ModeSession> {
@@ -118,7 +119,7 @@ export function kafkaMode(config: FlowmarkConfig, kafka: KafkaConfig, database: 
           return {
             recordsRead: s.recordsRead,
             checkpoints: s.checkpoints,
-            detail: ` from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, ${s.keyedByUser ? `partitions ${s.partitionsRun.join(', ') || 'none'} run here` : 'all partitions as one job: the topics are not keyed by user_id'}), ${s.checkpoints} checkpoints → ${db.where}`,
+            detail: ` from Kafka ${kafka.bootstrap.join(',')} (group ${kafka.group}, ${s.keyedByUser ? `partitions ${s.partitionsRun.join(', ') || 'none'} run here` : s.repartitioned === true ? `not keyed by user_id: repartitioned, internal partitions ${s.partitionsRun.join(', ') || 'none'} run here` : 'all partitions as one job: the topics are not keyed by user_id'}), ${s.checkpoints} checkpoints → ${db.where}`,
           };
         },
         demoLines: () => [

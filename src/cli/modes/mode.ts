@@ -6,7 +6,7 @@
  * {@link Mode}, and one line in {@link chooseMode}.
  */
 import { FlowmarkError } from '../../engine/index.ts';
-import type { FlowmarkConfig } from '../config/index.ts';
+import type { FlowmarkConfig, KafkaConfig } from '../config/index.ts';
 import type { EventQueue } from '../event-queue.ts';
 import { type DatabaseChoice, type JobDatabase, pgliteDatabase, serverDatabase } from './database.ts';
 import { embeddedMode } from './embedded.ts';
@@ -43,6 +43,8 @@ export interface ModeSession {
 export interface Mode {
   /** `embedded` (the log) or `kafka`. */
   readonly queue: 'embedded' | 'kafka';
+  /** The Kafka mode's brokers, group and topics (for commands that administer them: `kafka cleanup`). */
+  readonly kafka?: KafkaConfig;
   /** The database, not opened. */
   readonly database: DatabaseChoice;
   /** Whether the data dir holds anything (the log, PGlite): not when Kafka and a server replace both. */

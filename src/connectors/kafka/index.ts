@@ -10,9 +10,10 @@ export {
   splitPartitions,
 } from './co-partition-assigner.ts';
 export { type EnsuredTopic, KafkaAdmin, type KafkaAdminOptions, type TopicSpec } from './kafka-admin.ts';
-export { KAFKA_CLIENT_ID, kafkaErrorText, kafkaUnavailable, parseBootstrap } from './kafka-options.ts';
+export { hasKafkaErrorId, KAFKA_CLIENT_ID, kafkaErrorText, kafkaUnavailable, parseBootstrap } from './kafka-options.ts';
 export { murmur2, partitionForKey } from './kafka-partitioner.ts';
 export { KafkaProducer, type KafkaProducerOptions } from './kafka-producer.ts';
+export { KafkaRepartitioner, type KafkaRepartitionerOptions } from './kafka-repartitioner.ts';
 export {
   KafkaSource,
   type KafkaSourceOptions,
@@ -20,3 +21,5 @@ export {
   type StandaloneKafkaSourceOptions,
 } from './kafka-source.ts';
 export { KafkaWorker, type KafkaWorkerOptions } from './kafka-worker.ts';
+export { decodeEnvelope, encodeEnvelope, type SourcePosition } from './repartition-envelope.ts';
+export { RepartitionedSource, type RepartitionedSourceOptions } from './repartitioned-source.ts';

@@ -241,6 +241,46 @@ export class KafkaWorker {
     return source;
   }
 
+  /**
+   * Commits `nextOffsets` of `topic` (any topic, not only the worker's) as this member of the
+   * group: the broker refuses it once the member's generation is over (a rebalance, a member
+   * dropped), so a worker that lost its partitions cannot move their offsets. Repartitioners keep
+   * their source positions here (kafka-repartitioner.ts).
+   */
+  async commitOffsets(topic: string, nextOffsets: ReadonlyMap<number, number>): Promise<void> {
+    await this.#consumer.commit({
+      offsets: [...nextOffsets].map(([partition, offset]) => ({
+        topic,
+        partition,
+        offset: BigInt(offset),
+        leaderEpoch: -1,
+      })),
+    });
+  }
+
+  /** The group's committed offsets of `partitions` of `topic` (a partition with none is absent). */
+  async committedOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
+    const got = await this.#consumer.listCommittedOffsets({ topics: [{ topic, partitions: [...partitions] }] });
+    const list = got.get(topic) ?? [];
+    const out = new Map<number, number>();
+    for (const p of partitions) {
+      const o = list[p];
+      if (o !== undefined && o >= 0n) out.set(p, Number(o));
+    }
+    return out;
+  }
+
+  /** The end offsets (next offset to be written) of `partitions` of `topic` now. */
+  async endOffsets(topic: string, partitions: readonly number[]): Promise<Map<number, number>> {
+    const got = await this.#consumer.listOffsets({
+      topics: [topic],
+      partitions: { [topic]: [...partitions] },
+      timestamp: -1n,
+    });
+    const list = got.get(topic) ?? [];
+    return new Map(partitions.map((p) => [p, Number(list[p] ?? 0n)]));
+  }
+
   /** Closes the worker's sources and leaves the group, so that the others rebalance at once. */
   async close(): Promise<void> {
     if (this.#closed) return;
