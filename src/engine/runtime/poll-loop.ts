@@ -33,7 +33,10 @@ export interface PollLoopOptions {
   checkpointHeartbeatMs: number;
   /** Also checkpoint after this many source records (0 = off). */
   checkpointEveryRecords: number;
-  /** How long to wait when no source delivered anything. */
+  /**
+   * The longest wait when no source delivered anything: the waits start at 1 ms after a poll that
+   * delivered and double up to this.
+   */
   idleWaitMs: number;
 }
 
@@ -46,6 +49,14 @@ const YIELD_EVERY_MS = 50;
  * loop asks whether the next checkpoint is due, so that a large poll does not hold back the cut.
  */
 const CHECK_EVERY_RECORDS = 256;
+
+/**
+ * The first wait of the loop when a poll delivers nothing, doubled at each empty turn up to
+ * `idleWaitMs`: a record that arrives in a queue that was just busy (a live input between two
+ * batches of its producer) is seen within a millisecond or two, and a quiet input is polled only
+ * every `idleWaitMs` — a poll of the log reads its files, so an idle job stays cheap.
+ */
+const FIRST_IDLE_WAIT_MS = 1;
 
 /** Gives the event loop a turn (I/O callbacks included), whatever the clock. */
 function yieldToEventLoop(): Promise<void> {
@@ -71,6 +82,8 @@ export class PollLoop {
   readonly #cadence: CheckpointCadence;
   readonly #checkpointEveryRecords: number;
   readonly #idleWaitMs: number;
+  /** The next wait when nothing is delivered (see {@link FIRST_IDLE_WAIT_MS}). */
+  #nextIdleWaitMs: number;
   /** True when every source reader has a read schedule (`readRound`): see `#pollOrder`. */
   readonly #scheduled: boolean;
   #lastYieldMs = 0;
@@ -97,6 +110,7 @@ export class PollLoop {
     });
     this.#checkpointEveryRecords = options.checkpointEveryRecords;
     this.#idleWaitMs = options.idleWaitMs;
+    this.#nextIdleWaitMs = Math.min(FIRST_IDLE_WAIT_MS, options.idleWaitMs);
     this.#scheduled = sources.every((s) => s.reader.readRound !== undefined);
   }
 
@@ -124,10 +138,14 @@ export class PollLoop {
       // Due: cut now. While the previous checkpoint is still committing it is not due: reading
       // goes on and the cut waits for a later turn.
       if (this.#cutDue()) await this.#checkpoints.start();
-      if (delivered === 0) {
+      if (delivered > 0) {
+        this.#nextIdleWaitMs = Math.min(FIRST_IDLE_WAIT_MS, this.#idleWaitMs);
+      } else if (this.#checkpoints.committing) {
         // Nothing to read: a commit in flight finishing is what could change that soonest.
-        if (this.#checkpoints.committing) await this.#checkpoints.settle();
-        else await clock.sleep(this.#idleWaitMs);
+        await this.#checkpoints.settle();
+      } else {
+        await clock.sleep(this.#nextIdleWaitMs);
+        this.#nextIdleWaitMs = Math.min(2 * this.#nextIdleWaitMs, this.#idleWaitMs);
       }
     }
   }

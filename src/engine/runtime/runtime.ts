@@ -47,10 +47,11 @@ export function checkpointHeartbeatOf(
 }
 
 /**
- * How long the loop sleeps when no source delivered anything. It bounds how late the loop sees a
- * record that arrives in a quiet queue (the log is polled; Kafka's poll itself waits for a fetch).
+ * The longest the loop sleeps when no source delivered anything (the waits start at 1 ms after a
+ * poll that delivered and double up to this). It bounds how late the loop sees a record that
+ * arrives in a quiet queue (the log is polled; Kafka's poll itself waits for a fetch).
  */
-export const DEFAULT_IDLE_WAIT_MS = 5;
+export const DEFAULT_IDLE_WAIT_MS = 20;
 
 export interface RuntimeOptions {
   /** Where checkpoints (outputs + state + offsets) are made durable. */
