@@ -331,7 +331,7 @@ export class CheckpointCoordinator {
    * Commits, retrying while the failure is retriable (the database is unavailable) — for as long
    * as it takes, unless the run is stopped. The same (frozen) checkpoint object is committed each
    * time, so its delta is never lost; nothing is acknowledged meanwhile, and the input waits as
-   * soon as the next checkpoint is due to be cut.
+   * soon as the next checkpoint must be cut (the sink rows reached their bound).
    */
   async #commit(checkpoint: Checkpoint): Promise<void> {
     let backoffMs: number | undefined;
