@@ -139,6 +139,19 @@ test('health: no checkpoint for more than 3 heartbeats, before and after the fir
   ]);
 });
 
+test('the monitor publishes the least interval and the heartbeat that the checkpoint alert counts in', async (t) => {
+  const clock = new ManualClock(T0);
+  const job = shopJob({ clock, lines: shopLines(10) });
+  // flowmark run's interval (20 ms): an idle job commits only its heartbeat, 2 s.
+  const twenty = monitorOf(t, job, clock, 20);
+  assert.match(await twenty.metricsText(), /^flowmark_checkpoint_interval_seconds 0\.02$/m);
+  assert.match(await twenty.metricsText(), /^flowmark_checkpoint_heartbeat_seconds 2$/m);
+  // An interval longer than the heartbeat is the longest gap itself.
+  const other = shopJob({ clock, lines: shopLines(10) });
+  const five = monitorOf(t, other, clock, 5000);
+  assert.match(await five.metricsText(), /^flowmark_checkpoint_heartbeat_seconds 5$/m);
+});
+
 /**
  * Runs `passThroughPipeline` over an unbounded source for `seconds` of processing time, one poll
  * per second; `feed(n)` may append records before poll n. The monitor samples at every poll;
