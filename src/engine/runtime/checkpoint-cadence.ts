@@ -51,8 +51,22 @@ export class CheckpointCadence {
   due(s: CadenceState): boolean {
     if (s.committing) return false;
     const sinceCutMs = s.nowMs - s.lastCutAtMs;
-    if (sinceCutMs < (s.backlog ? this.#backlogIntervalMs : this.#minIntervalMs)) return false;
+    if (sinceCutMs < this.#gapMs(s)) return false;
     return sinceCutMs >= this.#heartbeatMs || s.changed();
+  }
+
+  /**
+   * How long until a cut is due if nothing else happens (+∞ while a commit is in flight): what
+   * an idle loop sleeps at most, so that a change waiting for the minimum interval is not cut late.
+   */
+  msUntilDue(s: CadenceState): number {
+    if (s.committing) return Number.POSITIVE_INFINITY;
+    const dueAfterMs = s.changed() ? this.#gapMs(s) : this.#heartbeatMs;
+    return Math.max(0, dueAfterMs - (s.nowMs - s.lastCutAtMs));
+  }
+
+  #gapMs(s: Pick<CadenceState, 'backlog'>): number {
+    return s.backlog ? this.#backlogIntervalMs : this.#minIntervalMs;
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Clock } from '../time.ts';
-import { CheckpointCadence } from './checkpoint-cadence.ts';
+import { type CadenceState, CheckpointCadence } from './checkpoint-cadence.ts';
 import type { CheckpointCoordinator } from './checkpoint-coordinator.ts';
 import type { RuntimeGraph } from './graph.ts';
 import type { RuntimeStats } from './runtime-stats.ts';
@@ -144,21 +144,26 @@ export class PollLoop {
         // Nothing to read: a commit in flight finishing is what could change that soonest.
         await this.#checkpoints.settle();
       } else {
-        await clock.sleep(this.#nextIdleWaitMs);
+        // Not past the moment the next cut is due: a change waiting for the interval goes out then.
+        await clock.sleep(Math.min(this.#nextIdleWaitMs, this.#cadence.msUntilDue(this.#cadenceState())));
         this.#nextIdleWaitMs = Math.min(2 * this.#nextIdleWaitMs, this.#idleWaitMs);
       }
     }
   }
 
   #cutDue(): boolean {
+    return this.#cadence.due(this.#cadenceState());
+  }
+
+  #cadenceState(): CadenceState {
     const checkpoints = this.#checkpoints;
-    return this.#cadence.due({
+    return {
       nowMs: this.#clock.nowMs(),
       lastCutAtMs: checkpoints.lastCutAtMs,
       committing: checkpoints.committing,
       backlog: this.#sources.some((s) => s.behind && !s.ended),
       changed: () => checkpoints.changedSinceCut(),
-    });
+    };
   }
 
   /**

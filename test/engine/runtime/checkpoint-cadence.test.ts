@@ -109,3 +109,19 @@ test('sameMeta: equal metas are the same; any moved offset, partition maximum or
     assert.equal(sameMeta(m, meta()), false, `change ${i}, the other way round`);
   }
 });
+
+test('msUntilDue: what an idle loop may sleep before the next cut is due', () => {
+  const until = (sinceCutMs: number, o: { committing?: boolean; backlog?: boolean; changed: boolean }) =>
+    cadence.msUntilDue({
+      nowMs: sinceCutMs,
+      lastCutAtMs: 0,
+      committing: o.committing ?? false,
+      backlog: o.backlog ?? false,
+      changed: () => o.changed,
+    });
+  assert.equal(until(5, { changed: true }), 15, 'a change waits for the minimum interval');
+  assert.equal(until(5, { changed: true, backlog: true }), 245);
+  assert.equal(until(30, { changed: true }), 0);
+  assert.equal(until(500, { changed: false }), 1500, 'nothing changed: the heartbeat');
+  assert.equal(until(5, { changed: true, committing: true }), Number.POSITIVE_INFINITY);
+});
