@@ -64,7 +64,11 @@ export {
   Stream,
 } from './pipeline.ts';
 export {
+  checkpointHeartbeatOf,
+  DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS,
+  DEFAULT_CHECKPOINT_HEARTBEAT_MS,
   DEFAULT_CHECKPOINT_INTERVAL_MS,
+  DEFAULT_IDLE_WAIT_MS,
   type NodeStats,
   type RunOptions,
   type RunSummary,

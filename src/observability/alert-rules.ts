@@ -24,8 +24,8 @@ import type { ActiveAlert } from './monitor-types.ts';
 
 /** What the internal evaluators need besides the samples. */
 export interface AlertContext {
-  /** The runtime's checkpoint interval (ms). */
-  checkpointIntervalMs: number;
+  /** The longest a healthy runtime goes between two checkpoints (ms): its heartbeat. */
+  checkpointHeartbeatMs: number;
   /** The configured budget of state bytes. */
   stateBytesBudget: number;
   /** When monitoring started: the reference for "no checkpoint" before the first one. */
@@ -59,7 +59,7 @@ export const ALERT_THRESHOLDS = {
   backpressureFraction: 0.5,
   stateBudgetFraction: 0.8,
   deadLettersPerSecond: 1,
-  /** Checkpoint intervals without a checkpoint. */
+  /** Checkpoint heartbeats (the longest gap of a healthy job) without a checkpoint. */
   missedCheckpoints: 3,
 } as const;
 
@@ -122,17 +122,17 @@ export const ALERT_RULES: readonly AlertRule[] = [
   {
     name: 'FlowmarkCheckpointsStalled',
     severity: 'critical',
-    summary: `No checkpoint for ${T.missedCheckpoints} checkpoint intervals: results are not being committed`,
+    summary: `No checkpoint for ${T.missedCheckpoints} checkpoint heartbeats: results are not being committed`,
     description:
       'The last checkpoint was committed {{ $value | humanizeDuration }} ago (the database may be unavailable; see /health).',
     expr:
-      `(time() - flowmark_last_checkpoint_timestamp_seconds > ${T.missedCheckpoints} * flowmark_checkpoint_interval_seconds)` +
-      ` and (time() - process_start_time_seconds > ${T.missedCheckpoints} * flowmark_checkpoint_interval_seconds)`,
+      `(time() - flowmark_last_checkpoint_timestamp_seconds > ${T.missedCheckpoints} * flowmark_checkpoint_heartbeat_seconds)` +
+      ` and (time() - process_start_time_seconds > ${T.missedCheckpoints} * flowmark_checkpoint_heartbeat_seconds)`,
     forMs: 30_000,
     holds: (h, ctx) => {
       const s = latest(h);
       if (s === undefined) return false;
-      return s.atMs - (s.lastCheckpointAtMs ?? ctx.startedAtMs) > T.missedCheckpoints * ctx.checkpointIntervalMs;
+      return s.atMs - (s.lastCheckpointAtMs ?? ctx.startedAtMs) > T.missedCheckpoints * ctx.checkpointHeartbeatMs;
     },
   },
   {

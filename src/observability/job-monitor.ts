@@ -11,14 +11,15 @@
  * Health (`/health`: 200 when ok, else 503 with the reasons):
  * - the runtime is retrying something (runtime.health() troubles): the database is unavailable
  *   (FM_PG_UNAVAILABLE), checkpoints fail, or a step's look-ups fail;
- * - no checkpoint was committed for more than 3 checkpoint intervals (counted from the start of
- *   monitoring before the first);
+ * - no checkpoint was committed for more than 3 checkpoint heartbeats (an idle runtime commits
+ *   one per heartbeat; counted from the start of monitoring before the first);
  * - the watermark is stalled: it has not moved for `watermarkStallMs` (default 60 s) although
  *   records arrived during that time or are waiting unread. A quiet input is never a stall, and
  *   neither is the end of a bounded input (watermark +∞).
  */
 import {
   type Clock,
+  checkpointHeartbeatOf,
   formatEventTime,
   MAX_WATERMARK,
   type NodeStats,
@@ -52,8 +53,14 @@ export interface JobMonitorOptions {
   clock: Clock;
   /** The registry the runtime was given (`createPrometheusMetrics()`). */
   metrics: PrometheusMetrics;
-  /** The runtime's checkpoint interval (ms): health and the checkpoint alert count in these. */
+  /** The runtime's checkpoint interval (ms): the least time between two checkpoints. */
   checkpointIntervalMs: number;
+  /**
+   * The longest a healthy runtime goes between two checkpoints (ms): an idle one commits only
+   * its heartbeat. Health and the checkpoint alert count in these. Default: the runtime's
+   * default heartbeat for `checkpointIntervalMs` (`checkpointHeartbeatOf`).
+   */
+  checkpointHeartbeatMs?: number;
   /** Budget of operator state, bytes (default 1 GiB); an alert fires above 80 %. */
   stateBytesBudget?: number;
   /** How long the watermark may stand still while records arrive before /health fails (default 60 s). */
@@ -158,7 +165,7 @@ class Monitor implements RuntimeJobMonitor {
     this.metrics = o.metrics;
     this.metricsContentType = o.metrics.contentType;
     this.#ctx = {
-      checkpointIntervalMs: o.checkpointIntervalMs,
+      checkpointHeartbeatMs: o.checkpointHeartbeatMs ?? checkpointHeartbeatOf(o.checkpointIntervalMs),
       stateBytesBudget: o.stateBytesBudget ?? DEFAULT_STATE_BYTES_BUDGET,
       startedAtMs: o.clock.nowMs(),
     };
@@ -172,8 +179,15 @@ class Monitor implements RuntimeJobMonitor {
       .gauge('flowmark_state_bytes_budget', 'Configured budget of operator state (bytes); alerts fire above 80 %', [])
       .set({}, this.#ctx.stateBytesBudget);
     o.metrics
-      .gauge('flowmark_checkpoint_interval_seconds', 'Configured processing time between checkpoints', [])
+      .gauge('flowmark_checkpoint_interval_seconds', 'Configured least processing time between checkpoints', [])
       .set({}, o.checkpointIntervalMs / 1000);
+    o.metrics
+      .gauge(
+        'flowmark_checkpoint_heartbeat_seconds',
+        'Longest processing time between two checkpoints of a healthy job (an idle one commits only this heartbeat)',
+        [],
+      )
+      .set({}, this.#ctx.checkpointHeartbeatMs / 1000);
     this.#unsubscribe = o.metrics.onObserve(LATENCY_METRIC, (_labels, v) => this.#latency.add(this.#clock.nowMs(), v));
     if (o.autoSample ?? true) {
       this.#timer = setInterval(() => this.#sampleSafely(), this.#sampleEveryMs);
@@ -259,14 +273,14 @@ class Monitor implements RuntimeJobMonitor {
     const now = this.#clock.nowMs();
     for (const t of this.#runtime.health().troubles) reasons.push(troubleReason(t, now));
     const missed = ALERT_THRESHOLDS.missedCheckpoints;
-    const interval = this.#ctx.checkpointIntervalMs;
+    const interval = this.#ctx.checkpointHeartbeatMs;
     const lastCheckpointAtMs = this.#lastCheckpointAtMs();
     const age = now - (lastCheckpointAtMs ?? this.#ctx.startedAtMs);
     if (age > missed * interval) {
       reasons.push(
         lastCheckpointAtMs === null
-          ? `checkpoints failing: none committed in the ${secs(age)} since monitoring started (expected every ${secs(interval)})`
-          : `checkpoints failing: the last one (#${this.#runtime.checkpointId}) was committed ${secs(age)} ago (expected every ${secs(interval)}; unhealthy after ${missed} intervals)`,
+          ? `checkpoints failing: none committed in the ${secs(age)} since monitoring started (expected at least every ${secs(interval)})`
+          : `checkpoints failing: the last one (#${this.#runtime.checkpointId}) was committed ${secs(age)} ago (expected at least every ${secs(interval)}; unhealthy after ${missed} heartbeats)`,
       );
     }
     const stall = this.#stallReason(s, now);

@@ -67,7 +67,7 @@ const DEFAULTS: FlowmarkConfig = {
     excludedSources: [],
   },
   output: {},
-  checkpoint: { intervalMs: 250 },
+  checkpoint: { intervalMs: 20 },
   server: { host: '127.0.0.1', port: 3000 },
 };
 
@@ -145,7 +145,7 @@ test('precedence is default < file < variable < flag, for a duration, a string, 
   assert.equal(r.origins.get('dimensions.users.table'), '--users-table');
   // What nobody set keeps its default.
   assert.equal(r.config.server.port, 3000);
-  assert.equal(r.config.checkpoint.intervalMs, 250);
+  assert.equal(r.config.checkpoint.intervalMs, 20);
 });
 
 test('every key has a variable, and those with a flag a flag; both resolve to the same value', () => {

@@ -14,7 +14,7 @@ import {
 } from '../../src/observability/index.ts';
 
 const T0 = Date.UTC(2026, 2, 1, 12);
-const CTX: AlertContext = { checkpointIntervalMs: 1000, stateBytesBudget: 1000, startedAtMs: T0 };
+const CTX: AlertContext = { checkpointHeartbeatMs: 1000, stateBytesBudget: 1000, startedAtMs: T0 };
 
 /** A healthy, busy pipeline at `atMs`: 100 events/s read, the watermark 15 s behind, checkpoints each second. */
 function healthy(atMs: number): MonitorSample {
@@ -199,7 +199,7 @@ test('FlowmarkDeadLettersHigh: more than 1 dead letter per second over 5 minutes
   );
 });
 
-test('FlowmarkCheckpointsStalled: no checkpoint for 3 intervals, counted from the start before the first', () => {
+test('FlowmarkCheckpointsStalled: no checkpoint for 3 heartbeats, counted from the start before the first', () => {
   const r = rule('FlowmarkCheckpointsStalled');
   const last = T0 + 10_000;
   assert.equal(
@@ -231,12 +231,12 @@ test('FlowmarkCheckpointsStalled: no checkpoint for 3 intervals, counted from th
       CTX,
     ),
     true,
-    'none within 3 intervals',
+    'none within 3 heartbeats',
   );
   assert.equal(
     r.holds(
       history(14, () => ({ lastCheckpointAtMs: last })),
-      { ...CTX, checkpointIntervalMs: 5000 },
+      { ...CTX, checkpointHeartbeatMs: 5000 },
     ),
     false,
   );

@@ -113,7 +113,8 @@ test('health: a look-up that cannot reach the database names the step', async (t
   assert.equal(monitor.health().ok, true);
 });
 
-test('health: no checkpoint for more than 3 intervals, before and after the first one', async (t) => {
+test('health: no checkpoint for more than 3 heartbeats, before and after the first one', async (t) => {
+  // The runtime commits at least once per heartbeat (2 s, its default for a 1 s interval), even idle.
   const clock = new ManualClock(T0);
   const metrics = createPrometheusMetrics();
   const runtime = new Runtime(passThroughPipeline(MemorySource.of([ev('a', 1), ev('a', 2)])), {
@@ -124,18 +125,31 @@ test('health: no checkpoint for more than 3 intervals, before and after the firs
   });
   const monitor = createJobMonitor({ runtime, clock, metrics, checkpointIntervalMs: 1000, autoSample: false });
   t.after(() => monitor.close());
-  clock.advance(3000);
-  assert.deepEqual(monitor.health(), { ok: true, reasons: [] }, '3 intervals is not more than 3');
+  clock.advance(6000);
+  assert.deepEqual(monitor.health(), { ok: true, reasons: [] }, '3 heartbeats is not more than 3');
   clock.advance(1000);
   assert.deepEqual(monitor.health().reasons, [
-    'checkpoints failing: none committed in the 4 s since monitoring started (expected every 1 s)',
+    'checkpoints failing: none committed in the 7 s since monitoring started (expected at least every 2 s)',
   ]);
   await runtime.run();
   assert.equal(monitor.health().ok, true);
-  clock.advance(3500);
+  clock.advance(6500);
   assert.deepEqual(monitor.health().reasons, [
-    `checkpoints failing: the last one (#${runtime.checkpointId}) was committed 4 s ago (expected every 1 s; unhealthy after 3 intervals)`,
+    `checkpoints failing: the last one (#${runtime.checkpointId}) was committed 7 s ago (expected at least every 2 s; unhealthy after 3 heartbeats)`,
   ]);
+});
+
+test('the monitor publishes the least interval and the heartbeat that the checkpoint alert counts in', async (t) => {
+  const clock = new ManualClock(T0);
+  const job = shopJob({ clock, lines: shopLines(10) });
+  // flowmark run's interval (20 ms): an idle job commits only its heartbeat, 2 s.
+  const twenty = monitorOf(t, job, clock, 20);
+  assert.match(await twenty.metricsText(), /^flowmark_checkpoint_interval_seconds 0\.02$/m);
+  assert.match(await twenty.metricsText(), /^flowmark_checkpoint_heartbeat_seconds 2$/m);
+  // An interval longer than the heartbeat is the longest gap itself.
+  const other = shopJob({ clock, lines: shopLines(10) });
+  const five = monitorOf(t, other, clock, 5000);
+  assert.match(await five.metricsText(), /^flowmark_checkpoint_heartbeat_seconds 5$/m);
 });
 
 /**
@@ -228,7 +242,7 @@ test('alerts(): the internal evaluation fires FlowmarkCheckpointsStalled after i
   const monitor = monitorOf(t, job, clock);
   await job.runtime.run();
   assert.deepEqual(monitor.alerts(), []);
-  clock.advance(3001);
+  clock.advance(6001); // 3 heartbeats of 2 s
   assert.deepEqual(monitor.alerts(), [], 'holds now, pending for 30 s');
   for (let i = 0; i < 30; i++) {
     clock.advance(1000);

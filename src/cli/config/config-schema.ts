@@ -415,7 +415,7 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     flag: 'checkpoint-interval',
     arg: 'duration',
     default: formatDurationMs(DEFAULT_CHECKPOINT_INTERVAL_MS),
-    doc: 'how often the pipeline checkpoints (one database transaction each); results are durable, and latency measured, at this pace',
+    doc: 'the least time between two checkpoints (one database transaction each): the next is committed as soon as the previous one is durable and this has passed, when anything changed (an idle job commits only a heartbeat every 2 s)',
     schema: duration('checkpoint.interval'),
   },
   {
@@ -451,7 +451,7 @@ export function declaredDefault(path: string): string {
   return String(key.default);
 }
 
-/** The default of a key parsed as its value is (`checkpoint.interval` → 250). */
+/** The default of a key parsed as its value is (`checkpoint.interval` → 20). */
 export function parsedDefault<T>(path: string): T {
   const key = CONFIG_KEY_BY_PATH.get(path) as ConfigKey;
   return key.schema.parse(declaredDefault(path)) as T;

@@ -45,7 +45,10 @@ export interface PipelineRunOptions {
   /** Treat the current end of the log as the end of input, finalize everything, and return. */
   drain: boolean;
   signal?: AbortSignal;
-  /** How often to checkpoint; default: that of `checkpoint.interval` in the configuration schema. */
+  /**
+   * The least time between two checkpoints; default: that of `checkpoint.interval` in the
+   * configuration schema.
+   */
   checkpointIntervalMs?: number;
   /** Where users and products are read (flowmark's own tables by default) and how they are cached. */
   dimensions?: DimensionConfig;

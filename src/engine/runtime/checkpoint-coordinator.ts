@@ -5,6 +5,7 @@ import { frozenEntry, SNAPSHOT_FORMAT_VERSION, type SnapshotEntry, type Snapshot
 import type { ChunkedStateStore, StateStore } from '../state/state-store.ts';
 import type { TableChange } from '../state/state-table.ts';
 import { type Clock, MIN_WATERMARK } from '../time.ts';
+import { sameMeta } from './checkpoint-cadence.ts';
 import type { RuntimeGraph } from './graph.ts';
 import { ArrivalSample, type RuntimeStats } from './runtime-stats.ts';
 import type { SourceRunner } from './source-runner.ts';
@@ -12,7 +13,14 @@ import type { SourceRunner } from './source-runner.ts';
 /** What the coordinator needs of the graph: its state, its watermarks and its sink rows. */
 export type CheckpointedGraph = Pick<
   RuntimeGraph,
-  'nodes' | 'node' | 'drainAsync' | 'takeSinkRows' | 'watermarkMeta' | 'restoreWatermarks' | 'afterRestore'
+  | 'nodes'
+  | 'node'
+  | 'drainAsync'
+  | 'takeSinkRows'
+  | 'hasSinkRows'
+  | 'watermarkMeta'
+  | 'restoreWatermarks'
+  | 'afterRestore'
 >;
 
 export interface CheckpointCoordinatorOptions {
@@ -64,6 +72,8 @@ export class CheckpointCoordinator {
   #taken = 0;
   #recordsSinceCut = 0;
   #lastCutAtMs: number;
+  /** The meta of the last cut (or of the restore): what a new cut is compared with. */
+  #lastCutMeta: SnapshotMeta;
   /** Arrival times of records read since the last cut (a bounded, evenly strided sample). */
   #arrivals = new ArrivalSample();
   /** The commit in flight (commit + acknowledgement of the last cut), if any; never rejects. */
@@ -88,6 +98,7 @@ export class CheckpointCoordinator {
     this.#stats = options.stats;
     this.#maxRetryBackoffMs = options.maxRetryBackoffMs;
     this.#lastCutAtMs = this.#clock.nowMs();
+    this.#lastCutMeta = this.#meta();
   }
 
   /** The id of the last committed checkpoint (0 before the first). */
@@ -115,6 +126,15 @@ export class CheckpointCoordinator {
     return this.#recordsSinceCut;
   }
 
+  /**
+   * Whether a checkpoint cut now would say anything the last one did not: records were read,
+   * sink rows wait, or a watermark or source position moved (processing-time idleness moves
+   * watermarks without any record). State changes only through these, so they are covered.
+   */
+  changedSinceCut(): boolean {
+    return this.#recordsSinceCut > 0 || this.#graph.hasSinkRows || !sameMeta(this.#meta(), this.#lastCutMeta);
+  }
+
   /** A source record was read; `arrivalMs` is when it arrived in its queue, if known. */
   noteRecord(arrivalMs: number | undefined): void {
     this.#recordsSinceCut++;
@@ -125,6 +145,12 @@ export class CheckpointCoordinator {
 
   /** Restores the committer's last checkpoint, if any: state, watermarks, source positions. */
   async restore(): Promise<void> {
+    await this.#restorePoint();
+    // What was restored is what the last checkpoint said: nothing new to commit yet.
+    this.#lastCutMeta = this.#meta();
+  }
+
+  async #restorePoint(): Promise<void> {
     const point = await this.#committer.load();
     if (point === undefined) return;
     const wmOf = (node: string): number => point.meta.nodes[node]?.watermarkMs ?? MIN_WATERMARK;
@@ -263,13 +289,15 @@ export class CheckpointCoordinator {
         entries.push(frozenEntry(nodeId, name, key, value, exp));
       }
     }
+    const meta = this.#meta();
+    this.#lastCutMeta = meta;
     const checkpoint: Checkpoint = {
       id,
       snapshot: {
         version: SNAPSHOT_FORMAT_VERSION,
         checkpointId: id,
         kind: full ? 'full' : 'delta',
-        meta: this.#meta(),
+        meta,
         entries,
       },
       outputs: this.#graph.takeSinkRows(),
@@ -303,7 +331,7 @@ export class CheckpointCoordinator {
    * Commits, retrying while the failure is retriable (the database is unavailable) — for as long
    * as it takes, unless the run is stopped. The same (frozen) checkpoint object is committed each
    * time, so its delta is never lost; nothing is acknowledged meanwhile, and the input waits as
-   * soon as the next checkpoint is due to be cut.
+   * soon as the next checkpoint must be cut (the sink rows reached their bound).
    */
   async #commit(checkpoint: Checkpoint): Promise<void> {
     let backoffMs: number | undefined;

@@ -227,6 +227,11 @@ export class RuntimeGraph {
     };
   }
 
+  /** Whether any sink row is waiting for the next checkpoint. */
+  get hasSinkRows(): boolean {
+    return this.#bufferedRows > 0;
+  }
+
   /** Whether the sink rows reached their bound (the loop must checkpoint, not just drain). */
   sinkRowsFull(): boolean {
     return this.#bufferedRows >= this.#maxBufferedRows;

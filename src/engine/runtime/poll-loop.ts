@@ -1,4 +1,5 @@
 import type { Clock } from '../time.ts';
+import { type CadenceState, CheckpointCadence } from './checkpoint-cadence.ts';
 import type { CheckpointCoordinator } from './checkpoint-coordinator.ts';
 import type { RuntimeGraph } from './graph.ts';
 import type { RuntimeStats } from './runtime-stats.ts';
@@ -7,7 +8,14 @@ import type { SourceRunner } from './source-runner.ts';
 /** What the loop needs of checkpointing: when to cut, and whether a commit is in flight. */
 export type CheckpointTrigger = Pick<
   CheckpointCoordinator,
-  'committing' | 'lastCutAtMs' | 'recordsSinceCut' | 'noteRecord' | 'start' | 'settle' | 'throwFailure'
+  | 'committing'
+  | 'lastCutAtMs'
+  | 'recordsSinceCut'
+  | 'changedSinceCut'
+  | 'noteRecord'
+  | 'start'
+  | 'settle'
+  | 'throwFailure'
 >;
 
 /** What the loop needs of the graph: the pressure flag and the asynchronous operators. */
@@ -17,22 +25,38 @@ export interface PollLoopOptions {
   clock: Clock;
   /** Most records asked of a source per poll. */
   pollMaxRecords: number;
-  /** Processing time between checkpoints. */
+  /** The least processing time between two checkpoints (they are cut once the previous is durable). */
   checkpointIntervalMs: number;
+  /** The least time between two checkpoints while the input has a backlog. */
+  backlogCheckpointIntervalMs: number;
+  /** The longest time without a checkpoint while nothing changes (liveness). */
+  checkpointHeartbeatMs: number;
   /** Also checkpoint after this many source records (0 = off). */
   checkpointEveryRecords: number;
-  /** How long to wait when no source delivered anything. */
+  /**
+   * The longest wait when no source delivered anything: the waits start at 1 ms after a poll that
+   * delivered and double up to this.
+   */
   idleWaitMs: number;
 }
 
 /** How often (processing time) the loop yields to the event loop while records keep coming. */
 const YIELD_EVERY_MS = 50;
 /**
- * While a commit is in flight, the loop also yields every this many records: each statement of
- * the commit's transaction needs an event-loop turn to be sent and answered, and a database that
- * waits for the loop is idle time taken from the overlap.
+ * Within a poll's records, every this many: while a commit is in flight the loop yields (each
+ * statement of the commit's transaction needs an event-loop turn to be sent and answered, and a
+ * database that waits for the loop is idle time taken from the overlap); once it is durable, the
+ * loop asks whether the next checkpoint is due, so that a large poll does not hold back the cut.
  */
-const YIELD_EVERY_RECORDS_WHILE_COMMITTING = 256;
+const CHECK_EVERY_RECORDS = 256;
+
+/**
+ * The first wait of the loop when a poll delivers nothing, doubled at each empty turn up to
+ * `idleWaitMs`: a record that arrives in a queue that was just busy (a live input between two
+ * batches of its producer) is seen within a millisecond or two, and a quiet input is polled only
+ * every `idleWaitMs` — a poll of the log reads its files, so an idle job stays cheap.
+ */
+const FIRST_IDLE_WAIT_MS = 1;
 
 /** Gives the event loop a turn (I/O callbacks included), whatever the clock. */
 function yieldToEventLoop(): Promise<void> {
@@ -41,10 +65,11 @@ function yieldToEventLoop(): Promise<void> {
 
 /**
  * The source loop (the mailbox loop of Flink's StreamTask, without a mailbox): polls the sources,
- * pushes their records into the graph one at a time, and decides when to checkpoint — every
- * `checkpointIntervalMs` (put off while a commit is in flight, so a slow commit stretches the
- * interval instead of pausing the input), every `checkpointEveryRecords`, and whenever the sink
- * rows reach their bound. Under pressure it waits (for the checkpoint, or for the asynchronous
+ * pushes their records into the graph one at a time, and decides when to checkpoint — as soon
+ * as the previous checkpoint is durable, if something changed ({@link CheckpointCadence}: group
+ * commit, with a minimum interval, a longer one under backlog, and a heartbeat), every
+ * `checkpointEveryRecords`, and whenever the sink rows reach their bound. A commit in flight
+ * never pauses the input. Under pressure it waits (for the checkpoint, or for the asynchronous
  * operators to drain) before it reads on. It ends when every source has ended, or on the signal.
  */
 export class PollLoop {
@@ -54,9 +79,11 @@ export class PollLoop {
   readonly #stats: Pick<RuntimeStats, 'backpressured'>;
   readonly #clock: Clock;
   readonly #pollMaxRecords: number;
-  readonly #checkpointIntervalMs: number;
+  readonly #cadence: CheckpointCadence;
   readonly #checkpointEveryRecords: number;
   readonly #idleWaitMs: number;
+  /** The next wait when nothing is delivered (see {@link FIRST_IDLE_WAIT_MS}). */
+  #nextIdleWaitMs: number;
   /** True when every source reader has a read schedule (`readRound`): see `#pollOrder`. */
   readonly #scheduled: boolean;
   #lastYieldMs = 0;
@@ -76,9 +103,14 @@ export class PollLoop {
     this.#stats = stats;
     this.#clock = options.clock;
     this.#pollMaxRecords = options.pollMaxRecords;
-    this.#checkpointIntervalMs = options.checkpointIntervalMs;
+    this.#cadence = new CheckpointCadence({
+      minIntervalMs: options.checkpointIntervalMs,
+      backlogIntervalMs: options.backlogCheckpointIntervalMs,
+      heartbeatMs: options.checkpointHeartbeatMs,
+    });
     this.#checkpointEveryRecords = options.checkpointEveryRecords;
     this.#idleWaitMs = options.idleWaitMs;
+    this.#nextIdleWaitMs = Math.min(FIRST_IDLE_WAIT_MS, options.idleWaitMs);
     this.#scheduled = sources.every((s) => s.reader.readRound !== undefined);
   }
 
@@ -103,20 +135,35 @@ export class PollLoop {
         this.#lastYieldMs = clock.nowMs();
         await clock.sleep(0);
       }
-      // Due by the interval: cut now unless the previous checkpoint is still committing, in which
-      // case reading goes on and the cut waits for a later turn.
-      if (
-        clock.nowMs() - this.#checkpoints.lastCutAtMs >= this.#checkpointIntervalMs &&
-        !this.#checkpoints.committing
-      ) {
-        await this.#checkpoints.start();
-      }
-      if (delivered === 0) {
+      // Due: cut now. While the previous checkpoint is still committing it is not due: reading
+      // goes on and the cut waits for a later turn.
+      if (this.#cutDue()) await this.#checkpoints.start();
+      if (delivered > 0) {
+        this.#nextIdleWaitMs = Math.min(FIRST_IDLE_WAIT_MS, this.#idleWaitMs);
+      } else if (this.#checkpoints.committing) {
         // Nothing to read: a commit in flight finishing is what could change that soonest.
-        if (this.#checkpoints.committing) await this.#checkpoints.settle();
-        else await clock.sleep(this.#idleWaitMs);
+        await this.#checkpoints.settle();
+      } else {
+        // Not past the moment the next cut is due: a change waiting for the interval goes out then.
+        await clock.sleep(Math.min(this.#nextIdleWaitMs, this.#cadence.msUntilDue(this.#cadenceState())));
+        this.#nextIdleWaitMs = Math.min(2 * this.#nextIdleWaitMs, this.#idleWaitMs);
       }
     }
+  }
+
+  #cutDue(): boolean {
+    return this.#cadence.due(this.#cadenceState());
+  }
+
+  #cadenceState(): CadenceState {
+    const checkpoints = this.#checkpoints;
+    return {
+      nowMs: this.#clock.nowMs(),
+      lastCutAtMs: checkpoints.lastCutAtMs,
+      committing: checkpoints.committing,
+      backlog: this.#sources.some((s) => s.behind && !s.ended),
+      changed: () => checkpoints.changedSinceCut(),
+    };
   }
 
   /**
@@ -137,20 +184,21 @@ export class PollLoop {
     const graph = this.#graph;
     const checkpoints = this.#checkpoints;
     const everyRecords = this.#checkpointEveryRecords;
-    let sinceYield = 0;
+    let sinceCheck = 0;
     for (const rec of res.records) {
       this.recordsRead++;
       checkpoints.noteRecord(rec.timestampMs);
       src.ingest(rec);
       if (graph.pressure) await this.#relievePressure();
       if (everyRecords > 0 && checkpoints.recordsSinceCut >= everyRecords) await checkpoints.start();
-      if (++sinceYield >= YIELD_EVERY_RECORDS_WHILE_COMMITTING && checkpoints.committing) {
-        sinceYield = 0;
-        await yieldToEventLoop();
+      if (++sinceCheck >= CHECK_EVERY_RECORDS) {
+        sinceCheck = 0;
+        if (checkpoints.committing) await yieldToEventLoop();
+        else if (this.#cutDue()) await checkpoints.start();
       }
     }
     graph.endOfBatch();
-    src.afterPoll(res.caughtUp, this.#clock.nowMs());
+    src.afterPoll(res, this.#clock.nowMs());
     if (res.ended === true) {
       src.ended = true;
       // The end of input is the end of every source (a drain, a replay): one source that ends

@@ -13,11 +13,46 @@ import { SourceRunner } from './source-runner.ts';
 export type { NodeStats } from './runtime-stats.ts';
 
 /**
- * Processing time between checkpoints when the application does not choose: the one statement of
- * this default (the `checkpoint.interval` config key declares it from here). A checkpoint is one
- * database transaction; results are durable, and latency measured, at this pace.
+ * The least processing time between two checkpoints when the application does not choose: the
+ * one statement of this default (the `checkpoint.interval` config key declares it from here).
+ * A checkpoint is cut as soon as the previous one is durable (group commit), but not sooner than
+ * this after the previous cut: a checkpoint is one database transaction with a fixed cost.
  */
-export const DEFAULT_CHECKPOINT_INTERVAL_MS = 250;
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 20;
+
+/**
+ * The least time between two checkpoints while the input has a backlog (a drain, a job catching
+ * up): the records read then have waited in their queue already, and bigger checkpoints cost
+ * less per record, so the job catches up sooner.
+ */
+export const DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS = 250;
+
+/**
+ * The longest an idle runtime goes without committing a checkpoint: nothing changed, but a
+ * standby Kafka worker and the health check judge a job alive by its last checkpoint's age.
+ * The unkeyed takeover (10 s, src/cli/modes/kafka-job.ts) and the health check (3 heartbeats,
+ * src/observability) count on it being well below those.
+ */
+export const DEFAULT_CHECKPOINT_HEARTBEAT_MS = 2000;
+
+/**
+ * The longest a healthy runtime with minimum interval `checkpointIntervalMs` goes between two
+ * checkpoints: its heartbeat, or the interval when that is longer. What liveness checks count in.
+ */
+export function checkpointHeartbeatOf(
+  checkpointIntervalMs: number,
+  heartbeatMs: number = DEFAULT_CHECKPOINT_HEARTBEAT_MS,
+): number {
+  return Math.max(checkpointIntervalMs, heartbeatMs);
+}
+
+/**
+ * The longest the loop sleeps when no source delivered anything (the waits start at 1 ms after a
+ * poll that delivered and double up to this). It bounds how late the loop sees a record that
+ * arrives in a quiet queue (the log is polled; Kafka's poll itself waits for a fetch).
+ */
+export const DEFAULT_IDLE_WAIT_MS = 20;
+
 export interface RuntimeOptions {
   /** Where checkpoints (outputs + state + offsets) are made durable. */
   committer: CheckpointCommitter;
@@ -26,13 +61,23 @@ export interface RuntimeOptions {
   metrics?: MetricsRegistry;
   /** Most records asked of a source per poll (default 1 024). */
   pollMaxRecords?: number;
-  /** Processing time between checkpoints (default {@link DEFAULT_CHECKPOINT_INTERVAL_MS}). */
+  /**
+   * The least processing time between two checkpoints (default
+   * {@link DEFAULT_CHECKPOINT_INTERVAL_MS}); the next is cut once the previous is durable.
+   */
   checkpointIntervalMs?: number;
+  /** The same while the input has a backlog (default {@link DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS}). */
+  backlogCheckpointIntervalMs?: number;
+  /**
+   * The longest time without a checkpoint when nothing changes (default
+   * {@link DEFAULT_CHECKPOINT_HEARTBEAT_MS}, never below `checkpointIntervalMs`).
+   */
+  checkpointHeartbeatMs?: number;
   /** Also checkpoint after this many source records (0 = off). Deterministic; used by tests. */
   checkpointEveryRecords?: number;
   /** Rows buffered for sinks before the source waits for a checkpoint (default 50 000). */
   maxBufferedRows?: number;
-  /** How long to wait when no source delivered anything (default 20 ms). */
+  /** How long to wait when no source delivered anything (default {@link DEFAULT_IDLE_WAIT_MS}). */
   idleWaitMs?: number;
   /**
    * Told when something starts failing and being retried (a checkpoint commit, a look-up) and
@@ -59,13 +104,14 @@ export interface RunSummary {
  * time, advances watermarks after every record (so lateness never depends on batch sizes),
  * and takes checkpoints: outputs, state delta and source offsets handed to the committer together.
  *
- * Checkpoints are pipelined: checkpoint N is committed while the records toward N + 1 are
- * processed. At most one commit is in flight, commits happen strictly in order, the content of N
- * is frozen when N is cut (rows swapped out, state values serialized), and the offsets N covers
- * are acknowledged upstream only after N is committed. When N + 1 must be cut (record count,
- * buffered rows, end of run) while N is still committing, the loop waits for N first; a cut due
- * only to the interval is put off until N is done, so a slow commit stretches the interval
- * instead of pausing the input.
+ * Checkpoints are pipelined and group-committed: checkpoint N is committed while the records
+ * toward N + 1 are processed, and N + 1 is cut as soon as N is durable (not sooner than
+ * `checkpointIntervalMs` after N's cut, `backlogCheckpointIntervalMs` under backlog) if anything
+ * changed, else after `checkpointHeartbeatMs`. At most one commit is in flight, commits happen
+ * strictly in order, the content of N is frozen when N is cut (rows swapped out, state values
+ * serialized), and the offsets N covers are acknowledged upstream only after N is committed.
+ * When N + 1 must be cut (record count, buffered rows, end of run) while N is still committing,
+ * the loop waits for N first; otherwise a commit in flight never pauses the input.
  *
  * Back-pressure: sink rows are buffered only up to `maxBufferedRows` and asynchronous operators
  * only up to their own bound; past either, the source loop waits (for a checkpoint, or for the
@@ -117,8 +163,10 @@ export class Runtime {
       clock,
       pollMaxRecords: options.pollMaxRecords ?? 1024,
       checkpointIntervalMs: options.checkpointIntervalMs ?? DEFAULT_CHECKPOINT_INTERVAL_MS,
+      backlogCheckpointIntervalMs: options.backlogCheckpointIntervalMs ?? DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS,
+      checkpointHeartbeatMs: options.checkpointHeartbeatMs ?? DEFAULT_CHECKPOINT_HEARTBEAT_MS,
       checkpointEveryRecords: options.checkpointEveryRecords ?? 0,
-      idleWaitMs: options.idleWaitMs ?? 20,
+      idleWaitMs: options.idleWaitMs ?? DEFAULT_IDLE_WAIT_MS,
     });
   }
 

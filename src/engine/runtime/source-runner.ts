@@ -2,7 +2,7 @@ import type { Output } from '../operator.ts';
 import { PartitionWatermarks } from '../partition-watermarks.ts';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_OUT_OF_ORDERNESS_MS, type SourceSpec } from '../pipeline.ts';
 import type { SourcePosition } from '../snapshot.ts';
-import { type InvalidRecord, Rejected, type SourceReader, type SourceRecord } from '../source.ts';
+import { type InvalidRecord, type PollResult, Rejected, type SourceReader, type SourceRecord } from '../source.ts';
 import { MAX_WATERMARK } from '../time.ts';
 import type { RuntimeGraph, RuntimeNode } from './graph.ts';
 
@@ -21,6 +21,8 @@ export class SourceRunner {
   /** Per partition (in the reader's order), the offset of the next record to read. */
   readonly nextOffsets: number[];
   ended = false;
+  /** Whether the last poll left records to read (some partition was not caught up): a backlog. */
+  behind = false;
   readonly #graph: SourceGraph;
   readonly #out: Output;
   readonly #invalid: Output<InvalidRecord<unknown>>;
@@ -76,8 +78,14 @@ export class SourceRunner {
     );
   }
 
-  /** After a poll: partitions that had nothing may turn idle (processing time `nowMs`). */
-  afterPoll(caughtUp: readonly number[] | undefined, nowMs: number): void {
+  /**
+   * After a poll: partitions that had nothing may turn idle (processing time `nowMs`). A reader
+   * that does not say which partitions caught up is behind when its poll came back non-empty.
+   */
+  afterPoll(res: Pick<PollResult<unknown>, 'records' | 'caughtUp'>, nowMs: number): void {
+    const caughtUp = res.caughtUp;
+    this.behind =
+      caughtUp === undefined ? res.records.length > 0 : caughtUp.length < this.spec.reader.partitions.length;
     if (this.tracker.afterPoll(caughtUp, nowMs)) this.#advance();
   }
 
