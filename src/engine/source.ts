@@ -29,7 +29,12 @@ export interface SourceReader<R> {
   readonly partitions: readonly number[];
   /** Positions the reader at the next offset to read, per partition (after a restore). */
   seek(nextOffsets: ReadonlyMap<number, number>): void | Promise<void>;
-  poll(maxRecords: number): PollResult<R> | Promise<PollResult<R>>;
+  /**
+   * Up to `maxRecords` records. A reader that waits when it knows of nothing to read (a long poll,
+   * as Kafka's fetch) waits at most `maxWaitMs` when given: the runtime has other sources to read
+   * and checkpoints to cut meanwhile.
+   */
+  poll(maxRecords: number, maxWaitMs?: number): PollResult<R> | Promise<PollResult<R>>;
   /**
    * For a deterministic order over several sources: the round of the reader's fixed read
    * schedule that it reads next (+∞: nothing to read now). When every source of a pipeline has

@@ -164,10 +164,10 @@ export class KafkaFetcher {
     });
   }
 
-  /** Resolves after the next fetch reply (any), or after `maxWaitMs` at most. */
-  nextReply(): Promise<void> {
+  /** Resolves after the next fetch reply (any), or after `waitMs` (default `maxWaitMs`) at most. */
+  nextReply(waitMs = this.#options.maxWaitMs): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.#options.maxWaitMs);
+      const timer = setTimeout(done, Math.min(waitMs, this.#options.maxWaitMs));
       const waiter: Waiter = { feed: undefined, next: 0, resolve: done };
       function done(): void {
         clearTimeout(timer);

@@ -319,10 +319,10 @@ export class KafkaSource implements SourceReader<string> {
    * partition's turn, what the broker is known to hold (below its last stable offset) is waited
    * for, never skipped: the order of records depends only on the topic's contents, not on fetch
    * timing, poll sizes or where a run restarted. When nothing is known to be there, the poll waits
-   * for one fetch reply at most (up to `fetchMaxWaitMs`) so that records produced just before it
-   * are seen.
+   * for one fetch reply at most (up to `fetchMaxWaitMs`, or `maxWaitMs` when the caller has other
+   * sources to read and checkpoints to cut) so that records produced just before it are seen.
    */
-  async poll(maxRecords: number): Promise<PollResult<string>> {
+  async poll(maxRecords: number, maxWaitMs?: number): Promise<PollResult<string>> {
     await this.open();
     this.#checkOpen();
     const states = this.#states;
@@ -330,7 +330,7 @@ export class KafkaSource implements SourceReader<string> {
     const records: SourceRecord<string>[] = [];
     this.#normalize();
     if (!states.some((s) => this.#hasData(s)) && !this.#drainEnded()) {
-      await Promise.race([this.#fetcher.nextReply(), this.#interrupted]);
+      await Promise.race([this.#fetcher.nextReply(maxWaitMs), this.#interrupted]);
       if (this.#closed || this.#interrupting) return { records, caughtUp: [...this.partitions], ended: false };
       this.#normalize();
     }

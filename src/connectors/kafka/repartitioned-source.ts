@@ -100,11 +100,11 @@ export class RepartitionedSource implements SourceReader<string> {
     await this.#inner.seek(committed === undefined ? new Map() : new Map([[this.#internal, committed]]));
   }
 
-  async poll(maxRecords: number): Promise<PollResult<string>> {
+  async poll(maxRecords: number, maxWaitMs?: number): Promise<PollResult<string>> {
     const all = this.partitions;
     if (this.#ended()) return { records: [], caughtUp: all, ended: true };
     if (this.#heldAt !== undefined) return { records: [], caughtUp: [] };
-    const r = await this.#inner.poll(maxRecords);
+    const r = await this.#inner.poll(maxRecords, maxWaitMs);
     const records: SourceRecord<string>[] = [];
     for (const rec of r.records) {
       const env = decodeEnvelope(rec.value);

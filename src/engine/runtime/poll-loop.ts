@@ -180,7 +180,9 @@ export class PollLoop {
 
   /** Polls one source once and pushes what it delivered; returns the number of records. */
   async #pollOnce(src: SourceRunner): Promise<number> {
-    const res = await src.reader.poll(this.#pollMaxRecords);
+    // A reader that waits when it has nothing (Kafka's long poll) waits no longer than the loop
+    // would sleep: the other sources may have records meanwhile, and a cut may come due.
+    const res = await src.reader.poll(this.#pollMaxRecords, this.#idleWaitMs);
     const graph = this.#graph;
     const checkpoints = this.#checkpoints;
     const everyRecords = this.#checkpointEveryRecords;

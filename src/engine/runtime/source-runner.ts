@@ -10,6 +10,14 @@ import type { RuntimeGraph, RuntimeNode } from './graph.ts';
 export type SourceGraph = Pick<RuntimeGraph, 'output' | 'emitWatermark' | 'emitIdle'>;
 
 /**
+ * A poll whose oldest record arrived this long ago (arrival → read) means the input has a backlog:
+ * the checkpoints then come at the backlog interval (bigger, cheaper per record) instead of as
+ * soon as the previous one is durable. Well above what a live job's records wait (a poll turn and
+ * a fetch: a few ms to a few tens), well below a drain's (seconds to days).
+ */
+export const BACKLOG_AGE_MS = 100;
+
+/**
  * One running source: decodes the records its reader delivers, pushes them into the graph one at
  * a time, keeps the next offset per partition, and turns the per-partition watermarks
  * ({@link PartitionWatermarks}) into the source node's watermark and idleness.
@@ -80,12 +88,22 @@ export class SourceRunner {
 
   /**
    * After a poll: partitions that had nothing may turn idle (processing time `nowMs`). A reader
-   * that does not say which partitions caught up is behind when its poll came back non-empty.
+   * that does not say which partitions caught up is behind when its poll came back non-empty;
+   * one whose records carry their arrival time is behind only when they waited long.
    */
   afterPoll(res: Pick<PollResult<unknown>, 'records' | 'caughtUp'>, nowMs: number): void {
     const caughtUp = res.caughtUp;
-    this.behind =
-      caughtUp === undefined ? res.records.length > 0 : caughtUp.length < this.spec.reader.partitions.length;
+    let behind = caughtUp === undefined ? res.records.length > 0 : caughtUp.length < this.spec.reader.partitions.length;
+    // A reader that prefetches (Kafka) is seldom caught up under a steady live stream: records
+    // arrive while the last ones are processed. What tells a backlog is how long the records read
+    // had waited since they arrived: a live job reads them within a few ms, one that is behind
+    // (a drain, a catch-up) reads records that waited longer than this.
+    if (behind) {
+      let oldest = Number.POSITIVE_INFINITY;
+      for (const r of res.records) if (r.timestampMs !== undefined && r.timestampMs < oldest) oldest = r.timestampMs;
+      if (oldest !== Number.POSITIVE_INFINITY) behind = nowMs - oldest >= BACKLOG_AGE_MS;
+    }
+    this.behind = behind;
     if (this.tracker.afterPoll(caughtUp, nowMs)) this.#advance();
   }
 

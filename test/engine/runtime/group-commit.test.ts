@@ -18,6 +18,7 @@ import {
   DEFAULT_CHECKPOINT_INTERVAL_MS,
   DEFAULT_IDLE_WAIT_MS,
 } from '../../../src/engine/runtime/runtime.ts';
+import { BACKLOG_AGE_MS } from '../../../src/engine/runtime/source-runner.ts';
 import {
   type Ev,
   ev,
@@ -264,4 +265,40 @@ test('under backlog, checkpoints are at least the backlog interval apart; the la
   // 200 polls × 5 ms = 1 s: four checkpoints, not fifty.
   assert.ok(cuts.length <= 1000 / DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS + 1, `${cuts}`);
   assert.equal(committer.rows('out').length, 2000);
+});
+
+test('a reader that is never caught up but whose records are fresh is no backlog: group commit goes on; records that waited are one', async () => {
+  // As Kafka's prefetching reader under a steady live stream: every poll leaves records behind
+  // (not caught up), but what it delivers arrived just now — or, in the second run, long ago.
+  const cutsWith = async (ageMs: number) => {
+    const clock = new ManualClock();
+    const committer = new LoggingCommitter(clock);
+    const records = Array.from({ length: 2000 }, (_, i) => ev(`k${i % 7}`, i));
+    const inner = observedReader(MemorySource.of(records), () => clock.advance(5));
+    const reader = {
+      ...inner,
+      poll: async (max: number) => {
+        const res = await inner.poll(max);
+        return { ...res, records: res.records.map((r) => ({ ...r, timestampMs: clock.nowMs() - ageMs })) };
+      },
+    };
+    await new Runtime(passThroughPipeline(reader), { committer, clock, pollMaxRecords: 10 }).run();
+    assert.equal(committer.rows('out').length, 2000);
+    const cuts = committer.log.map((c) => c.cutAtMs);
+    return cuts.slice(1, -1).map((t, i) => t - (cuts[i] as number));
+  };
+  const fresh = await cutsWith(0);
+  assert.ok(
+    fresh.some((gap) => gap < DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS),
+    `fresh records: cut as soon as the previous checkpoint is durable (gaps ${fresh})`,
+  );
+  assert.ok(
+    fresh.every((gap) => gap >= DEFAULT_CHECKPOINT_INTERVAL_MS),
+    `never under the least interval (${fresh})`,
+  );
+  const waited = await cutsWith(BACKLOG_AGE_MS);
+  assert.ok(
+    waited.every((gap) => gap >= DEFAULT_BACKLOG_CHECKPOINT_INTERVAL_MS),
+    `records that waited ${BACKLOG_AGE_MS} ms: the backlog interval (gaps ${waited})`,
+  );
 });
