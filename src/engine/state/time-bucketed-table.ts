@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { FlowmarkError } from '../errors.ts';
+import { type CellValue, type ColdEntry, ColdSegment } from './cold-segment.ts';
+import type { ColdStorage } from './cold-storage.ts';
 import {
   type ColumnCodec,
   type ColumnSpecs,
@@ -66,6 +69,13 @@ const FIRST_PAGE = 64;
 const MAX_BUCKET_WIDTH_MS = 2 ** 30;
 /** The id `findId` looks for, as the four words of a UUID (one scratch array, not one per call). */
 const ID_PROBE = new Uint32Array(4);
+/**
+ * Refs from here on name entries read from the on-disk segments (index into the table's scratch
+ * list of them), not slots of pages: page refs stay below 2^31.
+ */
+const COLD_REF = 2 ** 31;
+/** Bytes a page costs besides its typed arrays (the object, its array of cells). */
+const PAGE_OVERHEAD = 200;
 
 type Cells = Int32Array | Uint32Array | Float64Array;
 
@@ -154,6 +164,15 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #delIds: Array<string | number | null> = [];
   readonly #uuidScratch = new Uint32Array(4);
   #lastBucket: Bucket | undefined;
+  /** Bytes of the pages in memory, kept as pages come and go (the budget reads it often). */
+  #pageBytes = 0;
+  #storage: ColdStorage | undefined;
+  #coldDir = '';
+  /** Buckets moved to disk: bucket index → its segment, and the indexes ascending. */
+  readonly #cold = new Map<number, ColdSegment>();
+  readonly #coldOrder: number[] = [];
+  /** Entries read from segments since the last change; a cold ref indexes this list. */
+  #coldRows: ColdEntry[] = [];
 
   constructor(spec: TimeBucketedTableSpec<S>) {
     const invalid = (why: string) =>
@@ -188,6 +207,37 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     return this.#watermarkMs;
   }
 
+  /**
+   * Lets the table move its oldest sealed buckets to segment files under `dir` when the tables
+   * sharing `storage` hold more than its memory budget (see "Cold segments" in docs/engine.md).
+   * Reads see the entries on disk as if they were in memory. Call before the first insert.
+   */
+  useColdStorage(storage: ColdStorage, dir: string): void {
+    this.#storage = storage;
+    this.#coldDir = dir;
+    storage.join(this);
+  }
+
+  /** Bytes this table holds in memory now (what the memory budget counts). */
+  memoryBytes(): number {
+    let n = this.#pageBytes + this.#keys.bytes() + this.#head.byteLength + this.#tail.byteLength;
+    for (const seg of this.#cold.values()) n += seg.memoryBytes;
+    return n;
+  }
+
+  /** Buckets held on disk, and their entries (tests, stats). */
+  coldStats(): { segments: number; entries: number; files: string[] } {
+    let entries = 0;
+    for (const seg of this.#cold.values()) entries += seg.live;
+    return { segments: this.#cold.size, entries, files: [...this.#cold.values()].map((s) => s.path) };
+  }
+
+  /** Closes the open segment files (they stay on disk); the table must not be used after. */
+  closeColdStorage(): void {
+    for (const seg of this.#cold.values()) seg.close();
+    this.#storage?.leave(this);
+  }
+
   /** Entries with an event time below this have expired (watermark − retention). */
   get cutoffMs(): number {
     return this.#cutoffMs;
@@ -205,6 +255,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       );
     }
     if (timeMs < this.#cutoffMs) return false;
+    this.#coldRows.length = 0;
     const cols = this.#cols;
     // Check every value before touching anything: a refused row leaves the table as it was.
     for (let c = 0; c < cols.length; c++)
@@ -240,6 +291,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    * not expired (of equal ones, the first inserted: the first entry `range` would list), or −1.
    */
   first(key: string, fromMs: number, toMs: number): number {
+    if (this.#cold.size > 0 && this.#mayBeCold(key, fromMs, toMs)) {
+      const all = this.range(key, fromMs, toMs);
+      return all.length > 0 ? (all[0] as number) : -1;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return -1;
     const lo = Math.max(fromMs, this.#cutoffMs);
@@ -260,6 +315,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** The entry of `key` with the largest (time, id) in [fromMs, toMs] that has not expired (the last entry `range` would list), or −1. */
   last(key: string, fromMs: number, toMs: number): number {
+    if (this.#cold.size > 0 && this.#mayBeCold(key, fromMs, toMs)) {
+      const all = this.range(key, fromMs, toMs);
+      return all.length > 0 ? (all.at(-1) as number) : -1;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return -1;
     const lo = Math.max(fromMs, this.#cutoffMs);
@@ -283,15 +342,22 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    * ones in insertion order, appended to `out`.
    */
   range(key: string, fromMs: number, toMs: number, out: number[] = []): number[] {
-    const k = this.#keys.find(key);
-    if (k < 0) return out;
     const lo = Math.max(fromMs, this.#cutoffMs);
     const start = out.length;
-    for (let r = this.#head[k] as number; r >= 0; r = this.#nextOf(r)) {
+    const cold = this.#cold.size > 0 ? this.#coldRefs(key, lo, toMs) : undefined;
+    const k = this.#keys.find(key);
+    if (k < 0 && cold === undefined) return out;
+    let c = 0;
+    for (let r = k < 0 ? -1 : (this.#head[k] as number); r >= 0; r = this.#nextOf(r)) {
       const t = this.timeOf(r);
       if (t > toMs) break;
-      if (t >= lo) out.push(r);
+      if (t < lo) continue;
+      // Entries on disk and in memory never share a time (a bucket is wholly in one place): merge by time.
+      if (cold !== undefined)
+        while (c < cold.length && this.timeOf(cold[c] as number) < t) out.push(cold[c++] as number);
+      out.push(r);
     }
+    if (cold !== undefined) while (c < cold.length) out.push(cold[c++] as number);
     if (this.#idCol >= 0) {
       // Insertion sort by (time, id): the chain is in time order already, only ties move.
       for (let i = start + 1; i < out.length; i++) {
@@ -315,6 +381,13 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   findId(key: string, id: string | number | null): number {
     const c = this.#idCol;
     if (c < 0) throw this.#unfit(`findId on key ${JSON.stringify(key)} needs an id column`);
+    if (this.#cold.size > 0 && this.#mayBeCold(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+      // Of equal (time, id) entries, range keeps insertion order: the first match is the oldest.
+      for (const r of this.range(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+        if (this.#read(r, c) === id) return r;
+      }
+      return -1;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return -1;
     const asWords = (this.#cols[c] as Column).codec === 'uuid' && typeof id === 'string' && parseUuid(id, ID_PROBE, 0);
@@ -332,6 +405,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** The event time of the entry `ref`. */
   timeOf(ref: number): number {
+    if (ref >= COLD_REF) return (this.#coldRows[ref - COLD_REF] as ColdEntry).timeMs;
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     return page.bucket.startMs + (page.times[ref & SLOT_MASK] as number);
   }
@@ -352,6 +426,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** The key of the entry `ref`. */
   keyOf(ref: number): string {
+    if (ref >= COLD_REF) return (this.#coldRows[ref - COLD_REF] as ColdEntry).key;
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     return this.#keys.keyOf(page.keys[ref & SLOT_MASK] as number);
   }
@@ -369,7 +444,18 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     if (!(watermarkMs > this.#watermarkMs)) return 0;
     this.#watermarkMs = watermarkMs;
     this.#cutoffMs = watermarkMs - this.retentionMs;
+    this.#coldRows.length = 0;
     let dropped = 0;
+    // Segments on disk first: a whole expired segment goes as one file.
+    while (this.#coldOrder.length > 0) {
+      const seg = this.#cold.get(this.#coldOrder[0] as number) as ColdSegment;
+      if (!(seg.maxTimeMs < this.#cutoffMs)) break;
+      seg.destroy();
+      this.#size -= seg.live;
+      this.#cold.delete(seg.index);
+      this.#coldOrder.shift();
+      dropped++;
+    }
     // Buckets partition time: once the oldest one holds an entry that has not expired, so do all later ones.
     while (this.#order.length > 0) {
       const b = this.#buckets.get(this.#order[0] as number) as Bucket;
@@ -378,6 +464,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       this.#order.shift();
       dropped++;
     }
+    if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
     return dropped;
   }
 
@@ -489,6 +576,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.#delKeys = [];
     this.#delTimes = [];
     this.#delIds = [];
+    // Buckets just taken into this chunk may go to disk now (only what a chunk holds ever does).
+    if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
     if (n + d === 0) return undefined;
     const seq = ++this.#seq;
     const bytes = encodeChunk({
@@ -526,6 +615,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.#delKeys = [];
     this.#delTimes = [];
     this.#delIds = [];
+    if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
   }
 
   /**
@@ -536,7 +626,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    * naming it, before anything is loaded.
    */
   restore(chunks: Iterable<ChunkInput>, watermarkMs: number): void {
-    if (this.#size > 0 || this.#buckets.size > 0 || this.#seq > 0 || this.#delTimes.length > 0) {
+    if (this.#size > 0 || this.#buckets.size > 0 || this.#cold.size > 0 || this.#seq > 0 || this.#delTimes.length > 0) {
       throw new FlowmarkError(
         'FM_RUNTIME_STATE',
         `time-bucketed state ${this.name}: restore needs an empty table (it holds ${this.#size} entries)`,
@@ -561,9 +651,19 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       }
     }
     this.advanceWatermark(watermarkMs);
-    for (const view of views) {
+    // With a memory budget, buckets go to disk as the restore goes, so that restoring never holds
+    // more than the budget: a bucket no later chunk touches (it ends before every later chunk's
+    // smallest time, deletes included) is final once the chunks before have been applied.
+    const laterMin = new Float64Array(views.length + 1).fill(Number.POSITIVE_INFINITY);
+    for (let v = views.length - 1; v >= 0; v--) {
+      const h = (views[v] as ChunkView).header;
+      laterMin[v] =
+        h.maxTimeMs < this.#cutoffMs ? (laterMin[v + 1] as number) : Math.min(h.minTimeMs, laterMin[v + 1] as number);
+    }
+    for (const [v, view] of views.entries()) {
       if (!(view.header.maxTimeMs < this.#cutoffMs)) this.#apply(view);
       this.#seq = view.header.seq;
+      if (this.#storage !== undefined) this.#spillOverBudget(laterMin[v + 1] as number, true);
     }
     for (const b of this.#buckets.values()) for (const p of b.pages) p.taken = p.count;
   }
@@ -600,15 +700,9 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   /** Entries held and the bytes of the typed arrays and dictionaries holding them. */
+  /** Entries held (in memory and on disk) and the bytes in memory: typed arrays, dictionaries, key filters. */
   measure(): StateSize {
-    let bytes = this.#keys.bytes() + this.#dict.bytes() + this.#head.byteLength + this.#tail.byteLength;
-    for (const b of this.#buckets.values()) {
-      for (const p of b.pages) {
-        bytes += p.keys.byteLength + p.times.byteLength + p.next.byteLength + 200;
-        for (const c of p.cells) bytes += c.byteLength;
-      }
-    }
-    return { entries: this.#size, bytes };
+    return { entries: this.#size, bytes: this.memoryBytes() + this.#dict.bytes() };
   }
 
   // ——— internals ———
@@ -663,6 +757,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   #read(ref: number, c: number): string | number | null {
+    if (ref >= COLD_REF) return (this.#coldRows[ref - COLD_REF] as ColdEntry).values[c] as CellValue;
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     const s = ref & SLOT_MASK;
     const cells = page.cells[c] as Cells;
@@ -682,7 +777,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #compareIds(a: number, b: number): number {
     const c = this.#idCol;
     const codec = (this.#cols[c] as Column).codec;
-    if (codec === 'uuid') {
+    if (codec === 'uuid' && a < COLD_REF && b < COLD_REF) {
       const pa = this.#pages[a >>> PAGE_BITS] as Page;
       const pb = this.#pages[b >>> PAGE_BITS] as Page;
       const wa = pa.cells[c] as Uint32Array;
@@ -732,6 +827,11 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const index = Math.floor(timeMs / this.bucketWidthMs);
     // In-order input lands in the bucket of the previous entry: no Map look-up.
     let bucket = this.#lastBucket?.index === index ? this.#lastBucket : this.#buckets.get(index);
+    if (bucket === undefined && this.#cold.size > 0 && this.#cold.has(index)) {
+      // An entry for a bucket on disk (rare: an insert behind the watermark): the bucket comes back.
+      this.#thaw(index);
+      bucket = this.#buckets.get(index);
+    }
     if (bucket === undefined) {
       bucket = { index, startMs: index * this.bucketWidthMs, pages: [], maxTimeMs: timeMs, live: 0 };
       this.#buckets.set(index, bucket);
@@ -780,6 +880,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     };
     this.#pages[id] = page;
     bucket.pages.push(page);
+    this.#pageBytes += pageBytes(page);
     return page;
   }
 
@@ -832,6 +933,21 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   #delete(key: string, timeMs: number, id: string | number | null, record: boolean): number {
     if (!(timeMs >= this.#cutoffMs)) return 0;
+    this.#coldRows.length = 0;
+    const seg = this.#cold.size > 0 ? this.#cold.get(Math.floor(timeMs / this.bucketWidthMs)) : undefined;
+    if (seg !== undefined) {
+      // The entries at timeMs are all in this one segment (a bucket is wholly on disk or in memory).
+      const idCol = this.#idCol;
+      const n = seg.delete(key, timeMs, (e) => idCol < 0 || e.values[idCol] === id);
+      this.#size -= n;
+      // Everything on disk is in a chunk already: the delete must reach the next one.
+      if (n > 0 && record) {
+        this.#delKeys.push(key);
+        this.#delTimes.push(timeMs);
+        this.#delIds.push(id);
+      }
+      return n;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return 0;
     let prev = -1;
@@ -871,6 +987,16 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** Drops a bucket whose entries have all expired: one pass over its pages. */
   #drop(b: Bucket): void {
+    this.#unload(b);
+    this.#size -= b.live;
+  }
+
+  /**
+   * Takes the oldest bucket in memory out of memory (expired, or written to disk): its entries
+   * leave the chains (they are at the front of each), their strings and keys are released, its
+   * pages are freed. The table's size is the caller's business.
+   */
+  #unload(b: Bucket): void {
     for (const p of b.pages) p.dead = true;
     for (const p of b.pages) {
       for (let s = 0; s < p.count; s++) {
@@ -891,10 +1017,118 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     for (const p of b.pages) {
       this.#pages[p.id] = undefined;
       this.#freePages.push(p.id);
+      this.#pageBytes -= pageBytes(p);
     }
-    this.#size -= b.live;
     this.#buckets.delete(b.index);
     if (this.#lastBucket === b) this.#lastBucket = undefined;
+  }
+
+  /** Whether some segment on disk may hold entries of `key` in [fromMs, toMs] (its key filter says maybe). */
+  #mayBeCold(key: string, fromMs: number, toMs: number): boolean {
+    const lo = Math.max(fromMs, this.#cutoffMs);
+    const w = this.bucketWidthMs;
+    for (const index of this.#coldOrder) {
+      const start = index * w;
+      if (start > toMs) break;
+      if (start + w - 1 < lo) continue;
+      if ((this.#cold.get(index) as ColdSegment).mayHave(key)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The entries of `key` on disk with lo ≤ time ≤ hi as cold refs, by (time, insertion); undefined
+   * when there are none. Segments whose key filter rules the key out are not read.
+   */
+  #coldRefs(key: string, lo: number, hi: number): number[] | undefined {
+    let out: number[] | undefined;
+    const w = this.bucketWidthMs;
+    for (const index of this.#coldOrder) {
+      const start = index * w;
+      if (start > hi) break;
+      if (start + w - 1 < lo) continue;
+      const seg = this.#cold.get(index) as ColdSegment;
+      if (!seg.mayHave(key)) continue;
+      for (const e of seg.read(key, lo, hi)) {
+        out ??= [];
+        out.push(COLD_REF + this.#coldRows.push(e) - 1);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * While the tables sharing the budget hold more than it, moves the oldest bucket in memory to a
+   * segment on disk, if it is sealed — it ends before the watermark, so no on-time entry can land
+   * in it, and before `limitMs` (a restore: no chunk still to apply touches it) — and, outside a
+   * restore, every entry of it is in a chunk already (`taken`). The last rule is what keeps the
+   * chunks the one source of truth: an entry reaches the disk only after the chunk holding it was
+   * cut, and the disk copy is never read after a restart (the restore rebuilds it from the
+   * committed chunks), so a crash between the move and that chunk's commit loses nothing.
+   */
+  #spillOverBudget(limitMs: number, restoring: boolean): void {
+    const storage = this.#storage as ColdStorage;
+    while (this.#order.length > 0 && storage.overBudget()) {
+      const b = this.#buckets.get(this.#order[0] as number) as Bucket;
+      const endMs = b.startMs + this.bucketWidthMs - 1;
+      if (!(endMs < this.#watermarkMs) || !(endMs < limitMs)) return;
+      if (!restoring && b.pages.some((p) => p.taken < p.count)) return;
+      this.#spill(b);
+    }
+  }
+
+  /** Writes bucket `b` (the oldest in memory) to a segment file and takes it out of memory. */
+  #spill(b: Bucket): void {
+    const entries: Array<{ key: string; timeMs: number; values: CellValue[] }> = [];
+    const cols = this.#cols.length;
+    for (const p of b.pages) {
+      for (let s = 0; s < p.count; s++) {
+        const k = p.keys[s] as number;
+        if (k < 0) continue;
+        const ref = p.id * PAGE + s;
+        const values: CellValue[] = new Array(cols);
+        for (let c = 0; c < cols; c++) values[c] = this.#read(ref, c);
+        entries.push({ key: this.#keys.keyOf(k), timeMs: b.startMs + (p.times[s] as number), values });
+      }
+    }
+    const seg = ColdSegment.write(
+      join(this.#coldDir, `${b.index}.sqlite`),
+      b.index,
+      b.maxTimeMs,
+      this.#cols.map((c) => c.codec),
+      entries,
+    );
+    this.#unload(b);
+    this.#order.shift();
+    this.#cold.set(b.index, seg);
+    let at = this.#coldOrder.length;
+    while (at > 0 && (this.#coldOrder[at - 1] as number) > b.index) at--;
+    this.#coldOrder.splice(at, 0, b.index);
+  }
+
+  /** Brings the segment of bucket `index` back into memory (an entry is about to land in it). */
+  #thaw(index: number): void {
+    const seg = this.#cold.get(index) as ColdSegment;
+    const entries = seg.readAll();
+    this.#size -= seg.live;
+    seg.destroy();
+    this.#cold.delete(index);
+    this.#coldOrder.splice(this.#coldOrder.indexOf(index), 1);
+    const cols = this.#cols;
+    for (const e of entries) {
+      const ref = this.#allocate(e.timeMs);
+      const page = this.#pages[ref >>> PAGE_BITS] as Page;
+      const slot = ref & SLOT_MASK;
+      for (let c = 0; c < cols.length; c++) {
+        this.#write(page.cells[c] as Cells, slot, (cols[c] as Column).codec, e.values[c]);
+      }
+      this.#attach(this.#internKey(e.key), ref, e.timeMs);
+    }
+    // They were in a chunk before they went to disk.
+    const b = this.#buckets.get(index);
+    if (b === undefined) return;
+    for (const p of b.pages) p.taken = p.count;
+    if (seg.maxTimeMs > b.maxTimeMs) b.maxTimeMs = seg.maxTimeMs;
   }
 
   #section(count: number, cols: number[]): ChunkSection {
@@ -1035,4 +1269,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     if (codec === 'i32') return dv.getInt32(at + 4 * i, true);
     return dv.getFloat64(at + 8 * i, true);
   }
+}
+
+function pageBytes(p: Page): number {
+  let n = p.keys.byteLength + p.times.byteLength + p.next.byteLength + PAGE_OVERHEAD;
+  for (const c of p.cells) n += c.byteLength;
+  return n;
 }

@@ -1,0 +1,234 @@
+/**
+ * The time-bucketed table with a memory budget of 0 (every sealed bucket that a chunk holds goes
+ * to a segment file) answers every read exactly as the all-in-memory table does, over random
+ * inserts (behind the watermark too, which brings a segment back), deletes (of entries on disk
+ * too), watermarks, checkpoints and restores from the chunks; expired segments go as files.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { ColdStorage } from '../../../src/engine/state/cold-storage.ts';
+import { TimeBucketedTable } from '../../../src/engine/state/time-bucketed-table.ts';
+
+const KEYS = ['a', 'b', 'k\u0000p', 'ü', '\ud800'];
+const IDS = [
+  '00000000-0000-4000-8000-000000000001',
+  '00000000-0000-4000-8000-000000000002',
+  'ffffffff-0000-4000-8000-00000000000a',
+  'not-a-uuid',
+  'Z',
+  null,
+];
+const SOURCES = ['google_ads', 'direct', null];
+const spec = {
+  name: 'clicks',
+  retentionMs: 200,
+  bucketWidthMs: 50,
+  idColumn: 'id',
+  columns: { id: 'uuid', source: 'string', n: 'i32', x: 'f64' },
+} as const;
+type Table = TimeBucketedTable<(typeof spec)['columns']>;
+const X = [0, -0, Number.NaN, 1.5, Number.POSITIVE_INFINITY];
+
+type Op =
+  | { kind: 'insert'; key: number; dt: number; id: number; source: number; x: number }
+  | { kind: 'delete'; key: number; dt: number; id: number }
+  | { kind: 'deleteSeen'; pick: number }
+  | { kind: 'watermark'; step: number }
+  | { kind: 'read'; key: number; from: number; len: number; id: number }
+  | { kind: 'checkpoint'; restart: boolean };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 10,
+    arbitrary: fc.record({
+      kind: fc.constant('insert' as const),
+      key: fc.nat(KEYS.length - 1),
+      dt: fc.integer({ min: -260, max: 300 }),
+      id: fc.nat(IDS.length - 1),
+      source: fc.nat(SOURCES.length - 1),
+      x: fc.nat(X.length - 1),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('delete' as const),
+      key: fc.nat(KEYS.length - 1),
+      dt: fc.integer({ min: -260, max: 300 }),
+      id: fc.nat(IDS.length - 1),
+    }),
+  },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('deleteSeen' as const), pick: fc.nat() }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('watermark' as const), step: fc.integer({ min: 0, max: 120 }) }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant('read' as const),
+      key: fc.nat(KEYS.length - 1),
+      from: fc.integer({ min: -300, max: 300 }),
+      len: fc.integer({ min: 0, max: 400 }),
+      id: fc.nat(IDS.length - 1),
+    }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('checkpoint' as const), restart: fc.boolean() }) },
+);
+
+const view = (t: Table, r: number) => (r < 0 ? undefined : [t.timeOf(r), t.keyOf(r), t.row(r)]);
+const dump = (t: Table) =>
+  KEYS.map((k) => t.range(k, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).map((r) => view(t, r)));
+
+function coldTable(dir: string): { table: Table; storage: ColdStorage } {
+  const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: () => {} });
+  const table: Table = new TimeBucketedTable(spec);
+  table.useColdStorage(storage, storage.tableDir('step', spec.name));
+  return { table, storage };
+}
+
+test('with a budget of 0 every read, size and findId equal the all-in-memory table, also after restores from the chunks', () => {
+  let coldReads = 0;
+  let thaws = 0;
+  let restores = 0;
+  fc.assert(
+    fc.property(fc.array(opArb, { maxLength: 150, size: 'max' }), (ops) => {
+      const dir = mkdtempSync(join(tmpdir(), 'fm-cold-prop-'));
+      try {
+        const mem: Table = new TimeBucketedTable(spec);
+        let { table: cold } = coldTable(dir);
+        let chunks: Array<{ bytes: Uint8Array; maxTimeMs: number; name: string }> = [];
+        const seen: Array<[string, number, string | null]> = [];
+        let n = 0;
+        const restoresBefore = restores;
+        const base = () => (Number.isFinite(mem.watermarkMs) ? mem.watermarkMs : 1000);
+        for (const op of ops) {
+          switch (op.kind) {
+            case 'insert': {
+              const key = KEYS[op.key] as string;
+              const t = base() + op.dt;
+              const row = {
+                id: IDS[op.id] as string | null,
+                source: SOURCES[op.source] as string | null,
+                n: n++,
+                x: X[op.x] as number,
+              };
+              const segmentsBefore = cold.coldStats().segments;
+              assert.equal(cold.insert(key, t, row), mem.insert(key, t, row));
+              if (cold.coldStats().segments < segmentsBefore) thaws++;
+              seen.push([key, t, row.id]);
+              break;
+            }
+            case 'delete': {
+              const key = KEYS[op.key] as string;
+              const t = base() + op.dt;
+              const id = IDS[op.id] as string | null;
+              assert.equal(cold.delete(key, t, id), mem.delete(key, t, id));
+              break;
+            }
+            case 'deleteSeen': {
+              const e = seen[op.pick % Math.max(1, seen.length)];
+              if (e !== undefined) assert.equal(cold.delete(...e), mem.delete(...e));
+              break;
+            }
+            case 'watermark': {
+              const wm = Number.isFinite(mem.watermarkMs) ? mem.watermarkMs + op.step : 900 + op.step;
+              cold.advanceWatermark(wm);
+              mem.advanceWatermark(wm);
+              break;
+            }
+            case 'read': {
+              const key = KEYS[op.key] as string;
+              const from = base() + op.from;
+              const to = from + op.len;
+              if (cold.coldStats().segments > 0) coldReads++;
+              assert.deepEqual(
+                cold.range(key, from, to).map((r) => view(cold, r)),
+                mem.range(key, from, to).map((r) => view(mem, r)),
+              );
+              assert.deepEqual(view(cold, cold.first(key, from, to)), view(mem, mem.first(key, from, to)));
+              assert.deepEqual(view(cold, cold.last(key, from, to)), view(mem, mem.last(key, from, to)));
+              const id = IDS[op.id] as string | null;
+              assert.deepEqual(view(cold, cold.findId(key, id)), view(mem, mem.findId(key, id)));
+              break;
+            }
+            case 'checkpoint': {
+              mem.skipChunk();
+              const c = cold.takeChunk();
+              if (c !== undefined) chunks.push({ bytes: c.bytes, maxTimeMs: c.maxTimeMs, name: `chunk ${c.seq}` });
+              chunks = chunks.filter((s) => !(s.maxTimeMs < cold.cutoffMs));
+              if (op.restart) {
+                // A restart: a fresh table (its directory wiped) rebuilt from the chunks alone.
+                cold.closeColdStorage();
+                const next = coldTable(dir).table;
+                next.restore(chunks, cold.watermarkMs);
+                cold = next;
+                restores++;
+              }
+              break;
+            }
+          }
+          // A restore leaves out entries that expired in buckets not dropped yet, which `size` counts.
+          if (restores === restoresBefore) assert.equal(cold.size, mem.size, `size after ${op.kind}`);
+        }
+        assert.deepEqual(dump(cold), dump(mem));
+        cold.closeColdStorage();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }),
+    { numRuns: 120 },
+  );
+  assert.ok(
+    coldReads > 500 && thaws > 5 && restores > 50,
+    `the disk was used (${coldReads} reads with segments, ${thaws} thaws, ${restores} restores)`,
+  );
+});
+
+test('a segment is one file, and an expired segment is deleted as a file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-cold-files-'));
+  try {
+    const { table } = coldTable(dir);
+    for (let t = 0; t < 500; t += 5) table.insert(`k${t % 7}`, t, { id: null, source: 's', n: t, x: 0 });
+    table.takeChunk();
+    // Cutoff 50: bucket [0, 50) expires in memory; [50, 100) … [200, 250) are sealed and go to disk.
+    table.advanceWatermark(250);
+    const files = table.coldStats().files;
+    assert.equal(files.length, 4, 'the sealed buckets went to disk');
+    for (const f of files) assert.ok(existsSync(f), f);
+    assert.equal(readdirSync(join(dir, 'step', 'clicks')).length, files.length);
+    // Cutoff 150: the segments of [50, 100) and [100, 150) have expired.
+    table.advanceWatermark(350);
+    assert.deepEqual(table.coldStats().files.slice(0, 2), files.slice(2));
+    for (const f of files.slice(0, 2)) assert.equal(existsSync(f), false, `${f} was deleted`);
+    assert.equal(readdirSync(join(dir, 'step', 'clicks')).length, table.coldStats().files.length);
+    assert.equal(table.size, 70);
+    // k0 holds the times divisible by 35: the first one not expired (175) is read from disk.
+    assert.equal(table.timeOf(table.first('k0', 0, 1000)), 175);
+    table.closeColdStorage();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a key no segment holds is answered without reading a segment (its key filter)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-cold-filter-'));
+  try {
+    const { table } = coldTable(dir);
+    for (let t = 0; t < 200; t++) table.insert(`k${t % 5}`, t, { id: null, source: 's', n: t, x: 0 });
+    table.takeChunk();
+    table.advanceWatermark(190);
+    assert.ok(table.coldStats().segments > 0);
+    // Make the files unreadable: a read that touched one would throw.
+    for (const f of table.coldStats().files) rmSync(f);
+    table.closeColdStorage();
+    assert.equal(table.first('absent', 0, 1000), -1);
+    assert.equal(table.findId('absent', null), -1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
