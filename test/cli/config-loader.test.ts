@@ -67,6 +67,7 @@ const DEFAULTS: FlowmarkConfig = {
   },
   output: {},
   checkpoint: { intervalMs: 250 },
+  state: { memoryBudgetBytes: 1024 ** 3, localDir: null },
   server: { host: '127.0.0.1', port: 3000 },
 };
 
