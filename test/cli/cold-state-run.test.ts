@@ -3,7 +3,8 @@
  * budget is 0 (every sealed bucket of the clicks and the de-duplication sets goes to segment files
  * in the data dir's state/) writes exactly the rows of an all-in-memory run of the same data —
  * also when it was killed with SIGKILL while its segments were on disk and then restarted, with
- * the local store left as the kill left it (rebuilt from the chunks, saying so) or deleted.
+ * the local store left as the kill left it (what matches the checkpoint reused, the rest rebuilt
+ * from the chunks, saying so) or deleted.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,8 +20,8 @@ import { openEmbedded } from '../../src/cli/modes/embedded.ts';
 import { writeDataSet } from '../support/data-set.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/flowmark.js', import.meta.url));
-// A short lookback: buckets of 75 s, so the generated minutes of data seal many of them.
-const attribution = { model: 'first_click', scope: 'product', lookback: '10m', maxOutOfOrderness: '15s' };
+// The generated data spans about 3 minutes: a 1 min lookback makes buckets of 7.5 s, several sealed ones alive at a time.
+const attribution = { model: 'first_click', scope: 'product', lookback: '1m', maxOutOfOrderness: '15s' };
 
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -29,9 +30,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function segmentFiles(dir: string): string[] {
+function segmentFiles(dir: string, suffix = '.sqlite'): string[] {
   if (!existsSync(dir)) return [];
-  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.sqlite'));
+  return (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith(suffix));
 }
 
 async function outputRows(dataDir: string): Promise<unknown[]> {
@@ -81,7 +82,11 @@ async function runUntilSegmentsThenKill(t: TestContext, dataDir: string): Promis
     done = true;
   });
   const stateDir = join(dataDir, 'state');
-  while (!done && segmentFiles(stateDir).length === 0) await new Promise((r) => setTimeout(r, 20));
+  // Some clicks' segments complete with their manifests: a restart has something to reuse.
+  const clickManifests = () => segmentFiles(stateDir, '.json').filter((f) => f.includes('clicks'));
+  const deadline = Date.now() + 60_000;
+  while (!done && clickManifests().length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(clickManifests().length >= 3, `no click segments appeared:\n${stderr}`);
   assert.equal(done, false, `run exited before any bucket went to disk:\n${stderr}`);
   child.kill('SIGKILL');
   await exited;
@@ -108,7 +113,19 @@ test('a run with a memory budget of 0 writes the rows of an all-in-memory run, a
   assert.ok((want[0] as unknown[]).length > 100);
 
   // Straight through, nearly every bucket on disk.
-  await runRun({ dataDir: dataDirs.cold, drain: true, stateMemoryBudget: '0', ...attribution });
+  // Checkpoints every 20 ms: buckets go to disk only once a chunk holds them.
+  await runRun({
+    dataDir: dataDirs.cold,
+    drain: true,
+    stateMemoryBudget: '0',
+    checkpointInterval: '20ms',
+    ...attribution,
+  });
+  assert.equal(
+    segmentFiles(join(dataDirs.cold, 'state')).length,
+    0,
+    'every segment expired at the end of the drain, as files',
+  );
   assert.deepEqual(await outputRows(dataDirs.cold), want, 'budget 0, one run');
 
   // Killed while segments were on disk; restarted with the local store as the kill left it.
@@ -125,8 +142,10 @@ test('a run with a memory budget of 0 writes the rows of an all-in-memory run, a
     process.stderr.write = write;
   }
   assert.ok(
-    lines.some((l) => /local state store .* rebuilding it from the checkpoint's state chunks/.test(l)),
-    `one line says why the local store is rebuilt:\n${lines.join('')}`,
+    lines.some((l) =>
+      /flowmark: state \S+: (reusing \d+ on-disk segment|\d+ on-disk segment\(s\) .* rebuilt from its chunks)/.test(l),
+    ),
+    `a line says what of the local store is reused or rebuilt:\n${lines.join('')}`,
   );
   assert.deepEqual(await outputRows(dataDirs.kept), want, 'after SIGKILL, local store kept');
 

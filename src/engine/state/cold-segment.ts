@@ -1,5 +1,17 @@
-import { mkdirSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { FlowmarkError } from '../errors.ts';
 import { type ColumnCodec, formatUuid, parseUuid } from './column-codecs.ts';
@@ -14,6 +26,35 @@ export interface ColdEntry {
   timeMs: number;
   ord: number;
   values: CellValue[];
+}
+
+/** Which table and which checkpoint history a segment belongs to: what its manifest must match to be reused. */
+export interface SegmentIdentity {
+  table: string;
+  columns: Array<[string, ColumnCodec]>;
+  idColumn: string | null;
+  bucketWidthMs: number;
+  /** The table's chunk lineage (a random id carried by every chunk of one checkpoint history). */
+  lineage: string;
+}
+
+/**
+ * The manifest beside a segment (`<bucket>.json`), written after the segment file is complete and
+ * synced: a segment without one, or whose manifest does not match, is never read after a restart.
+ */
+export interface SegmentManifest extends SegmentIdentity {
+  version: 1;
+  index: number;
+  maxTimeMs: number;
+  live: number;
+  /** Every entry in the segment is in a chunk with a sequence number ≤ this. */
+  coveredSeq: number;
+  /** The deletes made in the segment after it was written are in chunks ≤ this (0: none). */
+  deletesSeq: number;
+  /** False while a delete is being made: a crash then leaves a segment that is not reused. */
+  clean: boolean;
+  /** The segment file's size when the manifest was written. */
+  bytes: number;
 }
 
 /**
@@ -42,6 +83,9 @@ export class ColdSegment {
   live: number;
   readonly #filter: KeyFilter;
   readonly #codecs: readonly ColumnCodec[];
+  #manifest: SegmentManifest | undefined;
+  /** Whether files are synced before a manifest names them (false: tests on a machine that won't crash). */
+  #sync = true;
   #db: DatabaseSync | undefined;
   #select: StatementSync | undefined;
   #selectAt: StatementSync | undefined;
@@ -73,7 +117,10 @@ export class ColdSegment {
     maxTimeMs: number,
     codecs: readonly ColumnCodec[],
     entries: ReadonlyArray<{ key: string; timeMs: number; values: CellValue[] }>,
+    identity?: SegmentIdentity & { coveredSeq: number; deletesSeq: number },
+    sync = true,
   ): ColdSegment {
+    removeSegmentFiles(path);
     mkdirSync(dirname(path), { recursive: true });
     rmSync(path, { force: true });
     const keys = new Set<string>();
@@ -81,6 +128,7 @@ export class ColdSegment {
     const filter = new KeyFilter(keys.size);
     for (const k of keys) filter.add(k);
     const seg = new ColdSegment(path, index, maxTimeMs, codecs, filter);
+    seg.#sync = sync;
     const db = seg.#open();
     try {
       db.exec(
@@ -99,7 +147,101 @@ export class ColdSegment {
       );
     }
     seg.live = entries.length;
+    if (identity !== undefined) {
+      // Synced before the manifest names it: a manifest always describes a complete file.
+      seg.close();
+      if (sync) syncFile(path);
+      writeSynced(filterPath(path), filter.toBytes(), sync);
+      seg.#manifest = {
+        version: 1,
+        ...identity,
+        index,
+        maxTimeMs,
+        live: seg.live,
+        clean: true,
+        bytes: statSync(path).size,
+      };
+      seg.#writeManifest();
+    }
     return seg;
+  }
+
+  /**
+   * The segments a restart may reuse in `dir`: those whose manifest matches `expect` (same table,
+   * columns and lineage; every entry and delete in a chunk the checkpoint holds, ≤ `maxSeq`;
+   * complete and clean; not expired by `cutoffMs`). Every other file in `dir` is deleted; `rejected`
+   * says why, for the one log line.
+   */
+  static reuse(
+    dir: string,
+    expect: Omit<SegmentIdentity, 'lineage'> & { lineage: string | undefined; maxSeq: number; cutoffMs: number },
+    codecs: readonly ColumnCodec[],
+  ): { segments: ColdSegment[]; rejected: string[] } {
+    const segments: ColdSegment[] = [];
+    const rejected: string[] = [];
+    if (!existsSync(dir)) return { segments, rejected };
+    const keep = new Set<string>();
+    for (const name of readdirSync(dir)) {
+      if (!name.endsWith('.json')) continue;
+      const base = name.slice(0, -'.json'.length);
+      const path = join(dir, `${base}.sqlite`);
+      let m: SegmentManifest;
+      try {
+        m = JSON.parse(readFileSync(join(dir, name), 'utf8')) as SegmentManifest;
+      } catch {
+        rejected.push(`${name}: not a readable manifest`);
+        continue;
+      }
+      const why =
+        m.version !== 1
+          ? `manifest version ${m.version}`
+          : m.table !== expect.table ||
+              JSON.stringify(m.columns) !== JSON.stringify(expect.columns) ||
+              m.idColumn !== expect.idColumn ||
+              m.bucketWidthMs !== expect.bucketWidthMs ||
+              `${m.index}` !== base
+            ? 'another table layout'
+            : expect.lineage === undefined || m.lineage !== expect.lineage
+              ? "another checkpoint history (lineage) than the checkpoint's"
+              : !m.clean
+                ? 'a delete was under way when the run stopped'
+                : m.coveredSeq > expect.maxSeq || m.deletesSeq > expect.maxSeq
+                  ? `it holds chunk #${Math.max(m.coveredSeq, m.deletesSeq)}, newer than the checkpoint's last (#${expect.maxSeq}): written after the last commit`
+                  : m.maxTimeMs < expect.cutoffMs
+                    ? undefined // expired: deleted, nothing to say
+                    : !existsSync(path) || statSync(path).size !== m.bytes
+                      ? 'its file is missing or has another size than its manifest says'
+                      : undefined;
+      if (why !== undefined) {
+        rejected.push(`${base}: ${why}`);
+        continue;
+      }
+      if (m.maxTimeMs < expect.cutoffMs) continue;
+      let filter: KeyFilter | undefined;
+      try {
+        filter = KeyFilter.fromBytes(readFileSync(filterPath(path)));
+      } catch {
+        filter = undefined;
+      }
+      if (filter === undefined) {
+        rejected.push(`${base}: its key filter is missing or damaged`);
+        continue;
+      }
+      const seg = new ColdSegment(path, m.index, m.maxTimeMs, codecs, filter);
+      seg.live = m.live;
+      seg.#manifest = m;
+      segments.push(seg);
+      for (const p of [path, filterPath(path), manifestPath(path)]) keep.add(p);
+    }
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (keep.has(p)) continue;
+      if (name.endsWith('.sqlite') && !existsSync(manifestPath(p))) {
+        rejected.push(`${name}: no manifest (the run stopped while writing it)`);
+      }
+      rmSync(p, { recursive: true, force: true });
+    }
+    return { segments, rejected };
   }
 
   /** False when no entry of `key` was ever written here: the disk need not be read. */
@@ -132,8 +274,12 @@ export class ColdSegment {
     }));
   }
 
-  /** Deletes the entries of `key` at `timeMs` that `match` accepts; returns how many went. */
-  delete(key: string, timeMs: number, match: (e: ColdEntry) => boolean): number {
+  /**
+   * Deletes the entries of `key` at `timeMs` that `match` accepts; returns how many went.
+   * `nextSeq` is the chunk that will record the delete: until it is committed the segment must not
+   * be reused, which the manifest says (dirty while the delete is made, then its chunk).
+   */
+  delete(key: string, timeMs: number, match: (e: ColdEntry) => boolean, nextSeq = 0): number {
     if (!this.mayHave(key)) return 0;
     this.#selectAt ??= this.#open().prepare('SELECT t, o, v FROM e WHERE k = ? AND t = ? ORDER BY o');
     this.#deleteOne ??= this.#open().prepare('DELETE FROM e WHERE k = ? AND t = ? AND o = ?');
@@ -141,11 +287,24 @@ export class ColdSegment {
     for (const r of this.#selectAt.all(keyBytes(key), timeMs) as Array<{ t: number; o: number; v: Uint8Array }>) {
       const e = { key, timeMs: r.t, ord: r.o, values: decodeValues(this.#codecs, r.v) };
       if (!match(e)) continue;
+      if (n === 0 && this.#manifest !== undefined) {
+        this.#manifest = { ...this.#manifest, clean: false, deletesSeq: Math.max(this.#manifest.deletesSeq, nextSeq) };
+        this.#writeManifest();
+      }
       this.#deleteOne.run(keyBytes(key), timeMs, r.o);
       n++;
     }
     this.live -= n;
+    if (n > 0 && this.#manifest !== undefined) {
+      if (this.#sync) syncFile(this.path);
+      this.#manifest = { ...this.#manifest, clean: true, live: this.live, bytes: statSync(this.path).size };
+      this.#writeManifest();
+    }
     return n;
+  }
+
+  #writeManifest(): void {
+    writeSynced(manifestPath(this.path), new TextEncoder().encode(JSON.stringify(this.#manifest)), this.#sync);
   }
 
   /** Bytes this segment holds in memory (its key filter). */
@@ -161,10 +320,10 @@ export class ColdSegment {
     this.#db = undefined;
   }
 
-  /** Closes the segment and deletes its file: a whole segment goes at once. */
+  /** Closes the segment and deletes its files (the manifest first): a whole segment goes at once. */
   destroy(): void {
     this.close();
-    rmSync(this.path, { force: true });
+    removeSegmentFiles(this.path);
   }
 
   #open(): DatabaseSync {
@@ -256,6 +415,38 @@ export function decodeValues(codecs: readonly ColumnCodec[], bytes: Uint8Array):
     }
   }
   return out;
+}
+
+function manifestPath(segmentPath: string): string {
+  return segmentPath.replace(/\.sqlite$/, '.json');
+}
+
+function filterPath(segmentPath: string): string {
+  return segmentPath.replace(/\.sqlite$/, '.filter');
+}
+
+/** The manifest first: without it the other files are never trusted, whatever is left of them. */
+function removeSegmentFiles(path: string): void {
+  rmSync(manifestPath(path), { force: true });
+  rmSync(filterPath(path), { force: true });
+  rmSync(path, { force: true });
+}
+
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `bytes` to `path` atomically (a synced temporary file renamed over it). */
+function writeSynced(path: string, bytes: Uint8Array, sync: boolean): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, bytes);
+  if (sync) syncFile(tmp);
+  renameSync(tmp, path);
 }
 
 /** A key as the bytes of its UTF-16 code units: exact for every string (NUL and lone surrogates too). */

@@ -11,6 +11,12 @@ export interface ColdStorageOptions {
   dir: string;
   /** Where the one line saying why a local store is rebuilt goes (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Sync each segment to disk before its manifest names it (default true), so that a machine's
+   * crash cannot leave a manifest over a partly written file. False only where the machine's crash
+   * is no concern (tests): a process killed at any instant is still safe without it.
+   */
+  sync?: boolean;
 }
 
 /** What the storage asks of a table that registered: its bytes in memory now. */
@@ -24,17 +30,17 @@ interface Member {
  * (`TimeBucketedTable.useColdStorage`) and, when the tables together hold more than the budget,
  * moves its oldest sealed buckets into segment files under its own sub-directory.
  *
- * The directory is a cache of the checkpoint's chunks, never a source of truth: what it held when
- * the run started is deleted (with one log line saying so), and every table's cold part is rebuilt
- * from the chunks its restore reads. See docs/engine.md, "Cold segments", for the rule that makes
- * this the safe choice.
+ * The directory is a cache of the checkpoint's chunks, never a source of truth: at a restore a
+ * table reuses only the segments whose manifest proves they hold exactly what the committed
+ * chunks hold, deletes the rest (one log line says why) and rebuilds them from the chunks. See
+ * docs/engine.md, "Cold segments", for the rule.
  */
 export class ColdStorage {
   readonly memoryBudgetBytes: number;
   readonly dir: string;
+  readonly sync: boolean;
   readonly #members = new Set<Member>();
   readonly #log: (line: string) => void;
-  #cleared = false;
 
   constructor(options: ColdStorageOptions) {
     if (!(options.memoryBudgetBytes >= 0)) {
@@ -44,6 +50,7 @@ export class ColdStorage {
     }
     this.memoryBudgetBytes = options.memoryBudgetBytes;
     this.dir = options.dir;
+    this.sync = options.sync ?? true;
     this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
   }
 
@@ -67,22 +74,27 @@ export class ColdStorage {
     return this.memoryBytes() > this.memoryBudgetBytes;
   }
 
-  /**
-   * The directory of one table's segments (`<dir>/<step>/<table>`). The first call of a run
-   * deletes whatever an earlier run left in `dir`, saying why once: it may hold entries of a
-   * checkpoint that never committed, so it is rebuilt from the chunks rather than trusted.
-   */
+  /** The directory of one table's segments: `<dir>/<step>/<table>`. */
   tableDir(step: string, table: string): string {
-    if (!this.#cleared) {
-      this.#cleared = true;
-      if (existsSync(this.dir) && readdirSync(this.dir).length > 0) {
-        this.#log(
-          `flowmark: the local state store ${this.dir} holds segments of an earlier run; rebuilding it from the ` +
-            "checkpoint's state chunks (the local store is a cache, the database's chunks are the truth)",
-        );
-        rmSync(this.dir, { recursive: true, force: true });
-      }
-    }
     return join(this.dir, encodeURIComponent(step), encodeURIComponent(table));
+  }
+
+  /** One line for the operator (why a local store is rebuilt, what was reused). */
+  log(line: string): void {
+    this.#log(line);
+  }
+
+  /**
+   * Empties a table's directory before its first segment when no restore validated it (a job
+   * with no checkpoint of the table): what is there belongs to another history. Says so once.
+   */
+  clearTableDir(dir: string): void {
+    if (existsSync(dir) && readdirSync(dir).length > 0) {
+      this.#log(
+        `flowmark: the local state store ${dir} holds segments the checkpoint does not know; deleting them ` +
+          "(the local store is a cache of the checkpoint's state chunks)",
+      );
+    }
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,11 +9,30 @@ export class KeyFilter {
   readonly #mask: number;
 
   /** A filter sized for `expectedKeys` keys (rounded up to a power of two of bits, at least 64). */
-  constructor(expectedKeys: number) {
-    let bits = 64;
-    while (bits < expectedKeys * 10 && bits < 2 ** 31) bits *= 2;
-    this.#bits = new Uint32Array(bits / 32);
-    this.#mask = bits - 1;
+  constructor(expectedKeys: number, bits?: Uint32Array) {
+    if (bits !== undefined) {
+      this.#bits = bits;
+      this.#mask = bits.length * 32 - 1;
+      return;
+    }
+    let n = 64;
+    while (n < expectedKeys * 10 && n < 2 ** 31) n *= 2;
+    this.#bits = new Uint32Array(n / 32);
+    this.#mask = n - 1;
+  }
+
+  /** The filter's bits, to be saved beside its segment. */
+  toBytes(): Uint8Array {
+    return new Uint8Array(this.#bits.buffer, this.#bits.byteOffset, this.#bits.byteLength);
+  }
+
+  /** A filter saved by {@link toBytes}, or undefined when `bytes` cannot be one (not a power of two of words). */
+  static fromBytes(bytes: Uint8Array): KeyFilter | undefined {
+    const words = bytes.byteLength / 4;
+    if (!Number.isInteger(words) || words < 2 || (words & (words - 1)) !== 0) return undefined;
+    const bits = new Uint32Array(words);
+    new Uint8Array(bits.buffer).set(bytes);
+    return new KeyFilter(0, bits);
   }
 
   add(key: string): void {

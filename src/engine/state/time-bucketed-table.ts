@@ -1,6 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { FlowmarkError } from '../errors.ts';
-import { type CellValue, type ColdEntry, ColdSegment } from './cold-segment.ts';
+import { type CellValue, type ColdEntry, ColdSegment, type SegmentIdentity } from './cold-segment.ts';
 import type { ColdStorage } from './cold-storage.ts';
 import {
   type ColumnCodec,
@@ -173,6 +174,14 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   readonly #coldOrder: number[] = [];
   /** Entries read from segments since the last change; a cold ref indexes this list. */
   #coldRows: ColdEntry[] = [];
+  /** The id of this table's checkpoint history, in its chunks' headers (only with a local store). */
+  #lineage: string | undefined;
+  /** False once entries were marked taken without a chunk (`skipChunk`): no segment may be reused then. */
+  #chunked = true;
+  /** Whether the directory was validated by a restore, or emptied, before the first segment. */
+  #dirReady = false;
+  /** Segments the last restore reused instead of decoding their chunks (stats, tests). */
+  #reused = { segments: 0, entries: 0, chunksSkipped: 0 };
 
   constructor(spec: TimeBucketedTableSpec<S>) {
     const invalid = (why: string) =>
@@ -226,10 +235,20 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   /** Buckets held on disk, and their entries (tests, stats). */
-  coldStats(): { segments: number; entries: number; files: string[] } {
+  coldStats(): {
+    segments: number;
+    entries: number;
+    files: string[];
+    reused: { segments: number; entries: number; chunksSkipped: number };
+  } {
     let entries = 0;
     for (const seg of this.#cold.values()) entries += seg.live;
-    return { segments: this.#cold.size, entries, files: [...this.#cold.values()].map((s) => s.path) };
+    return {
+      segments: this.#cold.size,
+      entries,
+      files: [...this.#cold.values()].map((s) => s.path),
+      reused: { ...this.#reused },
+    };
   }
 
   /** Closes the open segment files (they stay on disk); the table must not be used after. */
@@ -576,10 +595,16 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.#delKeys = [];
     this.#delTimes = [];
     this.#delIds = [];
-    // Buckets just taken into this chunk may go to disk now (only what a chunk holds ever does).
-    if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
-    if (n + d === 0) return undefined;
+    if (n + d === 0) {
+      if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
+      return undefined;
+    }
     const seq = ++this.#seq;
+    if (this.#storage !== undefined) {
+      this.#lineage ??= randomUUID();
+      // Buckets just taken into this chunk (#seq) may go to disk now: only what a chunk holds ever does.
+      this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
+    }
     const bytes = encodeChunk({
       header: {
         table: this.name,
@@ -589,6 +614,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
         idColumn: this.#idCol >= 0 ? (this.#cols[this.#idCol] as Column).name : null,
         minTimeMs: min,
         maxTimeMs: max,
+        ...(this.#lineage === undefined ? {} : { lineage: this.#lineage }),
       },
       strings,
       deletes,
@@ -615,6 +641,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.#delKeys = [];
     this.#delTimes = [];
     this.#delIds = [];
+    this.#chunked = false;
     if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
   }
 
@@ -650,6 +677,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
         );
       }
     }
+    const reused = this.#reuseSegments(views, watermarkMs);
     this.advanceWatermark(watermarkMs);
     // With a memory budget, buckets go to disk as the restore goes, so that restoring never holds
     // more than the budget: a bucket no later chunk touches (it ends before every later chunk's
@@ -660,8 +688,20 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       laterMin[v] =
         h.maxTimeMs < this.#cutoffMs ? (laterMin[v + 1] as number) : Math.min(h.minTimeMs, laterMin[v + 1] as number);
     }
+    const w = this.bucketWidthMs;
+    const allReused = (h: ChunkView['header']): boolean => {
+      const lo = Math.floor(h.minTimeMs / w);
+      const hi = Math.floor(h.maxTimeMs / w);
+      if (reused.size === 0 || hi - lo + 1 > reused.size) return false;
+      for (let i = lo; i <= hi; i++) if (!reused.has(i)) return false;
+      return true;
+    };
     for (const [v, view] of views.entries()) {
-      if (!(view.header.maxTimeMs < this.#cutoffMs)) this.#apply(view);
+      if (!(view.header.maxTimeMs < this.#cutoffMs)) {
+        // A chunk wholly inside reused segments is not decoded at all.
+        if (allReused(view.header)) this.#reused.chunksSkipped++;
+        else this.#apply(view, false, reused);
+      }
       this.#seq = view.header.seq;
       if (this.#storage !== undefined) this.#spillOverBudget(laterMin[v + 1] as number, true);
     }
@@ -696,6 +736,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     merged.advanceWatermark(watermarkMs);
     for (const v of views) merged.#apply(v, true);
     merged.#seq = (views.at(-1) as ChunkView).header.seq - 1;
+    merged.#lineage = views.findLast((v) => v.header.lineage !== undefined)?.header.lineage;
     return merged.takeChunk();
   }
 
@@ -832,18 +873,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       this.#thaw(index);
       bucket = this.#buckets.get(index);
     }
-    if (bucket === undefined) {
-      bucket = { index, startMs: index * this.bucketWidthMs, pages: [], maxTimeMs: timeMs, live: 0 };
-      this.#buckets.set(index, bucket);
-      let lo = 0;
-      let hi = this.#order.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if ((this.#order[mid] as number) < index) lo = mid + 1;
-        else hi = mid;
-      }
-      this.#order.splice(lo, 0, index);
-    }
+    bucket ??= this.#newBucket(index, timeMs);
     this.#lastBucket = bucket;
     let page = bucket.pages[bucket.pages.length - 1];
     if (page === undefined || page.count === page.capacity) {
@@ -853,6 +883,20 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     page.times[slot] = timeMs - bucket.startMs;
     if (timeMs > bucket.maxTimeMs) bucket.maxTimeMs = timeMs;
     return page.id * PAGE + slot;
+  }
+
+  #newBucket(index: number, maxTimeMs: number): Bucket {
+    const bucket: Bucket = { index, startMs: index * this.bucketWidthMs, pages: [], maxTimeMs, live: 0 };
+    this.#buckets.set(index, bucket);
+    let lo = 0;
+    let hi = this.#order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.#order[mid] as number) < index) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#order.splice(lo, 0, index);
+    return bucket;
   }
 
   #newPage(bucket: Bucket, capacity: number): Page {
@@ -938,7 +982,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     if (seg !== undefined) {
       // The entries at timeMs are all in this one segment (a bucket is wholly on disk or in memory).
       const idCol = this.#idCol;
-      const n = seg.delete(key, timeMs, (e) => idCol < 0 || e.values[idCol] === id);
+      const n = seg.delete(key, timeMs, (e) => idCol < 0 || e.values[idCol] === id, this.#seq + 1);
       this.#size -= n;
       // Everything on disk is in a chunk already: the delete must reach the next one.
       if (n > 0 && record) {
@@ -1091,12 +1135,28 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
         entries.push({ key: this.#keys.keyOf(k), timeMs: b.startMs + (p.times[s] as number), values });
       }
     }
+    if (!this.#dirReady) {
+      (this.#storage as ColdStorage).clearTableDir(this.#coldDir);
+      this.#dirReady = true;
+    }
     const seg = ColdSegment.write(
       join(this.#coldDir, `${b.index}.sqlite`),
       b.index,
       b.maxTimeMs,
       this.#cols.map((c) => c.codec),
       entries,
+      // Every entry of a sealed, taken bucket is in a chunk ≤ #seq: the manifest says so. A delete
+      // made in it since that chunk is in none yet: the next chunk (#seq + 1) must commit first.
+      this.#lineage === undefined || !this.#chunked
+        ? undefined
+        : {
+            ...this.#identity(this.#lineage),
+            coveredSeq: this.#seq,
+            deletesSeq: this.#delTimes.some((t) => t >= b.startMs && t < b.startMs + this.bucketWidthMs)
+              ? this.#seq + 1
+              : 0,
+          },
+      (this.#storage as ColdStorage).sync,
     );
     this.#unload(b);
     this.#order.shift();
@@ -1104,6 +1164,61 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     let at = this.#coldOrder.length;
     while (at > 0 && (this.#coldOrder[at - 1] as number) > b.index) at--;
     this.#coldOrder.splice(at, 0, b.index);
+  }
+
+  #identity(lineage: string): SegmentIdentity {
+    return {
+      table: this.name,
+      columns: this.#cols.map((c) => [c.name, c.codec]),
+      idColumn: this.#idCol >= 0 ? (this.#cols[this.#idCol] as Column).name : null,
+      bucketWidthMs: this.bucketWidthMs,
+      lineage,
+    };
+  }
+
+  /**
+   * At a restore with a local store: takes over the segments whose manifests match the chunks
+   * being restored (same lineage, nothing newer than their last chunk), deletes every other file
+   * of the table's directory (one log line says why), and returns the reused buckets' indexes,
+   * whose entries the restore then skips in the chunks.
+   */
+  #reuseSegments(views: readonly ChunkView[], watermarkMs: number): Set<number> {
+    const reused = new Set<number>();
+    if (this.#storage === undefined) return reused;
+    this.#lineage = views.findLast((v) => v.header.lineage !== undefined)?.header.lineage;
+    const { segments, rejected } = ColdSegment.reuse(
+      this.#coldDir,
+      {
+        ...this.#identity(''),
+        lineage: this.#lineage,
+        maxSeq: views.length > 0 ? (views.at(-1) as ChunkView).header.seq : 0,
+        cutoffMs: watermarkMs - this.retentionMs,
+      },
+      this.#cols.map((c) => c.codec),
+    );
+    this.#dirReady = true;
+    if (rejected.length > 0) {
+      this.#storage.log(
+        `flowmark: state ${this.name}: ${rejected.length} on-disk segment(s) in ${this.#coldDir} do not match the ` +
+          `checkpoint and are rebuilt from its chunks (${rejected[0]}${rejected.length > 1 ? ', …' : ''})`,
+      );
+    }
+    let entries = 0;
+    for (const seg of segments.sort((a, b) => a.index - b.index)) {
+      this.#cold.set(seg.index, seg);
+      this.#coldOrder.push(seg.index);
+      this.#size += seg.live;
+      entries += seg.live;
+      reused.add(seg.index);
+    }
+    this.#reused = { segments: segments.length, entries, chunksSkipped: 0 };
+    if (segments.length > 0) {
+      this.#storage.log(
+        `flowmark: state ${this.name}: reusing ${segments.length} on-disk segment(s) (${entries} entries) in ` +
+          `${this.#coldDir}, which match the checkpoint`,
+      );
+    }
+    return reused;
   }
 
   /** Brings the segment of bucket `index` back into memory (an entry is about to land in it). */
@@ -1125,8 +1240,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       this.#attach(this.#internKey(e.key), ref, e.timeMs);
     }
     // They were in a chunk before they went to disk.
-    const b = this.#buckets.get(index);
-    if (b === undefined) return;
+    // The bucket keeps its latest time, deleted entries' too: it expires when it would have in memory.
+    const b = this.#buckets.get(index) ?? this.#newBucket(index, seg.maxTimeMs);
     for (const p of b.pages) p.taken = p.count;
     if (seg.maxTimeMs > b.maxTimeMs) b.maxTimeMs = seg.maxTimeMs;
   }
@@ -1166,7 +1281,9 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** Applies one checked chunk: its deletes, then its inserts, skipping expired entries. */
   /** Applies a chunk's deletes, then its inserts; `merging`: every delete is kept for the next chunk. */
-  #apply(view: ChunkView, merging = false): void {
+  #apply(view: ChunkView, merging = false, skip?: ReadonlySet<number>): void {
+    const w = this.bucketWidthMs;
+    const skipped = (t: number): boolean => skip !== undefined && skip.size > 0 && skip.has(Math.floor(t / w));
     const { dv } = view;
     const strings = chunkStrings(view);
     const corrupt = (detail: string) =>
@@ -1191,7 +1308,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const idCodec = this.#idCol >= 0 ? (this.#cols[this.#idCol] as Column).codec : undefined;
     for (let i = 0; i < del.count; i++) {
       const t = timeAt(del.timesAt + 8 * i);
-      if (t < cutoff) continue;
+      if (t < cutoff || skipped(t)) continue;
       const key = stringAt(del.keysAt + 4 * i);
       let id: string | number | null = null;
       if (idCodec !== undefined) id = this.#decodeCell(dv, del.cellsAt[0] as number, i, idCodec, strings, corrupt);
@@ -1215,7 +1332,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const cols = this.#cols;
     for (let i = 0; i < ins.count; i++) {
       const t = timeAt(ins.timesAt + 8 * i);
-      if (t < cutoff) continue;
+      // Entries of a reused segment are on disk already (and a delete there was made there).
+      if (t < cutoff || skipped(t)) continue;
       const ki = dv.getUint32(ins.keysAt + 4 * i, true);
       if (ki >= strings.length) throw corrupt(`key index ${ki} of ${strings.length}`);
       let k = keyIds[ki] as number;

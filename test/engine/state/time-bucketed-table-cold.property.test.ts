@@ -5,7 +5,7 @@
  * too), watermarks, checkpoints and restores from the chunks; expired segments go as files.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -39,7 +39,8 @@ type Op =
   | { kind: 'deleteSeen'; pick: number }
   | { kind: 'watermark'; step: number }
   | { kind: 'read'; key: number; from: number; len: number; id: number }
-  | { kind: 'checkpoint'; restart: boolean };
+  | { kind: 'checkpoint'; restart: boolean }
+  | { kind: 'crash'; lost: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -78,6 +79,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('checkpoint' as const), restart: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('crash' as const), lost: fc.integer({ min: 0, max: 3 }) }) },
 );
 
 const view = (t: Table, r: number) => (r < 0 ? undefined : [t.timeOf(r), t.keyOf(r), t.row(r)]);
@@ -85,7 +87,7 @@ const dump = (t: Table) =>
   KEYS.map((k) => t.range(k, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).map((r) => view(t, r)));
 
 function coldTable(dir: string): { table: Table; storage: ColdStorage } {
-  const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: () => {} });
+  const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: () => {}, sync: false });
   const table: Table = new TimeBucketedTable(spec);
   table.useColdStorage(storage, storage.tableDir('step', spec.name));
   return { table, storage };
@@ -95,6 +97,9 @@ test('with a budget of 0 every read, size and findId equal the all-in-memory tab
   let coldReads = 0;
   let thaws = 0;
   let restores = 0;
+  let reusedSegments = 0;
+  let skippedChunks = 0;
+  let crashes = 0;
   fc.assert(
     fc.property(fc.array(opArb, { maxLength: 150, size: 'max' }), (ops) => {
       const dir = mkdtempSync(join(tmpdir(), 'fm-cold-prop-'));
@@ -166,8 +171,32 @@ test('with a budget of 0 every read, size and findId equal the all-in-memory tab
                 cold.closeColdStorage();
                 const next = coldTable(dir).table;
                 next.restore(chunks, cold.watermarkMs);
+                reusedSegments += next.coldStats().reused.segments;
+                skippedChunks += next.coldStats().reused.chunksSkipped;
                 cold = next;
                 restores++;
+              }
+              break;
+            }
+            case 'crash': {
+              // The last `lost` checkpoints never committed, but their segments are on disk (a copy
+              // of the directory, so that this run goes on): a restore from the chunks that did
+              // commit must equal the all-in-memory table restored from them.
+              const committed = chunks.slice(0, Math.max(0, chunks.length - op.lost));
+              const copy = `${dir}-crash`;
+              rmSync(copy, { recursive: true, force: true });
+              if (existsSync(dir)) cpSync(dir, copy, { recursive: true });
+              try {
+                const wm = committed.length > 0 ? cold.watermarkMs : Number.NEGATIVE_INFINITY;
+                const fromMemory: Table = new TimeBucketedTable(spec);
+                fromMemory.restore(committed, wm);
+                const { table: fromDisk } = coldTable(copy);
+                fromDisk.restore(committed, wm);
+                assert.deepEqual(dump(fromDisk), dump(fromMemory), 'restored after a crash');
+                fromDisk.closeColdStorage();
+                crashes++;
+              } finally {
+                rmSync(copy, { recursive: true, force: true });
               }
               break;
             }
@@ -184,8 +213,9 @@ test('with a budget of 0 every read, size and findId equal the all-in-memory tab
     { numRuns: 120 },
   );
   assert.ok(
-    coldReads > 500 && thaws > 5 && restores > 50,
-    `the disk was used (${coldReads} reads with segments, ${thaws} thaws, ${restores} restores)`,
+    coldReads > 500 && thaws > 5 && restores > 50 && reusedSegments > 50 && skippedChunks > 10 && crashes > 50,
+    `the disk was used (${coldReads} reads with segments, ${thaws} thaws, ${restores} restores reusing ` +
+      `${reusedSegments} segments and skipping ${skippedChunks} chunks, ${crashes} crashes)`,
   );
 });
 
@@ -200,12 +230,13 @@ test('a segment is one file, and an expired segment is deleted as a file', () =>
     const files = table.coldStats().files;
     assert.equal(files.length, 4, 'the sealed buckets went to disk');
     for (const f of files) assert.ok(existsSync(f), f);
-    assert.equal(readdirSync(join(dir, 'step', 'clicks')).length, files.length);
+    // A segment is its file, its key filter and its manifest.
+    assert.equal(readdirSync(join(dir, 'step', 'clicks')).length, 3 * files.length);
     // Cutoff 150: the segments of [50, 100) and [100, 150) have expired.
     table.advanceWatermark(350);
     assert.deepEqual(table.coldStats().files.slice(0, 2), files.slice(2));
     for (const f of files.slice(0, 2)) assert.equal(existsSync(f), false, `${f} was deleted`);
-    assert.equal(readdirSync(join(dir, 'step', 'clicks')).length, table.coldStats().files.length);
+    assert.equal(readdirSync(join(dir, 'step', 'clicks')).length, 3 * table.coldStats().files.length);
     assert.equal(table.size, 70);
     // k0 holds the times divisible by 35: the first one not expired (175) is read from disk.
     assert.equal(table.timeOf(table.first('k0', 0, 1000)), 175);
