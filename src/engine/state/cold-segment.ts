@@ -181,9 +181,11 @@ export class ColdSegment {
     const rejected: string[] = [];
     if (!existsSync(dir)) return { segments, rejected };
     const keep = new Set<string>();
+    const withManifest = new Set<string>();
     for (const name of readdirSync(dir)) {
       if (!name.endsWith('.json')) continue;
       const base = name.slice(0, -'.json'.length);
+      withManifest.add(`${base}.sqlite`);
       const path = join(dir, `${base}.sqlite`);
       let m: SegmentManifest;
       try {
@@ -236,7 +238,7 @@ export class ColdSegment {
     for (const name of readdirSync(dir)) {
       const p = join(dir, name);
       if (keep.has(p)) continue;
-      if (name.endsWith('.sqlite') && !existsSync(manifestPath(p))) {
+      if (name.endsWith('.sqlite') && !withManifest.has(name)) {
         rejected.push(`${name}: no manifest (the run stopped while writing it)`);
       }
       rmSync(p, { recursive: true, force: true });

@@ -5,7 +5,16 @@
  * too), watermarks, checkpoints and restores from the chunks; expired segments go as files.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -259,6 +268,81 @@ test('a key no segment holds is answered without reading a segment (its key filt
     table.closeColdStorage();
     assert.equal(table.first('absent', 0, 1000), -1);
     assert.equal(table.findId('absent', null), -1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a restart reuses the segments that match the checkpoint, and rebuilds a damaged or foreign one from the chunks, saying why', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fm-cold-reuse-'));
+  try {
+    const { table } = coldTable(dir);
+    const chunks: Array<{ bytes: Uint8Array; name: string }> = [];
+    for (let t = 0; t < 400; t += 2) {
+      table.insert(`k${t % 9}`, t, { id: null, source: `s${t % 3}`, n: t, x: t / 3 });
+      if (t % 50 === 0) {
+        const c = table.takeChunk();
+        if (c !== undefined) chunks.push({ bytes: c.bytes, name: `chunk ${c.seq}` });
+      }
+      table.advanceWatermark(t - 10);
+    }
+    const last = table.takeChunk();
+    if (last !== undefined) chunks.push({ bytes: last.bytes, name: `chunk ${last.seq}` });
+    const wm = table.watermarkMs;
+    table.closeColdStorage();
+    const memory: Table = new TimeBucketedTable(spec);
+    memory.restore(chunks, wm);
+    const restart = (): { t: Table; lines: string[] } => {
+      const lines: string[] = [];
+      const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: (l) => lines.push(l), sync: false });
+      const t: Table = new TimeBucketedTable(spec);
+      t.useColdStorage(storage, storage.tableDir('step', spec.name));
+      t.restore(chunks, wm);
+      return { t, lines };
+    };
+
+    const first = restart();
+    const segments = first.t.coldStats().reused.segments;
+    assert.ok(segments >= 3, `segments reused (${segments})`);
+    assert.ok(first.t.coldStats().reused.chunksSkipped > 0, 'chunks wholly inside reused segments were not decoded');
+    assert.deepEqual(dump(first.t), dump(memory));
+    assert.match(first.lines.join('\n'), /reusing \d+ on-disk segment/);
+    const files = first.t.coldStats().files;
+    first.t.closeColdStorage();
+
+    // A segment file cut short: its manifest no longer matches it.
+    const victim = files[0] as string;
+    truncateSync(victim, 100);
+    writeFileSync(victim.replace(/\.sqlite$/, '.json'), readFileSync(victim.replace(/\.sqlite$/, '.json')));
+    const second = restart();
+    assert.deepEqual(dump(second.t), dump(memory), 'a truncated segment is rebuilt from the chunks');
+    assert.match(
+      second.lines.join('\n'),
+      /1 on-disk segment\(s\) .* rebuilt from its chunks \(\d+: its file is missing or has another size/,
+    );
+    second.t.closeColdStorage();
+
+    // A manifest that is not JSON.
+    writeFileSync((second.t.coldStats().files[0] as string).replace(/\.sqlite$/, '.json'), '{ not json');
+    const third = restart();
+    assert.deepEqual(dump(third.t), dump(memory));
+    assert.match(third.lines.join('\n'), /not a readable manifest/);
+    third.t.closeColdStorage();
+
+    // Chunks of another history (a fresh table's lineage): nothing is reused.
+    const other = coldTable(`${dir}-other`).table;
+    other.insert('k1', 1, { id: null, source: null, n: 0, x: 0 });
+    const foreign = other.takeChunk();
+    other.closeColdStorage();
+    rmSync(`${dir}-other`, { recursive: true, force: true });
+    const lines: string[] = [];
+    const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: (l) => lines.push(l), sync: false });
+    const fourth: Table = new TimeBucketedTable(spec);
+    fourth.useColdStorage(storage, storage.tableDir('step', spec.name));
+    fourth.restore([{ bytes: (foreign as { bytes: Uint8Array }).bytes, name: 'foreign' }], wm);
+    assert.equal(fourth.coldStats().reused.segments, 0);
+    assert.match(lines.join('\n'), /another checkpoint history/);
+    fourth.closeColdStorage();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
