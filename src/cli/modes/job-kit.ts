@@ -14,6 +14,7 @@ import {
   type ReferenceTables,
   referenceSinkTables,
 } from '../../attribution/reference-tables.ts';
+import { sqliteSegmentStore } from '../../connectors/local-state/index.ts';
 import {
   checkDimensionTables,
   type ProductsTableSpec,
@@ -154,6 +155,8 @@ export function jobRuntime(
           state: {
             memoryBudgetBytes: o.state.memoryBudgetBytes,
             dir: join(o.state.localDir, encodeURIComponent(job)),
+            segments: sqliteSegmentStore,
+            log: (line: string) => process.stderr.write(`${line}\n`),
           },
         }),
   });

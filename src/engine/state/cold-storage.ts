@@ -1,5 +1,4 @@
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import type { SegmentStore } from './segment-store.ts';
 
 /** Default memory budget of the time-bucketed tables (`state.memory_budget`): 1 GiB, a laptop's share. */
 export const DEFAULT_STATE_MEMORY_BUDGET_BYTES = 1024 ** 3;
@@ -7,10 +6,12 @@ export const DEFAULT_STATE_MEMORY_BUDGET_BYTES = 1024 ** 3;
 export interface ColdStorageOptions {
   /** Bytes the time-bucketed tables of a run may hold in memory before old buckets go to disk. */
   memoryBudgetBytes: number;
-  /** Directory of the on-disk segments (`state.local_dir`); made when first needed. */
+  /** Directory of the on-disk segments (`state.local_dir`, one sub-directory per job); made when first needed. */
   dir: string;
-  /** Where the one line saying why a local store is rebuilt goes (default: stderr). */
-  log?: (line: string) => void;
+  /** The files: a connector (`connectors/local-state`), since the engine does no I/O. */
+  segments: SegmentStore;
+  /** Where the lines saying what of a local store is reused or rebuilt go. */
+  log: (line: string) => void;
   /**
    * Sync each segment to disk before its manifest names it (default true), so that a machine's
    * crash cannot leave a manifest over a partly written file. False only where the machine's crash
@@ -38,6 +39,7 @@ interface Member {
 export class ColdStorage {
   readonly memoryBudgetBytes: number;
   readonly dir: string;
+  readonly segments: SegmentStore;
   readonly sync: boolean;
   readonly #members = new Set<Member>();
   readonly #log: (line: string) => void;
@@ -50,8 +52,9 @@ export class ColdStorage {
     }
     this.memoryBudgetBytes = options.memoryBudgetBytes;
     this.dir = options.dir;
+    this.segments = options.segments;
     this.sync = options.sync ?? true;
-    this.#log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+    this.#log = options.log;
   }
 
   /** Registers a table whose bytes count toward the budget. */
@@ -76,7 +79,7 @@ export class ColdStorage {
 
   /** The directory of one table's segments: `<dir>/<step>/<table>`. */
   tableDir(step: string, table: string): string {
-    return join(this.dir, encodeURIComponent(step), encodeURIComponent(table));
+    return `${this.dir}/${encodeURIComponent(step)}/${encodeURIComponent(table)}`;
   }
 
   /** One line for the operator (why a local store is rebuilt, what was reused). */
@@ -86,15 +89,14 @@ export class ColdStorage {
 
   /**
    * Empties a table's directory before its first segment when no restore validated it (a job
-   * with no checkpoint of the table): what is there belongs to another history. Says so once.
+   * with no checkpoint of the table): what is there belongs to another history. Says so.
    */
   clearTableDir(dir: string): void {
-    if (existsSync(dir) && readdirSync(dir).length > 0) {
+    if (this.segments.clear(dir)) {
       this.#log(
-        `flowmark: the local state store ${dir} holds segments the checkpoint does not know; deleting them ` +
+        `flowmark: the local state store ${dir} holds segments the checkpoint does not know; deleted them ` +
           "(the local store is a cache of the checkpoint's state chunks)",
       );
     }
-    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,7 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { FlowmarkError } from '../errors.ts';
-import { type CellValue, type ColdEntry, ColdSegment, type SegmentIdentity } from './cold-segment.ts';
 import type { ColdStorage } from './cold-storage.ts';
 import {
   type ColumnCodec,
@@ -15,6 +12,7 @@ import {
   UUID_MARK,
 } from './column-codecs.ts';
 import { KeyIndex } from './key-index.ts';
+import type { CellValue, ColdEntry, ColdSegment, SegmentIdentity } from './segment-store.ts';
 import { type ChunkSection, type ChunkView, chunkStrings, encodeChunk, openChunk } from './state-chunk-codec.ts';
 import type { StateSize } from './state-table.ts';
 import { StringDictionary } from './string-dictionary.ts';
@@ -601,7 +599,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     }
     const seq = ++this.#seq;
     if (this.#storage !== undefined) {
-      this.#lineage ??= randomUUID();
+      this.#lineage ??= globalThis.crypto.randomUUID();
       // Buckets just taken into this chunk (#seq) may go to disk now: only what a chunk holds ever does.
       this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
     }
@@ -1139,8 +1137,9 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       (this.#storage as ColdStorage).clearTableDir(this.#coldDir);
       this.#dirReady = true;
     }
-    const seg = ColdSegment.write(
-      join(this.#coldDir, `${b.index}.sqlite`),
+    const storage = this.#storage as ColdStorage;
+    const seg = storage.segments.write(
+      storage.segments.segmentPath(this.#coldDir, b.index),
       b.index,
       b.maxTimeMs,
       this.#cols.map((c) => c.codec),
@@ -1156,7 +1155,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
               ? this.#seq + 1
               : 0,
           },
-      (this.#storage as ColdStorage).sync,
+      storage.sync,
     );
     this.#unload(b);
     this.#order.shift();
@@ -1186,7 +1185,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const reused = new Set<number>();
     if (this.#storage === undefined) return reused;
     this.#lineage = views.findLast((v) => v.header.lineage !== undefined)?.header.lineage;
-    const { segments, rejected } = ColdSegment.reuse(
+    const { segments, rejected } = this.#storage.segments.reuse(
       this.#coldDir,
       {
         ...this.#identity(''),

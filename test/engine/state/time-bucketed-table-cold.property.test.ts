@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { sqliteSegmentStore } from '../../../src/connectors/local-state/index.ts';
 import { ColdStorage } from '../../../src/engine/state/cold-storage.ts';
 import { TimeBucketedTable } from '../../../src/engine/state/time-bucketed-table.ts';
 
@@ -96,7 +97,13 @@ const dump = (t: Table) =>
   KEYS.map((k) => t.range(k, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY).map((r) => view(t, r)));
 
 function coldTable(dir: string): { table: Table; storage: ColdStorage } {
-  const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: () => {}, sync: false });
+  const storage = new ColdStorage({
+    memoryBudgetBytes: 0,
+    dir,
+    log: () => {},
+    sync: false,
+    segments: sqliteSegmentStore,
+  });
   const table: Table = new TimeBucketedTable(spec);
   table.useColdStorage(storage, storage.tableDir('step', spec.name));
   return { table, storage };
@@ -294,7 +301,13 @@ test('a restart reuses the segments that match the checkpoint, and rebuilds a da
     memory.restore(chunks, wm);
     const restart = (): { t: Table; lines: string[] } => {
       const lines: string[] = [];
-      const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: (l) => lines.push(l), sync: false });
+      const storage = new ColdStorage({
+        memoryBudgetBytes: 0,
+        dir,
+        log: (l) => lines.push(l),
+        sync: false,
+        segments: sqliteSegmentStore,
+      });
       const t: Table = new TimeBucketedTable(spec);
       t.useColdStorage(storage, storage.tableDir('step', spec.name));
       t.restore(chunks, wm);
@@ -336,7 +349,13 @@ test('a restart reuses the segments that match the checkpoint, and rebuilds a da
     other.closeColdStorage();
     rmSync(`${dir}-other`, { recursive: true, force: true });
     const lines: string[] = [];
-    const storage = new ColdStorage({ memoryBudgetBytes: 0, dir, log: (l) => lines.push(l), sync: false });
+    const storage = new ColdStorage({
+      memoryBudgetBytes: 0,
+      dir,
+      log: (l) => lines.push(l),
+      sync: false,
+      segments: sqliteSegmentStore,
+    });
     const fourth: Table = new TimeBucketedTable(spec);
     fourth.useColdStorage(storage, storage.tableDir('step', spec.name));
     fourth.restore([{ bytes: (foreign as { bytes: Uint8Array }).bytes, name: 'foreign' }], wm);

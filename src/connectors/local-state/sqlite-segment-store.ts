@@ -13,49 +13,19 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { FlowmarkError } from '../errors.ts';
-import { type ColumnCodec, formatUuid, parseUuid } from './column-codecs.ts';
-import { KeyFilter } from './key-filter.ts';
-
-/** A value of one column of an entry, as the table's reads give it. */
-export type CellValue = string | number | null;
-
-/** One entry read back from a segment: its key, event time, order among equal times, and fields. */
-export interface ColdEntry {
-  key: string;
-  timeMs: number;
-  ord: number;
-  values: CellValue[];
-}
-
-/** Which table and which checkpoint history a segment belongs to: what its manifest must match to be reused. */
-export interface SegmentIdentity {
-  table: string;
-  columns: Array<[string, ColumnCodec]>;
-  idColumn: string | null;
-  bucketWidthMs: number;
-  /** The table's chunk lineage (a random id carried by every chunk of one checkpoint history). */
-  lineage: string;
-}
-
-/**
- * The manifest beside a segment (`<bucket>.json`), written after the segment file is complete and
- * synced: a segment without one, or whose manifest does not match, is never read after a restart.
- */
-export interface SegmentManifest extends SegmentIdentity {
-  version: 1;
-  index: number;
-  maxTimeMs: number;
-  live: number;
-  /** Every entry in the segment is in a chunk with a sequence number ≤ this. */
-  coveredSeq: number;
-  /** The deletes made in the segment after it was written are in chunks ≤ this (0: none). */
-  deletesSeq: number;
-  /** False while a delete is being made: a crash then leaves a segment that is not reused. */
-  clean: boolean;
-  /** The segment file's size when the manifest was written. */
-  bytes: number;
-}
+import {
+  type CellValue,
+  type ColdEntry,
+  type ColdSegment as ColdSegmentHandle,
+  type ColumnCodec,
+  FlowmarkError,
+  formatUuid,
+  KeyFilter,
+  parseUuid,
+  type SegmentIdentity,
+  type SegmentManifest,
+  type SegmentStore,
+} from '../../engine/index.ts';
 
 /**
  * One segment of the on-disk ("cold") part of a time-bucketed table: the entries of one sealed
@@ -74,7 +44,7 @@ export interface SegmentManifest extends SegmentIdentity {
  * The file is a cache (the checkpoint's chunks are the truth), so it is written without journal or
  * fsync: a crash may leave it broken, and a restart rebuilds it from the chunks.
  */
-export class ColdSegment {
+export class ColdSegment implements ColdSegmentHandle {
   readonly path: string;
   /** The bucket's index (event time / bucket width). */
   readonly index: number;
@@ -470,3 +440,19 @@ function withLength(s: string): Uint8Array {
   b.set(body, 4);
   return b;
 }
+
+/**
+ * The local store of cold segments: one SQLite database file per segment (`<bucket>.sqlite`), with
+ * its key filter (`.filter`) and manifest (`.json`) beside it.
+ */
+export const sqliteSegmentStore: SegmentStore = {
+  segmentPath: (dir, index) => join(dir, `${index}.sqlite`),
+  write: (path, index, maxTimeMs, codecs, entries, identity, sync) =>
+    ColdSegment.write(path, index, maxTimeMs, codecs, entries, identity, sync),
+  reuse: (dir, expect, codecs) => ColdSegment.reuse(dir, expect, codecs),
+  clear(dir) {
+    const had = existsSync(dir) && readdirSync(dir).length > 0;
+    rmSync(dir, { recursive: true, force: true });
+    return had;
+  },
+};
