@@ -1110,11 +1110,16 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    */
   #spillOverBudget(limitMs: number, restoring: boolean): void {
     const storage = this.#storage as ColdStorage;
-    while (this.#order.length > 0 && storage.overBudget()) {
+    while (this.#order.length > 0) {
       const b = this.#buckets.get(this.#order[0] as number) as Bucket;
       const endMs = b.startMs + this.bucketWidthMs - 1;
+      // The cheap checks first: this runs at every watermark advance.
       if (!(endMs < this.#watermarkMs) || !(endMs < limitMs)) return;
-      if (!restoring && b.pages.some((p) => p.taken < p.count)) return;
+      // New entries only ever go to a bucket's last page, and a chunk takes every page: the last
+      // page tells whether the whole bucket is in a chunk.
+      const lastPage = b.pages[b.pages.length - 1];
+      if (!restoring && lastPage !== undefined && lastPage.taken < lastPage.count) return;
+      if (!storage.overBudget()) return;
       this.#spill(b);
     }
   }
