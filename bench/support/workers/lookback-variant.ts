@@ -40,6 +40,8 @@ export interface LookbackRunResult {
   baselineHeapMiB: number;
   /** The largest `measure().bytes` of the table: what the budget bounds (the heap also holds garbage). */
   peakTableMiB: number;
+  /** The largest heap + array buffers right after a full GC (every 100 k clicks): what is live. */
+  peakLiveHeapMiB: number;
   peakRssMiB: number;
   coldLookups: number;
   p99ColdLookupUs: number;
@@ -105,6 +107,7 @@ function newTable(): TimeBucketedTable<(typeof spec)['columns']> {
 let peakHeap = 0;
 let peakRss = 0;
 let peakTable = 0;
+let peakLive = 0;
 let measured: { measure(): { bytes: number } } | undefined;
 const sample = () => {
   if (measured !== undefined) peakTable = Math.max(peakTable, measured.measure().bytes);
@@ -166,6 +169,11 @@ if (v.phase === 'run') {
     table.advanceWatermark(t - 15_000);
     if (i % v.checkpointEvery === v.checkpointEvery - 1) checkpoint();
     if (i % 10_000 === 0) sample();
+    if (i % 100_000 === 0 && globalThis.gc !== undefined) {
+      globalThis.gc();
+      const m = process.memoryUsage();
+      peakLive = Math.max(peakLive, m.heapUsed + m.arrayBuffers);
+    }
   }
   checkpoint();
   sample();
@@ -179,6 +187,7 @@ if (v.phase === 'run') {
     peakHeapMiB: (peakHeap - baselineHeap) / 2 ** 20,
     baselineHeapMiB: baselineHeap / 2 ** 20,
     peakTableMiB: peakTable / 2 ** 20,
+    peakLiveHeapMiB: (peakLive - baselineHeap) / 2 ** 20,
     peakRssMiB: peakRss / 2 ** 20,
     coldLookups: cold.length,
     p99ColdLookupUs: p99(cold),
