@@ -221,6 +221,10 @@ export class ColdSegment implements ColdSegmentHandle {
     return this.#filter.mayHave(key);
   }
 
+  mayHaveHashed(h1: number, h2: number): boolean {
+    return this.#filter.mayHaveHashed(h1, h2);
+  }
+
   /** The entries of `key` with fromMs ≤ time ≤ toMs, by (time, insertion). */
   read(key: string, fromMs: number, toMs: number): ColdEntry[] {
     this.#select ??= this.#open().prepare('SELECT t, o, v FROM e WHERE k = ? AND t >= ? AND t <= ? ORDER BY t, o');

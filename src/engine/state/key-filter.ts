@@ -46,13 +46,25 @@ export class KeyFilter {
 
   /** False: the key was never added. True: it may have been. */
   mayHave(key: string): boolean {
-    const h1 = hash(key, 0x811c9dc5);
-    const h2 = hash(key, 0x9747b28c) | 1;
+    return this.mayHaveHashed(hash(key, 0x811c9dc5), hash(key, 0x9747b28c) | 1);
+  }
+
+  /**
+   * {@link mayHave} for a key already hashed by {@link KeyFilter.hashesOf} (one hashing for all
+   * the segments a read asks).
+   */
+  mayHaveHashed(h1: number, h2: number): boolean {
     for (let i = 0; i < 7; i++) {
       const b = (h1 + Math.imul(i, h2)) & this.#mask;
       if (((this.#bits[b >>> 5] as number) & (1 << (b & 31))) === 0) return false;
     }
     return true;
+  }
+
+  /** The key's two hashes, into `out[0]`, `out[1]`. */
+  static hashesOf(key: string, out: Uint32Array): void {
+    out[0] = hash(key, 0x811c9dc5);
+    out[1] = hash(key, 0x9747b28c) | 1;
   }
 
   get bytes(): number {

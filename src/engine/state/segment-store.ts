@@ -46,6 +46,8 @@ export interface ColdSegment {
   readonly memoryBytes: number;
   /** False when no entry of `key` was ever written here: the disk need not be read. */
   mayHave(key: string): boolean;
+  /** {@link mayHave} of a key hashed once by `KeyFilter.hashesOf`. */
+  mayHaveHashed(h1: number, h2: number): boolean;
   /** The entries of `key` with fromMs ≤ time ≤ toMs, by (time, insertion). */
   read(key: string, fromMs: number, toMs: number): ColdEntry[];
   /** Every entry, in insertion order. */

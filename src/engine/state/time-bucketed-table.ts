@@ -11,6 +11,7 @@ import {
   type Row,
   UUID_MARK,
 } from './column-codecs.ts';
+import { KeyFilter } from './key-filter.ts';
 import { KeyIndex } from './key-index.ts';
 import type { CellValue, ColdEntry, ColdSegment, SegmentIdentity } from './segment-store.ts';
 import { type ChunkSection, type ChunkView, chunkStrings, encodeChunk, openChunk } from './state-chunk-codec.ts';
@@ -75,6 +76,8 @@ const ID_PROBE = new Uint32Array(4);
 const COLD_REF = 2 ** 31;
 /** Bytes a page costs besides its typed arrays (the object, its array of cells). */
 const PAGE_OVERHEAD = 200;
+/** A key's two filter hashes (one scratch array, not one per read). */
+const KEY_HASHES = new Uint32Array(2);
 
 type Cells = Int32Array | Uint32Array | Float64Array;
 
@@ -1069,11 +1072,18 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #mayBeCold(key: string, fromMs: number, toMs: number): boolean {
     const lo = Math.max(fromMs, this.#cutoffMs);
     const w = this.bucketWidthMs;
+    let hashed = false;
     for (const index of this.#coldOrder) {
       const start = index * w;
       if (start > toMs) break;
       if (start + w - 1 < lo) continue;
-      if ((this.#cold.get(index) as ColdSegment).mayHave(key)) return true;
+      if (!hashed) {
+        KeyFilter.hashesOf(key, KEY_HASHES);
+        hashed = true;
+      }
+      if ((this.#cold.get(index) as ColdSegment).mayHaveHashed(KEY_HASHES[0] as number, KEY_HASHES[1] as number)) {
+        return true;
+      }
     }
     return false;
   }
@@ -1085,12 +1095,17 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #coldRefs(key: string, lo: number, hi: number): number[] | undefined {
     let out: number[] | undefined;
     const w = this.bucketWidthMs;
+    let hashed = false;
     for (const index of this.#coldOrder) {
       const start = index * w;
       if (start > hi) break;
       if (start + w - 1 < lo) continue;
       const seg = this.#cold.get(index) as ColdSegment;
-      if (!seg.mayHave(key)) continue;
+      if (!hashed) {
+        KeyFilter.hashesOf(key, KEY_HASHES);
+        hashed = true;
+      }
+      if (!seg.mayHaveHashed(KEY_HASHES[0] as number, KEY_HASHES[1] as number)) continue;
       for (const e of seg.read(key, lo, hi)) {
         out ??= [];
         out.push(COLD_REF + this.#coldRows.push(e) - 1);
