@@ -18,6 +18,7 @@ import { httpBenchmarks } from './suites/http.ts';
 import { kafkaBenchmarks } from './suites/kafka.ts';
 import { latencyBenchmarks } from './suites/latency.ts';
 import { kafkaLatencyBenchmarks } from './suites/latency-kafka.ts';
+import { DEFAULT_LOOKBACK_CLICKS, lookbackBenchmarks } from './suites/lookback.ts';
 import { DEFAULT_CLICKS, postgresBenchmarks } from './suites/postgres.ts';
 import { replayBenchmarks } from './suites/replay.ts';
 import { scalingBenchmarks } from './suites/scaling.ts';
@@ -53,6 +54,11 @@ const SUITES: Record<string, (events: number) => Promise<BenchResult[]>> = {
       seconds: latencyOptions().seconds,
       databaseUrl,
       kafka: values.kafka ?? process.env.FLOWMARK_TEST_KAFKA,
+    }),
+  lookback: (events) =>
+    lookbackBenchmarks({
+      clicks: eventsGiven ? events : DEFAULT_LOOKBACK_CLICKS,
+      budgetMiB: count('budget-mib', values['budget-mib'] ?? '64'),
     }),
   kafka: (events) =>
     kafkaBenchmarks({
@@ -90,6 +96,7 @@ const { values, positionals } = parseArgs({
     'checkpoint-interval': { type: 'string', default: String(DEFAULT_CHECKPOINT_INTERVAL_MS) },
     kafka: { type: 'string' },
     'cpu-prof-dir': { type: 'string' },
+    'budget-mib': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -144,6 +151,12 @@ if (values.help) {
             p50/p99/p99.9 of produce → committed (a deferred trigger times each checkpoint's
             COMMIT); needs PostgreSQL (--database-url or $FLOWMARK_TEST_PG_URL) and a broker
             (--kafka or $FLOWMARK_TEST_KAFKA, else a private one)
+    lookback  a simulated month of clicks (--events clicks, default ${DEFAULT_LOOKBACK_CLICKS}; 259 M is 100 clicks/s)
+            through the attribution's clicks table with a 30-day lookback and a memory budget
+            (--budget-mib, default 64; the rest in segment files on local disk), vs the same data with
+            a 1 h lookback in memory: peak heap and RSS vs the budget, events/s ratio, p99 of a
+            checkout's look-up into the disk part, restart time (reusing the local store); each in a
+            child process
     kafka   end to end over Apache Kafka: the events imported once into two topics of 4 partitions
             keyed by user_id (flowmark import --kafka), then side by side: the client's raw consume
             (KafkaSource.standalone, all partitions, no processing; the reference), flowmark run

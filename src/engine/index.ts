@@ -88,8 +88,23 @@ export {
   stateValueJson,
 } from './snapshot.ts';
 export { type InvalidRecord, type PollResult, Rejected, type SourceReader, type SourceRecord } from './source.ts';
+export {
+  ColdStorage,
+  type ColdStorageOptions,
+  DEFAULT_STATE_MEMORY_BUDGET_BYTES,
+} from './state/cold-storage.ts';
 export type { ColumnCodec, ColumnSpecs, ColumnValue, Row as TableRow } from './state/column-codecs.ts';
+export { formatUuid, parseUuid } from './state/column-codecs.ts';
 export { crc32 } from './state/crc32-checksum.ts';
+export { KeyFilter } from './state/key-filter.ts';
+export type {
+  CellValue,
+  ColdEntry,
+  ColdSegment,
+  SegmentIdentity,
+  SegmentManifest,
+  SegmentStore,
+} from './state/segment-store.ts';
 export { STATE_CHUNK_FORMAT_VERSION } from './state/state-chunk-codec.ts';
 export type { ChunkedStateStore, StateStore } from './state/state-store.ts';
 export { type StateSize, StateTable, type StateTableOptions } from './state/state-table.ts';

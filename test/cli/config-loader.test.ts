@@ -68,6 +68,7 @@ const DEFAULTS: FlowmarkConfig = {
   },
   output: {},
   checkpoint: { intervalMs: 20 },
+  state: { memoryBudgetBytes: 1024 ** 3, localDir: null },
   server: { host: '127.0.0.1', port: 3000 },
 };
 

@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import type { FlowmarkConfig } from './config-loader.ts';
-import { CONFIG_KEYS, formatDurationMs } from './config-schema.ts';
+import { CONFIG_KEYS, formatBytes, formatDurationMs } from './config-schema.ts';
 
 export { formatDurationMs } from './config-schema.ts';
 
@@ -54,6 +54,8 @@ function yamlValues(c: FlowmarkConfig): Map<string, unknown> {
     ['attribution.half_life', formatDurationMs(a.halfLifeMs)],
     ['attribution.excluded_sources', a.excludedSources],
     ['checkpoint.interval', formatDurationMs(c.checkpoint.intervalMs)],
+    ['state.memory_budget', formatBytes(c.state.memoryBudgetBytes)],
+    ['state.local_dir', c.state.localDir],
     ['server.host', c.server.host],
     ['server.port', c.server.port],
   ];

@@ -84,6 +84,8 @@ export interface FlowmarkConfig {
   /** The reference deployments' tables also written (drop-in); a kind absent: not written. */
   output: ReferenceTables;
   checkpoint: { intervalMs: number };
+  /** The time-bucketed state's memory budget, and its directory on disk (null: `state/` in the data dir). */
+  state: { memoryBudgetBytes: number; localDir: string | null };
   server: { host: string; port: number };
 }
 
@@ -288,6 +290,7 @@ function build(values: ReadonlyMap<string, unknown>, server: { url: string; disp
     },
     output: referenceTables(get('output.tutorial_table'), get('output.insights_table')),
     checkpoint: { intervalMs: get('checkpoint.interval') },
+    state: { memoryBudgetBytes: get('state.memory_budget'), localDir: get<string | null>('state.local_dir') },
     server: { host: get('server.host'), port: get('server.port') },
   };
   return config;

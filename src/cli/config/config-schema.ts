@@ -82,6 +82,31 @@ function lookback(path: string): z.ZodType<number> {
   });
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** A size in bytes (`512MiB`, `1GiB`, or a number of bytes) → bytes. */
+function byteSize(path: string): z.ZodType<number> {
+  const message = `${path} must be a size such as 256MiB, 1GiB or a number of bytes`;
+  return z.union([z.string(), z.number()], { error: message }).transform((v, ctx) => {
+    const m = typeof v === 'number' ? undefined : /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+    const unit = m === undefined ? 1 : m === null ? undefined : SIZE_UNITS[(m[2] as string).toLowerCase()];
+    const n =
+      typeof v === 'number' ? v : m === null || m === undefined ? Number.NaN : Number(m[1]) * (unit ?? Number.NaN);
+    if (!Number.isFinite(n) || n < 0) {
+      ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    }
+    return Math.floor(n);
+  });
+}
+
 /**
  * Per-source lookbacks: a YAML map (`email: 30d`), or `source=duration` pairs separated by commas
  * in a flag or variable (`email=30d,direct=1d`) → source → ms. The message names the bad entry.
@@ -96,6 +121,19 @@ function lookbackMap(path: string): z.ZodType<Record<string, number>> {
       return z.NEVER;
     }
   });
+}
+
+/**
+ * A size in bytes as flowmark.yaml writes it: the largest binary unit that divides it.
+ *
+ * @example formatBytes(1024 ** 3) // '1GiB'
+ */
+export function formatBytes(n: number): string {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const size = SIZE_UNITS[unit.toLowerCase()] as number;
+    if (n > 0 && n % size === 0) return `${n / size}${unit}`;
+  }
+  return String(n);
 }
 
 /** Text of digits → number; anything else is left for the schema to refuse. */
@@ -419,6 +457,23 @@ export const CONFIG_KEYS: readonly ConfigKey[] = [
     schema: duration('checkpoint.interval'),
   },
   {
+    path: 'state.memory_budget',
+    flag: 'state-memory-budget',
+    arg: 'size',
+    default: '1GiB',
+    doc: "memory the attribution's time-bucketed state (clicks, pending checkouts) may hold; past it, the oldest sealed buckets move to files in state.local_dir, read by key when a checkout needs them",
+    schema: byteSize('state.memory_budget'),
+  },
+  {
+    path: 'state.local_dir',
+    flag: 'state-local-dir',
+    arg: 'dir',
+    default: null,
+    nullable: true,
+    doc: "where state beyond the memory budget is kept on local disk: a cache of the checkpoint's state chunks, rebuilt from them at every start",
+    schema: text('state.local_dir', 'a directory').nullable(),
+  },
+  {
     path: 'server.host',
     flag: 'host',
     arg: 'host',
@@ -475,6 +530,7 @@ export function defaultText(key: ConfigKey): string {
   if (key.defaultFrom !== undefined) return key.defaultFrom;
   if (key.default === null && key.path === 'database.url') return 'unset: PGlite in the data dir';
   if (key.default === null && key.path === 'kafka.bootstrap') return 'unset: the log in the data dir';
+  if (key.default === null && key.path === 'state.local_dir') return 'unset: state/ in the data dir';
   if (key.default === null) return 'null';
   if (Array.isArray(key.default)) return key.default.length === 0 ? 'none' : key.default.join(',');
   if (typeof key.default === 'object') {
@@ -517,6 +573,8 @@ export interface ConfigFlags {
   tutorialTable?: string;
   insightsTable?: string;
   checkpointInterval?: string;
+  stateMemoryBudget?: string;
+  stateLocalDir?: string;
   host?: string;
   port?: string;
 }

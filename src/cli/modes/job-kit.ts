@@ -4,6 +4,7 @@
  * on stderr, and the dashboard around a live run. Only the CLI wires concrete connectors
  * (ARCHITECTURE §2).
  */
+import { join } from 'node:path';
 import { type AttributionOptions, attributionOptions } from '../../attribution/attribution-options.ts';
 import type { Dimensions } from '../../attribution/attribution-pipeline.ts';
 import { SINK_TABLES } from '../../attribution/output-schema.ts';
@@ -13,6 +14,7 @@ import {
   type ReferenceTables,
   referenceSinkTables,
 } from '../../attribution/reference-tables.ts';
+import { sqliteSegmentStore } from '../../connectors/local-state/index.ts';
 import {
   checkDimensionTables,
   type ProductsTableSpec,
@@ -59,6 +61,11 @@ export interface PipelineRunOptions {
    * `output.insights_table`), in the same checkpoint transactions; none by default.
    */
   referenceTables?: ReferenceTables;
+  /**
+   * The time-bucketed state's memory budget and local directory (`state.*`); each job keeps its
+   * segments in a sub-directory named after it. Absent: the state stays in memory.
+   */
+  state?: { memoryBudgetBytes: number; localDir: string };
   /** Called with the runtime once it is built (the demo reports its stats). */
   onRuntime?: (runtime: Runtime) => void;
   /**
@@ -134,7 +141,7 @@ export function jobRuntime(
   stores: { db: SqlClient; schema: string },
   job: string,
   pipeline: Pipeline,
-  o: Pick<PipelineRunOptions, 'clock' | 'checkpointIntervalMs' | 'onHealth' | 'referenceTables'>,
+  o: Pick<PipelineRunOptions, 'clock' | 'checkpointIntervalMs' | 'onHealth' | 'referenceTables' | 'state'>,
   metrics: PrometheusMetrics | undefined,
 ): Runtime {
   const sinks = { ...SINK_TABLES, ...referenceSinkTables(o.referenceTables ?? {}) };
@@ -145,6 +152,16 @@ export function jobRuntime(
     checkpointIntervalMs: checkpointIntervalOf(o),
     onHealth: o.onHealth ?? logHealth,
     ...(metrics === undefined ? {} : { metrics }),
+    ...(o.state === undefined
+      ? {}
+      : {
+          state: {
+            memoryBudgetBytes: o.state.memoryBudgetBytes,
+            dir: join(o.state.localDir, encodeURIComponent(job)),
+            segments: sqliteSegmentStore,
+            log: (line: string) => process.stderr.write(`${line}\n`),
+          },
+        }),
   });
 }
 
@@ -219,6 +236,10 @@ export function jobOptions(
     drain: !o.live,
     signal: o.signal,
     checkpointIntervalMs: config.checkpoint.intervalMs,
+    state: {
+      memoryBudgetBytes: config.state.memoryBudgetBytes,
+      localDir: config.state.localDir ?? join(config.dataDir, 'state'),
+    },
     dimensions: config.dimensions,
     referenceTables: config.output,
     ...(o.live

@@ -2,6 +2,7 @@ import { FlowmarkError } from '../errors.ts';
 import type { AsyncOperatorFacet, Operator, OperatorContext, Output } from '../operator.ts';
 import type { NodeSpec, Pipeline } from '../pipeline.ts';
 import type { SnapshotMeta } from '../snapshot.ts';
+import type { ColdStorage } from '../state/cold-storage.ts';
 import type { ChunkedStateStore, StateStore } from '../state/state-store.ts';
 import { StateTable } from '../state/state-table.ts';
 import { TimeBucketedTable } from '../state/time-bucketed-table.ts';
@@ -25,6 +26,8 @@ export interface RuntimeGraphOptions {
   health: OperatorHealth;
   /** Sink rows held before the loop must checkpoint (back-pressure). */
   maxBufferedRows: number;
+  /** The memory budget and directory of the time-bucketed tables (none: they stay in memory). */
+  coldStorage?: ColdStorage;
 }
 
 /** One node of the running graph: a source, an operator or a sink. */
@@ -99,6 +102,7 @@ export class RuntimeGraph {
   readonly #clock: Clock;
   readonly #health: OperatorHealth;
   readonly #maxBufferedRows: number;
+  readonly #coldStorage: ColdStorage | undefined;
   #sinkRows = new Map<string, unknown[]>();
   #bufferedRows = 0;
 
@@ -106,6 +110,7 @@ export class RuntimeGraph {
     this.#clock = options.clock;
     this.#health = options.health;
     this.#maxBufferedRows = options.maxBufferedRows;
+    this.#coldStorage = options.coldStorage;
     const nodes: RuntimeNode[] = [];
     for (const spec of pipeline.nodes()) {
       const node = new RuntimeNode(spec);
@@ -156,6 +161,9 @@ export class RuntimeGraph {
     const registerChunked = (name: string, store: ChunkedStateStore): void => {
       claim(name);
       node.chunkedTables.set(name, store);
+      if (this.#coldStorage !== undefined && store instanceof TimeBucketedTable) {
+        store.useColdStorage(this.#coldStorage, this.#coldStorage.tableDir(id, name));
+      }
     };
     return {
       nodeId: id,
@@ -338,5 +346,8 @@ export class RuntimeGraph {
 
   async close(): Promise<void> {
     for (const node of this.nodes) await node.operator?.close?.();
+    for (const node of this.nodes) {
+      for (const t of node.chunkedTables.values()) if (t instanceof TimeBucketedTable) t.closeColdStorage();
+    }
   }
 }

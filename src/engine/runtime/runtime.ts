@@ -3,6 +3,7 @@ import { FlowmarkError } from '../errors.ts';
 import { type HealthChange, HealthTracker, type RuntimeHealth } from '../health.ts';
 import { engineMetrics, type MetricsRegistry, noopMetrics } from '../metrics.ts';
 import type { Pipeline } from '../pipeline.ts';
+import { ColdStorage, type ColdStorageOptions } from '../state/cold-storage.ts';
 import type { Clock } from '../time.ts';
 import { CheckpointCoordinator } from './checkpoint-coordinator.ts';
 import { RuntimeGraph } from './graph.ts';
@@ -86,6 +87,11 @@ export interface RuntimeOptions {
   onHealth?: (health: RuntimeHealth, change: HealthChange) => void;
   /** Longest wait between two attempts of a failed checkpoint commit (default 5 000 ms). */
   maxRetryBackoffMs?: number;
+  /**
+   * A memory budget for the time-bucketed state, past which its oldest sealed buckets go to
+   * segment files in `dir` (docs/engine.md, "Cold segments"); absent: all of it stays in memory.
+   */
+  state?: ColdStorageOptions;
 }
 
 export interface RunOptions {
@@ -141,6 +147,7 @@ export class Runtime {
       clock,
       health,
       maxBufferedRows: options.maxBufferedRows ?? 50_000,
+      ...(options.state === undefined ? {} : { coldStorage: new ColdStorage(options.state) }),
     });
     this.#sources = this.#graph.nodes
       .filter((node) => node.spec.kind === 'source')

@@ -42,6 +42,11 @@ export interface ChunkHeader {
   /** The smallest and largest event time of an entry or delete in the chunk. */
   minTimeMs: number;
   maxTimeMs: number;
+  /**
+   * A random id shared by the chunks of one checkpoint history of the table (absent in chunks of
+   * tables without a local store, and before it existed): a local segment is reused only with it.
+   */
+  lineage?: string;
   strings: number;
   deletes: number;
   inserts: number;

@@ -1,4 +1,5 @@
 import { FlowmarkError } from '../errors.ts';
+import type { ColdStorage } from './cold-storage.ts';
 import {
   type ColumnCodec,
   type ColumnSpecs,
@@ -11,7 +12,9 @@ import {
   UUID_MARK,
 } from './column-codecs.ts';
 import { EMPTY, IdIndex } from './id-index.ts';
+import { KeyFilter } from './key-filter.ts';
 import { KeyIndex } from './key-index.ts';
+import type { CellValue, ColdEntry, ColdSegment, SegmentIdentity } from './segment-store.ts';
 import { type ChunkSection, type ChunkView, chunkStrings, encodeChunk, openChunk } from './state-chunk-codec.ts';
 import type { StateSize } from './state-table.ts';
 import { StringDictionary } from './string-dictionary.ts';
@@ -80,6 +83,15 @@ function idHash(k: number, w0: number, w1: number, w2: number, w3: number): numb
   h = Math.imul(h ^ w3, 0x85ebca6b);
   return h ^ (h >>> 16);
 }
+/**
+ * Refs from here on name entries read from the on-disk segments (index into the table's scratch
+ * list of them), not slots of pages: page refs stay below 2^31.
+ */
+const COLD_REF = 2 ** 31;
+/** Bytes a page costs besides its typed arrays (the object, its array of cells). */
+const PAGE_OVERHEAD = 200;
+/** A key's two filter hashes (one scratch array, not one per read). */
+const KEY_HASHES = new Uint32Array(2);
 
 type Cells = Int32Array | Uint32Array | Float64Array;
 
@@ -170,6 +182,23 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #lastBucket: Bucket | undefined;
   /** The entries by (key, id), when the table has an id column: `findId` without a chain walk. */
   readonly #ids: IdIndex | undefined;
+  /** Bytes of the pages in memory, kept as pages come and go (the budget reads it often). */
+  #pageBytes = 0;
+  #storage: ColdStorage | undefined;
+  #coldDir = '';
+  /** Buckets moved to disk: bucket index → its segment, and the indexes ascending. */
+  readonly #cold = new Map<number, ColdSegment>();
+  readonly #coldOrder: number[] = [];
+  /** Entries read from segments since the last change; a cold ref indexes this list. */
+  #coldRows: ColdEntry[] = [];
+  /** The id of this table's checkpoint history, in its chunks' headers (only with a local store). */
+  #lineage: string | undefined;
+  /** False once entries were marked taken without a chunk (`skipChunk`): no segment may be reused then. */
+  #chunked = true;
+  /** Whether the directory was validated by a restore, or emptied, before the first segment. */
+  #dirReady = false;
+  /** Segments the last restore reused instead of decoding their chunks (stats, tests). */
+  #reused = { segments: 0, entries: 0, chunksSkipped: 0 };
 
   constructor(spec: TimeBucketedTableSpec<S>) {
     const invalid = (why: string) =>
@@ -205,6 +234,48 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     return this.#watermarkMs;
   }
 
+  /**
+   * Lets the table move its oldest sealed buckets to segment files under `dir` when the tables
+   * sharing `storage` hold more than its memory budget (see "Cold segments" in docs/engine.md).
+   * Reads see the entries on disk as if they were in memory. Call before the first insert.
+   */
+  useColdStorage(storage: ColdStorage, dir: string): void {
+    this.#storage = storage;
+    this.#coldDir = dir;
+    storage.join(this);
+  }
+
+  /** Bytes this table holds in memory now (what the memory budget counts). */
+  memoryBytes(): number {
+    let n =
+      this.#pageBytes + this.#keys.bytes() + this.#head.byteLength + this.#tail.byteLength + (this.#ids?.bytes() ?? 0);
+    for (const seg of this.#cold.values()) n += seg.memoryBytes;
+    return n;
+  }
+
+  /** Buckets held on disk, and their entries (tests, stats). */
+  coldStats(): {
+    segments: number;
+    entries: number;
+    files: string[];
+    reused: { segments: number; entries: number; chunksSkipped: number };
+  } {
+    let entries = 0;
+    for (const seg of this.#cold.values()) entries += seg.live;
+    return {
+      segments: this.#cold.size,
+      entries,
+      files: [...this.#cold.values()].map((s) => s.path),
+      reused: { ...this.#reused },
+    };
+  }
+
+  /** Closes the open segment files (they stay on disk); the table must not be used after. */
+  closeColdStorage(): void {
+    for (const seg of this.#cold.values()) seg.close();
+    this.#storage?.leave(this);
+  }
+
   /** Entries with an event time below this have expired (watermark − retention). */
   get cutoffMs(): number {
     return this.#cutoffMs;
@@ -222,6 +293,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       );
     }
     if (timeMs < this.#cutoffMs) return false;
+    this.#coldRows.length = 0;
     const cols = this.#cols;
     // Check every value before touching anything: a refused row leaves the table as it was.
     for (let c = 0; c < cols.length; c++)
@@ -257,6 +329,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    * not expired (of equal ones, the first inserted: the first entry `range` would list), or −1.
    */
   first(key: string, fromMs: number, toMs: number): number {
+    if (this.#cold.size > 0 && this.#mayBeCold(key, fromMs, toMs)) {
+      const all = this.range(key, fromMs, toMs);
+      return all.length > 0 ? (all[0] as number) : -1;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return -1;
     const lo = Math.max(fromMs, this.#cutoffMs);
@@ -277,6 +353,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** The entry of `key` with the largest (time, id) in [fromMs, toMs] that has not expired (the last entry `range` would list), or −1. */
   last(key: string, fromMs: number, toMs: number): number {
+    if (this.#cold.size > 0 && this.#mayBeCold(key, fromMs, toMs)) {
+      const all = this.range(key, fromMs, toMs);
+      return all.length > 0 ? (all.at(-1) as number) : -1;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return -1;
     const lo = Math.max(fromMs, this.#cutoffMs);
@@ -300,15 +380,22 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    * ones in insertion order, appended to `out`.
    */
   range(key: string, fromMs: number, toMs: number, out: number[] = []): number[] {
-    const k = this.#keys.find(key);
-    if (k < 0) return out;
     const lo = Math.max(fromMs, this.#cutoffMs);
     const start = out.length;
-    for (let r = this.#head[k] as number; r >= 0; r = this.#nextOf(r)) {
+    const cold = this.#cold.size > 0 ? this.#coldRefs(key, lo, toMs) : undefined;
+    const k = this.#keys.find(key);
+    if (k < 0 && cold === undefined) return out;
+    let c = 0;
+    for (let r = k < 0 ? -1 : (this.#head[k] as number); r >= 0; r = this.#nextOf(r)) {
       const t = this.timeOf(r);
       if (t > toMs) break;
-      if (t >= lo) out.push(r);
+      if (t < lo) continue;
+      // Entries on disk and in memory never share a time (a bucket is wholly in one place): merge by time.
+      if (cold !== undefined)
+        while (c < cold.length && this.timeOf(cold[c] as number) < t) out.push(cold[c++] as number);
+      out.push(r);
     }
+    if (cold !== undefined) while (c < cold.length) out.push(cold[c++] as number);
     if (this.#idCol >= 0) {
       // Insertion sort by (time, id): the chain is in time order already, only ties move.
       for (let i = start + 1; i < out.length; i++) {
@@ -332,6 +419,13 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   findId(key: string, id: string | number | null): number {
     const c = this.#idCol;
     if (c < 0) throw this.#unfit(`findId on key ${JSON.stringify(key)} needs an id column`);
+    if (this.#cold.size > 0 && this.#mayBeCold(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+      // Of equal (time, id) entries, range keeps insertion order: the first match is the oldest.
+      for (const r of this.range(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY)) {
+        if (this.#read(r, c) === id) return r;
+      }
+      return -1;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return -1;
     // The id as the words its cell would hold; an id no entry can hold (a string not in the
@@ -432,6 +526,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** The event time of the entry `ref`. */
   timeOf(ref: number): number {
+    if (ref >= COLD_REF) return (this.#coldRows[ref - COLD_REF] as ColdEntry).timeMs;
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     return page.bucket.startMs + (page.times[ref & SLOT_MASK] as number);
   }
@@ -452,6 +547,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** The key of the entry `ref`. */
   keyOf(ref: number): string {
+    if (ref >= COLD_REF) return (this.#coldRows[ref - COLD_REF] as ColdEntry).key;
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     return this.#keys.keyOf(page.keys[ref & SLOT_MASK] as number);
   }
@@ -469,7 +565,18 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     if (!(watermarkMs > this.#watermarkMs)) return 0;
     this.#watermarkMs = watermarkMs;
     this.#cutoffMs = watermarkMs - this.retentionMs;
+    this.#coldRows.length = 0;
     let dropped = 0;
+    // Segments on disk first: a whole expired segment goes as one file.
+    while (this.#coldOrder.length > 0) {
+      const seg = this.#cold.get(this.#coldOrder[0] as number) as ColdSegment;
+      if (!(seg.maxTimeMs < this.#cutoffMs)) break;
+      seg.destroy();
+      this.#size -= seg.live;
+      this.#cold.delete(seg.index);
+      this.#coldOrder.shift();
+      dropped++;
+    }
     // Buckets partition time: once the oldest one holds an entry that has not expired, so do all later ones.
     while (this.#order.length > 0) {
       const b = this.#buckets.get(this.#order[0] as number) as Bucket;
@@ -478,6 +585,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
       this.#order.shift();
       dropped++;
     }
+    if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
     return dropped;
   }
 
@@ -589,8 +697,16 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.#delKeys = [];
     this.#delTimes = [];
     this.#delIds = [];
-    if (n + d === 0) return undefined;
+    if (n + d === 0) {
+      if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
+      return undefined;
+    }
     const seq = ++this.#seq;
+    if (this.#storage !== undefined) {
+      this.#lineage ??= globalThis.crypto.randomUUID();
+      // Buckets just taken into this chunk (#seq) may go to disk now: only what a chunk holds ever does.
+      this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
+    }
     const bytes = encodeChunk({
       header: {
         table: this.name,
@@ -600,6 +716,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
         idColumn: this.#idCol >= 0 ? (this.#cols[this.#idCol] as Column).name : null,
         minTimeMs: min,
         maxTimeMs: max,
+        ...(this.#lineage === undefined ? {} : { lineage: this.#lineage }),
       },
       strings,
       deletes,
@@ -626,6 +743,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     this.#delKeys = [];
     this.#delTimes = [];
     this.#delIds = [];
+    this.#chunked = false;
+    if (this.#storage !== undefined) this.#spillOverBudget(Number.POSITIVE_INFINITY, false);
   }
 
   /**
@@ -636,7 +755,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
    * naming it, before anything is loaded.
    */
   restore(chunks: Iterable<ChunkInput>, watermarkMs: number): void {
-    if (this.#size > 0 || this.#buckets.size > 0 || this.#seq > 0 || this.#delTimes.length > 0) {
+    if (this.#size > 0 || this.#buckets.size > 0 || this.#cold.size > 0 || this.#seq > 0 || this.#delTimes.length > 0) {
       throw new FlowmarkError(
         'FM_RUNTIME_STATE',
         `time-bucketed state ${this.name}: restore needs an empty table (it holds ${this.#size} entries)`,
@@ -660,10 +779,33 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
         );
       }
     }
+    const reused = this.#reuseSegments(views, watermarkMs);
     this.advanceWatermark(watermarkMs);
-    for (const view of views) {
-      if (!(view.header.maxTimeMs < this.#cutoffMs)) this.#apply(view);
+    // With a memory budget, buckets go to disk as the restore goes, so that restoring never holds
+    // more than the budget: a bucket no later chunk touches (it ends before every later chunk's
+    // smallest time, deletes included) is final once the chunks before have been applied.
+    const laterMin = new Float64Array(views.length + 1).fill(Number.POSITIVE_INFINITY);
+    for (let v = views.length - 1; v >= 0; v--) {
+      const h = (views[v] as ChunkView).header;
+      laterMin[v] =
+        h.maxTimeMs < this.#cutoffMs ? (laterMin[v + 1] as number) : Math.min(h.minTimeMs, laterMin[v + 1] as number);
+    }
+    const w = this.bucketWidthMs;
+    const allReused = (h: ChunkView['header']): boolean => {
+      const lo = Math.floor(h.minTimeMs / w);
+      const hi = Math.floor(h.maxTimeMs / w);
+      if (reused.size === 0 || hi - lo + 1 > reused.size) return false;
+      for (let i = lo; i <= hi; i++) if (!reused.has(i)) return false;
+      return true;
+    };
+    for (const [v, view] of views.entries()) {
+      if (!(view.header.maxTimeMs < this.#cutoffMs)) {
+        // A chunk wholly inside reused segments is not decoded at all.
+        if (allReused(view.header)) this.#reused.chunksSkipped++;
+        else this.#apply(view, false, reused);
+      }
       this.#seq = view.header.seq;
+      if (this.#storage !== undefined) this.#spillOverBudget(laterMin[v + 1] as number, true);
     }
     for (const b of this.#buckets.values()) for (const p of b.pages) p.taken = p.count;
   }
@@ -696,24 +838,14 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     merged.advanceWatermark(watermarkMs);
     for (const v of views) merged.#apply(v, true);
     merged.#seq = (views.at(-1) as ChunkView).header.seq - 1;
+    merged.#lineage = views.findLast((v) => v.header.lineage !== undefined)?.header.lineage;
     return merged.takeChunk();
   }
 
   /** Entries held and the bytes of the typed arrays and dictionaries holding them. */
+  /** Entries held (in memory and on disk) and the bytes in memory: typed arrays, dictionaries, key filters. */
   measure(): StateSize {
-    let bytes =
-      this.#keys.bytes() +
-      this.#dict.bytes() +
-      this.#head.byteLength +
-      this.#tail.byteLength +
-      (this.#ids?.bytes() ?? 0);
-    for (const b of this.#buckets.values()) {
-      for (const p of b.pages) {
-        bytes += p.keys.byteLength + p.times.byteLength + p.next.byteLength + 200;
-        for (const c of p.cells) bytes += c.byteLength;
-      }
-    }
-    return { entries: this.#size, bytes };
+    return { entries: this.#size, bytes: this.memoryBytes() + this.#dict.bytes() };
   }
 
   // ——— internals ———
@@ -768,6 +900,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   }
 
   #read(ref: number, c: number): string | number | null {
+    if (ref >= COLD_REF) return (this.#coldRows[ref - COLD_REF] as ColdEntry).values[c] as CellValue;
     const page = this.#pages[ref >>> PAGE_BITS] as Page;
     const s = ref & SLOT_MASK;
     const cells = page.cells[c] as Cells;
@@ -787,7 +920,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
   #compareIds(a: number, b: number): number {
     const c = this.#idCol;
     const codec = (this.#cols[c] as Column).codec;
-    if (codec === 'uuid') {
+    if (codec === 'uuid' && a < COLD_REF && b < COLD_REF) {
       const pa = this.#pages[a >>> PAGE_BITS] as Page;
       const pb = this.#pages[b >>> PAGE_BITS] as Page;
       const wa = pa.cells[c] as Uint32Array;
@@ -837,18 +970,12 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const index = Math.floor(timeMs / this.bucketWidthMs);
     // In-order input lands in the bucket of the previous entry: no Map look-up.
     let bucket = this.#lastBucket?.index === index ? this.#lastBucket : this.#buckets.get(index);
-    if (bucket === undefined) {
-      bucket = { index, startMs: index * this.bucketWidthMs, pages: [], maxTimeMs: timeMs, live: 0 };
-      this.#buckets.set(index, bucket);
-      let lo = 0;
-      let hi = this.#order.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if ((this.#order[mid] as number) < index) lo = mid + 1;
-        else hi = mid;
-      }
-      this.#order.splice(lo, 0, index);
+    if (bucket === undefined && this.#cold.size > 0 && this.#cold.has(index)) {
+      // An entry for a bucket on disk (rare: an insert behind the watermark): the bucket comes back.
+      this.#thaw(index);
+      bucket = this.#buckets.get(index);
     }
+    bucket ??= this.#newBucket(index, timeMs);
     this.#lastBucket = bucket;
     let page = bucket.pages[bucket.pages.length - 1];
     if (page === undefined || page.count === page.capacity) {
@@ -858,6 +985,20 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     page.times[slot] = timeMs - bucket.startMs;
     if (timeMs > bucket.maxTimeMs) bucket.maxTimeMs = timeMs;
     return page.id * PAGE + slot;
+  }
+
+  #newBucket(index: number, maxTimeMs: number): Bucket {
+    const bucket: Bucket = { index, startMs: index * this.bucketWidthMs, pages: [], maxTimeMs, live: 0 };
+    this.#buckets.set(index, bucket);
+    let lo = 0;
+    let hi = this.#order.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.#order[mid] as number) < index) lo = mid + 1;
+      else hi = mid;
+    }
+    this.#order.splice(lo, 0, index);
+    return bucket;
   }
 
   #newPage(bucket: Bucket, capacity: number): Page {
@@ -885,6 +1026,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     };
     this.#pages[id] = page;
     bucket.pages.push(page);
+    this.#pageBytes += pageBytes(page);
     return page;
   }
 
@@ -938,6 +1080,21 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   #delete(key: string, timeMs: number, id: string | number | null, record: boolean): number {
     if (!(timeMs >= this.#cutoffMs)) return 0;
+    this.#coldRows.length = 0;
+    const seg = this.#cold.size > 0 ? this.#cold.get(Math.floor(timeMs / this.bucketWidthMs)) : undefined;
+    if (seg !== undefined) {
+      // The entries at timeMs are all in this one segment (a bucket is wholly on disk or in memory).
+      const idCol = this.#idCol;
+      const n = seg.delete(key, timeMs, (e) => idCol < 0 || e.values[idCol] === id, this.#seq + 1);
+      this.#size -= n;
+      // Everything on disk is in a chunk already: the delete must reach the next one.
+      if (n > 0 && record) {
+        this.#delKeys.push(key);
+        this.#delTimes.push(timeMs);
+        this.#delIds.push(id);
+      }
+      return n;
+    }
     const k = this.#keys.find(key);
     if (k < 0) return 0;
     let prev = -1;
@@ -978,6 +1135,16 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** Drops a bucket whose entries have all expired: one pass over its pages. */
   #drop(b: Bucket): void {
+    this.#unload(b);
+    this.#size -= b.live;
+  }
+
+  /**
+   * Takes the oldest bucket in memory out of memory (expired, or written to disk): its entries
+   * leave the chains (they are at the front of each), their strings and keys are released, its
+   * pages are freed. The table's size is the caller's business.
+   */
+  #unload(b: Bucket): void {
     for (const p of b.pages) p.dead = true;
     for (const p of b.pages) {
       for (let s = 0; s < p.count; s++) {
@@ -1002,10 +1169,207 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     for (const p of b.pages) {
       this.#pages[p.id] = undefined;
       this.#freePages.push(p.id);
+      this.#pageBytes -= pageBytes(p);
     }
-    this.#size -= b.live;
     this.#buckets.delete(b.index);
     if (this.#lastBucket === b) this.#lastBucket = undefined;
+  }
+
+  /** Whether some segment on disk may hold entries of `key` in [fromMs, toMs] (its key filter says maybe). */
+  #mayBeCold(key: string, fromMs: number, toMs: number): boolean {
+    const lo = Math.max(fromMs, this.#cutoffMs);
+    const w = this.bucketWidthMs;
+    let hashed = false;
+    for (const index of this.#coldOrder) {
+      const start = index * w;
+      if (start > toMs) break;
+      if (start + w - 1 < lo) continue;
+      if (!hashed) {
+        KeyFilter.hashesOf(key, KEY_HASHES);
+        hashed = true;
+      }
+      if ((this.#cold.get(index) as ColdSegment).mayHaveHashed(KEY_HASHES[0] as number, KEY_HASHES[1] as number)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * The entries of `key` on disk with lo ≤ time ≤ hi as cold refs, by (time, insertion); undefined
+   * when there are none. Segments whose key filter rules the key out are not read.
+   */
+  #coldRefs(key: string, lo: number, hi: number): number[] | undefined {
+    let out: number[] | undefined;
+    const w = this.bucketWidthMs;
+    let hashed = false;
+    for (const index of this.#coldOrder) {
+      const start = index * w;
+      if (start > hi) break;
+      if (start + w - 1 < lo) continue;
+      const seg = this.#cold.get(index) as ColdSegment;
+      if (!hashed) {
+        KeyFilter.hashesOf(key, KEY_HASHES);
+        hashed = true;
+      }
+      if (!seg.mayHaveHashed(KEY_HASHES[0] as number, KEY_HASHES[1] as number)) continue;
+      for (const e of seg.read(key, lo, hi)) {
+        out ??= [];
+        out.push(COLD_REF + this.#coldRows.push(e) - 1);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * While the tables sharing the budget hold more than it, moves the oldest bucket in memory to a
+   * segment on disk, if it is sealed — it ends before the watermark, so no on-time entry can land
+   * in it, and before `limitMs` (a restore: no chunk still to apply touches it) — and, outside a
+   * restore, every entry of it is in a chunk already (`taken`). The last rule is what keeps the
+   * chunks the one source of truth: an entry reaches the disk only after the chunk holding it was
+   * cut, and the disk copy is never read after a restart (the restore rebuilds it from the
+   * committed chunks), so a crash between the move and that chunk's commit loses nothing.
+   */
+  #spillOverBudget(limitMs: number, restoring: boolean): void {
+    const storage = this.#storage as ColdStorage;
+    while (this.#order.length > 0) {
+      const b = this.#buckets.get(this.#order[0] as number) as Bucket;
+      const endMs = b.startMs + this.bucketWidthMs - 1;
+      // The cheap checks first: this runs at every watermark advance.
+      if (!(endMs < this.#watermarkMs) || !(endMs < limitMs)) return;
+      // New entries only ever go to a bucket's last page, and a chunk takes every page: the last
+      // page tells whether the whole bucket is in a chunk.
+      const lastPage = b.pages[b.pages.length - 1];
+      if (!restoring && lastPage !== undefined && lastPage.taken < lastPage.count) return;
+      if (!storage.overBudget()) return;
+      this.#spill(b);
+    }
+  }
+
+  /** Writes bucket `b` (the oldest in memory) to a segment file and takes it out of memory. */
+  #spill(b: Bucket): void {
+    const entries: Array<{ key: string; timeMs: number; values: CellValue[] }> = [];
+    const cols = this.#cols.length;
+    for (const p of b.pages) {
+      for (let s = 0; s < p.count; s++) {
+        const k = p.keys[s] as number;
+        if (k < 0) continue;
+        const ref = p.id * PAGE + s;
+        const values: CellValue[] = new Array(cols);
+        for (let c = 0; c < cols; c++) values[c] = this.#read(ref, c);
+        entries.push({ key: this.#keys.keyOf(k), timeMs: b.startMs + (p.times[s] as number), values });
+      }
+    }
+    if (!this.#dirReady) {
+      (this.#storage as ColdStorage).clearTableDir(this.#coldDir);
+      this.#dirReady = true;
+    }
+    const storage = this.#storage as ColdStorage;
+    const seg = storage.segments.write(
+      storage.segments.segmentPath(this.#coldDir, b.index),
+      b.index,
+      b.maxTimeMs,
+      this.#cols.map((c) => c.codec),
+      entries,
+      // Every entry of a sealed, taken bucket is in a chunk ≤ #seq: the manifest says so. A delete
+      // made in it since that chunk is in none yet: the next chunk (#seq + 1) must commit first.
+      this.#lineage === undefined || !this.#chunked
+        ? undefined
+        : {
+            ...this.#identity(this.#lineage),
+            coveredSeq: this.#seq,
+            deletesSeq: this.#delTimes.some((t) => t >= b.startMs && t < b.startMs + this.bucketWidthMs)
+              ? this.#seq + 1
+              : 0,
+          },
+      storage.sync,
+    );
+    this.#unload(b);
+    this.#order.shift();
+    this.#cold.set(b.index, seg);
+    let at = this.#coldOrder.length;
+    while (at > 0 && (this.#coldOrder[at - 1] as number) > b.index) at--;
+    this.#coldOrder.splice(at, 0, b.index);
+  }
+
+  #identity(lineage: string): SegmentIdentity {
+    return {
+      table: this.name,
+      columns: this.#cols.map((c) => [c.name, c.codec]),
+      idColumn: this.#idCol >= 0 ? (this.#cols[this.#idCol] as Column).name : null,
+      bucketWidthMs: this.bucketWidthMs,
+      lineage,
+    };
+  }
+
+  /**
+   * At a restore with a local store: takes over the segments whose manifests match the chunks
+   * being restored (same lineage, nothing newer than their last chunk), deletes every other file
+   * of the table's directory (one log line says why), and returns the reused buckets' indexes,
+   * whose entries the restore then skips in the chunks.
+   */
+  #reuseSegments(views: readonly ChunkView[], watermarkMs: number): Set<number> {
+    const reused = new Set<number>();
+    if (this.#storage === undefined) return reused;
+    this.#lineage = views.findLast((v) => v.header.lineage !== undefined)?.header.lineage;
+    const { segments, rejected } = this.#storage.segments.reuse(
+      this.#coldDir,
+      {
+        ...this.#identity(''),
+        lineage: this.#lineage,
+        maxSeq: views.length > 0 ? (views.at(-1) as ChunkView).header.seq : 0,
+        cutoffMs: watermarkMs - this.retentionMs,
+      },
+      this.#cols.map((c) => c.codec),
+    );
+    this.#dirReady = true;
+    if (rejected.length > 0) {
+      this.#storage.log(
+        `flowmark: state ${this.name}: ${rejected.length} on-disk segment(s) in ${this.#coldDir} do not match the ` +
+          `checkpoint and are rebuilt from its chunks (${rejected[0]}${rejected.length > 1 ? ', …' : ''})`,
+      );
+    }
+    let entries = 0;
+    for (const seg of segments.sort((a, b) => a.index - b.index)) {
+      this.#cold.set(seg.index, seg);
+      this.#coldOrder.push(seg.index);
+      this.#size += seg.live;
+      entries += seg.live;
+      reused.add(seg.index);
+    }
+    this.#reused = { segments: segments.length, entries, chunksSkipped: 0 };
+    if (segments.length > 0) {
+      this.#storage.log(
+        `flowmark: state ${this.name}: reusing ${segments.length} on-disk segment(s) (${entries} entries) in ` +
+          `${this.#coldDir}, which match the checkpoint`,
+      );
+    }
+    return reused;
+  }
+
+  /** Brings the segment of bucket `index` back into memory (an entry is about to land in it). */
+  #thaw(index: number): void {
+    const seg = this.#cold.get(index) as ColdSegment;
+    const entries = seg.readAll();
+    this.#size -= seg.live;
+    seg.destroy();
+    this.#cold.delete(index);
+    this.#coldOrder.splice(this.#coldOrder.indexOf(index), 1);
+    const cols = this.#cols;
+    for (const e of entries) {
+      const ref = this.#allocate(e.timeMs);
+      const page = this.#pages[ref >>> PAGE_BITS] as Page;
+      const slot = ref & SLOT_MASK;
+      for (let c = 0; c < cols.length; c++) {
+        this.#write(page.cells[c] as Cells, slot, (cols[c] as Column).codec, e.values[c]);
+      }
+      this.#attach(this.#internKey(e.key), ref, e.timeMs);
+    }
+    // They were in a chunk before they went to disk.
+    // The bucket keeps its latest time, deleted entries' too: it expires when it would have in memory.
+    const b = this.#buckets.get(index) ?? this.#newBucket(index, seg.maxTimeMs);
+    for (const p of b.pages) p.taken = p.count;
+    if (seg.maxTimeMs > b.maxTimeMs) b.maxTimeMs = seg.maxTimeMs;
   }
 
   #section(count: number, cols: number[]): ChunkSection {
@@ -1043,7 +1407,9 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
 
   /** Applies one checked chunk: its deletes, then its inserts, skipping expired entries. */
   /** Applies a chunk's deletes, then its inserts; `merging`: every delete is kept for the next chunk. */
-  #apply(view: ChunkView, merging = false): void {
+  #apply(view: ChunkView, merging = false, skip?: ReadonlySet<number>): void {
+    const w = this.bucketWidthMs;
+    const skipped = (t: number): boolean => skip !== undefined && skip.size > 0 && skip.has(Math.floor(t / w));
     const { dv } = view;
     const strings = chunkStrings(view);
     const corrupt = (detail: string) =>
@@ -1068,7 +1434,7 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const idCodec = this.#idCol >= 0 ? (this.#cols[this.#idCol] as Column).codec : undefined;
     for (let i = 0; i < del.count; i++) {
       const t = timeAt(del.timesAt + 8 * i);
-      if (t < cutoff) continue;
+      if (t < cutoff || skipped(t)) continue;
       const key = stringAt(del.keysAt + 4 * i);
       let id: string | number | null = null;
       if (idCodec !== undefined) id = this.#decodeCell(dv, del.cellsAt[0] as number, i, idCodec, strings, corrupt);
@@ -1092,7 +1458,8 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     const cols = this.#cols;
     for (let i = 0; i < ins.count; i++) {
       const t = timeAt(ins.timesAt + 8 * i);
-      if (t < cutoff) continue;
+      // Entries of a reused segment are on disk already (and a delete there was made there).
+      if (t < cutoff || skipped(t)) continue;
       const ki = dv.getUint32(ins.keysAt + 4 * i, true);
       if (ki >= strings.length) throw corrupt(`key index ${ki} of ${strings.length}`);
       let k = keyIds[ki] as number;
@@ -1146,4 +1513,10 @@ export class TimeBucketedTable<S extends ColumnSpecs> {
     if (codec === 'i32') return dv.getInt32(at + 4 * i, true);
     return dv.getFloat64(at + 8 * i, true);
   }
+}
+
+function pageBytes(p: Page): number {
+  let n = p.keys.byteLength + p.times.byteLength + p.next.byteLength + PAGE_OVERHEAD;
+  for (const c of p.cells) n += c.byteLength;
+  return n;
 }
