@@ -6,7 +6,9 @@
  *   drained, values counted and dropped (the reference: what reading costs with no processing);
  * - one: `flowmark run --kafka --drain` as one worker process (a fresh group and schema);
  * - two, four: two (four) such processes in one group on one schema, started together, timed until all exit;
- *   their CPU per event against one worker's is the coordination tax (issue 16: 4 workers ≤ 1.1×).
+ *   their CPU per event against one worker's is the coordination tax (issue 16: 4 workers ≤ 1.1×);
+ * - unkeyed, unkeyedTwo: the same events in two more topics without keys (the reference producers'
+ *   way), read by 1 and 2 workers, which repartition them by user_id into internal topics.
  *
  * The broker is private: `scripts/kafka.sh start` on free ports with its state in a temp dir,
  * stopped at the end, also on failure and Ctrl-C (bench/support/kafka-broker.ts); `--kafka
@@ -19,12 +21,13 @@
  * shared machine, CPU per event is steadier than wall time.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { loadProducts, loadUsers } from '../../src/cli/dimension-loading.ts';
-import { KafkaAdmin } from '../../src/connectors/kafka/index.ts';
+import { KafkaAdmin, KafkaProducer } from '../../src/connectors/kafka/index.ts';
 import { writeDataSet } from '../support/data-sets.ts';
 import {
   type Cost,
@@ -82,6 +85,14 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     FLOWMARK_KAFKA_TOPICS_CLICKS: topics.clicks,
     FLOWMARK_KAFKA_TOPICS_CHECKOUTS: topics.checkouts,
   };
+  const unkeyedTopics = { clicks: `fm_bench_${id}_uk_clicks`, checkouts: `fm_bench_${id}_uk_checkouts` };
+  const unkeyedEnv = {
+    ...process.env,
+    FLOWMARK_KAFKA_TOPICS_CLICKS: unkeyedTopics.clicks,
+    FLOWMARK_KAFKA_TOPICS_CHECKOUTS: unkeyedTopics.checkouts,
+  };
+  /** The groups the runs used: their internal (repartition) topics are deleted at the end. */
+  const groups: string[] = [];
   const schemas: string[] = []; // created on the server, dropped at the end
   let admin: pg.Client | undefined;
   let broker: Broker | undefined;
@@ -117,6 +128,9 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       { timeoutMs },
     );
     const importSeconds = (performance.now() - t0) / 1000;
+    // The same events into two more topics WITHOUT keys, as the reference producers write them:
+    // the workers repartition them by user_id into the group's internal topics (issue 16).
+    await loadUnkeyed(bootstrap, unkeyedTopics, ds.events);
 
     // Untimed, per run: a fresh schema with the shop loaded, a fresh group.
     let run = 0;
@@ -128,25 +142,30 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
       mkdirSync(join(dir, name));
       return name;
     };
-    const workers = (count: number) => async (): Promise<Work> => {
-      const schema = await fresh();
-      const group = `${schema}_group`;
-      return async () => {
-        const runs = await Promise.all(
-          Array.from({ length: count }, (_, w) =>
-            runKafkaWorker(bootstrap, url, schema, group, join(dir, schema, `worker-${w}`), env, timeoutMs),
-          ),
-        );
-        current = { schema, runs };
-        return runs;
+    const workers =
+      (count: number, topicEnv = env) =>
+      async (): Promise<Work> => {
+        const schema = await fresh();
+        const group = `${schema}_group`;
+        groups.push(group);
+        return async () => {
+          const runs = await Promise.all(
+            Array.from({ length: count }, (_, w) =>
+              runKafkaWorker(bootstrap, url, schema, group, join(dir, schema, `worker-${w}`), topicEnv, timeoutMs),
+            ),
+          );
+          current = { schema, runs };
+          return runs;
+        };
       };
-    };
     let meter = costMeter(broker.pid);
     const variants: Record<string, () => Work | Promise<Work>> = {
       raw: () => () => rawConsume(bootstrap, [topics.clicks, topics.checkouts], PARTITIONS),
       one: workers(1),
       two: workers(2),
       four: workers(4),
+      unkeyed: workers(1, unkeyedEnv),
+      unkeyedTwo: workers(2, unkeyedEnv),
     };
 
     const outcomes: Record<string, Outcome[]> = {};
@@ -209,7 +228,10 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
     }
     if (broker !== undefined && o.kafka !== undefined) {
       const a = new KafkaAdmin({ bootstrap: [o.kafka] });
-      await a.deleteTopics([topics.clicks, topics.checkouts]).catch(() => undefined);
+      const internal = groups.flatMap((g) => [`${g}-repartition-clicks`, `${g}-repartition-checkouts`]);
+      await a
+        .deleteTopics([topics.clicks, topics.checkouts, unkeyedTopics.clicks, unkeyedTopics.checkouts, ...internal])
+        .catch(() => undefined);
       await a.close().catch(() => undefined);
     }
     await broker?.stop();
@@ -273,6 +295,8 @@ function report(
     ['one', '(b) flowmark run --kafka --drain, 1 worker', one],
     ['two', '(c) flowmark run --kafka --drain, 2 workers (one group, one schema)', two],
     ['four', '(d) flowmark run --kafka --drain, 4 workers (one group, one schema, a partition each)', four],
+    ['unkeyed', '(e) the same events in topics without keys (repartitioned by user_id), 1 worker', rate('unkeyed')],
+    ['unkeyedTwo', '(f) the unkeyed topics, 2 workers (one group, one schema)', rate('unkeyedTwo')],
   ] as const) {
     const secs = seconds[name] as number;
     const out = medianRound(name);
@@ -310,13 +334,12 @@ function report(
     checks.push(`${name}: ${out?.written.checkouts} checkouts, md5 ${out?.written.checksum}`);
   }
   // Every round of (b) and (c) must agree, not only the last ones.
-  const all = [...(outcomes.one ?? []), ...(outcomes.two ?? []), ...(outcomes.four ?? [])].map((x) => x.written);
+  const variants = ['one', 'two', 'four', 'unkeyed', 'unkeyedTwo'];
+  const all = variants.flatMap((v) => outcomes[v] ?? []).map((x) => x.written);
   const first = all[0];
   const same =
     first !== undefined &&
-    (outcomes.one?.length ?? 0) > 0 &&
-    (outcomes.two?.length ?? 0) > 0 &&
-    (outcomes.four?.length ?? 0) > 0 &&
+    variants.every((v) => (outcomes[v]?.length ?? 0) > 0) &&
     all.every((w) => w.checkouts === first.checkouts && w.checksum === first.checksum && w.notFinal === 0);
   figures.same_attributed_checkouts = same ? 1 : 0;
   const cpuOf = (name: string) => figures[`${name}_worker_cpu_us_per_event`] ?? Number.NaN;
@@ -328,11 +351,15 @@ function report(
     ['scaling (c) / (b): 2 workers vs 1', `${(two / one).toFixed(2)}×`],
     ['scaling (d) / (b): 4 workers vs 1', `${(four / one).toFixed(2)}×`],
     [
+      'unkeyed topics vs keyed, 1 worker (e) / (b); 2 workers vs 1 on unkeyed (f) / (e)',
+      `${(rate('unkeyed') / one).toFixed(2)}×; ${(rate('unkeyedTwo') / rate('unkeyed')).toFixed(2)}×`,
+    ],
+    [
       'coordination tax: worker CPU per event, 2 and 4 workers vs 1 (target: 4 workers ≤ 1.1×)',
       `${cpuRatio('two').toFixed(2)}×, ${cpuRatio('four').toFixed(2)}×`,
     ],
     [
-      `check: (b), (c) and (d) wrote the same attributed_checkouts in all ${ROUNDS} rounds (count, md5 over checkout_id, click_id, is_final; all final)`,
+      `check: (b) to (f) wrote the same attributed_checkouts in all ${ROUNDS} rounds (count, md5 over checkout_id, click_id, is_final; all final)`,
       `${same ? 'yes' : 'NO'} — ${checks.join('; ')}`,
     ],
   );
@@ -342,4 +369,33 @@ function report(
     figures,
     rows: table,
   };
+}
+
+/** Writes the events file's lines into `topics` by type, with no key (as the reference producers do). */
+async function loadUnkeyed(
+  bootstrap: string,
+  topics: { clicks: string; checkouts: string },
+  eventsFile: string,
+): Promise<void> {
+  const admin = new KafkaAdmin({ bootstrap: [bootstrap] });
+  try {
+    await admin.ensureTopics([
+      { name: topics.clicks, partitions: PARTITIONS },
+      { name: topics.checkouts, partitions: PARTITIONS },
+    ]);
+  } finally {
+    await admin.close();
+  }
+  const producer = new KafkaProducer({ bootstrap: [bootstrap] });
+  try {
+    const lines = createInterface({ input: createReadStream(eventsFile), crlfDelay: Number.POSITIVE_INFINITY });
+    for await (const line of lines) {
+      if (line === '') continue;
+      producer.append(line.includes('"checkout_id"') ? topics.checkouts : topics.clicks, line);
+      await producer.ready();
+    }
+    await producer.flush();
+  } finally {
+    await producer.close();
+  }
 }
