@@ -105,6 +105,15 @@ async function measureRate(
     FLOWMARK_DATABASE_SCHEMA: schema,
   };
   const kafkaAdmin = new KafkaAdmin({ bootstrap: [bootstrap] });
+  /** A reader of every partition of `topic`, up to its end now. */
+  const readerOf = (topic: string) =>
+    KafkaSource.standalone({
+      bootstrap: [bootstrap],
+      topic,
+      partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
+      endAtOpen: true,
+      clientId: 'flowmark-bench',
+    });
   let worker: RunningFlowmark | undefined;
   try {
     await kafkaAdmin.ensureTopics([
@@ -152,16 +161,7 @@ async function measureRate(
 
     // The end offsets now; wait until the logged commits cover them.
     const ends = new Map<string, Map<number, number>>();
-    for (const [sourceId, topic] of Object.entries(topics)) {
-      const src = KafkaSource.standalone({
-        bootstrap: [bootstrap],
-        topic,
-        partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
-        endAtOpen: true,
-        clientId: 'flowmark-bench',
-      });
-      ends.set(sourceId, await endOffsets(src));
-    }
+    for (const [sourceId, topic] of Object.entries(topics)) ends.set(sourceId, await endOffsets(readerOf(topic)));
     const readLog = async (): Promise<Logged[]> =>
       (
         await admin.query<{ job: string; at_ms: number; sources: Logged['offsets'] }>(
@@ -191,13 +191,7 @@ async function measureRate(
     const records: Array<{ sourceId: string; p: number; offset: number; tsMs: number }> = [];
     let firstTs = Number.POSITIVE_INFINITY;
     for (const [sourceId, topic] of Object.entries(topics)) {
-      const src = KafkaSource.standalone({
-        bootstrap: [bootstrap],
-        topic,
-        partitions: Array.from({ length: PARTITIONS }, (_, p) => p),
-        endAtOpen: true,
-        clientId: 'flowmark-bench',
-      });
+      const src = readerOf(topic);
       await src.open();
       try {
         for (;;) {
@@ -263,19 +257,12 @@ async function measureRate(
 }
 
 async function endOffsets(src: KafkaSource): Promise<Map<number, number>> {
-  // Read to the end once: the offsets after the last record of each partition.
   await src.open();
-  const out = new Map<number, number>();
   try {
-    for (;;) {
-      const r = await src.poll(1 << 14);
-      for (const rec of r.records) out.set(rec.partition, Math.max(out.get(rec.partition) ?? 0, rec.offset + 1));
-      if (r.ended === true) break;
-    }
+    return new Map([...src.bounds()].map(([p, b]) => [p, b.end]));
   } finally {
     await src.close();
   }
-  return out;
 }
 
 export async function kafkaLatencyBenchmarks(o: KafkaLatencyOptions): Promise<BenchResult[]> {
