@@ -21,7 +21,7 @@
  * shared machine, CPU per event is steadier than wall time.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -45,6 +45,8 @@ import { sideBySide, type Work } from '../support/side-by-side.ts';
 
 const PARTITIONS = 4;
 const ROUNDS = 3;
+/** A worker's own run time past this is kept with its stderr (a stall to look into). */
+const SLOW_RUN_SECONDS = 30;
 
 export const NO_KAFKA_DATABASE_MESSAGE =
   'kafka benchmark: not measured — it needs a PostgreSQL server: --database-url URL or $FLOWMARK_TEST_PG_URL';
@@ -155,6 +157,16 @@ export async function kafkaBenchmarks(o: KafkaBenchOptions): Promise<BenchResult
             ),
           );
           current = { schema, runs };
+          // A drain that took far longer than its peers waited for something: keep what it said.
+          for (const [w, r] of runs.entries()) {
+            if (r.runSeconds > SLOW_RUN_SECONDS) {
+              const file = join(tmpdir(), `flowmark-bench-kafka-slow-${schema}-worker-${w}.log`);
+              writeFileSync(file, r.stderr);
+              process.stderr.write(
+                `kafka bench: worker ${w} of ${schema} ran ${r.runSeconds} s; its stderr is in ${file}\n`,
+              );
+            }
+          }
           return runs;
         };
       };
