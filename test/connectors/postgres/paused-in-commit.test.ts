@@ -65,7 +65,11 @@ withServer('an instance paused inside a commit', (url) => {
       rmSync(dir, { recursive: true, force: true });
       for (const s of Object.values(schemas)) await db.exec(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
     });
-    writeDataSet(dir, 20_000, 31);
+    // Large enough that the old instance is still reading its backlog while the test tries to
+    // stop it inside a commit (checkpoints 250 ms apart, each a few tens of ms): once it has read
+    // everything, an idle job commits only a heartbeat every 2 s (group commit, issue 16), and
+    // a stop at a random moment seldom falls inside one.
+    writeDataSet(dir, 200_000, 31);
     const input = [
       ...['--users', join(dir, 'users.csv'), '--products', join(dir, 'products.csv')],
       ...['--events', join(dir, 'events.jsonl')],
